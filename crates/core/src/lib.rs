@@ -1,0 +1,26 @@
+//! `sessionwire-core`: the pure heart of sessionwire, shared by the browser client (through Wasm)
+//! and the native server.
+//!
+//! It is a sans-IO library in the style of quinn-proto: no networking, no clock, no randomness,
+//! no async runtime. Frames and calls go in; decisions, actions and frames come out. Time and
+//! identifiers are passed in by the caller, so every behaviour is deterministic and testable.
+//!
+//! - [`protocol`]: every wire frame of the contract, with parsing that names the exact error code.
+//! - [`lifecycle`]: the durable session state machine and its enforced transition table.
+//! - [`routing`]: pure routing decisions for `send`, `interrupt`, `switch_session` and `reconnect`.
+//! - [`store`]: the client state store (parser, actions, reducer, outbox, per-session views).
+
+pub mod lifecycle;
+pub mod protocol;
+pub mod routing;
+pub mod store;
+pub mod vectors;
+
+pub use lifecycle::SessionState;
+pub use protocol::{ClientFrame, ErrorCode, Event, EventKind, ProtocolError, Reply, ServerFrame};
+
+/// The protocol version this crate speaks (`hello.protocol` and `welcome.protocol`).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Frames larger than this many UTF-8 bytes are refused with `frame_too_large`.
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024;

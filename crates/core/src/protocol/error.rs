@@ -1,0 +1,101 @@
+//! Protocol errors and the stable error codes of PROTOCOL.md §6.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The stable error codes of PROTOCOL.md §6, as they appear on the wire and on JS `Error.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadFrame,
+    UnknownType,
+    InvalidField,
+    HelloRequired,
+    UnsupportedProtocol,
+    Unauthorized,
+    SessionNotFound,
+    FrameTooLarge,
+    RateLimited,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code's wire string, e.g. `"invalid_field"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadFrame => "bad_frame",
+            Self::UnknownType => "unknown_type",
+            Self::InvalidField => "invalid_field",
+            Self::HelloRequired => "hello_required",
+            Self::UnsupportedProtocol => "unsupported_protocol",
+            Self::Unauthorized => "unauthorized",
+            Self::SessionNotFound => "session_not_found",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::RateLimited => "rate_limited",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a frame was refused: a stable [`ErrorCode`] plus a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError {
+    code: ErrorCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl ProtocolError {
+    /// A new error with any code.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), field: None }
+    }
+
+    /// Not JSON, not an object, no string `type`, or a binary frame.
+    pub fn bad_frame(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadFrame, message)
+    }
+
+    /// A `type` this protocol version does not know.
+    pub fn unknown_type(kind: &str) -> Self {
+        Self::new(ErrorCode::UnknownType, format!("unknown frame type `{kind}`"))
+    }
+
+    /// A missing or ill-typed field; the message names it.
+    pub fn invalid_field(field: &str, problem: &str) -> Self {
+        Self {
+            code: ErrorCode::InvalidField,
+            message: format!("invalid field `{field}`: {problem}"),
+            field: Some(field.to_owned()),
+        }
+    }
+
+    /// The stable code of PROTOCOL.md §6.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// A sentence for people; it names the field for `invalid_field`.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The bad field's path for `invalid_field` (e.g. `clientMsgId`, `sessions[0].lastSeq`).
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ProtocolError {}

@@ -1,0 +1,289 @@
+//! The client state store of PROTOCOL.md §7–8, as pure Rust: the same code runs in browsers
+//! (compiled to Wasm by the root crate) and natively in tests.
+//!
+//! A server frame becomes actions through a parser ([`actions_for_frame`]); actions change the
+//! state through a reducer ([`reduce`]). [`Store`] ties them together with the client calls
+//! (`send`, `switch_session`, …) that produce the frames to send. Nothing here touches a socket,
+//! a clock or a random number generator: new `clientMsgId`s come from a prefix passed in plus a
+//! counter, so tests are deterministic and the browser passes a random prefix.
+
+mod action;
+mod parse;
+mod reduce;
+mod state;
+
+pub use action::Action;
+pub use parse::actions_for_frame;
+pub use reduce::{reduce, sequence, Sequencing};
+pub use state::{
+    Block, ClientState, Connection, ErrorInfo, Gap, Message, MessageStatus, OutboxEntry, OutboxKind, Role,
+    SessionView, MAX_ERRORS,
+};
+
+use crate::protocol::{
+    encode, parse_server_frame, ClientFrame, HelloFrame, InterruptFrame, ListSessionsFrame, PingFrame,
+    ProtocolError, ReconnectFrame, SendFrame, SessionCursor, SessionRef, SwitchSessionFrame,
+};
+use crate::PROTOCOL_VERSION;
+use std::fmt;
+
+/// A client call that cannot be made in the current state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// `interrupt`, `stop` and friends need a current session.
+    NoCurrentSession,
+    /// A frame from the server was refused.
+    Protocol(ProtocolError),
+}
+
+impl StoreError {
+    /// The stable code JavaScript sees on `Error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoCurrentSession => "no_current_session",
+            Self::Protocol(error) => error.code().as_str(),
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoCurrentSession => f.write_str("there is no current session"),
+            Self::Protocol(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<ProtocolError> for StoreError {
+    fn from(error: ProtocolError) -> Self {
+        Self::Protocol(error)
+    }
+}
+
+/// The client store: state plus the calls that change it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    state: ClientState,
+    id_prefix: String,
+    next_id: u64,
+}
+
+impl Store {
+    /// A new store. `id_prefix` starts every `clientMsgId` it makes (`{prefix}-{n}`); the browser
+    /// passes a random one so ids are unique per user across tabs and reloads. It is cut to the
+    /// characters and length a `clientMsgId` may have.
+    pub fn new(id_prefix: &str) -> Self {
+        let mut prefix: String = id_prefix
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+            .take(64)
+            .collect();
+        if prefix.is_empty() {
+            prefix.push('c');
+        }
+        Self { state: ClientState::default(), id_prefix: prefix, next_id: 1 }
+    }
+
+    /// The state.
+    pub fn state(&self) -> &ClientState {
+        &self.state
+    }
+
+    /// Parses a server frame and applies its actions. Returns the actions applied: a duplicate
+    /// event yields none, an event after a gap yields `GAP_DETECTED` (once per gap) instead of
+    /// itself. A bad frame returns an error and changes nothing.
+    pub fn receive(&mut self, frame: &str) -> Result<Vec<Action>, StoreError> {
+        let frame = parse_server_frame(frame)?;
+        let mut applied = Vec::with_capacity(2);
+        for action in actions_for_frame(frame) {
+            let action = match action.event_position().map(|(id, seq)| (id, seq, sequence(&self.state, id, seq))) {
+                None | Some((_, _, Sequencing::Next)) => Some(action),
+                Some((_, _, Sequencing::Duplicate)) => None,
+                Some((session_id, seq, Sequencing::Gap { expected_seq })) => {
+                    let already_flagged = self.state.views.get(session_id).is_some_and(|view| view.gap.is_some());
+                    (!already_flagged).then(|| Action::GapDetected {
+                        session_id: session_id.to_owned(),
+                        expected_seq,
+                        received_seq: seq,
+                    })
+                }
+            };
+            if let Some(action) = action {
+                reduce(&mut self.state, action.clone());
+                applied.push(action);
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Applies one action directly.
+    pub fn dispatch(&mut self, action: Action) {
+        reduce(&mut self.state, action);
+    }
+
+    fn fresh_id(&mut self) -> String {
+        let id = format!("{}-{}", self.id_prefix, self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    /// The `hello` frame to send when the socket opens.
+    pub fn hello(&self, token: Option<String>) -> String {
+        encode(&ClientFrame::Hello(HelloFrame { protocol: PROTOCOL_VERSION, token, client_id: None }))
+    }
+
+    /// Sends `text` to the current session (or creates a session when there is none). The
+    /// message shows at once as pending and waits in the outbox until acked. Returns the frame
+    /// to send now, or `None` when it must wait for a session still being created.
+    ///
+    /// A send is never held back because of `running`: the server queues it.
+    pub fn send(&mut self, text: &str) -> Option<String> {
+        let session_id = self.state.current_session_id.clone();
+        self.send_to(session_id, text)
+    }
+
+    /// Sends `text` to a new session; it becomes current when `session_created` arrives.
+    pub fn create_session(&mut self, text: &str) -> String {
+        self.state.current_session_id = None;
+        let client_msg_id = self.fresh_id();
+        self.dispatch(Action::UserSend { client_msg_id: client_msg_id.clone(), session_id: None, text: text.to_owned() });
+        // A forced creation never waits: mark it as the creating send.
+        if let Some(entry) = self.state.outbox.iter_mut().find(|entry| entry.client_msg_id == client_msg_id) {
+            entry.waits_for = None;
+        }
+        send_frame(None, client_msg_id, text.to_owned())
+    }
+
+    fn send_to(&mut self, session_id: Option<String>, text: &str) -> Option<String> {
+        let client_msg_id = self.fresh_id();
+        self.dispatch(Action::UserSend {
+            client_msg_id: client_msg_id.clone(),
+            session_id: session_id.clone(),
+            text: text.to_owned(),
+        });
+        let waits = self.state.outbox.last().is_some_and(|entry| entry.waits_for.is_some());
+        (!waits).then(|| send_frame(session_id, client_msg_id, text.to_owned()))
+    }
+
+    /// Makes `session_id` current (or clears it) and returns the `switch_session` frame. The
+    /// cached conversation shows at once; only events after the `lastSeq` held are asked for.
+    pub fn switch_session(&mut self, session_id: Option<&str>) -> String {
+        let session_id = session_id.map(str::to_owned);
+        let last_seq = session_id.as_ref().and_then(|id| self.state.views.get(id)).map(|view| view.last_seq);
+        self.dispatch(Action::SwitchRequested { session_id: session_id.clone() });
+        encode(&ClientFrame::SwitchSession(SwitchSessionFrame { session_id, last_seq }))
+    }
+
+    /// Interrupts the current session's turn, optionally with `text` to run next.
+    pub fn interrupt(&mut self, text: Option<&str>) -> Result<String, StoreError> {
+        let session_id = self.state.current_session_id.clone().ok_or(StoreError::NoCurrentSession)?;
+        let client_msg_id = self.fresh_id();
+        let text = text.map(str::to_owned);
+        self.dispatch(Action::UserInterrupt {
+            client_msg_id: client_msg_id.clone(),
+            session_id: session_id.clone(),
+            text: text.clone(),
+        });
+        Ok(encode(&ClientFrame::Interrupt(InterruptFrame { session_id, client_msg_id, text })))
+    }
+
+    /// The frame that stops the current session's runtime (the session ends).
+    pub fn stop(&self) -> Result<String, StoreError> {
+        self.session_frame(ClientFrame::Stop)
+    }
+
+    /// The frame that closes the current session gracefully.
+    pub fn close_session(&self) -> Result<String, StoreError> {
+        self.session_frame(ClientFrame::CloseSession)
+    }
+
+    /// The frame that suspends the current session.
+    pub fn suspend(&self) -> Result<String, StoreError> {
+        self.session_frame(ClientFrame::Suspend)
+    }
+
+    fn session_frame(&self, make: fn(SessionRef) -> ClientFrame) -> Result<String, StoreError> {
+        let session_id = self.state.current_session_id.clone().ok_or(StoreError::NoCurrentSession)?;
+        Ok(encode(&make(SessionRef { session_id })))
+    }
+
+    /// The `list_sessions` frame.
+    pub fn list_sessions(&self) -> String {
+        encode(&ClientFrame::ListSessions(ListSessionsFrame {}))
+    }
+
+    /// A `ping` frame.
+    pub fn ping(&self, nonce: Option<String>) -> String {
+        encode(&ClientFrame::Ping(PingFrame { nonce }))
+    }
+
+    /// The transport opened.
+    pub fn connection_opened(&mut self) {
+        self.dispatch(Action::ConnectionOpened);
+    }
+
+    /// The transport closed: sends wait in the outbox from now on.
+    pub fn connection_lost(&mut self) {
+        self.dispatch(Action::ConnectionLost);
+    }
+
+    /// The frames to send after `welcome`: one `reconnect` for every session held (so the
+    /// server re-watches them and replays what was missed), then every unacknowledged request
+    /// with its original `clientMsgId`. The server's dedupe makes a resend harmless.
+    pub fn pending_frames(&mut self) -> Vec<String> {
+        let mut frames = Vec::new();
+        if let Some(reconnect) = self.reconnect_frame(None) {
+            frames.push(reconnect);
+        }
+        self.state.released.clear();
+        frames.extend(self.state.outbox.iter().filter(|entry| entry.waits_for.is_none()).map(outbox_frame));
+        frames
+    }
+
+    /// A `reconnect` frame for one session (to repair a gap), or for every session held.
+    pub fn reconnect_frame(&self, session_id: Option<&str>) -> Option<String> {
+        let current = self.state.current_session_id.as_deref();
+        let sessions: Vec<SessionCursor> = self
+            .state
+            .views
+            .iter()
+            .filter(|(id, view)| match session_id {
+                Some(only) => id.as_str() == only,
+                None => view.last_seq > 0 || Some(id.as_str()) == current,
+            })
+            .map(|(id, view)| SessionCursor { session_id: id.clone(), last_seq: view.last_seq })
+            .collect();
+        (!sessions.is_empty()).then(|| encode(&ClientFrame::Reconnect(ReconnectFrame { sessions })))
+    }
+
+    /// Frames of messages that waited for a session being created and can go now that it
+    /// exists. Call it after `receive`; it returns each frame once.
+    pub fn take_ready_frames(&mut self) -> Vec<String> {
+        let released = std::mem::take(&mut self.state.released);
+        released
+            .iter()
+            .filter_map(|id| self.state.outbox.iter().find(|entry| &entry.client_msg_id == id))
+            .map(outbox_frame)
+            .collect()
+    }
+}
+
+fn send_frame(session_id: Option<String>, client_msg_id: String, text: String) -> String {
+    encode(&ClientFrame::Send(SendFrame { session_id, client_msg_id, text }))
+}
+
+fn outbox_frame(entry: &OutboxEntry) -> String {
+    match entry.kind {
+        OutboxKind::Send => {
+            send_frame(entry.session_id.clone(), entry.client_msg_id.clone(), entry.text.clone().unwrap_or_default())
+        }
+        OutboxKind::Interrupt => encode(&ClientFrame::Interrupt(InterruptFrame {
+            session_id: entry.session_id.clone().unwrap_or_default(),
+            client_msg_id: entry.client_msg_id.clone(),
+            text: entry.text.clone(),
+        })),
+    }
+}

@@ -1,0 +1,264 @@
+//! The client state: one view per session the client has seen, the outbox and the errors, and
+//! the snapshot that JavaScript and the golden vectors read.
+
+use crate::protocol::{BlockType, ErrorCode};
+use crate::SessionState;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+/// The transport as the store sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connection {
+    /// No socket.
+    #[default]
+    Closed,
+    /// The socket is open and `hello` was sent; `welcome` has not arrived yet.
+    Connecting,
+    /// `welcome` arrived: frames may be sent.
+    Open,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// Where a message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// A user message shown at once, not yet acknowledged by the server.
+    Pending,
+    /// A user message the server stored (its `user_message` echo or `ack` arrived).
+    Sent,
+    /// A user message the server refused (an `error` named its `clientMsgId`).
+    Failed,
+    /// An assistant message still streaming.
+    Streaming,
+    /// An assistant message that ended normally.
+    Complete,
+    /// An assistant message cut short by an interrupt.
+    Interrupted,
+    /// An assistant message whose turn failed.
+    Error,
+}
+
+/// One content block of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Block {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub block_type: BlockType,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_error: Option<bool>,
+    pub done: bool,
+}
+
+/// One message of a conversation. `text` is the concatenated text of its text blocks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: String,
+    pub role: Role,
+    pub status: MessageStatus,
+    pub text: String,
+    pub blocks: Vec<Block>,
+}
+
+impl Message {
+    pub(crate) fn user(id: String, text: String, status: MessageStatus) -> Self {
+        Self { id, role: Role::User, status, text, blocks: Vec::new() }
+    }
+
+    pub(crate) fn assistant(id: String) -> Self {
+        Self { id, role: Role::Assistant, status: MessageStatus::Streaming, text: String::new(), blocks: Vec::new() }
+    }
+}
+
+/// A gap: an event arrived whose seq was more than one past the last applied one. Events are
+/// held back (not applied) until a replay fills it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gap {
+    pub expected_seq: u64,
+    pub received_seq: u64,
+}
+
+/// Everything the client holds about one session.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionView {
+    pub state: Option<SessionState>,
+    pub running: bool,
+    /// The highest seq applied, dense from 1; 0 before any event.
+    pub last_seq: u64,
+    pub title: Option<String>,
+    pub messages: Vec<Message>,
+    /// Message id to its index in `messages`, so a delta finds its message in O(1).
+    pub(crate) index: HashMap<String, usize>,
+    pub gap: Option<Gap>,
+}
+
+impl SessionView {
+    pub(crate) fn message_mut(&mut self, id: &str) -> Option<&mut Message> {
+        let position = *self.index.get(id)?;
+        self.messages.get_mut(position)
+    }
+
+    pub(crate) fn push_message(&mut self, message: Message) -> &mut Message {
+        let position = self.messages.len();
+        self.index.insert(message.id.clone(), position);
+        self.messages.push(message);
+        &mut self.messages[position]
+    }
+
+    /// Removes a message (an optimistic one moving to its new session) and re-indexes.
+    pub(crate) fn take_message(&mut self, id: &str) -> Option<Message> {
+        let position = self.index.remove(id)?;
+        let message = self.messages.remove(position);
+        for (index, m) in self.messages.iter().enumerate().skip(position) {
+            self.index.insert(m.id.clone(), index);
+        }
+        Some(message)
+    }
+}
+
+/// What kind of request an outbox entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxKind {
+    Send,
+    Interrupt,
+}
+
+/// A request sent (or to be sent) and not yet acknowledged. It is sent again, with the same
+/// `clientMsgId`, after every `welcome` until an `ack` (or an `error` naming it) arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxEntry {
+    pub client_msg_id: String,
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    pub kind: OutboxKind,
+    /// Set for a message typed into a session that is still being created: it waits for
+    /// `session_created` (naming this `clientMsgId` of the creating send) before it can go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waits_for: Option<String>,
+}
+
+/// An error the server reported, kept for the UI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorInfo {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// The most errors kept; older ones are dropped first.
+pub const MAX_ERRORS: usize = 50;
+
+/// The whole client state. Its serialized form is the snapshot of PROTOCOL.md §8: `messages`,
+/// `running` and `sessionState` show the current session's view only.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientState {
+    pub connection: Connection,
+    pub epoch: Option<String>,
+    pub connection_id: Option<String>,
+    pub current_session_id: Option<String>,
+    /// One view per session, ordered by id so snapshots are deterministic.
+    pub views: BTreeMap<String, SessionView>,
+    /// The messages of a session not created yet (typed while no session was current).
+    pub draft: SessionView,
+    pub outbox: Vec<OutboxEntry>,
+    pub errors: Vec<ErrorInfo>,
+    /// Outbox entries released by `session_created`, to be sent now (see `Store::take_ready_frames`).
+    pub(crate) released: Vec<String>,
+}
+
+impl ClientState {
+    /// The view the UI shows: the current session's, or the draft when there is none.
+    pub fn current_view(&self) -> &SessionView {
+        self.current_session_id.as_ref().and_then(|id| self.views.get(id)).unwrap_or(&self.draft)
+    }
+
+    pub(crate) fn view_mut(&mut self, session_id: &str) -> &mut SessionView {
+        if !self.views.contains_key(session_id) {
+            self.views.insert(session_id.to_owned(), SessionView::default());
+        }
+        self.views.get_mut(session_id).expect("inserted above")
+    }
+
+    /// The current session's `running`.
+    pub fn running(&self) -> bool {
+        self.current_view().running
+    }
+}
+
+/// One entry of the snapshot's `sessions` object.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionEntry<'a> {
+    state: Option<SessionState>,
+    running: bool,
+    last_seq: u64,
+    title: Option<&'a str>,
+    gap: bool,
+}
+
+struct SessionsSnapshot<'a>(&'a BTreeMap<String, SessionView>);
+
+impl Serialize for SessionsSnapshot<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (id, view) in self.0 {
+            map.serialize_entry(
+                id,
+                &SessionEntry {
+                    state: view.state,
+                    running: view.running,
+                    last_seq: view.last_seq,
+                    title: view.title.as_deref(),
+                    gap: view.gap.is_some(),
+                },
+            )?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for ClientState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let view = self.current_view();
+        let mut map = serializer.serialize_map(Some(11))?;
+        map.serialize_entry("connection", &self.connection)?;
+        map.serialize_entry("epoch", &self.epoch)?;
+        map.serialize_entry("connectionId", &self.connection_id)?;
+        map.serialize_entry("currentSessionId", &self.current_session_id)?;
+        map.serialize_entry("running", &view.running)?;
+        map.serialize_entry("sessionState", &view.state)?;
+        map.serialize_entry("lastSeq", &view.last_seq)?;
+        map.serialize_entry("messages", &view.messages)?;
+        map.serialize_entry("sessions", &SessionsSnapshot(&self.views))?;
+        map.serialize_entry("outbox", &self.outbox)?;
+        map.serialize_entry("errors", &self.errors)?;
+        map.end()
+    }
+}

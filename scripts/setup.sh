@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs every tool the tests and the demo need, on a fresh machine, from the package
+# registries only (crates.io, npm, Debian apt). Idempotent: each step checks what is already
+# there at the right version and skips it, so a second run takes about a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Keep these in step with Cargo.toml (wasm-bindgen is pinned with `=`; wasm-pack uses the
+# wasm-bindgen-cli on PATH only when its version equals the one in Cargo.lock).
+WASM_BINDGEN_VERSION=0.2.129
+WASM_PACK_VERSION=0.15.1
+BINARYEN_VERSION=132.0.0
+
+log() { printf '[setup] %s\n' "$*"; }
+export PATH="$HOME/.cargo/bin:$PATH"
+
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+
+# Debian packages: Chromium and its driver for the headless browser tests. Installed in the
+# background while cargo builds, because both take about a minute.
+apt_pid=""
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  log "installing chromium and chromium-driver (apt)"
+  ( $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/tmp/sessionwire-apt.log 2>&1 ) &
+  apt_pid=$!
+fi
+
+log "rust targets and components"
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
+  log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2 minutes)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --locked --force
+fi
+if ! wasm-pack --version 2>/dev/null | grep -q " $WASM_PACK_VERSION\$"; then
+  log "installing wasm-pack $WASM_PACK_VERSION (about 2 minutes)"
+  cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked --force
+fi
+
+# npm packages for the project's JavaScript side: binaryen (wasm-opt), typescript (tsc) and
+# playwright-core (drives Debian's Chromium). Installed from package-lock.json.
+if [ -f package.json ]; then
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    log "npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+fi
+if ! command -v wasm-opt >/dev/null && [ ! -x node_modules/.bin/wasm-opt ]; then
+  log "installing binaryen@$BINARYEN_VERSION (wasm-opt) globally"
+  npm install -g --no-audit --no-fund "binaryen@$BINARYEN_VERSION"
+fi
+
+if [ -n "$apt_pid" ]; then
+  log "waiting for apt"
+  if ! wait "$apt_pid"; then cat /tmp/sessionwire-apt.log; exit 1; fi
+fi
+log "done: $(wasm-bindgen --version), $(wasm-pack --version), chromium $(chromium --version 2>/dev/null | awk '{print $2}')"
