@@ -35,6 +35,7 @@ frame_enum! {
 
 /// `hello`: the first frame of every connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct HelloFrame {
     pub protocol: u32,
@@ -46,10 +47,12 @@ pub struct HelloFrame {
 
 /// `list_sessions`: no fields.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ListSessionsFrame {}
 
 /// `switch_session`: `sessionId: null` clears the current session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SwitchSessionFrame {
     #[serde(deserialize_with = "nullable")]
@@ -60,6 +63,7 @@ pub struct SwitchSessionFrame {
 
 /// `send`: a user message; `sessionId: null` creates a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SendFrame {
     #[serde(deserialize_with = "nullable")]
@@ -70,6 +74,7 @@ pub struct SendFrame {
 
 /// `interrupt`: stop the current turn and, with `text`, run it next.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct InterruptFrame {
     pub session_id: String,
@@ -80,6 +85,7 @@ pub struct InterruptFrame {
 
 /// The payload of `stop`, `close_session`, `suspend`, `watch` and `unwatch`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionRef {
     pub session_id: String,
@@ -87,6 +93,7 @@ pub struct SessionRef {
 
 /// One session a reconnecting client holds, and the last seq it has of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionCursor {
     pub session_id: String,
@@ -95,12 +102,14 @@ pub struct SessionCursor {
 
 /// `reconnect`: re-watch sessions and replay what was missed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ReconnectFrame {
     pub sessions: Vec<SessionCursor>,
 }
 
 /// `ping`: the server answers `pong` with the same nonce.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PingFrame {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,

@@ -5,6 +5,7 @@ use std::fmt;
 
 /// The stable error codes of PROTOCOL.md §6, as they appear on the wire and on JS `Error.code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadFrame,

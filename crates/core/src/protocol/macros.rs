@@ -14,6 +14,7 @@ macro_rules! frame_enum {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         #[serde(tag = "type")]
         pub enum $name {
             $( $(#[$vmeta])* #[serde(rename = $tag)] $variant($payload), )*

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 /// Any frame from the server: a reply to a request, or a persisted event of a session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(untagged)]
 pub enum ServerFrame {
     Reply(Reply),
@@ -43,6 +44,7 @@ frame_enum! {
 
 /// The server's name and version, in `welcome`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ServerInfo {
     pub name: String,
     pub version: String,
@@ -50,6 +52,7 @@ pub struct ServerInfo {
 
 /// `welcome`: the answer to `hello`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Welcome {
     pub protocol: u32,
@@ -61,6 +64,7 @@ pub struct Welcome {
 
 /// One row of `sessions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionSummary {
     pub session_id: String,
@@ -74,12 +78,14 @@ pub struct SessionSummary {
 
 /// `sessions`: the answer to `list_sessions`, the caller's sessions only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Sessions {
     pub sessions: Vec<SessionSummary>,
 }
 
 /// `session_switched`: the answer to `switch_session`; replayed events follow it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionSwitched {
     pub session_id: String,
@@ -91,10 +97,12 @@ pub struct SessionSwitched {
 
 /// `session_cleared`: the answer to `switch_session` with `sessionId: null`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SessionCleared {}
 
 /// `session_created`: a `send` with `sessionId: null` made this session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionCreated {
     pub session_id: String,
@@ -103,6 +111,7 @@ pub struct SessionCreated {
 
 /// `ack`: a `send` or `interrupt` was stored (or had been: `duplicate`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Ack {
     pub session_id: String,
@@ -116,6 +125,7 @@ pub struct Ack {
 
 /// One session of `reconnected`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ReconnectedSession {
     pub session_id: String,
@@ -128,12 +138,14 @@ pub struct ReconnectedSession {
 
 /// `reconnected`: the answer to `reconnect`, after the replays.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Reconnected {
     pub sessions: Vec<ReconnectedSession>,
 }
 
 /// The payload of `watched` and `unwatched`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionId {
     pub session_id: String,
@@ -141,6 +153,7 @@ pub struct SessionId {
 
 /// `pong`: the answer to `ping`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Pong {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
@@ -148,6 +161,7 @@ pub struct Pong {
 
 /// `error`: a request was refused. `ref` names the `clientMsgId` or frame type it answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorReply {
     pub code: ErrorCode,
@@ -172,6 +186,7 @@ impl ErrorReply {
 
 /// A persisted event of one session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "ServerEvent"))]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     pub session_id: String,
@@ -215,6 +230,7 @@ impl Event {
 
 /// `user_message`: a user turn was accepted. `messageId` is the `clientMsgId`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct UserMessage {
     pub message_id: String,
@@ -223,6 +239,7 @@ pub struct UserMessage {
 
 /// `turn_start`: a turn begins; the session is running.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TurnStart {
     pub turn_id: String,
@@ -230,6 +247,7 @@ pub struct TurnStart {
 
 /// The payload of `message_start` and `message_end`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct MessageRef {
     pub message_id: String,
@@ -237,6 +255,7 @@ pub struct MessageRef {
 
 /// The kind of a content block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum BlockType {
     Text,
@@ -246,6 +265,7 @@ pub enum BlockType {
 
 /// `block_start`: a content block of an assistant message begins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct BlockStart {
     pub message_id: String,
@@ -257,6 +277,7 @@ pub struct BlockStart {
 
 /// `block_delta`: a chunk of a block's text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct BlockDelta {
     pub message_id: String,
@@ -266,6 +287,7 @@ pub struct BlockDelta {
 
 /// `block_end`: a block is complete; a `tool_use` block carries its input here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct BlockEnd {
     pub message_id: String,
@@ -276,6 +298,7 @@ pub struct BlockEnd {
 
 /// `tool_result`: the result of the `tool_use` block whose `blockId` is `toolId`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ToolResult {
     pub message_id: String,
@@ -286,6 +309,7 @@ pub struct ToolResult {
 
 /// Why a turn ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum TurnEndReason {
     Completed,
@@ -295,6 +319,7 @@ pub enum TurnEndReason {
 
 /// `turn_end`: the turn is over; a queued turn starts with its own `turn_start`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TurnEnd {
     pub turn_id: String,
@@ -307,6 +332,7 @@ pub struct TurnEnd {
 
 /// `session_state`: a lifecycle change. `previous` is always sent, `null` for the first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionStateChange {
     pub state: SessionState,

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 /// One change to the client state. Serialized as `{"type": "SET_RUNNING", ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", rename_all_fields = "camelCase")]
 pub enum Action {
     /// The transport opened; `hello` goes out next.

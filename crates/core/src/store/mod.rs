@@ -17,7 +17,7 @@ pub use parse::actions_for_frame;
 pub use reduce::{reduce, sequence, Sequencing};
 pub use state::{
     Block, ClientState, Connection, ErrorInfo, Gap, Message, MessageStatus, OutboxEntry, OutboxKind, Role,
-    SessionView, MAX_ERRORS,
+    SessionEntry, SessionView, SessionsSnapshot, Snapshot, MAX_ERRORS,
 };
 
 use crate::protocol::{
@@ -172,7 +172,8 @@ impl Store {
     /// cached conversation shows at once; only events after the `lastSeq` held are asked for.
     pub fn switch_session(&mut self, session_id: Option<&str>) -> String {
         let session_id = session_id.map(str::to_owned);
-        let last_seq = session_id.as_ref().and_then(|id| self.state.views.get(id)).map(|view| view.last_seq);
+        // Always explicit: 0 (the whole history) for a session without a view.
+        let last_seq = session_id.as_ref().map(|id| self.state.views.get(id).map_or(0, |view| view.last_seq));
         self.dispatch(Action::SwitchRequested { session_id: session_id.clone() });
         encode(&ClientFrame::SwitchSession(SwitchSessionFrame { session_id, last_seq }))
     }

@@ -12,6 +12,11 @@ use super::Action;
 use crate::protocol::{BlockType, TurnEndReason};
 use crate::SessionState;
 
+/// How many of the newest messages `turn_end` looks at for ones still streaming. A turn's own
+/// messages are the newest ones, possibly followed by a few user messages typed meanwhile; the
+/// bound keeps `turn_end` O(1) in long conversations.
+const TURN_END_SCAN: usize = 64;
+
 /// Where an event stands relative to what its session's view holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sequencing {
@@ -288,12 +293,11 @@ fn apply_event(view: &mut SessionView, action: Action) {
                 TurnEndReason::Interrupted => MessageStatus::Interrupted,
                 TurnEndReason::Error => MessageStatus::Error,
             };
-            // Messages still streaming belong to this turn: the turn's end is theirs too.
-            for message in view.messages.iter_mut().rev() {
-                match message.status {
-                    MessageStatus::Streaming => message.status = status,
-                    _ if message.role == super::state::Role::User => break,
-                    _ => {}
+            // Every earlier turn_end already settled its messages, so the ones still streaming
+            // belong to this turn: its end is theirs too. They sit near the end of the list.
+            for message in view.messages.iter_mut().rev().take(TURN_END_SCAN) {
+                if message.status == MessageStatus::Streaming {
+                    message.status = status;
                 }
             }
         }

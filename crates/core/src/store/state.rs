@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The transport as the store sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Connection {
     /// No socket.
@@ -23,6 +24,7 @@ pub enum Connection {
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     User,
@@ -31,6 +33,7 @@ pub enum Role {
 
 /// Where a message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     /// A user message shown at once, not yet acknowledged by the server.
@@ -51,6 +54,7 @@ pub enum MessageStatus {
 
 /// One content block of a message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Block {
     pub id: String,
@@ -70,6 +74,7 @@ pub struct Block {
 
 /// One message of a conversation. `text` is the concatenated text of its text blocks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     pub id: String,
@@ -92,6 +97,7 @@ impl Message {
 /// A gap: an event arrived whose seq was more than one past the last applied one. Events are
 /// held back (not applied) until a replay fills it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Gap {
     pub expected_seq: u64,
@@ -138,6 +144,7 @@ impl SessionView {
 
 /// What kind of request an outbox entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxKind {
     Send,
@@ -147,6 +154,7 @@ pub enum OutboxKind {
 /// A request sent (or to be sent) and not yet acknowledged. It is sent again, with the same
 /// `clientMsgId`, after every `welcome` until an `ack` (or an `error` naming it) arrives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct OutboxEntry {
     pub client_msg_id: String,
@@ -162,6 +170,7 @@ pub struct OutboxEntry {
 
 /// An error the server reported, kept for the UI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorInfo {
     pub code: ErrorCode,
@@ -213,17 +222,21 @@ impl ClientState {
 }
 
 /// One entry of the snapshot's `sessions` object.
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-struct SessionEntry<'a> {
-    state: Option<SessionState>,
-    running: bool,
-    last_seq: u64,
-    title: Option<&'a str>,
-    gap: bool,
+pub struct SessionEntry<'a> {
+    pub state: Option<SessionState>,
+    pub running: bool,
+    pub last_seq: u64,
+    pub title: Option<&'a str>,
+    /// A gap was detected and not yet repaired.
+    pub gap: bool,
 }
 
-struct SessionsSnapshot<'a>(&'a BTreeMap<String, SessionView>);
+/// The snapshot's `sessions` object, keyed by session id (serialized as a map).
+#[derive(Debug)]
+pub struct SessionsSnapshot<'a>(&'a BTreeMap<String, SessionView>);
 
 impl Serialize for SessionsSnapshot<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -244,21 +257,49 @@ impl Serialize for SessionsSnapshot<'_> {
     }
 }
 
+/// The snapshot of PROTOCOL.md §8, borrowed from a [`ClientState`]: what `getState()` returns
+/// and what the golden vectors compare. `messages`, `running`, `sessionState` and `lastSeq`
+/// are the current session's (or the draft's when there is none).
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "ClientState"))]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot<'a> {
+    pub connection: Connection,
+    pub epoch: Option<&'a str>,
+    pub connection_id: Option<&'a str>,
+    pub current_session_id: Option<&'a str>,
+    pub running: bool,
+    pub session_state: Option<SessionState>,
+    pub last_seq: u64,
+    pub messages: &'a [Message],
+    #[cfg_attr(feature = "ts", ts(type = "{ [sessionId: string]: SessionEntry }"))]
+    pub sessions: SessionsSnapshot<'a>,
+    pub outbox: &'a [OutboxEntry],
+    pub errors: &'a [ErrorInfo],
+}
+
+impl ClientState {
+    /// The snapshot of PROTOCOL.md §8 (borrowed; serialize it to get the plain object).
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        let view = self.current_view();
+        Snapshot {
+            connection: self.connection,
+            epoch: self.epoch.as_deref(),
+            connection_id: self.connection_id.as_deref(),
+            current_session_id: self.current_session_id.as_deref(),
+            running: view.running,
+            session_state: view.state,
+            last_seq: view.last_seq,
+            messages: &view.messages,
+            sessions: SessionsSnapshot(&self.views),
+            outbox: &self.outbox,
+            errors: &self.errors,
+        }
+    }
+}
+
 impl Serialize for ClientState {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let view = self.current_view();
-        let mut map = serializer.serialize_map(Some(11))?;
-        map.serialize_entry("connection", &self.connection)?;
-        map.serialize_entry("epoch", &self.epoch)?;
-        map.serialize_entry("connectionId", &self.connection_id)?;
-        map.serialize_entry("currentSessionId", &self.current_session_id)?;
-        map.serialize_entry("running", &view.running)?;
-        map.serialize_entry("sessionState", &view.state)?;
-        map.serialize_entry("lastSeq", &view.last_seq)?;
-        map.serialize_entry("messages", &view.messages)?;
-        map.serialize_entry("sessions", &SessionsSnapshot(&self.views))?;
-        map.serialize_entry("outbox", &self.outbox)?;
-        map.serialize_entry("errors", &self.errors)?;
-        map.end()
+        self.snapshot().serialize(serializer)
     }
 }
