@@ -101,7 +101,10 @@ pub fn transition(from: SessionState, to: SessionState) -> Result<SessionState, 
 
 /// Checks a path of transitions (e.g. CLOSING then ENDED) and returns every step, or the first
 /// invalid one. Nothing is applied unless the whole path is valid.
-pub fn path(from: SessionState, steps: &[SessionState]) -> Result<Vec<(SessionState, SessionState)>, InvalidTransition> {
+pub fn path(
+    from: SessionState,
+    steps: &[SessionState],
+) -> Result<Vec<(SessionState, SessionState)>, InvalidTransition> {
     let mut current = from;
     let mut out = Vec::with_capacity(steps.len());
     for &to in steps {
@@ -201,11 +204,21 @@ mod tests {
     #[test]
     fn all_49_pairs_match_the_table() {
         let allowed = [
-            (Created, Starting), (Created, Ended),
-            (Starting, Active), (Starting, Ended),
-            (Active, Detached), (Active, Suspended), (Active, Closing), (Active, Ended),
-            (Detached, Active), (Detached, Suspended), (Detached, Closing), (Detached, Ended),
-            (Suspended, Active), (Suspended, Detached), (Suspended, Ended),
+            (Created, Starting),
+            (Created, Ended),
+            (Starting, Active),
+            (Starting, Ended),
+            (Active, Detached),
+            (Active, Suspended),
+            (Active, Closing),
+            (Active, Ended),
+            (Detached, Active),
+            (Detached, Suspended),
+            (Detached, Closing),
+            (Detached, Ended),
+            (Suspended, Active),
+            (Suspended, Detached),
+            (Suspended, Ended),
             (Closing, Ended),
             (Ended, Created),
         ];
@@ -247,28 +260,52 @@ mod tests {
             {
                 assert!(transition(state, to).is_ok(), "{state} -> {to}");
             }
-            assert!(path(state, triggers::close(state)).is_ok(), "close from {state}");
-            assert!(path(state, triggers::start_runtime(Some(state))).is_ok(), "start from {state}");
+            assert!(
+                path(state, triggers::close(state)).is_ok(),
+                "close from {state}"
+            );
+            assert!(
+                path(state, triggers::start_runtime(Some(state))).is_ok(),
+                "start from {state}"
+            );
         }
     }
 
     #[test]
     fn a_path_stops_at_its_first_invalid_step() {
-        assert_eq!(path(Active, &[Closing, Active]), Err(InvalidTransition { from: Closing, to: Active }));
-        assert_eq!(path(Ended, &[Created, Starting, Active]).map(|steps| steps.len()), Ok(3));
+        assert_eq!(
+            path(Active, &[Closing, Active]),
+            Err(InvalidTransition {
+                from: Closing,
+                to: Active
+            })
+        );
+        assert_eq!(
+            path(Ended, &[Created, Starting, Active]).map(|steps| steps.len()),
+            Ok(3)
+        );
     }
 
     #[test]
     fn routable_states() {
-        let routable: Vec<_> = SessionState::ALL.into_iter().filter(|s| s.is_routable()).collect();
-        assert_eq!(routable, vec![Created, Starting, Active, Detached, Suspended]);
+        let routable: Vec<_> = SessionState::ALL
+            .into_iter()
+            .filter(|s| s.is_routable())
+            .collect();
+        assert_eq!(
+            routable,
+            vec![Created, Starting, Active, Detached, Suspended]
+        );
     }
 
     #[test]
     fn wire_names_round_trip() {
         for state in SessionState::ALL {
             assert_eq!(SessionState::parse(state.as_str()), Some(state));
-            assert_eq!(serde_json::to_string(&state).unwrap(), format!("\"{}\"", state.as_str()));
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{}\"", state.as_str())
+            );
         }
     }
 }

@@ -70,10 +70,16 @@ pub enum SendDecision {
     /// This `clientMsgId` was stored before: ack it as a duplicate with the original seq and run
     /// nothing. `announce_session` is set when the retried send had `sessionId: null`: the
     /// client then gets `session_created` for the session made the first time.
-    Duplicate { original: StoredMessage, announce_session: bool },
+    Duplicate {
+        original: StoredMessage,
+        announce_session: bool,
+    },
     /// A live runtime and a routable state: watch, reattach to ACTIVE if `reattach` is set, and
     /// deliver (queued behind the current turn if one is running).
-    Deliver { generation: u64, reattach: Option<SessionState> },
+    Deliver {
+        generation: u64,
+        reattach: Option<SessionState>,
+    },
     /// A live runtime but a CLOSING or ENDED session (a zombie): abort it by signal, then resume.
     AbortZombieThenResume { generation: u64 },
     /// No live runtime: start one from the session's history and deliver the text.
@@ -82,9 +88,16 @@ pub enum SendDecision {
 
 /// Decides a `send`. `session_id` is the frame's (None for a new session); `lookup` describes
 /// that session when it is given; `stored` is the earlier use of the same `clientMsgId`.
-pub fn decide_send(session_id: Option<&str>, lookup: Lookup, stored: Option<StoredMessage>) -> SendDecision {
+pub fn decide_send(
+    session_id: Option<&str>,
+    lookup: Lookup,
+    stored: Option<StoredMessage>,
+) -> SendDecision {
     if let Some(original) = stored {
-        return SendDecision::Duplicate { original, announce_session: session_id.is_none() };
+        return SendDecision::Duplicate {
+            original,
+            announce_session: session_id.is_none(),
+        };
     }
     if session_id.is_none() {
         return SendDecision::Create;
@@ -93,10 +106,13 @@ pub fn decide_send(session_id: Option<&str>, lookup: Lookup, stored: Option<Stor
         return SendDecision::NotFound;
     };
     match lookup.runtime {
-        Some(runtime) if state.is_routable() => {
-            SendDecision::Deliver { generation: runtime.generation, reattach: reattach(state) }
-        }
-        Some(runtime) => SendDecision::AbortZombieThenResume { generation: runtime.generation },
+        Some(runtime) if state.is_routable() => SendDecision::Deliver {
+            generation: runtime.generation,
+            reattach: reattach(state),
+        },
+        Some(runtime) => SendDecision::AbortZombieThenResume {
+            generation: runtime.generation,
+        },
         None => SendDecision::Resume,
     }
 }
@@ -106,12 +122,21 @@ pub fn decide_send(session_id: Option<&str>, lookup: Lookup, stored: Option<Stor
 pub enum InterruptDecision {
     NotFound,
     /// Ack as a duplicate; nothing runs.
-    Duplicate { original: StoredMessage },
+    Duplicate {
+        original: StoredMessage,
+    },
     /// Live and routable: stop the current turn (`turn_end` reason `interrupted`) and run the
     /// text next if there is one, ahead of anything queued.
-    InterruptTurn { generation: u64, reattach: Option<SessionState>, run_text: bool },
+    InterruptTurn {
+        generation: u64,
+        reattach: Option<SessionState>,
+        run_text: bool,
+    },
     /// A zombie: abort it, then resume with the text if there is one.
-    AbortZombie { generation: u64, resume_with_text: bool },
+    AbortZombie {
+        generation: u64,
+        resume_with_text: bool,
+    },
     /// No live runtime, with text: resume with it.
     Resume,
     /// No live runtime and no text: nothing runs; the ack says `running:false`.
@@ -119,7 +144,11 @@ pub enum InterruptDecision {
 }
 
 /// Decides an `interrupt`.
-pub fn decide_interrupt(has_text: bool, lookup: Lookup, stored: Option<StoredMessage>) -> InterruptDecision {
+pub fn decide_interrupt(
+    has_text: bool,
+    lookup: Lookup,
+    stored: Option<StoredMessage>,
+) -> InterruptDecision {
     if let Some(original) = stored {
         return InterruptDecision::Duplicate { original };
     }
@@ -132,7 +161,10 @@ pub fn decide_interrupt(has_text: bool, lookup: Lookup, stored: Option<StoredMes
             reattach: reattach(state),
             run_text: has_text,
         },
-        Some(runtime) => InterruptDecision::AbortZombie { generation: runtime.generation, resume_with_text: has_text },
+        Some(runtime) => InterruptDecision::AbortZombie {
+            generation: runtime.generation,
+            resume_with_text: has_text,
+        },
         None if has_text => InterruptDecision::Resume,
         None => InterruptDecision::NoOp,
     }
@@ -142,12 +174,19 @@ pub fn decide_interrupt(has_text: bool, lookup: Lookup, stored: Option<StoredMes
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SwitchDecision {
     /// `sessionId: null`: unwatch the current session (if any) and reply `session_cleared`.
-    Clear { unwatch: Option<String> },
+    Clear {
+        unwatch: Option<String>,
+    },
     NotFound,
     /// Unwatch `unwatch` (the previous current session, if it is another one), watch the new
     /// one **before** replying, reattach if needed, reply `session_switched` with `running`,
     /// then replay every event after `replay_after`.
-    Switch { unwatch: Option<String>, reattach: Option<SessionState>, running: bool, replay_after: u64 },
+    Switch {
+        unwatch: Option<String>,
+        reattach: Option<SessionState>,
+        running: bool,
+        replay_after: u64,
+    },
 }
 
 /// Decides a `switch_session`. `current` is the connection's current session.
@@ -158,12 +197,18 @@ pub fn decide_switch(
     lookup: Lookup,
 ) -> SwitchDecision {
     let Some(target) = target else {
-        return SwitchDecision::Clear { unwatch: current.map(str::to_owned) };
+        return SwitchDecision::Clear {
+            unwatch: current.map(str::to_owned),
+        };
     };
     let Some(state) = lookup.visible() else {
         return SwitchDecision::NotFound;
     };
-    let reattach = if lookup.runtime.is_some() { reattach(state) } else { None };
+    let reattach = if lookup.runtime.is_some() {
+        reattach(state)
+    } else {
+        None
+    };
     let state_after = reattach.unwrap_or(state);
     SwitchDecision::Switch {
         unwatch: current.filter(|c| *c != target).map(str::to_owned),
@@ -179,7 +224,12 @@ pub enum ReconnectDecision {
     NotFound,
     /// Abort `abort_zombie` if set (its session is ENDED or CLOSING), watch, reattach if needed,
     /// replay every event after `replay_after`, and report `running`.
-    Resync { abort_zombie: Option<u64>, reattach: Option<SessionState>, running: bool, replay_after: u64 },
+    Resync {
+        abort_zombie: Option<u64>,
+        reattach: Option<SessionState>,
+        running: bool,
+        replay_after: u64,
+    },
 }
 
 /// Decides one session of `reconnect`, with the same state-based zombie check as `send`.
@@ -204,7 +254,12 @@ pub fn decide_reconnect(last_seq: u64, lookup: Lookup) -> ReconnectDecision {
                 replay_after: last_seq,
             }
         }
-        None => ReconnectDecision::Resync { abort_zombie: None, reattach: None, running: false, replay_after: last_seq },
+        None => ReconnectDecision::Resync {
+            abort_zombie: None,
+            reattach: None,
+            running: false,
+            replay_after: last_seq,
+        },
     }
 }
 

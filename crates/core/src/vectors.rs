@@ -37,12 +37,16 @@ pub trait Driver {
 /// Runs one vector (its JSON text) against a driver made by `make` from the vector's id prefix.
 /// Returns a description of the first mismatch.
 pub fn run_vector<D: Driver>(text: &str, make: impl FnOnce(&str) -> D) -> Result<(), String> {
-    let vector: Value = serde_json::from_str(text).map_err(|error| format!("vector is not JSON: {error}"))?;
+    let vector: Value =
+        serde_json::from_str(text).map_err(|error| format!("vector is not JSON: {error}"))?;
     let name = vector["name"].as_str().unwrap_or("(unnamed)").to_owned();
-    let steps = vector["steps"].as_array().ok_or_else(|| format!("{name}: no steps"))?;
+    let steps = vector["steps"]
+        .as_array()
+        .ok_or_else(|| format!("{name}: no steps"))?;
     let mut driver = make(vector["idPrefix"].as_str().unwrap_or("c"));
     for (index, step) in steps.iter().enumerate() {
-        run_step(&mut driver, step).map_err(|problem| format!("{name}, step {index}: {problem}\n  step: {step}"))?;
+        run_step(&mut driver, step)
+            .map_err(|problem| format!("{name}, step {index}: {problem}\n  step: {step}"))?;
     }
     Ok(())
 }
@@ -55,7 +59,11 @@ fn run_step<D: Driver>(driver: &mut D, step: &Value) -> Result<(), String> {
     } else if let Some(action) = step.get("dispatch") {
         driver.dispatch(action).map(|()| Value::Null)
     } else if let Some(name) = step.get("call").and_then(Value::as_str) {
-        let args = step.get("args").and_then(Value::as_array).cloned().unwrap_or_default();
+        let args = step
+            .get("args")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         driver.call(name, &args)
     } else {
         return Err("a step needs receive, receiveText, dispatch or call".into());
@@ -76,19 +84,31 @@ fn run_step<D: Driver>(driver: &mut D, step: &Value) -> Result<(), String> {
 fn check_outcome(step: &Value, got: Value) -> Result<(), String> {
     if let Some(expected) = step.get("actions") {
         if *expected != got {
-            return Err(format!("actions differ\n  expected: {expected}\n  got:      {got}"));
+            return Err(format!(
+                "actions differ\n  expected: {expected}\n  got:      {got}"
+            ));
         }
     }
     if let Some(expected) = step.get("frame") {
         let got = frame_json(&got)?;
         if *expected != got {
-            return Err(format!("frame differs\n  expected: {expected}\n  got:      {got}"));
+            return Err(format!(
+                "frame differs\n  expected: {expected}\n  got:      {got}"
+            ));
         }
     }
     if let Some(expected) = step.get("frames") {
-        let got: Vec<Value> = got.as_array().ok_or("call returned no list")?.iter().map(frame_json).collect::<Result<_, _>>()?;
+        let got: Vec<Value> = got
+            .as_array()
+            .ok_or("call returned no list")?
+            .iter()
+            .map(frame_json)
+            .collect::<Result<_, _>>()?;
         if expected.as_array() != Some(&got) {
-            return Err(format!("frames differ\n  expected: {expected}\n  got:      {}", Value::Array(got)));
+            return Err(format!(
+                "frames differ\n  expected: {expected}\n  got:      {}",
+                Value::Array(got)
+            ));
         }
     }
     Ok(())
@@ -98,7 +118,8 @@ fn check_outcome(step: &Value, got: Value) -> Result<(), String> {
 fn frame_json(value: &Value) -> Result<Value, String> {
     match value {
         Value::Null => Ok(Value::Null),
-        Value::String(text) => serde_json::from_str(text).map_err(|error| format!("returned frame is not JSON: {error}")),
+        Value::String(text) => serde_json::from_str(text)
+            .map_err(|error| format!("returned frame is not JSON: {error}")),
         other => Err(format!("expected a frame string, got {other}")),
     }
 }
@@ -109,14 +130,21 @@ pub fn subset_matches(expected: &Value, actual: &Value, path: &str) -> Result<()
         (Value::Object(expected), Value::Object(actual)) => {
             for (key, value) in expected {
                 let inner = format!("{path}.{key}");
-                let got = actual.get(key).ok_or_else(|| format!("{inner} is missing"))?;
+                let got = actual
+                    .get(key)
+                    .ok_or_else(|| format!("{inner} is missing"))?;
                 subset_matches(value, got, &inner)?;
             }
             Ok(())
         }
         (Value::Array(expected), Value::Array(actual)) => {
             if expected.len() != actual.len() {
-                return Err(format!("{path}: expected {} items, got {}: {}", expected.len(), actual.len(), Value::Array(actual.clone())));
+                return Err(format!(
+                    "{path}: expected {} items, got {}: {}",
+                    expected.len(),
+                    actual.len(),
+                    Value::Array(actual.clone())
+                ));
             }
             for (index, (e, a)) in expected.iter().zip(actual).enumerate() {
                 subset_matches(e, a, &format!("{path}[{index}]"))?;
@@ -138,7 +166,10 @@ fn string_arg(args: &[Value], index: usize) -> Option<&str> {
 
 impl Driver for NativeDriver {
     fn receive(&mut self, frame: &str) -> Result<Value, String> {
-        let actions = self.0.receive(frame).map_err(|error| error.code().to_owned())?;
+        let actions = self
+            .0
+            .receive(frame)
+            .map_err(|error| error.code().to_owned())?;
         serde_json::to_value(actions).map_err(|error| error.to_string())
     }
 
@@ -147,12 +178,22 @@ impl Driver for NativeDriver {
         let frame = |text: String| Value::String(text);
         let result = match name {
             "hello" => frame(store.hello(string_arg(args, 0).map(str::to_owned))),
-            "send" => store.send(string_arg(args, 0).unwrap_or_default()).map_or(Value::Null, frame),
+            "send" => store
+                .send(string_arg(args, 0).unwrap_or_default())
+                .map_or(Value::Null, frame),
             "createSession" => frame(store.create_session(string_arg(args, 0).unwrap_or_default())),
             "switchSession" => frame(store.switch_session(string_arg(args, 0))),
-            "interrupt" => frame(store.interrupt(string_arg(args, 0)).map_err(|error| error.code().to_owned())?),
+            "interrupt" => frame(
+                store
+                    .interrupt(string_arg(args, 0))
+                    .map_err(|error| error.code().to_owned())?,
+            ),
             "stop" => frame(store.stop().map_err(|error| error.code().to_owned())?),
-            "closeSession" => frame(store.close_session().map_err(|error| error.code().to_owned())?),
+            "closeSession" => frame(
+                store
+                    .close_session()
+                    .map_err(|error| error.code().to_owned())?,
+            ),
             "suspend" => frame(store.suspend().map_err(|error| error.code().to_owned())?),
             "listSessions" => frame(store.list_sessions()),
             "connectionOpened" => {
@@ -163,15 +204,20 @@ impl Driver for NativeDriver {
                 store.connection_lost();
                 Value::Null
             }
-            "pendingFrames" => Value::Array(store.pending_frames().into_iter().map(frame).collect()),
-            "takeReadyFrames" => Value::Array(store.take_ready_frames().into_iter().map(frame).collect()),
+            "pendingFrames" => {
+                Value::Array(store.pending_frames().into_iter().map(frame).collect())
+            }
+            "takeReadyFrames" => {
+                Value::Array(store.take_ready_frames().into_iter().map(frame).collect())
+            }
             other => return Err(format!("unknown call `{other}`")),
         };
         Ok(result)
     }
 
     fn dispatch(&mut self, action: &Value) -> Result<(), String> {
-        let action: Action = serde_json::from_value(action.clone()).map_err(|error| format!("bad action: {error}"))?;
+        let action: Action = serde_json::from_value(action.clone())
+            .map_err(|error| format!("bad action: {error}"))?;
         self.0.dispatch(action);
         Ok(())
     }

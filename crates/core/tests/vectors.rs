@@ -13,7 +13,11 @@ fn every_golden_vector_passes() {
         .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
         .collect();
     paths.sort();
-    assert!(paths.len() >= 25, "expected at least 25 vectors, found {}", paths.len());
+    assert!(
+        paths.len() >= 25,
+        "expected at least 25 vectors, found {}",
+        paths.len()
+    );
     let failures: Vec<String> = paths
         .iter()
         .filter_map(|path| {
@@ -23,5 +27,11 @@ fn every_golden_vector_passes() {
                 .map(|problem| format!("{}: {problem}", path.display()))
         })
         .collect();
-    assert!(failures.is_empty(), "{} of {} vectors failed:\n{}", failures.len(), paths.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} vectors failed:\n{}",
+        failures.len(),
+        paths.len(),
+        failures.join("\n\n")
+    );
 }

@@ -122,7 +122,9 @@ pub const MAX_CLIENT_MSG_ID_LEN: usize = 128;
 pub fn validate_client_msg_id(id: &str) -> Result<(), ProtocolError> {
     let well_formed = !id.is_empty()
         && id.len() <= MAX_CLIENT_MSG_ID_LEN
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
     if well_formed {
         Ok(())
     } else {
@@ -149,9 +151,11 @@ impl ClientFrame {
             Self::SwitchSession(f) => f.session_id.as_deref(),
             Self::Send(f) => f.session_id.as_deref(),
             Self::Interrupt(f) => Some(&f.session_id),
-            Self::Stop(f) | Self::CloseSession(f) | Self::Suspend(f) | Self::Watch(f) | Self::Unwatch(f) => {
-                Some(&f.session_id)
-            }
+            Self::Stop(f)
+            | Self::CloseSession(f)
+            | Self::Suspend(f)
+            | Self::Watch(f)
+            | Self::Unwatch(f) => Some(&f.session_id),
             Self::Hello(_) | Self::ListSessions(_) | Self::Reconnect(_) | Self::Ping(_) => None,
         }
     }

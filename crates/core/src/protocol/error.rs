@@ -55,7 +55,11 @@ pub struct ProtocolError {
 impl ProtocolError {
     /// A new error with any code.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), field: None }
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     /// Not JSON, not an object, no string `type`, or a binary frame.
@@ -65,7 +69,10 @@ impl ProtocolError {
 
     /// A `type` this protocol version does not know.
     pub fn unknown_type(kind: &str) -> Self {
-        Self::new(ErrorCode::UnknownType, format!("unknown frame type `{kind}`"))
+        Self::new(
+            ErrorCode::UnknownType,
+            format!("unknown frame type `{kind}`"),
+        )
     }
 
     /// A missing or ill-typed field; the message names it.

@@ -13,12 +13,15 @@ mod server;
 
 pub use client::{
     validate_client_msg_id, ClientFrame, HelloFrame, InterruptFrame, ListSessionsFrame, PingFrame,
-    ReconnectFrame, SendFrame, SessionCursor, SessionRef, SwitchSessionFrame, MAX_CLIENT_MSG_ID_LEN,
+    ReconnectFrame, SendFrame, SessionCursor, SessionRef, SwitchSessionFrame,
+    MAX_CLIENT_MSG_ID_LEN,
 };
 pub use error::{ErrorCode, ProtocolError};
 pub use server::{
-    BlockType, Event, EventKind, ReconnectedSession, Reply, ServerFrame, ServerInfo,
-    SessionSummary, TurnEndReason,
+    Ack, BlockDelta, BlockEnd, BlockStart, BlockType, ErrorReply, Event, EventKind, MessageRef,
+    Pong, Reconnected, ReconnectedSession, Reply, ServerFrame, ServerInfo, SessionCleared,
+    SessionCreated, SessionId, SessionStateChange, SessionSummary, SessionSwitched, Sessions,
+    ToolResult, TurnEnd, TurnEndReason, TurnStart, UserMessage, Welcome,
 };
 
 use serde::de::DeserializeOwned;
@@ -83,7 +86,13 @@ pub(crate) fn decode<T: DeserializeOwned>(value: &Value) -> Result<T, ProtocolEr
         let path = error.path().to_string();
         let inner = error.into_inner().to_string();
         let field = missing_field(&inner)
-            .map(|name| if path == "." { name.to_owned() } else { format!("{path}.{name}") })
+            .map(|name| {
+                if path == "." {
+                    name.to_owned()
+                } else {
+                    format!("{path}.{name}")
+                }
+            })
             .unwrap_or(path);
         ProtocolError::invalid_field(&field, &inner)
     })

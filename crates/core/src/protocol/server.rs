@@ -18,10 +18,27 @@ pub enum ServerFrame {
 impl ServerFrame {
     /// Every `type` string a server frame may have.
     pub const TYPES: &'static [&'static str] = &[
-        "welcome", "sessions", "session_switched", "session_cleared", "session_created", "ack",
-        "reconnected", "watched", "unwatched", "pong", "error", "user_message", "turn_start",
-        "message_start", "block_start", "block_delta", "block_end", "tool_result", "message_end",
-        "turn_end", "session_state",
+        "welcome",
+        "sessions",
+        "session_switched",
+        "session_cleared",
+        "session_created",
+        "ack",
+        "reconnected",
+        "watched",
+        "unwatched",
+        "pong",
+        "error",
+        "user_message",
+        "turn_start",
+        "message_start",
+        "block_start",
+        "block_delta",
+        "block_end",
+        "tool_result",
+        "message_end",
+        "turn_end",
+        "session_state",
     ];
 }
 
@@ -346,7 +363,12 @@ pub(super) fn decode_variant(kind: &str, value: &Value) -> Result<ServerFrame, P
     if EventKind::TYPES.contains(&kind) {
         let header: EventHeader = decode(value)?;
         let kind = EventKind::decode_variant(kind, value)?;
-        Ok(ServerFrame::Event(Event { session_id: header.session_id, seq: header.seq, ts: header.ts, kind }))
+        Ok(ServerFrame::Event(Event {
+            session_id: header.session_id,
+            seq: header.seq,
+            ts: header.ts,
+            kind,
+        }))
     } else {
         Reply::decode_variant(kind, value).map(ServerFrame::Reply)
     }
@@ -357,9 +379,10 @@ pub(super) fn decode_variant(kind: &str, value: &Value) -> Result<ServerFrame, P
 /// is the hot path of the client (every streamed `block_delta` comes through it).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct FlatEvent {
-    #[serde(rename = "type")]
-    kind: String,
+struct FlatEvent<'a> {
+    /// Borrowed from the frame text: the type is only compared, never kept.
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
     session_id: Option<String>,
     seq: Option<u64>,
     ts: Option<u64>,
@@ -390,19 +413,26 @@ where
     Option::<SessionState>::deserialize(deserializer).map(Some)
 }
 
-impl FlatEvent {
+impl FlatEvent<'_> {
     /// Builds the typed event, or `None` when a required field is missing (the slow path then
     /// names it).
     fn into_event(self) -> Option<Event> {
-        let kind = match self.kind.as_str() {
+        let kind = match self.kind.as_ref() {
             "block_delta" => EventKind::BlockDelta(BlockDelta {
                 message_id: self.message_id?,
                 block_id: self.block_id?,
                 delta: self.delta?,
             }),
-            "user_message" => EventKind::UserMessage(UserMessage { message_id: self.message_id?, text: self.text? }),
-            "turn_start" => EventKind::TurnStart(TurnStart { turn_id: self.turn_id? }),
-            "message_start" => EventKind::MessageStart(MessageRef { message_id: self.message_id? }),
+            "user_message" => EventKind::UserMessage(UserMessage {
+                message_id: self.message_id?,
+                text: self.text?,
+            }),
+            "turn_start" => EventKind::TurnStart(TurnStart {
+                turn_id: self.turn_id?,
+            }),
+            "message_start" => EventKind::MessageStart(MessageRef {
+                message_id: self.message_id?,
+            }),
             "block_start" => EventKind::BlockStart(BlockStart {
                 message_id: self.message_id?,
                 block_id: self.block_id?,
@@ -421,7 +451,9 @@ impl FlatEvent {
                 result: self.result?,
                 is_error: self.is_error?,
             }),
-            "message_end" => EventKind::MessageEnd(MessageRef { message_id: self.message_id? }),
+            "message_end" => EventKind::MessageEnd(MessageRef {
+                message_id: self.message_id?,
+            }),
             "turn_end" => EventKind::TurnEnd(TurnEnd {
                 turn_id: self.turn_id?,
                 reason: match self.reason?.as_str() {
@@ -440,7 +472,12 @@ impl FlatEvent {
             }),
             _ => return None,
         };
-        Some(Event { session_id: self.session_id?, seq: self.seq?, ts: self.ts?, kind })
+        Some(Event {
+            session_id: self.session_id?,
+            seq: self.seq?,
+            ts: self.ts?,
+            kind,
+        })
     }
 }
 
@@ -448,9 +485,11 @@ impl FlatEvent {
 /// slow path, which either decodes it or names what is wrong.
 pub(super) fn parse_fast(text: &str) -> Option<ServerFrame> {
     if let Ok(flat) = serde_json::from_str::<FlatEvent>(text) {
-        if EventKind::TYPES.contains(&flat.kind.as_str()) {
+        if EventKind::TYPES.contains(&flat.kind.as_ref()) {
             return flat.into_event().map(ServerFrame::Event);
         }
     }
-    serde_json::from_str::<Reply>(text).ok().map(ServerFrame::Reply)
+    serde_json::from_str::<Reply>(text)
+        .ok()
+        .map(ServerFrame::Reply)
 }

@@ -5,9 +5,7 @@
 //! Event actions carry the event's `sessionId` and `seq`, which the store uses to apply each
 //! event at most once.
 
-use crate::protocol::{
-    BlockType, ErrorCode, ReconnectedSession, SessionSummary, TurnEndReason,
-};
+use crate::protocol::{BlockType, ErrorCode, ReconnectedSession, SessionSummary, TurnEndReason};
 use crate::SessionState;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,28 +13,55 @@ use serde_json::Value;
 /// One change to the client state. Serialized as `{"type": "SET_RUNNING", ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "SCREAMING_SNAKE_CASE",
+    rename_all_fields = "camelCase"
+)]
 pub enum Action {
     /// The transport opened; `hello` goes out next.
     ConnectionOpened,
     /// The transport closed or died; sends now wait in the outbox.
     ConnectionLost,
     /// `welcome`: the connection is open.
-    Welcome { protocol: u32, connection_id: String, epoch: String },
+    Welcome {
+        protocol: u32,
+        connection_id: String,
+        epoch: String,
+    },
     /// `sessions`: the caller's sessions.
-    SessionsListed { sessions: Vec<SessionSummary> },
+    SessionsListed {
+        sessions: Vec<SessionSummary>,
+    },
     /// The user asked to switch (`switchSession`): the cached conversation shows at once.
-    SwitchRequested { session_id: Option<String> },
+    SwitchRequested {
+        session_id: Option<String>,
+    },
     /// `session_switched`: the server watches the session and will replay what was missed.
-    SessionSwitched { session_id: String, state: SessionState, last_seq: u64, title: String },
+    SessionSwitched {
+        session_id: String,
+        state: SessionState,
+        last_seq: u64,
+        title: String,
+    },
     /// The server's word on `running` (from `session_switched`): the stale-spinner fix.
-    SetRunning { session_id: String, running: bool },
+    SetRunning {
+        session_id: String,
+        running: bool,
+    },
     /// `session_cleared`: no current session.
     SessionCleared,
     /// `session_created`: a send with `sessionId: null` made this session.
-    SessionCreated { session_id: String, client_msg_id: String },
+    SessionCreated {
+        session_id: String,
+        client_msg_id: String,
+    },
     /// The user sent a message (optimistic: it shows at once, pending, and enters the outbox).
-    UserSend { client_msg_id: String, session_id: Option<String>, text: String },
+    UserSend {
+        client_msg_id: String,
+        session_id: Option<String>,
+        text: String,
+    },
     /// The user interrupted the current turn, optionally with a message to run next.
     UserInterrupt {
         client_msg_id: String,
@@ -45,12 +70,24 @@ pub enum Action {
         text: Option<String>,
     },
     /// `ack`: the server stored the request.
-    Ack { session_id: String, client_msg_id: String, seq: u64, duplicate: bool, running: bool },
+    Ack {
+        session_id: String,
+        client_msg_id: String,
+        seq: u64,
+        duplicate: bool,
+        running: bool,
+    },
     /// `reconnected`: replays are done; per-session state and running from the server.
-    Reconnected { sessions: Vec<ReconnectedSession> },
+    Reconnected {
+        sessions: Vec<ReconnectedSession>,
+    },
     /// `watched` / `unwatched` / `pong`: informational, no state change.
-    Watched { session_id: String },
-    Unwatched { session_id: String },
+    Watched {
+        session_id: String,
+    },
+    Unwatched {
+        session_id: String,
+    },
     Pong {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nonce: Option<String>,
@@ -65,15 +102,34 @@ pub enum Action {
         reference: Option<String>,
     },
     /// An event arrived more than one seq ahead: it is held back; repair with `reconnect`.
-    GapDetected { session_id: String, expected_seq: u64, received_seq: u64 },
+    GapDetected {
+        session_id: String,
+        expected_seq: u64,
+        received_seq: u64,
+    },
     /// Forget a session's view to save memory; its `lastSeq` goes back to 0.
-    SessionViewDropped { session_id: String },
+    SessionViewDropped {
+        session_id: String,
+    },
     /// Event `user_message`.
-    UserMessageReceived { session_id: String, seq: u64, message_id: String, text: String },
+    UserMessageReceived {
+        session_id: String,
+        seq: u64,
+        message_id: String,
+        text: String,
+    },
     /// Event `turn_start`.
-    TurnStart { session_id: String, seq: u64, turn_id: String },
+    TurnStart {
+        session_id: String,
+        seq: u64,
+        turn_id: String,
+    },
     /// Event `message_start`.
-    MessageStart { session_id: String, seq: u64, message_id: String },
+    MessageStart {
+        session_id: String,
+        seq: u64,
+        message_id: String,
+    },
     /// Event `block_start`.
     BlockStart {
         session_id: String,
@@ -85,7 +141,13 @@ pub enum Action {
         tool_name: Option<String>,
     },
     /// Event `block_delta`.
-    BlockDelta { session_id: String, seq: u64, message_id: String, block_id: String, delta: String },
+    BlockDelta {
+        session_id: String,
+        seq: u64,
+        message_id: String,
+        block_id: String,
+        delta: String,
+    },
     /// Event `block_end`.
     BlockEnd {
         session_id: String,
@@ -96,9 +158,20 @@ pub enum Action {
         input: Option<Value>,
     },
     /// Event `tool_result`.
-    ToolResult { session_id: String, seq: u64, message_id: String, tool_id: String, result: Value, is_error: bool },
+    ToolResult {
+        session_id: String,
+        seq: u64,
+        message_id: String,
+        tool_id: String,
+        result: Value,
+        is_error: bool,
+    },
     /// Event `message_end`.
-    MessageEnd { session_id: String, seq: u64, message_id: String },
+    MessageEnd {
+        session_id: String,
+        seq: u64,
+        message_id: String,
+    },
     /// Event `turn_end`.
     TurnEnd {
         session_id: String,
@@ -109,23 +182,49 @@ pub enum Action {
         error: Option<String>,
     },
     /// Event `session_state`.
-    SessionStateChanged { session_id: String, seq: u64, state: SessionState, previous: Option<SessionState>, reason: String },
+    SessionStateChanged {
+        session_id: String,
+        seq: u64,
+        state: SessionState,
+        previous: Option<SessionState>,
+        reason: String,
+    },
 }
 
 impl Action {
     /// For an event action, its session and seq (the store applies each at most once).
     pub fn event_position(&self) -> Option<(&str, u64)> {
         match self {
-            Self::UserMessageReceived { session_id, seq, .. }
-            | Self::TurnStart { session_id, seq, .. }
-            | Self::MessageStart { session_id, seq, .. }
-            | Self::BlockStart { session_id, seq, .. }
-            | Self::BlockDelta { session_id, seq, .. }
-            | Self::BlockEnd { session_id, seq, .. }
-            | Self::ToolResult { session_id, seq, .. }
-            | Self::MessageEnd { session_id, seq, .. }
-            | Self::TurnEnd { session_id, seq, .. }
-            | Self::SessionStateChanged { session_id, seq, .. } => Some((session_id, *seq)),
+            Self::UserMessageReceived {
+                session_id, seq, ..
+            }
+            | Self::TurnStart {
+                session_id, seq, ..
+            }
+            | Self::MessageStart {
+                session_id, seq, ..
+            }
+            | Self::BlockStart {
+                session_id, seq, ..
+            }
+            | Self::BlockDelta {
+                session_id, seq, ..
+            }
+            | Self::BlockEnd {
+                session_id, seq, ..
+            }
+            | Self::ToolResult {
+                session_id, seq, ..
+            }
+            | Self::MessageEnd {
+                session_id, seq, ..
+            }
+            | Self::TurnEnd {
+                session_id, seq, ..
+            }
+            | Self::SessionStateChanged {
+                session_id, seq, ..
+            } => Some((session_id, *seq)),
             _ => None,
         }
     }

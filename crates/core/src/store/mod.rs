@@ -14,15 +14,16 @@ mod state;
 
 pub use action::Action;
 pub use parse::actions_for_frame;
-pub use reduce::{reduce, sequence, Sequencing};
+pub use reduce::{apply, reduce, sequence, Sequencing};
 pub use state::{
-    Block, ClientState, Connection, ErrorInfo, Gap, Message, MessageStatus, OutboxEntry, OutboxKind, Role,
-    SessionEntry, SessionView, SessionsSnapshot, Snapshot, MAX_ERRORS,
+    Block, ClientState, Connection, ErrorInfo, Gap, Message, MessageStatus, OutboxEntry,
+    OutboxKind, Role, SessionEntry, SessionView, SessionsSnapshot, Snapshot, MAX_ERRORS,
 };
 
 use crate::protocol::{
-    encode, parse_server_frame, ClientFrame, HelloFrame, InterruptFrame, ListSessionsFrame, PingFrame,
-    ProtocolError, ReconnectFrame, SendFrame, SessionCursor, SessionRef, SwitchSessionFrame,
+    encode, parse_server_frame, ClientFrame, HelloFrame, InterruptFrame, ListSessionsFrame,
+    PingFrame, ProtocolError, ReconnectFrame, SendFrame, SessionCursor, SessionRef,
+    SwitchSessionFrame,
 };
 use crate::PROTOCOL_VERSION;
 use std::fmt;
@@ -84,7 +85,11 @@ impl Store {
         if prefix.is_empty() {
             prefix.push('c');
         }
-        Self { state: ClientState::default(), id_prefix: prefix, next_id: 1 }
+        Self {
+            state: ClientState::default(),
+            id_prefix: prefix,
+            next_id: 1,
+        }
     }
 
     /// The state.
@@ -99,11 +104,18 @@ impl Store {
         let frame = parse_server_frame(frame)?;
         let mut applied = Vec::with_capacity(2);
         for action in actions_for_frame(frame) {
-            let action = match action.event_position().map(|(id, seq)| (id, seq, sequence(&self.state, id, seq))) {
+            let action = match action
+                .event_position()
+                .map(|(id, seq)| (id, seq, sequence(&self.state, id, seq)))
+            {
                 None | Some((_, _, Sequencing::Next)) => Some(action),
                 Some((_, _, Sequencing::Duplicate)) => None,
                 Some((session_id, seq, Sequencing::Gap { expected_seq })) => {
-                    let already_flagged = self.state.views.get(session_id).is_some_and(|view| view.gap.is_some());
+                    let already_flagged = self
+                        .state
+                        .views
+                        .get(session_id)
+                        .is_some_and(|view| view.gap.is_some());
                     (!already_flagged).then(|| Action::GapDetected {
                         session_id: session_id.to_owned(),
                         expected_seq,
@@ -112,7 +124,7 @@ impl Store {
                 }
             };
             if let Some(action) = action {
-                reduce(&mut self.state, action.clone());
+                apply(&mut self.state, &action);
                 applied.push(action);
             }
         }
@@ -132,7 +144,11 @@ impl Store {
 
     /// The `hello` frame to send when the socket opens.
     pub fn hello(&self, token: Option<String>) -> String {
-        encode(&ClientFrame::Hello(HelloFrame { protocol: PROTOCOL_VERSION, token, client_id: None }))
+        encode(&ClientFrame::Hello(HelloFrame {
+            protocol: PROTOCOL_VERSION,
+            token,
+            client_id: None,
+        }))
     }
 
     /// Sends `text` to the current session (or creates a session when there is none). The
@@ -149,9 +165,18 @@ impl Store {
     pub fn create_session(&mut self, text: &str) -> String {
         self.state.current_session_id = None;
         let client_msg_id = self.fresh_id();
-        self.dispatch(Action::UserSend { client_msg_id: client_msg_id.clone(), session_id: None, text: text.to_owned() });
+        self.dispatch(Action::UserSend {
+            client_msg_id: client_msg_id.clone(),
+            session_id: None,
+            text: text.to_owned(),
+        });
         // A forced creation never waits: mark it as the creating send.
-        if let Some(entry) = self.state.outbox.iter_mut().find(|entry| entry.client_msg_id == client_msg_id) {
+        if let Some(entry) = self
+            .state
+            .outbox
+            .iter_mut()
+            .find(|entry| entry.client_msg_id == client_msg_id)
+        {
             entry.waits_for = None;
         }
         send_frame(None, client_msg_id, text.to_owned())
@@ -164,7 +189,11 @@ impl Store {
             session_id: session_id.clone(),
             text: text.to_owned(),
         });
-        let waits = self.state.outbox.last().is_some_and(|entry| entry.waits_for.is_some());
+        let waits = self
+            .state
+            .outbox
+            .last()
+            .is_some_and(|entry| entry.waits_for.is_some());
         (!waits).then(|| send_frame(session_id, client_msg_id, text.to_owned()))
     }
 
@@ -173,14 +202,25 @@ impl Store {
     pub fn switch_session(&mut self, session_id: Option<&str>) -> String {
         let session_id = session_id.map(str::to_owned);
         // Always explicit: 0 (the whole history) for a session without a view.
-        let last_seq = session_id.as_ref().map(|id| self.state.views.get(id).map_or(0, |view| view.last_seq));
-        self.dispatch(Action::SwitchRequested { session_id: session_id.clone() });
-        encode(&ClientFrame::SwitchSession(SwitchSessionFrame { session_id, last_seq }))
+        let last_seq = session_id
+            .as_ref()
+            .map(|id| self.state.views.get(id).map_or(0, |view| view.last_seq));
+        self.dispatch(Action::SwitchRequested {
+            session_id: session_id.clone(),
+        });
+        encode(&ClientFrame::SwitchSession(SwitchSessionFrame {
+            session_id,
+            last_seq,
+        }))
     }
 
     /// Interrupts the current session's turn, optionally with `text` to run next.
     pub fn interrupt(&mut self, text: Option<&str>) -> Result<String, StoreError> {
-        let session_id = self.state.current_session_id.clone().ok_or(StoreError::NoCurrentSession)?;
+        let session_id = self
+            .state
+            .current_session_id
+            .clone()
+            .ok_or(StoreError::NoCurrentSession)?;
         let client_msg_id = self.fresh_id();
         let text = text.map(str::to_owned);
         self.dispatch(Action::UserInterrupt {
@@ -188,7 +228,11 @@ impl Store {
             session_id: session_id.clone(),
             text: text.clone(),
         });
-        Ok(encode(&ClientFrame::Interrupt(InterruptFrame { session_id, client_msg_id, text })))
+        Ok(encode(&ClientFrame::Interrupt(InterruptFrame {
+            session_id,
+            client_msg_id,
+            text,
+        })))
     }
 
     /// The frame that stops the current session's runtime (the session ends).
@@ -207,7 +251,11 @@ impl Store {
     }
 
     fn session_frame(&self, make: fn(SessionRef) -> ClientFrame) -> Result<String, StoreError> {
-        let session_id = self.state.current_session_id.clone().ok_or(StoreError::NoCurrentSession)?;
+        let session_id = self
+            .state
+            .current_session_id
+            .clone()
+            .ok_or(StoreError::NoCurrentSession)?;
         Ok(encode(&make(SessionRef { session_id })))
     }
 
@@ -240,7 +288,13 @@ impl Store {
             frames.push(reconnect);
         }
         self.state.released.clear();
-        frames.extend(self.state.outbox.iter().filter(|entry| entry.waits_for.is_none()).map(outbox_frame));
+        frames.extend(
+            self.state
+                .outbox
+                .iter()
+                .filter(|entry| entry.waits_for.is_none())
+                .map(outbox_frame),
+        );
         frames
     }
 
@@ -255,7 +309,10 @@ impl Store {
                 Some(only) => id.as_str() == only,
                 None => view.last_seq > 0 || Some(id.as_str()) == current,
             })
-            .map(|(id, view)| SessionCursor { session_id: id.clone(), last_seq: view.last_seq })
+            .map(|(id, view)| SessionCursor {
+                session_id: id.clone(),
+                last_seq: view.last_seq,
+            })
             .collect();
         (!sessions.is_empty()).then(|| encode(&ClientFrame::Reconnect(ReconnectFrame { sessions })))
     }
@@ -266,21 +323,32 @@ impl Store {
         let released = std::mem::take(&mut self.state.released);
         released
             .iter()
-            .filter_map(|id| self.state.outbox.iter().find(|entry| &entry.client_msg_id == id))
+            .filter_map(|id| {
+                self.state
+                    .outbox
+                    .iter()
+                    .find(|entry| &entry.client_msg_id == id)
+            })
             .map(outbox_frame)
             .collect()
     }
 }
 
 fn send_frame(session_id: Option<String>, client_msg_id: String, text: String) -> String {
-    encode(&ClientFrame::Send(SendFrame { session_id, client_msg_id, text }))
+    encode(&ClientFrame::Send(SendFrame {
+        session_id,
+        client_msg_id,
+        text,
+    }))
 }
 
 fn outbox_frame(entry: &OutboxEntry) -> String {
     match entry.kind {
-        OutboxKind::Send => {
-            send_frame(entry.session_id.clone(), entry.client_msg_id.clone(), entry.text.clone().unwrap_or_default())
-        }
+        OutboxKind::Send => send_frame(
+            entry.session_id.clone(),
+            entry.client_msg_id.clone(),
+            entry.text.clone().unwrap_or_default(),
+        ),
         OutboxKind::Interrupt => encode(&ClientFrame::Interrupt(InterruptFrame {
             session_id: entry.session_id.clone().unwrap_or_default(),
             client_msg_id: entry.client_msg_id.clone(),

@@ -13,11 +13,22 @@ pub fn actions_for_frame(frame: ServerFrame) -> Vec<Action> {
             let session_id = event.session_id;
             let seq = event.seq;
             vec![match event.kind {
-                EventKind::UserMessage(m) => {
-                    Action::UserMessageReceived { session_id, seq, message_id: m.message_id, text: m.text }
-                }
-                EventKind::TurnStart(t) => Action::TurnStart { session_id, seq, turn_id: t.turn_id },
-                EventKind::MessageStart(m) => Action::MessageStart { session_id, seq, message_id: m.message_id },
+                EventKind::UserMessage(m) => Action::UserMessageReceived {
+                    session_id,
+                    seq,
+                    message_id: m.message_id,
+                    text: m.text,
+                },
+                EventKind::TurnStart(t) => Action::TurnStart {
+                    session_id,
+                    seq,
+                    turn_id: t.turn_id,
+                },
+                EventKind::MessageStart(m) => Action::MessageStart {
+                    session_id,
+                    seq,
+                    message_id: m.message_id,
+                },
                 EventKind::BlockStart(b) => Action::BlockStart {
                     session_id,
                     seq,
@@ -26,12 +37,20 @@ pub fn actions_for_frame(frame: ServerFrame) -> Vec<Action> {
                     block_type: b.block_type,
                     tool_name: b.tool_name,
                 },
-                EventKind::BlockDelta(d) => {
-                    Action::BlockDelta { session_id, seq, message_id: d.message_id, block_id: d.block_id, delta: d.delta }
-                }
-                EventKind::BlockEnd(b) => {
-                    Action::BlockEnd { session_id, seq, message_id: b.message_id, block_id: b.block_id, input: b.input }
-                }
+                EventKind::BlockDelta(d) => Action::BlockDelta {
+                    session_id,
+                    seq,
+                    message_id: d.message_id,
+                    block_id: d.block_id,
+                    delta: d.delta,
+                },
+                EventKind::BlockEnd(b) => Action::BlockEnd {
+                    session_id,
+                    seq,
+                    message_id: b.message_id,
+                    block_id: b.block_id,
+                    input: b.input,
+                },
                 EventKind::ToolResult(t) => Action::ToolResult {
                     session_id,
                     seq,
@@ -40,10 +59,18 @@ pub fn actions_for_frame(frame: ServerFrame) -> Vec<Action> {
                     result: t.result,
                     is_error: t.is_error,
                 },
-                EventKind::MessageEnd(m) => Action::MessageEnd { session_id, seq, message_id: m.message_id },
-                EventKind::TurnEnd(t) => {
-                    Action::TurnEnd { session_id, seq, turn_id: t.turn_id, reason: t.reason, error: t.error }
-                }
+                EventKind::MessageEnd(m) => Action::MessageEnd {
+                    session_id,
+                    seq,
+                    message_id: m.message_id,
+                },
+                EventKind::TurnEnd(t) => Action::TurnEnd {
+                    session_id,
+                    seq,
+                    turn_id: t.turn_id,
+                    reason: t.reason,
+                    error: t.error,
+                },
                 EventKind::SessionState(s) => Action::SessionStateChanged {
                     session_id,
                     seq,
@@ -58,14 +85,31 @@ pub fn actions_for_frame(frame: ServerFrame) -> Vec<Action> {
 
 fn actions_for_reply(reply: Reply) -> Vec<Action> {
     match reply {
-        Reply::Welcome(w) => vec![Action::Welcome { protocol: w.protocol, connection_id: w.connection_id, epoch: w.epoch }],
-        Reply::Sessions(s) => vec![Action::SessionsListed { sessions: s.sessions }],
+        Reply::Welcome(w) => vec![Action::Welcome {
+            protocol: w.protocol,
+            connection_id: w.connection_id,
+            epoch: w.epoch,
+        }],
+        Reply::Sessions(s) => vec![Action::SessionsListed {
+            sessions: s.sessions,
+        }],
         Reply::SessionSwitched(s) => vec![
-            Action::SessionSwitched { session_id: s.session_id.clone(), state: s.state, last_seq: s.last_seq, title: s.title },
-            Action::SetRunning { session_id: s.session_id, running: s.running },
+            Action::SessionSwitched {
+                session_id: s.session_id.clone(),
+                state: s.state,
+                last_seq: s.last_seq,
+                title: s.title,
+            },
+            Action::SetRunning {
+                session_id: s.session_id,
+                running: s.running,
+            },
         ],
         Reply::SessionCleared(_) => vec![Action::SessionCleared],
-        Reply::SessionCreated(c) => vec![Action::SessionCreated { session_id: c.session_id, client_msg_id: c.client_msg_id }],
+        Reply::SessionCreated(c) => vec![Action::SessionCreated {
+            session_id: c.session_id,
+            client_msg_id: c.client_msg_id,
+        }],
         Reply::Ack(a) => vec![Action::Ack {
             session_id: a.session_id,
             client_msg_id: a.client_msg_id,
@@ -73,12 +117,23 @@ fn actions_for_reply(reply: Reply) -> Vec<Action> {
             duplicate: a.duplicate,
             running: a.running,
         }],
-        Reply::Reconnected(r) => vec![Action::Reconnected { sessions: r.sessions }],
-        Reply::Watched(w) => vec![Action::Watched { session_id: w.session_id }],
-        Reply::Unwatched(u) => vec![Action::Unwatched { session_id: u.session_id }],
+        Reply::Reconnected(r) => vec![Action::Reconnected {
+            sessions: r.sessions,
+        }],
+        Reply::Watched(w) => vec![Action::Watched {
+            session_id: w.session_id,
+        }],
+        Reply::Unwatched(u) => vec![Action::Unwatched {
+            session_id: u.session_id,
+        }],
         Reply::Pong(p) => vec![Action::Pong { nonce: p.nonce }],
         Reply::Error(e) => {
-            vec![Action::Error { code: e.code, message: e.message, session_id: e.session_id, reference: e.reference }]
+            vec![Action::Error {
+                code: e.code,
+                message: e.message,
+                session_id: e.session_id,
+                reference: e.reference,
+            }]
         }
     }
 }

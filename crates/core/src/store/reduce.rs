@@ -5,8 +5,8 @@
 //! ([`sequence`] tells which, so the store can report a gap).
 
 use super::state::{
-    Block, ClientState, Connection, ErrorInfo, Gap, Message, MessageStatus, OutboxEntry, OutboxKind, SessionView,
-    MAX_ERRORS,
+    Block, ClientState, Connection, ErrorInfo, Gap, Message, MessageStatus, OutboxEntry,
+    OutboxKind, SessionView, MAX_ERRORS,
 };
 use super::Action;
 use crate::protocol::{BlockType, TurnEndReason};
@@ -36,18 +36,25 @@ pub fn sequence(state: &ClientState, session_id: &str, seq: u64) -> Sequencing {
     } else if seq == last_seq + 1 {
         Sequencing::Next
     } else {
-        Sequencing::Gap { expected_seq: last_seq + 1 }
+        Sequencing::Gap {
+            expected_seq: last_seq + 1,
+        }
     }
 }
 
 /// Applies one action to the state.
 pub fn reduce(state: &mut ClientState, action: Action) {
+    apply(state, &action);
+}
+
+/// Applies one action to the state by reference: the store keeps the action to report it, and
+/// a streamed delta is appended without copying it first.
+pub fn apply(state: &mut ClientState, action: &Action) {
     if let Some((session_id, seq)) = action.event_position() {
         if sequence(state, session_id, seq) != Sequencing::Next {
             return;
         }
-        let session_id = session_id.to_owned();
-        let view = state.view_mut(&session_id);
+        let view = state.view_mut(session_id);
         view.last_seq = seq;
         if view.gap.is_some_and(|gap| gap.received_seq <= seq) {
             view.gap = None;
@@ -58,62 +65,96 @@ pub fn reduce(state: &mut ClientState, action: Action) {
     match action {
         Action::ConnectionOpened => state.connection = Connection::Connecting,
         Action::ConnectionLost => state.connection = Connection::Closed,
-        Action::Welcome { connection_id, epoch, .. } => {
+        Action::Welcome {
+            connection_id,
+            epoch,
+            ..
+        } => {
             // A new epoch means the server restarted and every in-memory runtime is gone: no
             // session can still be running, whatever the views last heard.
-            if state.epoch.as_ref().is_some_and(|old| *old != epoch) {
+            if state.epoch.as_ref().is_some_and(|old| old != epoch) {
                 for view in state.views.values_mut() {
                     view.running = false;
                 }
             }
             state.connection = Connection::Open;
-            state.connection_id = Some(connection_id);
-            state.epoch = Some(epoch);
+            state.connection_id = Some(connection_id.clone());
+            state.epoch = Some(epoch.clone());
         }
         Action::SessionsListed { sessions } => {
             for summary in sessions {
                 let view = state.view_mut(&summary.session_id);
                 view.state = Some(summary.state);
                 view.running = summary.running;
-                view.title = Some(summary.title);
+                view.title = Some(summary.title.clone());
             }
         }
         Action::SwitchRequested { session_id } => {
-            if let Some(id) = &session_id {
+            if let Some(id) = session_id {
                 state.view_mut(id);
             }
-            state.current_session_id = session_id;
+            state.current_session_id = session_id.clone();
         }
-        Action::SessionSwitched { session_id, state: session_state, title, .. } => {
-            let view = state.view_mut(&session_id);
-            view.state = Some(session_state);
-            view.title = Some(title);
-            state.current_session_id = Some(session_id);
+        Action::SessionSwitched {
+            session_id,
+            state: session_state,
+            title,
+            ..
+        } => {
+            let view = state.view_mut(session_id);
+            view.state = Some(*session_state);
+            view.title = Some(title.clone());
+            state.current_session_id = Some(session_id.clone());
         }
-        Action::SetRunning { session_id, running } => state.view_mut(&session_id).running = running,
+        Action::SetRunning {
+            session_id,
+            running,
+        } => state.view_mut(session_id).running = *running,
         Action::SessionCleared => state.current_session_id = None,
-        Action::SessionCreated { session_id, client_msg_id } => session_created(state, session_id, &client_msg_id),
-        Action::UserSend { client_msg_id, session_id, text } => user_send(state, client_msg_id, session_id, text),
-        Action::UserInterrupt { client_msg_id, session_id, text } => {
-            if let Some(text) = &text {
-                let view = state.view_mut(&session_id);
-                if view.message_mut(&client_msg_id).is_none() {
-                    view.push_message(Message::user(client_msg_id.clone(), text.clone(), MessageStatus::Pending));
+        Action::SessionCreated {
+            session_id,
+            client_msg_id,
+        } => session_created(state, session_id, client_msg_id),
+        Action::UserSend {
+            client_msg_id,
+            session_id,
+            text,
+        } => user_send(state, client_msg_id, session_id, text),
+        Action::UserInterrupt {
+            client_msg_id,
+            session_id,
+            text,
+        } => {
+            if let Some(text) = text {
+                let view = state.view_mut(session_id);
+                if view.message_mut(client_msg_id).is_none() {
+                    view.push_message(Message::user(
+                        client_msg_id.clone(),
+                        text.clone(),
+                        MessageStatus::Pending,
+                    ));
                 }
             }
             state.outbox.push(OutboxEntry {
-                client_msg_id,
-                session_id: Some(session_id),
-                text,
+                client_msg_id: client_msg_id.clone(),
+                session_id: Some(session_id.clone()),
+                text: text.clone(),
                 kind: OutboxKind::Interrupt,
                 waits_for: None,
             });
         }
-        Action::Ack { session_id, client_msg_id, running, .. } => {
-            state.outbox.retain(|entry| entry.client_msg_id != client_msg_id);
-            let view = state.view_mut(&session_id);
-            view.running = running;
-            if let Some(message) = view.message_mut(&client_msg_id) {
+        Action::Ack {
+            session_id,
+            client_msg_id,
+            running,
+            ..
+        } => {
+            state
+                .outbox
+                .retain(|entry| entry.client_msg_id != *client_msg_id);
+            let view = state.view_mut(session_id);
+            view.running = *running;
+            if let Some(message) = view.message_mut(client_msg_id) {
                 if message.status == MessageStatus::Pending {
                     message.status = MessageStatus::Sent;
                 }
@@ -128,20 +169,37 @@ pub fn reduce(state: &mut ClientState, action: Action) {
             }
         }
         Action::Watched { .. } | Action::Unwatched { .. } | Action::Pong { .. } => {}
-        Action::Error { code, message, session_id, reference } => {
-            if let Some(reference) = &reference {
+        Action::Error {
+            code,
+            message,
+            session_id,
+            reference,
+        } => {
+            if let Some(reference) = reference {
                 refuse_request(state, reference);
             }
             if state.errors.len() == MAX_ERRORS {
                 state.errors.remove(0);
             }
-            state.errors.push(ErrorInfo { code, message, session_id, reference });
+            state.errors.push(ErrorInfo {
+                code: *code,
+                message: message.clone(),
+                session_id: session_id.clone(),
+                reference: reference.clone(),
+            });
         }
-        Action::GapDetected { session_id, expected_seq, received_seq } => {
-            state.view_mut(&session_id).gap = Some(Gap { expected_seq, received_seq });
+        Action::GapDetected {
+            session_id,
+            expected_seq,
+            received_seq,
+        } => {
+            state.view_mut(session_id).gap = Some(Gap {
+                expected_seq: *expected_seq,
+                received_seq: *received_seq,
+            });
         }
         Action::SessionViewDropped { session_id } => {
-            state.views.remove(&session_id);
+            state.views.remove(session_id);
         }
         // Event actions were handled above.
         _ => {}
@@ -151,29 +209,48 @@ pub fn reduce(state: &mut ClientState, action: Action) {
 /// A user message: shown at once as pending, and put in the outbox. With no current session it
 /// creates one, unless a creation is already under way, in which case it waits for it (a
 /// second `sessionId: null` would make a second session).
-fn user_send(state: &mut ClientState, client_msg_id: String, session_id: Option<String>, text: String) {
-    let waits_for = match &session_id {
+fn user_send(
+    state: &mut ClientState,
+    client_msg_id: &str,
+    session_id: &Option<String>,
+    text: &str,
+) {
+    let waits_for = match session_id {
         Some(_) => None,
         None => state
             .outbox
             .iter()
-            .find(|entry| entry.session_id.is_none() && entry.waits_for.is_none() && entry.kind == OutboxKind::Send)
+            .find(|entry| {
+                entry.session_id.is_none()
+                    && entry.waits_for.is_none()
+                    && entry.kind == OutboxKind::Send
+            })
             .map(|creating| creating.client_msg_id.clone()),
     };
-    let view = match &session_id {
+    let view = match session_id {
         Some(id) => state.view_mut(id),
         None => &mut state.draft,
     };
-    if view.message_mut(&client_msg_id).is_none() {
-        view.push_message(Message::user(client_msg_id.clone(), text.clone(), MessageStatus::Pending));
+    if view.message_mut(client_msg_id).is_none() {
+        view.push_message(Message::user(
+            client_msg_id.to_owned(),
+            text.to_owned(),
+            MessageStatus::Pending,
+        ));
     }
-    state.outbox.push(OutboxEntry { client_msg_id, session_id, text: Some(text), kind: OutboxKind::Send, waits_for });
+    state.outbox.push(OutboxEntry {
+        client_msg_id: client_msg_id.to_owned(),
+        session_id: session_id.clone(),
+        text: Some(text.to_owned()),
+        kind: OutboxKind::Send,
+        waits_for,
+    });
 }
 
 /// `session_created`: the draft's messages move into the new session's view, messages that
 /// waited for this creation are released to be sent, and the new session becomes current if
 /// the user is still on the draft.
-fn session_created(state: &mut ClientState, session_id: String, client_msg_id: &str) {
+fn session_created(state: &mut ClientState, session_id: &str, client_msg_id: &str) {
     let waiting: Vec<String> = state
         .outbox
         .iter()
@@ -186,26 +263,34 @@ fn session_created(state: &mut ClientState, session_id: String, client_msg_id: &
             moved.push(message);
         }
     }
-    for entry in state.outbox.iter_mut().filter(|entry| entry.waits_for.as_deref() == Some(client_msg_id)) {
+    for entry in state
+        .outbox
+        .iter_mut()
+        .filter(|entry| entry.waits_for.as_deref() == Some(client_msg_id))
+    {
         entry.waits_for = None;
-        entry.session_id = Some(session_id.clone());
+        entry.session_id = Some(session_id.to_owned());
     }
     state.released.extend(waiting);
-    let view = state.view_mut(&session_id);
+    let view = state.view_mut(session_id);
     for message in moved {
         if view.message_mut(&message.id).is_none() {
             view.push_message(message);
         }
     }
     if state.current_session_id.is_none() {
-        state.current_session_id = Some(session_id);
+        state.current_session_id = Some(session_id.to_owned());
     }
 }
 
 /// An `error` naming a request's `clientMsgId`: the request will not succeed by being sent
 /// again, so it leaves the outbox and its message shows as failed.
 fn refuse_request(state: &mut ClientState, client_msg_id: &str) {
-    let Some(position) = state.outbox.iter().position(|entry| entry.client_msg_id == client_msg_id) else {
+    let Some(position) = state
+        .outbox
+        .iter()
+        .position(|entry| entry.client_msg_id == client_msg_id)
+    else {
         return;
     };
     let entry = state.outbox.remove(position);
@@ -219,30 +304,45 @@ fn refuse_request(state: &mut ClientState, client_msg_id: &str) {
 }
 
 /// Applies an in-order event to its session's view.
-fn apply_event(view: &mut SessionView, action: Action) {
+fn apply_event(view: &mut SessionView, action: &Action) {
     match action {
-        Action::UserMessageReceived { message_id, text, .. } => match view.message_mut(&message_id) {
+        Action::UserMessageReceived {
+            message_id, text, ..
+        } => match view.message_mut(message_id) {
             Some(message) => {
-                if matches!(message.status, MessageStatus::Pending | MessageStatus::Failed) {
+                if matches!(
+                    message.status,
+                    MessageStatus::Pending | MessageStatus::Failed
+                ) {
                     message.status = MessageStatus::Sent;
                 }
             }
             None => {
-                view.push_message(Message::user(message_id, text, MessageStatus::Sent));
+                view.push_message(Message::user(
+                    message_id.clone(),
+                    text.clone(),
+                    MessageStatus::Sent,
+                ));
             }
         },
         Action::TurnStart { .. } => view.running = true,
         Action::MessageStart { message_id, .. } => {
             assistant_message(view, message_id);
         }
-        Action::BlockStart { message_id, block_id, block_type, tool_name, .. } => {
+        Action::BlockStart {
+            message_id,
+            block_id,
+            block_type,
+            tool_name,
+            ..
+        } => {
             let message = assistant_message(view, message_id);
-            if !message.blocks.iter().any(|block| block.id == block_id) {
+            if !message.blocks.iter().any(|block| block.id == *block_id) {
                 message.blocks.push(Block {
-                    id: block_id,
-                    block_type,
+                    id: block_id.clone(),
+                    block_type: *block_type,
                     text: String::new(),
-                    tool_name,
+                    tool_name: tool_name.clone(),
                     input: None,
                     result: None,
                     is_error: None,
@@ -250,32 +350,58 @@ fn apply_event(view: &mut SessionView, action: Action) {
                 });
             }
         }
-        Action::BlockDelta { message_id, block_id, delta, .. } => {
+        Action::BlockDelta {
+            message_id,
+            block_id,
+            delta,
+            ..
+        } => {
             let message = assistant_message(view, message_id);
-            append_delta(message, &block_id, &delta);
+            append_delta(message, block_id, delta);
         }
-        Action::BlockEnd { message_id, block_id, input, .. } => {
+        Action::BlockEnd {
+            message_id,
+            block_id,
+            input,
+            ..
+        } => {
             let message = assistant_message(view, message_id);
-            if let Some(block) = message.blocks.iter_mut().rev().find(|block| block.id == block_id) {
+            if let Some(block) = message
+                .blocks
+                .iter_mut()
+                .rev()
+                .find(|block| block.id == *block_id)
+            {
                 block.done = true;
-                block.input = input;
+                block.input = input.clone();
             }
         }
-        Action::ToolResult { message_id, tool_id, result, is_error, .. } => {
+        Action::ToolResult {
+            message_id,
+            tool_id,
+            result,
+            is_error,
+            ..
+        } => {
             let message = assistant_message(view, message_id);
-            match message.blocks.iter_mut().rev().find(|block| block.id == tool_id) {
+            match message
+                .blocks
+                .iter_mut()
+                .rev()
+                .find(|block| block.id == *tool_id)
+            {
                 Some(block) => {
-                    block.result = Some(result);
-                    block.is_error = Some(is_error);
+                    block.result = Some(result.clone());
+                    block.is_error = Some(*is_error);
                 }
                 None => message.blocks.push(Block {
-                    id: tool_id,
+                    id: tool_id.clone(),
                     block_type: BlockType::ToolUse,
                     text: String::new(),
                     tool_name: None,
                     input: None,
-                    result: Some(result),
-                    is_error: Some(is_error),
+                    result: Some(result.clone()),
+                    is_error: Some(*is_error),
                     done: true,
                 }),
             }
@@ -302,8 +428,8 @@ fn apply_event(view: &mut SessionView, action: Action) {
             }
         }
         Action::SessionStateChanged { state, .. } => {
-            view.state = Some(state);
-            if state == SessionState::Ended {
+            view.state = Some(*state);
+            if *state == SessionState::Ended {
                 view.running = false;
             }
         }
@@ -312,17 +438,22 @@ fn apply_event(view: &mut SessionView, action: Action) {
 }
 
 /// The assistant message an event names, created if the stream began before this view did.
-fn assistant_message(view: &mut SessionView, message_id: String) -> &mut Message {
-    if view.message_mut(&message_id).is_none() {
-        view.push_message(Message::assistant(message_id.clone()));
+fn assistant_message<'v>(view: &'v mut SessionView, message_id: &str) -> &'v mut Message {
+    if view.message_mut(message_id).is_none() {
+        view.push_message(Message::assistant(message_id.to_owned()));
     }
-    view.message_mut(&message_id).expect("present or pushed above")
+    view.message_mut(message_id)
+        .expect("present or pushed above")
 }
 
 /// Appends a delta in O(delta): the block's text grows, and so does the message's `text` when
 /// the block is its last text block (the usual case). Otherwise `text` is rebuilt in block order.
 fn append_delta(message: &mut Message, block_id: &str, delta: &str) {
-    let Some(position) = message.blocks.iter().rposition(|block| block.id == block_id) else {
+    let Some(position) = message
+        .blocks
+        .iter()
+        .rposition(|block| block.id == block_id)
+    else {
         // A delta for a block that never started: start it as text, so no text is lost.
         message.blocks.push(Block {
             id: block_id.to_owned(),
@@ -342,8 +473,9 @@ fn append_delta(message: &mut Message, block_id: &str, delta: &str) {
     if block.block_type != BlockType::Text {
         return;
     }
-    let is_last_text_block =
-        !message.blocks[position + 1..].iter().any(|block| block.block_type == BlockType::Text);
+    let is_last_text_block = !message.blocks[position + 1..]
+        .iter()
+        .any(|block| block.block_type == BlockType::Text);
     if is_last_text_block {
         message.text.push_str(delta);
     } else {

@@ -86,11 +86,23 @@ pub struct Message {
 
 impl Message {
     pub(crate) fn user(id: String, text: String, status: MessageStatus) -> Self {
-        Self { id, role: Role::User, status, text, blocks: Vec::new() }
+        Self {
+            id,
+            role: Role::User,
+            status,
+            text,
+            blocks: Vec::new(),
+        }
     }
 
     pub(crate) fn assistant(id: String) -> Self {
-        Self { id, role: Role::Assistant, status: MessageStatus::Streaming, text: String::new(), blocks: Vec::new() }
+        Self {
+            id,
+            role: Role::Assistant,
+            status: MessageStatus::Streaming,
+            text: String::new(),
+            blocks: Vec::new(),
+        }
     }
 }
 
@@ -205,12 +217,16 @@ pub struct ClientState {
 impl ClientState {
     /// The view the UI shows: the current session's, or the draft when there is none.
     pub fn current_view(&self) -> &SessionView {
-        self.current_session_id.as_ref().and_then(|id| self.views.get(id)).unwrap_or(&self.draft)
+        self.current_session_id
+            .as_ref()
+            .and_then(|id| self.views.get(id))
+            .unwrap_or(&self.draft)
     }
 
     pub(crate) fn view_mut(&mut self, session_id: &str) -> &mut SessionView {
         if !self.views.contains_key(session_id) {
-            self.views.insert(session_id.to_owned(), SessionView::default());
+            self.views
+                .insert(session_id.to_owned(), SessionView::default());
         }
         self.views.get_mut(session_id).expect("inserted above")
     }
