@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The one test command: every check the project has, in order, from a fresh clone after
+# scripts/setup.sh. Each section runs even when an earlier one failed, so one run shows
+# everything that is wrong; the exit code is non-zero if any section failed.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh core wasm  only the named sections (see SECTIONS below)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+SECTIONS=(fmt clippy purity core server wasm e2e fuzz)
+selected=("$@")
+[ ${#selected[@]} -eq 0 ] && selected=("${SECTIONS[@]}")
+
+passed=()
+failed=()
+run() {
+  local name=$1
+  shift
+  printf '\n==== %s ====\n' "$name"
+  local start=$SECONDS
+  if "$@"; then
+    passed+=("$name")
+    printf '==== %s: ok (%ss)\n' "$name" $((SECONDS - start))
+  else
+    failed+=("$name")
+    printf '==== %s: FAILED (%ss)\n' "$name" $((SECONDS - start))
+  fi
+}
+
+# The core must stay pure (PROTOCOL.md's "no I/O, clock, randomness"): it builds for wasm32
+# and none of these crates appears among its normal dependencies.
+purity() {
+  cargo build -q -p sessionwire-core --target wasm32-unknown-unknown || return 1
+  local forbidden='^(tokio|mio|wasm-bindgen|js-sys|web-sys|rusqlite|libsqlite3-sys|getrandom|rand|socket2|chrono) '
+  local tree
+  tree=$(cargo tree -p sessionwire-core -e normal --prefix none --format '{p}' | sort -u) || return 1
+  if grep -E "$forbidden" <<<"$tree"; then
+    echo "sessionwire-core depends on the crates above; it must stay free of I/O, async runtimes and bindings"
+    return 1
+  fi
+  echo "sessionwire-core builds for wasm32 and depends only on: $(awk '{print $1}' <<<"$tree" | tr '\n' ' ')"
+}
+
+section() {
+  case $1 in
+    fmt) run fmt cargo fmt --all --check ;;
+    clippy) run clippy cargo clippy -q --workspace --all-targets -- -D warnings ;;
+    purity) run purity purity ;;
+    core) run core cargo test -p sessionwire-core ;;
+    server) [ -d crates/server ] && run server cargo test -p sessionwire-server ;;
+    wasm) [ -x scripts/test-wasm.sh ] && run wasm scripts/test-wasm.sh ;;
+    e2e) [ -x scripts/test-e2e.sh ] && run e2e scripts/test-e2e.sh ;;
+    fuzz) [ -x scripts/test-fuzz.sh ] && run fuzz scripts/test-fuzz.sh ;;
+    *) echo "unknown section $1 (known: ${SECTIONS[*]})"; failed+=("$1") ;;
+  esac
+}
+
+for name in "${selected[@]}"; do
+  section "$name"
+done
+
+printf '\n==== summary\n'
+printf 'passed: %s\n' "${passed[*]:-none}"
+printf 'failed: %s\n' "${failed[*]:-none}"
+printf 'sections: %d passed, %d failed\n' "${#passed[@]}" "${#failed[@]}"
+[ ${#failed[@]} -eq 0 ]
