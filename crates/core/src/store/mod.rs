@@ -104,6 +104,7 @@ impl Store {
         let frame = parse_server_frame(frame)?;
         let mut applied = Vec::with_capacity(2);
         for action in actions_for_frame(frame) {
+            let behind = self.behind_after_ack(&action);
             let action = match action
                 .event_position()
                 .map(|(id, seq)| (id, seq, sequence(&self.state, id, seq)))
@@ -111,24 +112,52 @@ impl Store {
                 None | Some((_, _, Sequencing::Next)) => Some(action),
                 Some((_, _, Sequencing::Duplicate)) => None,
                 Some((session_id, seq, Sequencing::Gap { expected_seq })) => {
-                    let already_flagged = self
-                        .state
-                        .views
-                        .get(session_id)
-                        .is_some_and(|view| view.gap.is_some());
-                    (!already_flagged).then(|| Action::GapDetected {
-                        session_id: session_id.to_owned(),
-                        expected_seq,
-                        received_seq: seq,
-                    })
+                    self.gap(session_id, expected_seq, seq)
                 }
             };
-            if let Some(action) = action {
+            for action in action.into_iter().chain(behind) {
                 apply(&mut self.state, &action);
                 applied.push(action);
             }
         }
         Ok(applied)
+    }
+
+    /// `GAP_DETECTED` for a session, unless a gap is already flagged there (one repair at a time).
+    fn gap(&self, session_id: &str, expected_seq: u64, received_seq: u64) -> Option<Action> {
+        let already_flagged = self
+            .state
+            .views
+            .get(session_id)
+            .is_some_and(|view| view.gap.is_some());
+        (!already_flagged).then(|| Action::GapDetected {
+            session_id: session_id.to_owned(),
+            expected_seq,
+            received_seq,
+        })
+    }
+
+    /// An `ack` names the seq of its stored `user_message`, and on a watching connection it
+    /// always follows that event. An ack ahead of the view therefore means events were missed:
+    /// typically a retried create (`session_created` + duplicate ack) on a new connection, where
+    /// nothing replays the session's history by itself. Reported as a gap so it is repaired.
+    fn behind_after_ack(&self, action: &Action) -> Option<Action> {
+        let Action::Ack {
+            session_id, seq, ..
+        } = action
+        else {
+            return None;
+        };
+        let held = self
+            .state
+            .views
+            .get(session_id)
+            .map_or(0, |view| view.last_seq);
+        if *seq > held {
+            self.gap(session_id, held + 1, *seq)
+        } else {
+            None
+        }
     }
 
     /// Applies one action directly.
@@ -279,8 +308,8 @@ impl Store {
         self.dispatch(Action::ConnectionLost);
     }
 
-    /// The frames to send after `welcome`: one `reconnect` for every session held (so the
-    /// server re-watches them and replays what was missed), then every unacknowledged request
+    /// The frames to send after `welcome`: one `reconnect` for every session held, current, or
+    /// waiting for a gap repair (so the server re-watches them and replays what was missed), then every unacknowledged request
     /// with its original `clientMsgId`. The server's dedupe makes a resend harmless.
     pub fn pending_frames(&mut self) -> Vec<String> {
         let mut frames = Vec::new();
@@ -307,7 +336,7 @@ impl Store {
             .iter()
             .filter(|(id, view)| match session_id {
                 Some(only) => id.as_str() == only,
-                None => view.last_seq > 0 || Some(id.as_str()) == current,
+                None => view.last_seq > 0 || view.gap.is_some() || Some(id.as_str()) == current,
             })
             .map(|(id, view)| SessionCursor {
                 session_id: id.clone(),

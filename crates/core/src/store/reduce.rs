@@ -128,7 +128,7 @@ pub fn apply(state: &mut ClientState, action: &Action) {
             if let Some(text) = text {
                 let view = state.view_mut(session_id);
                 if view.message_mut(client_msg_id).is_none() {
-                    view.push_message(Message::user(
+                    view.push_optimistic(Message::user(
                         client_msg_id.clone(),
                         text.clone(),
                         MessageStatus::Pending,
@@ -232,7 +232,7 @@ fn user_send(
         None => &mut state.draft,
     };
     if view.message_mut(client_msg_id).is_none() {
-        view.push_message(Message::user(
+        view.push_optimistic(Message::user(
             client_msg_id.to_owned(),
             text.to_owned(),
             MessageStatus::Pending,
@@ -275,7 +275,7 @@ fn session_created(state: &mut ClientState, session_id: &str, client_msg_id: &st
     let view = state.view_mut(session_id);
     for message in moved {
         if view.message_mut(&message.id).is_none() {
-            view.push_message(message);
+            view.push_optimistic(message);
         }
     }
     if state.current_session_id.is_none() {
@@ -308,7 +308,7 @@ fn apply_event(view: &mut SessionView, action: &Action) {
     match action {
         Action::UserMessageReceived {
             message_id, text, ..
-        } => match view.message_mut(message_id) {
+        } => match view.confirm(message_id) {
             Some(message) => {
                 if matches!(
                     message.status,
@@ -318,7 +318,7 @@ fn apply_event(view: &mut SessionView, action: &Action) {
                 }
             }
             None => {
-                view.push_message(Message::user(
+                view.push_confirmed(Message::user(
                     message_id.clone(),
                     text.clone(),
                     MessageStatus::Sent,
@@ -440,7 +440,7 @@ fn apply_event(view: &mut SessionView, action: &Action) {
 /// The assistant message an event names, created if the stream began before this view did.
 fn assistant_message<'v>(view: &'v mut SessionView, message_id: &str) -> &'v mut Message {
     if view.message_mut(message_id).is_none() {
-        view.push_message(Message::assistant(message_id.to_owned()));
+        view.push_confirmed(Message::assistant(message_id.to_owned()));
     }
     view.message_mut(message_id)
         .expect("present or pushed above")

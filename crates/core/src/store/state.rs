@@ -127,6 +127,10 @@ pub struct SessionView {
     pub messages: Vec<Message>,
     /// Message id to its index in `messages`, so a delta finds its message in O(1).
     pub(crate) index: HashMap<String, usize>,
+    /// `messages[..confirmed]` come from the session's log, in seq order; the rest are the
+    /// user's optimistic messages not echoed yet. Keeping them apart means the conversation
+    /// always reads in the server's order, even when the user typed while a reply streamed.
+    pub(crate) confirmed: usize,
     pub gap: Option<Gap>,
 }
 
@@ -136,21 +140,50 @@ impl SessionView {
         self.messages.get_mut(position)
     }
 
-    pub(crate) fn push_message(&mut self, message: Message) -> &mut Message {
-        let position = self.messages.len();
-        self.index.insert(message.id.clone(), position);
-        self.messages.push(message);
+    /// Adds a message that came from the log: after every other logged message, before the
+    /// optimistic ones.
+    pub(crate) fn push_confirmed(&mut self, message: Message) -> &mut Message {
+        let position = self.confirmed;
+        self.messages.insert(position, message);
+        self.confirmed += 1;
+        self.reindex_from(position);
         &mut self.messages[position]
     }
 
-    /// Removes a message (an optimistic one moving to its new session) and re-indexes.
+    /// Adds an optimistic message (shown at once, not in the log yet) at the very end.
+    pub(crate) fn push_optimistic(&mut self, message: Message) {
+        self.index.insert(message.id.clone(), self.messages.len());
+        self.messages.push(message);
+    }
+
+    /// An optimistic message's echo arrived: it takes its place in log order. Returns it, or
+    /// `None` when no message has this id.
+    pub(crate) fn confirm(&mut self, id: &str) -> Option<&mut Message> {
+        let position = *self.index.get(id)?;
+        if position >= self.confirmed {
+            let message = self.messages.remove(position);
+            self.messages.insert(self.confirmed, message);
+            self.reindex_from(self.confirmed);
+            self.confirmed += 1;
+        }
+        self.message_mut(id)
+    }
+
+    /// Removes an optimistic message (one moving to its new session).
     pub(crate) fn take_message(&mut self, id: &str) -> Option<Message> {
         let position = self.index.remove(id)?;
         let message = self.messages.remove(position);
-        for (index, m) in self.messages.iter().enumerate().skip(position) {
-            self.index.insert(m.id.clone(), index);
+        if position < self.confirmed {
+            self.confirmed -= 1;
         }
+        self.reindex_from(position);
         Some(message)
+    }
+
+    fn reindex_from(&mut self, position: usize) {
+        for (index, message) in self.messages.iter().enumerate().skip(position) {
+            self.index.insert(message.id.clone(), index);
+        }
     }
 }
 

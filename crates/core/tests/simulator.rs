@@ -1,0 +1,389 @@
+//! A deterministic simulator, in the spirit of quinn's in-memory `Pair`: the client store and a
+//! model server built on the core's routing and lifecycle, joined by a seeded network that drops,
+//! duplicates, delays and reorders frames, cuts the connection and restarts the server (losing
+//! memory, keeping the durable log). Thousands of seeds run per test; a failure prints its seed,
+//! and `SIM_SEED=<n> cargo test -p sessionwire-core --test simulator` replays exactly that one.
+//!
+//! Checked after every step: no message's turn ever starts twice; never two live runtimes for
+//! one session; the client never holds a seq the server has not stored. Checked once the network
+//! heals: the client's view of every session it holds equals the server's log, its `running`
+//! equals the server's, every acked message is stored exactly once, and, once the agents are
+//! done, has run exactly once (unless its runtime died with it still queued, which the contract
+//! says must not run).
+
+// The simulator's helpers panic on broken invariants (that is how a seed fails) and print a
+// trace on request.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+mod sim;
+
+use sessionwire_core::protocol::EventKind;
+use sessionwire_core::store::{Action, Connection, Store};
+use sim::rng::Rng;
+use sim::server::Server;
+use std::collections::BTreeSet;
+
+struct World {
+    rng: Rng,
+    server: Server,
+    client: Store,
+    /// Whether the client's socket is up (the server's side is `server.connected`).
+    socket_up: bool,
+    to_server: Vec<String>,
+    acked: BTreeSet<String>,
+    /// Interrupts sent without text: acked, but with no `user_message` to store or run.
+    textless: BTreeSet<String>,
+    texts: u64,
+    /// The network misbehaves only while this is set.
+    lossy: bool,
+}
+
+impl World {
+    fn new(seed: u64) -> Self {
+        Self {
+            rng: Rng::new(seed),
+            server: Server::new(),
+            client: Store::new("c"),
+            socket_up: false,
+            to_server: Vec::new(),
+            acked: BTreeSet::new(),
+            textless: BTreeSet::new(),
+            texts: 0,
+            lossy: true,
+        }
+    }
+
+    fn open(&self) -> bool {
+        self.socket_up && self.client.state().connection == Connection::Open
+    }
+
+    /// The transport sends a frame only on an open connection; anything that matters waits in
+    /// the store's outbox and goes out again after the next welcome.
+    fn client_sends(&mut self, frame: Option<String>) {
+        if let Some(frame) = frame {
+            if self.open() {
+                self.to_server.push(frame);
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        if self.socket_up {
+            return;
+        }
+        self.socket_up = true;
+        self.server.connect();
+        self.client.connection_opened();
+        let hello = self.client.hello(None);
+        self.to_server.push(hello);
+    }
+
+    fn cut(&mut self) {
+        trace("-- cut");
+        self.socket_up = false;
+        self.to_server.clear();
+        self.server.disconnect();
+        self.client.connection_lost();
+    }
+
+    fn restart(&mut self) {
+        trace("-- restart");
+        self.socket_up = false;
+        self.to_server.clear();
+        self.client.connection_lost();
+        self.server.restart();
+    }
+
+    /// Takes the next frame of a queue, applying the network's fate to it.
+    fn take(rng: &mut Rng, queue: &mut Vec<String>, lossy: bool) -> Option<String> {
+        if queue.is_empty() {
+            return None;
+        }
+        if lossy {
+            match rng.below(100) {
+                0..=3 => {
+                    queue.remove(0);
+                    return None;
+                }
+                4..=7 => return Some(queue[0].clone()),
+                8..=11 if queue.len() > 1 => queue.swap(0, 1),
+                _ => {}
+            }
+        }
+        Some(queue.remove(0))
+    }
+
+    fn deliver_to_client(&mut self) {
+        let Some(frame) = Self::take(&mut self.rng, &mut self.server.outbox, self.lossy) else {
+            return;
+        };
+        trace(&format!("-> client {frame}"));
+        let actions = self
+            .client
+            .receive(&frame)
+            .unwrap_or_else(|e| panic!("server sent a bad frame {frame}: {e}"));
+        for action in &actions {
+            match action {
+                Action::Welcome { .. } => {
+                    let frames = self.client.pending_frames();
+                    for f in frames {
+                        self.client_sends(Some(f));
+                    }
+                }
+                Action::GapDetected { session_id, .. } => {
+                    let frame = self.client.reconnect_frame(Some(session_id));
+                    self.client_sends(frame);
+                }
+                Action::Ack { client_msg_id, .. } => {
+                    self.acked.insert(client_msg_id.clone());
+                }
+                _ => {}
+            }
+        }
+        for f in self.client.take_ready_frames() {
+            self.client_sends(Some(f));
+        }
+    }
+
+    fn deliver_to_server(&mut self) {
+        if let Some(frame) = Self::take(&mut self.rng, &mut self.to_server, self.lossy) {
+            trace(&format!("-> server {frame}"));
+            self.server.handle(&frame);
+        }
+    }
+
+    fn known_sessions(&self) -> Vec<String> {
+        self.client.state().views.keys().cloned().collect()
+    }
+
+    fn user_acts(&mut self) {
+        match self.rng.below(10) {
+            0..=4 => {
+                self.texts += 1;
+                let frame = self.client.send(&format!("msg {}", self.texts));
+                self.client_sends(frame);
+            }
+            5 => {
+                self.texts += 1;
+                let frame = self.client.create_session(&format!("new {}", self.texts));
+                self.client_sends(Some(frame));
+            }
+            6 | 7 => {
+                let sessions = self.known_sessions();
+                if !sessions.is_empty() {
+                    let target = sessions[self.rng.below(sessions.len())].clone();
+                    let frame = self.client.switch_session(Some(&target));
+                    self.client_sends(Some(frame));
+                }
+            }
+            _ => {
+                self.texts += 1;
+                let text = format!("instead {}", self.texts);
+                let with_text = self.rng.chance(70);
+                if let Ok(frame) = self.client.interrupt(with_text.then_some(text.as_str())) {
+                    if !with_text {
+                        let parsed: serde_json::Value = serde_json::from_str(&frame).unwrap();
+                        self.textless
+                            .insert(parsed["clientMsgId"].as_str().unwrap().to_owned());
+                    }
+                    self.client_sends(Some(frame));
+                }
+            }
+        }
+    }
+
+    fn step(&mut self) {
+        match self.rng.below(100) {
+            0..=29 => self.deliver_to_client(),
+            30..=49 => self.deliver_to_server(),
+            50..=69 => self.server.tick(),
+            70..=84 => self.user_acts(),
+            85..=89 => self.cut(),
+            90..=97 => self.connect(),
+            _ => self.restart(),
+        }
+    }
+
+    fn check_always(&self) {
+        for (message, runs) in &self.server.runs {
+            assert!(*runs <= 1, "message {message} ran {runs} times");
+        }
+        let mut live = BTreeSet::new();
+        for runtime in &self.server.runtimes {
+            assert!(
+                live.insert(runtime.session_id.clone()),
+                "two live runtimes for {}",
+                runtime.session_id
+            );
+        }
+        for (id, view) in &self.client.state().views {
+            let stored = self
+                .server
+                .durable
+                .sessions
+                .get(id)
+                .map_or(0, |s| s.log.len() as u64);
+            assert!(
+                view.last_seq <= stored,
+                "client holds seq {} of {id}, server stored {stored}",
+                view.last_seq
+            );
+        }
+    }
+
+    /// Delivers everything reliably, on a fresh connection, until nothing is in flight.
+    fn heal(&mut self, run_agents: bool) {
+        self.lossy = false;
+        self.cut();
+        self.connect();
+        for _ in 0..100_000 {
+            if !self.to_server.is_empty() {
+                self.deliver_to_server();
+            } else if !self.server.outbox.is_empty() {
+                self.deliver_to_client();
+            } else if run_agents && self.server.busy() {
+                self.server.tick();
+            } else {
+                return;
+            }
+        }
+        panic!("the network did not settle");
+    }
+
+    fn check_healed(&self) {
+        let state = self.client.state();
+        for (id, view) in &state.views {
+            if view.last_seq == 0 && state.current_session_id.as_deref() != Some(id) {
+                continue;
+            }
+            let log = &self
+                .server
+                .durable
+                .sessions
+                .get(id)
+                .expect("client views only real sessions")
+                .log;
+            assert_eq!(view.last_seq, log.len() as u64, "client's lastSeq of {id}");
+            assert_eq!(
+                view.running,
+                self.server.running(id),
+                "client's running of {id}"
+            );
+            assert!(view.gap.is_none(), "gap left in {id}");
+            // The conversation equals the log applied once, in order, to a fresh store.
+            let mut fresh = Store::new("x");
+            for event in log {
+                fresh
+                    .receive(&sessionwire_core::protocol::encode(event))
+                    .unwrap();
+            }
+            let expected = &fresh.state().views[id];
+            let strip = |m: &sessionwire_core::store::Message| {
+                (m.id.clone(), m.role, m.text.clone(), m.blocks.clone())
+            };
+            let got: Vec<_> = view
+                .messages
+                .iter()
+                .filter(|m| {
+                    !matches!(
+                        m.status,
+                        sessionwire_core::store::MessageStatus::Pending
+                            | sessionwire_core::store::MessageStatus::Failed
+                    )
+                })
+                .map(strip)
+                .collect();
+            let want: Vec<_> = expected.messages.iter().map(strip).collect();
+            assert_eq!(got, want, "conversation of {id}");
+            assert_eq!(view.state, expected.state, "state of {id}");
+        }
+        assert!(
+            state.outbox.iter().all(|entry| entry.waits_for.is_some()),
+            "outbox not drained after healing: {:?}",
+            state.outbox
+        );
+        for id in self.acked.difference(&self.textless) {
+            let stored: usize = self
+                .server
+                .durable
+                .sessions
+                .values()
+                .flat_map(|s| &s.log)
+                .filter(|e| matches!(&e.kind, EventKind::UserMessage(m) if m.message_id == *id))
+                .count();
+            assert_eq!(stored, 1, "acked message {id} stored {stored} times");
+        }
+    }
+
+    fn check_all_ran(&self) {
+        for id in &self.acked {
+            if !self.server.durable.stored.contains_key(id) || self.server.abandoned.contains(id) {
+                continue;
+            }
+            let is_user_message = self
+                .server
+                .durable
+                .sessions
+                .values()
+                .flat_map(|s| &s.log)
+                .any(|e| matches!(&e.kind, EventKind::UserMessage(m) if m.message_id == *id));
+            if is_user_message {
+                assert_eq!(
+                    self.server.runs.get(id).copied().unwrap_or(0),
+                    1,
+                    "acked message {id} did not run exactly once"
+                );
+            }
+        }
+    }
+}
+
+/// With `SIM_TRACE=1`, prints every frame delivered (use it with `SIM_SEED`).
+fn trace(line: &str) {
+    if std::env::var_os("SIM_TRACE").is_some() {
+        println!("{line}");
+    }
+}
+
+fn run_seed(seed: u64, steps: usize) {
+    let mut world = World::new(seed);
+    world.connect();
+    for _ in 0..steps {
+        world.step();
+        world.check_always();
+    }
+    world.heal(false);
+    world.check_always();
+    world.check_healed();
+    world.heal(true);
+    world.check_always();
+    world.check_healed();
+    world.check_all_ran();
+}
+
+fn run_seeds(range: std::ops::Range<u64>, steps: usize) {
+    if let Ok(seed) = std::env::var("SIM_SEED") {
+        let seed: u64 = seed.parse().expect("SIM_SEED is a number");
+        return run_seed(seed, steps);
+    }
+    for seed in range {
+        let outcome = std::panic::catch_unwind(|| run_seed(seed, steps));
+        if let Err(panic) = outcome {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+            panic!("simulator seed {seed} failed (replay: SIM_SEED={seed} cargo test -p sessionwire-core --test simulator): {}", message.unwrap_or_default());
+        }
+    }
+}
+
+#[test]
+fn short_runs_on_many_seeds() {
+    run_seeds(0..3000, 150);
+}
+
+#[test]
+fn long_runs() {
+    run_seeds(10_000..10_200, 2000);
+}
