@@ -39,6 +39,14 @@ if ! wasm-pack --version 2>/dev/null | grep -q " $WASM_PACK_VERSION\$"; then
   cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked --force
 fi
 
+# Fuzzing: cargo-fuzz drives libFuzzer on the nightly toolchain (the machine's rustup has it;
+# installed here if missing).
+if ! command -v cargo-fuzz >/dev/null; then
+  log "installing cargo-fuzz (about 1 minute)"
+  cargo install cargo-fuzz --version 0.13.2 --locked
+fi
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+
 # npm packages for the project's JavaScript side: binaryen (wasm-opt), typescript (tsc) and
 # playwright-core (drives Debian's Chromium). Installed from package-lock.json.
 if [ -f package.json ]; then
