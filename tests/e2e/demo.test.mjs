@@ -1,0 +1,196 @@
+// End-to-end tests of the demo page in Debian's Chromium, each against its own server on port 0
+// with a fresh database. Run by scripts/test-e2e.sh (node --test).
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import {
+  freshDb, launchBrowser, messages, openDemo, running, screenshot, screenshotDir, send, startServer, state, stopServer, waitForState,
+} from "./harness.mjs";
+
+let browser;
+before(async () => {
+  browser = await launchBrowser();
+  console.log(`screenshots: ${screenshotDir}`);
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** Waits for the current conversation to hold an assistant message with exactly `text` that is done. */
+function waitForReply(page, text, status = "complete") {
+  return waitForState(page, ([text, status]) => {
+    const s = window.sessionwire.getState();
+    return s.messages.some((m) => m.role === "assistant" && m.text === text && m.status === status) && !s.running;
+  }, [text, status], 20_000);
+}
+
+function count(list, role, text) {
+  return list.filter((m) => m.role === role && m.text === text).length;
+}
+
+describe("demo page", () => {
+  test("create a session, send, see the echo stream in and the running badge go on then off", async () => {
+    const server = await startServer({ db: freshDb(), extraArgs: ["--echo-delay-ms", "40"] });
+    try {
+      const page = await openDemo(browser, server.url);
+      assert.equal(await running(page), false);
+      await send(page, "hello there");
+      await page.waitForSelector('[data-testid="running"][data-running="true"]', { timeout: 10_000 });
+      await waitForReply(page, "echo: hello there");
+      await page.waitForSelector('[data-testid="running"][data-running="false"]');
+      const list = await messages(page);
+      assert.deepEqual(list.map((m) => [m.role, m.text]), [["user", "hello there"], ["assistant", "echo: hello there"]]);
+      assert.equal((await page.textContent('[data-testid="session-state"]')).trim(), "ACTIVE");
+      assert.deepEqual(page.errors, []);
+      await screenshot(page, "1-create-send-echo");
+    } finally {
+      await stopServer(server);
+    }
+  });
+
+  test("the double-message bug: switch away from a running session and back, then send once", async () => {
+    const server = await startServer({ db: freshDb() });
+    try {
+      const page = await openDemo(browser, server.url);
+      await send(page, "/slow 30 the long answer keeps streaming");
+      await waitForState(page, () => window.sessionwire.getState().messages.some((m) => m.role === "assistant" && m.text.length > 0));
+      const first = (await state(page)).currentSessionId;
+      assert.ok(first);
+
+      await page.click('[data-testid="new-session"]');
+      await send(page, "another session");
+      await waitForReply(page, "echo: another session");
+      const second = (await state(page)).currentSessionId;
+      assert.notEqual(second, first);
+
+      await page.click(`[data-session-id="${first}"]`);
+      await page.waitForSelector('[data-testid="running"][data-running="true"]', { timeout: 5_000 });
+      const before = (await state(page)).messages.find((m) => m.role === "assistant").text.length;
+      await waitForState(page, (before) => {
+        const reply = window.sessionwire.getState().messages.find((m) => m.role === "assistant");
+        return reply.text.length > before;
+      }, before);
+
+      await send(page, "first message after switching back");
+      await waitForReply(page, "echo: first message after switching back");
+      const list = await messages(page);
+      assert.equal(count(list, "user", "first message after switching back"), 1);
+      assert.equal(count(list, "assistant", "echo: first message after switching back"), 1);
+      assert.equal(count(list, "assistant", "echo: the long answer keeps streaming"), 1);
+      assert.deepEqual(list.map((m) => m.role), ["user", "assistant", "user", "assistant"]);
+      assert.equal(await running(page), false);
+      await screenshot(page, "2-double-message-bug");
+    } finally {
+      await stopServer(server);
+    }
+  });
+
+  test("reload in the middle of a turn: the conversation comes back whole and the turn finishes", async () => {
+    const server = await startServer({ db: freshDb() });
+    try {
+      const page = await openDemo(browser, server.url);
+      await send(page, "/slow 20 reload me in the middle of this");
+      await waitForState(page, () => window.sessionwire.getState().messages.some((m) => m.role === "assistant" && m.text.length > 3));
+      await page.reload();
+      await page.waitForSelector('[data-testid="connection"][data-status="open"]');
+      await waitForReply(page, "echo: reload me in the middle of this");
+      const list = await messages(page);
+      assert.deepEqual(list.map((m) => [m.role, m.text]), [
+        ["user", "/slow 20 reload me in the middle of this"],
+        ["assistant", "echo: reload me in the middle of this"],
+      ]);
+      await screenshot(page, "3-reload-mid-turn");
+    } finally {
+      await stopServer(server);
+    }
+  });
+
+  test("SIGKILL the server mid-turn, type while it is down, restart it: delivered once, badge right", async () => {
+    const db = freshDb();
+    let server = await startServer({ db });
+    try {
+      const page = await openDemo(browser, server.url);
+      await send(page, "/slow 40 this turn dies with the server");
+      await waitForState(page, () => window.sessionwire.getState().running);
+      await stopServer(server, "SIGKILL");
+      await page.waitForSelector('[data-testid="connection"]:not([data-status="open"])', { timeout: 15_000 });
+      await send(page, "typed while the server was down");
+      const pending = await messages(page);
+      assert.equal(pending.at(-1).status, "pending");
+
+      server = await startServer({ db, listen: server.address });
+      await page.waitForSelector('[data-testid="connection"][data-status="open"]', { timeout: 30_000 });
+      await waitForReply(page, "echo: typed while the server was down");
+      const list = await messages(page);
+      assert.equal(count(list, "user", "typed while the server was down"), 1);
+      assert.equal(count(list, "assistant", "echo: typed while the server was down"), 1);
+      assert.equal(list.find((m) => m.text === "typed while the server was down").status, "sent");
+      // The turn cut by the crash is closed, not left spinning.
+      assert.notEqual(list.find((m) => m.role === "assistant").status, "streaming");
+      assert.equal(await running(page), false);
+      assert.deepEqual((await state(page)).outbox, []);
+      await screenshot(page, "4-server-killed-and-restarted");
+    } finally {
+      await stopServer(server);
+    }
+  });
+
+  test("interrupt a slow turn", async () => {
+    const server = await startServer({ db: freshDb() });
+    try {
+      const page = await openDemo(browser, server.url);
+      const text = "an answer long enough to be cut short by the interrupt button";
+      await send(page, `/slow 40 ${text}`);
+      await waitForState(page, () => window.sessionwire.getState().messages.some((m) => m.role === "assistant" && m.text.length > 5));
+      await page.click('[data-testid="interrupt"]');
+      await waitForState(page, () => {
+        const s = window.sessionwire.getState();
+        return !s.running && s.messages.some((m) => m.role === "assistant" && m.status === "interrupted");
+      });
+      const reply = (await state(page)).messages.find((m) => m.role === "assistant");
+      assert.ok(reply.text.length < `echo: ${text}`.length, `cut short: ${reply.text}`);
+      assert.ok(`echo: ${text}`.startsWith(reply.text));
+      assert.equal(await running(page), false);
+      await screenshot(page, "5-interrupt");
+    } finally {
+      await stopServer(server);
+    }
+  });
+
+  test("two tabs on one session see the same conversation", async () => {
+    const server = await startServer({ db: freshDb() });
+    try {
+      const one = await openDemo(browser, server.url);
+      await send(one, "hello from tab one");
+      await waitForReply(one, "echo: hello from tab one");
+      const sessionId = (await state(one)).currentSessionId;
+
+      const two = await openDemo(browser, `${server.url}/?session=${sessionId}`);
+      await waitForReply(two, "echo: hello from tab one");
+      await send(two, "/slow 10 and from tab two");
+      await waitForReply(two, "echo: and from tab two");
+      await waitForReply(one, "echo: and from tab two");
+      const listOne = await messages(one);
+      const listTwo = await messages(two);
+      assert.deepEqual(listOne.map((m) => [m.role, m.text]), listTwo.map((m) => [m.role, m.text]));
+      assert.equal(listOne.length, 4);
+      await screenshot(one, "6-two-tabs-one");
+      await screenshot(two, "6-two-tabs-two");
+    } finally {
+      await stopServer(server);
+    }
+  });
+
+  test("phone width: the page stays usable", async () => {
+    const server = await startServer({ db: freshDb() });
+    try {
+      const page = await openDemo(browser, server.url, { viewport: { width: 390, height: 800 } });
+      await send(page, "small screen");
+      await waitForReply(page, "echo: small screen");
+      const box = await page.locator('[data-testid="send"]').boundingBox();
+      assert.ok(box.x + box.width <= 390, "the send button fits the screen");
+      await screenshot(page, "7-phone");
+    } finally {
+      await stopServer(server);
+    }
+  });
+});

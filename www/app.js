@@ -1,0 +1,188 @@
+// The sessionwire demo: a chat UI over SessionwireClient (the npm package's web build, served
+// at /pkg/). Everything the page shows comes from the client's state; the page never keeps a
+// copy of its own, so what you see is exactly what the store holds.
+import init, { SessionwireClient } from "/pkg/sessionwire.js";
+
+const $ = (id) => document.getElementById(id);
+const STORAGE_KEY = "sessionwire.currentSession";
+const LOG_LIMIT = 50;
+
+await init();
+
+const params = new URLSearchParams(location.search);
+const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+const client = new SessionwireClient(wsUrl, { token: params.get("token") ?? undefined });
+// Exposed for the end-to-end tests and for poking around in devtools.
+window.sessionwire = client;
+
+const actionLog = [];
+let renderQueued = false;
+
+client.subscribe((state, actions) => {
+  for (const action of actions) {
+    actionLog.push(action);
+    if (actionLog.length > LOG_LIMIT) actionLog.shift();
+    // Keep the session list fresh when sessions appear or change state.
+    if (action.type === "SESSION_CREATED" || action.type === "SESSION_STATE_CHANGED" || action.type === "WELCOME") {
+      client.listSessions();
+    }
+  }
+  if (state.currentSessionId) localStorage.setItem(STORAGE_KEY, state.currentSessionId);
+  scheduleRender();
+});
+
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    render(client.getState());
+  });
+}
+
+function render(state) {
+  const connection = $("connection");
+  connection.textContent = state.connection;
+  connection.dataset.status = state.connection;
+
+  renderSessions(state);
+
+  const current = state.currentSessionId;
+  const summary = current ? state.sessions[current] : undefined;
+  $("session-title").textContent = current ? (summary?.title || "Untitled session") : "New conversation";
+  const badge = $("session-state");
+  badge.textContent = state.sessionState ?? "";
+  badge.dataset.state = state.sessionState ?? "";
+  const running = $("running");
+  running.hidden = !state.running;
+  running.dataset.running = String(state.running);
+  for (const id of ["interrupt", "stop", "close"]) $(id).disabled = !current;
+
+  renderMessages(state.messages);
+
+  $("action-log").replaceChildren(
+    ...actionLog.slice().reverse().map((action) => {
+      const li = document.createElement("li");
+      li.textContent = describe(action);
+      li.title = JSON.stringify(action);
+      return li;
+    }),
+  );
+  const inspector = $("state");
+  if (inspector.closest("details").open) inspector.textContent = JSON.stringify(state, null, 2);
+}
+
+function renderSessions(state) {
+  const ids = Object.keys(state.sessions);
+  $("sessions").replaceChildren(
+    ...ids.map((id) => {
+      const session = state.sessions[id];
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.dataset.sessionId = id;
+      button.setAttribute("aria-current", String(id === state.currentSessionId));
+      const title = document.createElement("span");
+      title.className = "title";
+      title.textContent = session.title || id.slice(0, 8);
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = session.state ?? "";
+      badge.dataset.state = session.state ?? "";
+      button.append(title, badge);
+      if (session.running) {
+        const dot = document.createElement("span");
+        dot.className = "dot";
+        dot.title = "running";
+        button.append(dot);
+      }
+      button.addEventListener("click", () => {
+        client.switchSession(id);
+        document.body.classList.remove("show-sidebar");
+      });
+      li.append(button);
+      return li;
+    }),
+  );
+}
+
+function renderMessages(messages) {
+  const list = $("messages");
+  const stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 40;
+  list.replaceChildren(
+    ...messages.map((message) => {
+      const li = document.createElement("li");
+      li.className = `message ${message.role}`;
+      li.dataset.role = message.role;
+      li.dataset.status = message.status;
+      li.dataset.messageId = message.id;
+      const text = document.createElement("span");
+      text.className = "text";
+      text.textContent = message.text;
+      li.append(text);
+      for (const block of message.blocks) {
+        if (block.type === "tool_use") {
+          const tool = document.createElement("div");
+          tool.className = "block tool";
+          const result = block.result === undefined ? "…" : JSON.stringify(block.result);
+          tool.textContent = `⚙ ${block.toolName ?? "tool"}(${JSON.stringify(block.input ?? {})}) → ${result}`;
+          li.append(tool);
+        } else if (block.type === "thinking") {
+          const thinking = document.createElement("div");
+          thinking.className = "block thinking";
+          thinking.textContent = block.text;
+          li.append(thinking);
+        }
+      }
+      if (message.status !== "sent" && message.status !== "complete") {
+        const meta = document.createElement("span");
+        meta.className = "meta";
+        meta.textContent = message.status;
+        li.append(meta);
+      }
+      return li;
+    }),
+  );
+  if (stick) list.scrollTop = list.scrollHeight;
+}
+
+function describe(action) {
+  const { type, ...rest } = action;
+  const details = Object.entries(rest)
+    .filter(([key]) => key !== "sessionId")
+    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
+    .join(" ");
+  return `${type} ${details}`.trim();
+}
+
+// The send box is never blocked by a running flag: the server queues messages.
+$("composer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $("input");
+  const text = input.value.trim();
+  if (!text) return;
+  input.value = "";
+  client.send(text);
+  input.focus();
+});
+$("input").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) {
+    event.preventDefault();
+    $("composer").requestSubmit();
+  }
+});
+$("new-session").addEventListener("click", () => {
+  client.switchSession(null);
+  localStorage.removeItem(STORAGE_KEY);
+  document.body.classList.remove("show-sidebar");
+  $("input").focus();
+});
+$("interrupt").addEventListener("click", () => client.interrupt());
+$("stop").addEventListener("click", () => client.stop());
+$("close").addEventListener("click", () => client.closeSession());
+$("toggle-sidebar").addEventListener("click", () => document.body.classList.toggle("show-sidebar"));
+document.querySelector(".devtools details:last-child").addEventListener("toggle", scheduleRender);
+
+render(client.getState());
+await client.connect();
+const remembered = params.get("session") ?? localStorage.getItem(STORAGE_KEY);
+if (remembered) client.switchSession(remembered);
