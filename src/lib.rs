@@ -1,5 +1,26 @@
-//! `sessionwire`: the browser half of sessionwire, a thin wasm-bindgen layer over `sessionwire-core`.
+//! `sessionwire`: the browser half of sessionwire, a thin wasm-bindgen layer over
+//! `sessionwire-core`.
 //!
-//! Every decision lives in the core; this crate only converts between Rust and JavaScript.
+//! Every decision lives in the core; this crate only converts between Rust and JavaScript:
+//! - [`ClientStore`]: the store of PROTOCOL.md §8 (parse + reduce + outbox), no I/O.
+//! - [`SessionwireClient`]: a browser `WebSocket` driving a store (hello, resends, gap repair,
+//!   reconnect with backoff, ping).
+//! - [`parse_server_frame`]: the core's parser on its own.
+//!
+//! The TypeScript types (`Action`, `ClientState`, frames) are generated from the core's Rust
+//! types with ts-rs (`src/types.d.ts`) and inserted into the package's `.d.ts`.
 
 pub use sessionwire_core as core;
+
+mod client;
+mod convert;
+mod error;
+mod free;
+mod shared;
+mod store;
+mod timers;
+mod types;
+
+pub use client::SessionwireClient;
+pub use free::parse_server_frame;
+pub use store::ClientStore;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the npm package three ways from one release build of the root crate:
+#   pkg/      --target bundler  the npm package (`npm publish pkg/`)
+#   pkg-node/ --target nodejs   for Node (bench/store.mjs, quick checks)
+#   www/pkg/  --target web      for the demo page (loads /pkg/sessionwire.js)
+# Release profile: opt-level "z", LTO, one codegen unit (root Cargo.toml); then `wasm-opt -Oz`
+# from npm's binaryen (never Debian's: its output fails to load). Then scripts/fix-pkg.mjs adds
+# what wasm-pack does not emit (sideEffects: false, PROTOCOL_VERSION, a no-op default `init`
+# for the bundler and nodejs targets so the §8 import line works everywhere).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+if ! wasm-opt --version 2>/dev/null | grep -q "version 1[3-9][0-9]"; then
+  echo "build-pkg: wasm-opt from npm binaryen (>= 132) is required; run scripts/setup.sh" >&2
+  exit 1
+fi
+
+build() { # target out-dir
+  echo "build-pkg: wasm-pack build --release --target $1 --out-dir $2"
+  wasm-pack --quiet build --release --mode no-install --target "$1" --out-dir "$2" --out-name sessionwire . >/dev/null
+  node scripts/fix-pkg.mjs "$1" "$2"
+}
+build bundler pkg
+build nodejs pkg-node
+build web www/pkg
+
+for f in pkg/sessionwire_bg.wasm pkg/sessionwire_bg.js pkg/sessionwire.js; do
+  printf 'build-pkg: %-26s %7d bytes raw, %6d bytes gzip -9\n' "$f" "$(stat -c%s "$f")" "$(gzip -9c "$f" | wc -c)"
+done

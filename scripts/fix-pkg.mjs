@@ -1,0 +1,47 @@
+// Completes a wasm-pack output directory: node scripts/fix-pkg.mjs <target> <dir>
+// - package.json: sideEffects false, keywords, the repository; the name stays `sessionwire`.
+// - PROTOCOL_VERSION (wasm-bindgen cannot export a constant), read from the core crate.
+// - bundler/nodejs: a default export `init()` that resolves at once, so the PROTOCOL.md §8
+//   line `import init, { ClientStore } from "sessionwire"` works with every target (the web
+//   target's `init` loads the .wasm; the others load it on import).
+import { readFileSync, writeFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+const [target, dir] = process.argv.slice(2);
+if (!target || !dir) throw new Error("usage: fix-pkg.mjs <bundler|nodejs|web> <dir>");
+
+const coreLib = readFileSync(new URL("../crates/core/src/lib.rs", import.meta.url), "utf8");
+const version = Number(/pub const PROTOCOL_VERSION: u32 = (\d+);/.exec(coreLib)?.[1]);
+if (!Number.isInteger(version)) throw new Error("PROTOCOL_VERSION not found in crates/core/src/lib.rs");
+
+const pkgPath = join(dir, "package.json");
+const pkg = JSON.parse(readFileSync(pkgPath, "utf8"));
+pkg.name = "sessionwire";
+pkg.sideEffects = false;
+pkg.keywords = ["websocket", "wasm", "agent", "reconnect", "state", "ai", "chat"];
+pkg.repository ??= { type: "git", url: "https://example.invalid/sessionwire" };
+writeFileSync(pkgPath, JSON.stringify(pkg, null, 2) + "\n");
+rmSync(join(dir, ".gitignore"), { force: true });
+
+const js = join(dir, "sessionwire.js");
+const dts = join(dir, "sessionwire.d.ts");
+const marker = "// sessionwire: added by scripts/fix-pkg.mjs";
+let code = readFileSync(js, "utf8");
+let types = readFileSync(dts, "utf8");
+if (!code.includes(marker)) {
+  if (target === "nodejs") {
+    code += `\n${marker}\nexports.PROTOCOL_VERSION = ${version};\nexports.default = function init() { return Promise.resolve(); };\n`;
+  } else if (target === "bundler") {
+    code += `\n${marker}\nexport const PROTOCOL_VERSION = ${version};\nexport default function init() { return Promise.resolve(); }\n`;
+  } else {
+    code += `\n${marker}\nexport const PROTOCOL_VERSION = ${version};\n`;
+  }
+  writeFileSync(js, code);
+}
+if (!types.includes(marker)) {
+  types += `\n${marker}\n/** The protocol version this package speaks (\`hello.protocol\`). */\nexport const PROTOCOL_VERSION: ${version};\n`;
+  if (target !== "web") {
+    types += `/** Resolves at once: the .wasm is loaded on import with this target (API parity with the web target). */\nexport default function init(_options?: unknown): Promise<void>;\n`;
+  }
+  writeFileSync(dts, types);
+}

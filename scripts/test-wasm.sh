@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The npm package's checks (issue 3), from a fresh clone after scripts/setup.sh:
+#   1. clippy for wasm32 and native, rustfmt
+#   2. the generated TypeScript is up to date (native test)
+#   3. the Wasm suites: every golden vector and the JS-facing API, in Node and headless Chromium
+#   4. the package builds (pkg/, pkg-node/, www/pkg/), with sizes
+#   5. tsc --noEmit on tests/ts/usage.ts against pkg/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+section() { printf '\n==== %s ====\n' "$*"; }
+
+if [ ! -x node_modules/.bin/tsc ]; then
+  section "npm ci (dev tools: typescript, binaryen)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+section "rustfmt"
+cargo fmt -p sessionwire -- --check
+
+section "clippy (wasm32)"
+cargo clippy -p sessionwire --target wasm32-unknown-unknown -- -D warnings
+
+section "clippy (native, all targets)"
+cargo clippy -p sessionwire --all-targets -- -D warnings
+
+section "native tests (generated TypeScript up to date, backoff)"
+cargo test -p sessionwire
+
+section "wasm-bindgen-test in Node (wasm-pack test --node)"
+wasm-pack test --node --mode no-install
+
+section "wasm-bindgen-test in headless Chromium (wasm-pack test --headless --chrome)"
+wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver || echo /usr/bin/chromedriver)" --mode no-install
+
+section "build the package (scripts/build-pkg.sh)"
+scripts/build-pkg.sh
+
+section "TypeScript usage check (tsc --noEmit -p tests/ts)"
+tsc -p tests/ts
+echo "tsc: ok"
+
+section "test-wasm: all passed"

@@ -1,0 +1,143 @@
+//! The store and its listeners behind shared ownership, used by both [`crate::ClientStore`] and
+//! [`crate::SessionwireClient`].
+//!
+//! Every method borrows the store only for the duration of the core call and releases it before
+//! any listener runs, so a listener may call back into the store (say, `getState()`).
+
+use crate::convert::to_js;
+use crate::error::store_error;
+use js_sys::{Array, Function};
+use sessionwire_core::store::{Action, OutboxEntry, OutboxKind, Store};
+use std::cell::{Cell, Ref, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `console.error`, for problems that have no caller to throw to.
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    pub(crate) fn report(message: &str, error: &JsValue);
+}
+
+/// The store, its subscribers, and the counter for their ids.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    store: RefCell<Store>,
+    listeners: RefCell<Vec<(u32, Function)>>,
+    next_listener: Cell<u32>,
+}
+
+impl Shared {
+    pub(crate) fn new(id_prefix: &str) -> Rc<Self> {
+        Rc::new(Self {
+            store: RefCell::new(Store::new(id_prefix)),
+            listeners: RefCell::default(),
+            next_listener: Cell::new(1),
+        })
+    }
+
+    /// The store, borrowed (never across a listener call).
+    pub(crate) fn store(&self) -> Ref<'_, Store> {
+        self.store.borrow()
+    }
+
+    /// Runs a core call that changes the store.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(&mut self.store.borrow_mut())
+    }
+
+    /// The state snapshot as a plain object.
+    pub(crate) fn state_js(&self) -> JsValue {
+        to_js(&self.store.borrow().state().snapshot())
+    }
+
+    /// Parses and applies a frame; returns the applied actions (Rust and JS forms).
+    pub(crate) fn receive(&self, frame: &str) -> Result<(Vec<Action>, JsValue), JsValue> {
+        let actions = self
+            .with(|store| store.receive(frame))
+            .map_err(|error| store_error(&error))?;
+        let js = actions_js(&actions);
+        if !actions.is_empty() {
+            self.notify(&js);
+        }
+        Ok((actions, js))
+    }
+
+    /// Tells every subscriber about a change. Only here (and in `getState`) is the whole state
+    /// serialized, and only when someone listens.
+    pub(crate) fn notify(&self, actions: &JsValue) {
+        let listeners: Vec<Function> = self
+            .listeners
+            .borrow()
+            .iter()
+            .map(|(_, f)| f.clone())
+            .collect();
+        if listeners.is_empty() {
+            return;
+        }
+        let state = self.state_js();
+        for listener in listeners {
+            if let Err(error) = listener.call2(&JsValue::UNDEFINED, &state, actions) {
+                // A failing listener must not break the store or the other listeners.
+                report("sessionwire: a subscriber threw", &error);
+            }
+        }
+    }
+
+    /// Notifies subscribers of one action the store applied for a client call.
+    pub(crate) fn notify_action(&self, action: &Action) {
+        if !self.listeners.borrow().is_empty() {
+            self.notify(&actions_js(std::slice::from_ref(action)));
+        }
+    }
+
+    /// Notifies subscribers of the request the last client call put in the outbox.
+    pub(crate) fn notify_outbox_push(&self) {
+        let action = self.store.borrow().state().outbox.last().map(outbox_action);
+        if let Some(action) = action {
+            self.notify_action(&action);
+        }
+    }
+
+    /// Adds a listener; the returned function removes it.
+    pub(crate) fn subscribe(self: &Rc<Self>, listener: Function) -> Function {
+        let id = self.next_listener.get();
+        self.next_listener.set(id.wrapping_add(1));
+        self.listeners.borrow_mut().push((id, listener));
+        let weak = Rc::downgrade(self);
+        let unsubscribe = Closure::<dyn Fn()>::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared
+                    .listeners
+                    .borrow_mut()
+                    .retain(|(other, _)| *other != id);
+            }
+        });
+        // The unsubscribe function lives as long as JavaScript holds it (collected by the GC).
+        unsubscribe.into_js_value().unchecked_into()
+    }
+}
+
+/// The actions as a JavaScript array of plain objects (one JSON text, one `JSON.parse`).
+pub(crate) fn actions_js(actions: &[Action]) -> JsValue {
+    if actions.is_empty() {
+        return Array::new().into();
+    }
+    to_js(actions)
+}
+
+/// The action an outbox entry was made by (`USER_SEND` or `USER_INTERRUPT`).
+fn outbox_action(entry: &OutboxEntry) -> Action {
+    match entry.kind {
+        OutboxKind::Send => Action::UserSend {
+            client_msg_id: entry.client_msg_id.clone(),
+            session_id: entry.session_id.clone(),
+            text: entry.text.clone().unwrap_or_default(),
+        },
+        OutboxKind::Interrupt => Action::UserInterrupt {
+            client_msg_id: entry.client_msg_id.clone(),
+            session_id: entry.session_id.clone().unwrap_or_default(),
+            text: entry.text.clone(),
+        },
+    }
+}

@@ -1,0 +1,215 @@
+//! `ClientStore`: the client store of PROTOCOL.md §8 for JavaScript. Pure conversion: every
+//! decision is the core's `Store`.
+
+use crate::convert::from_js;
+use crate::error::{store_error, INVALID_ACTION};
+use crate::shared::{actions_js, Shared};
+use js_sys::Function;
+use sessionwire_core::store::Action;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+/// A random prefix for `clientMsgId`s, so ids are unique per user across tabs and reloads.
+pub(crate) fn random_prefix() -> String {
+    let mut prefix = String::with_capacity(20);
+    for _ in 0..2 {
+        // 2 × 48 random bits in base 36.
+        let mut n = (js_sys::Math::random() * 281_474_976_710_656.0) as u64;
+        for _ in 0..10 {
+            let digit = (n % 36) as u32;
+            prefix.push(char::from_digit(digit, 36).unwrap_or('0'));
+            n /= 36;
+        }
+    }
+    prefix
+}
+
+/// The sessionwire client store: feed it every server frame, render `getState()`, and send the
+/// frames its calls return. It has no socket of its own (see `SessionwireClient` for one that
+/// does).
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct ClientStore {
+    shared: Rc<Shared>,
+}
+
+impl ClientStore {
+    /// A store whose `clientMsgId`s start with `prefix` (tests use a fixed one).
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            shared: Shared::new(prefix),
+        }
+    }
+}
+
+impl Default for ClientStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[wasm_bindgen]
+impl ClientStore {
+    /// A new, empty store (connection `closed`, no sessions). New `clientMsgId`s are a random
+    /// prefix plus a counter.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Self {
+        Self::with_prefix(&random_prefix())
+    }
+
+    /// Parses a server frame and applies it (PROTOCOL.md §7). Returns the actions applied: none
+    /// for a duplicate event, `GAP_DETECTED` (once) for an event after a gap. A bad frame throws
+    /// an `Error` whose `code` is the §6 code (`bad_frame`, `unknown_type`, `invalid_field`
+    /// with `field` set) and changes nothing.
+    #[wasm_bindgen(unchecked_return_type = "Action[]")]
+    pub fn receive(&self, frame: &str) -> Result<JsValue, JsValue> {
+        self.shared.receive(frame).map(|(_, js)| js)
+    }
+
+    /// Applies one action directly (throws `invalid_action` for an object that is not one).
+    pub fn dispatch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Action")] action: JsValue,
+    ) -> Result<(), JsValue> {
+        let parsed: Action = from_js(action, INVALID_ACTION)?;
+        self.shared.with(|store| store.dispatch(parsed.clone()));
+        self.shared.notify(&actions_js(&[parsed]));
+        Ok(())
+    }
+
+    /// The state: a plain object, a snapshot (it does not change afterwards).
+    #[wasm_bindgen(js_name = getState, unchecked_return_type = "ClientState")]
+    pub fn get_state(&self) -> JsValue {
+        self.shared.state_js()
+    }
+
+    /// Calls `listener(state, actions)` after every change; returns the function that
+    /// unsubscribes it. A listener that throws is reported on the console and does not stop
+    /// the others.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(state: ClientState, actions: Action[]) => void")]
+        listener: Function,
+    ) -> Function {
+        self.shared.subscribe(listener)
+    }
+
+    /// The `hello` frame to send when the socket opens.
+    pub fn hello(&self, token: Option<String>) -> String {
+        self.shared.store().hello(token)
+    }
+
+    /// Sends `text` to the current session, or creates a session when there is none. The
+    /// message shows at once (pending) and waits in the outbox, with a fresh `clientMsgId`,
+    /// until its `ack`. Returns the frame to send now, or `""` when there is nothing to send
+    /// yet: the message waits for a session still being created and comes out of
+    /// `takeReadyFrames()` once `session_created` arrives.
+    pub fn send(&self, text: &str) -> String {
+        let frame = self.shared.with(|store| store.send(text));
+        self.shared.notify_outbox_push();
+        frame.unwrap_or_default()
+    }
+
+    /// Sends `text` to a new session (it becomes current when `session_created` arrives).
+    #[wasm_bindgen(js_name = createSession)]
+    pub fn create_session(&self, text: &str) -> String {
+        let frame = self.shared.with(|store| store.create_session(text));
+        self.shared.notify_outbox_push();
+        frame
+    }
+
+    /// Makes `sessionId` current (`null` clears it) and returns the `switch_session` frame. The
+    /// conversation held for it shows at once; only later events are asked for.
+    #[wasm_bindgen(js_name = switchSession)]
+    pub fn switch_session(&self, session_id: Option<String>) -> String {
+        let frame = self
+            .shared
+            .with(|store| store.switch_session(session_id.as_deref()));
+        self.shared
+            .notify_action(&Action::SwitchRequested { session_id });
+        frame
+    }
+
+    /// Interrupts the current session's turn, with `text` to run next if given. Throws
+    /// `no_current_session` when there is no current session.
+    pub fn interrupt(&self, text: Option<String>) -> Result<String, JsValue> {
+        let frame = self
+            .shared
+            .with(|store| store.interrupt(text.as_deref()))
+            .map_err(|error| store_error(&error))?;
+        self.shared.notify_outbox_push();
+        Ok(frame)
+    }
+
+    /// The transport opened (`connection` becomes `connecting` until `welcome`).
+    #[wasm_bindgen(js_name = connectionOpened)]
+    pub fn connection_opened(&self) {
+        self.shared.with(|store| store.connection_opened());
+        self.shared.notify_action(&Action::ConnectionOpened);
+    }
+
+    /// The transport closed: sends wait in the outbox from now on.
+    #[wasm_bindgen(js_name = connectionLost)]
+    pub fn connection_lost(&self) {
+        self.shared.with(|store| store.connection_lost());
+        self.shared.notify_action(&Action::ConnectionLost);
+    }
+
+    /// The frames to send after `welcome`: a `reconnect` for the sessions held, then every
+    /// unacknowledged request with its original `clientMsgId`.
+    #[wasm_bindgen(js_name = pendingFrames)]
+    pub fn pending_frames(&self) -> Vec<String> {
+        self.shared.with(|store| store.pending_frames())
+    }
+
+    /// The frame that stops the current session's runtime (throws `no_current_session`).
+    pub fn stop(&self) -> Result<String, JsValue> {
+        self.shared
+            .store()
+            .stop()
+            .map_err(|error| store_error(&error))
+    }
+
+    /// The frame that closes the current session gracefully (throws `no_current_session`).
+    #[wasm_bindgen(js_name = closeSession)]
+    pub fn close_session(&self) -> Result<String, JsValue> {
+        self.shared
+            .store()
+            .close_session()
+            .map_err(|error| store_error(&error))
+    }
+
+    /// The frame that suspends the current session (throws `no_current_session`).
+    pub fn suspend(&self) -> Result<String, JsValue> {
+        self.shared
+            .store()
+            .suspend()
+            .map_err(|error| store_error(&error))
+    }
+
+    /// The `list_sessions` frame.
+    #[wasm_bindgen(js_name = listSessions)]
+    pub fn list_sessions(&self) -> String {
+        self.shared.store().list_sessions()
+    }
+
+    /// A `ping` frame.
+    pub fn ping(&self, nonce: Option<String>) -> String {
+        self.shared.store().ping(nonce)
+    }
+
+    /// A `reconnect` frame for one session (to repair a gap after `GAP_DETECTED`), or for every
+    /// session held; `undefined` when there is none.
+    #[wasm_bindgen(js_name = reconnectFrame)]
+    pub fn reconnect_frame(&self, session_id: Option<String>) -> Option<String> {
+        self.shared.store().reconnect_frame(session_id.as_deref())
+    }
+
+    /// Frames of messages that waited for a session being created and can go now. Call it
+    /// after `receive`; each frame comes out once.
+    #[wasm_bindgen(js_name = takeReadyFrames)]
+    pub fn take_ready_frames(&self) -> Vec<String> {
+        self.shared.with(|store| store.take_ready_frames())
+    }
+}

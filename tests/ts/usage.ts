@@ -1,0 +1,85 @@
+// Type-checked (never run) by `tsc -p tests/ts` in scripts/test-wasm.sh, against the generated
+// package in pkg/: the README's example and the precise types must compile under `strict`.
+import init, {
+  ClientStore,
+  SessionwireClient,
+  parseServerFrame,
+  PROTOCOL_VERSION,
+  type Action,
+  type ClientState,
+  type Message,
+  type ServerFrame,
+} from "sessionwire";
+
+await init();
+
+const version: 1 = PROTOCOL_VERSION;
+const store = new ClientStore();
+const hello: string = store.hello("token");
+const actions: Action[] = store.receive('{"type":"welcome","protocol":1,"connectionId":"c","epoch":"e","server":{"name":"s","version":"1"}}');
+
+// The Action union is discriminated by `type`.
+for (const action of actions) {
+  switch (action.type) {
+    case "BLOCK_DELTA": {
+      const delta: string = action.delta;
+      const seq: number = action.seq;
+      void delta, seq;
+      break;
+    }
+    case "SET_RUNNING": {
+      const running: boolean = action.running;
+      void running;
+      break;
+    }
+    case "GAP_DETECTED":
+      void store.reconnectFrame(action.sessionId);
+      break;
+    default:
+      break;
+  }
+}
+
+const unsubscribe: () => void = store.subscribe((state: ClientState, applied: Action[]) => {
+  const connection: "closed" | "connecting" | "open" = state.connection;
+  const messages: Message[] = state.messages;
+  const text: string | undefined = messages[0]?.text;
+  const lastSeq: number | undefined = state.sessions["s1"]?.lastSeq;
+  void connection, text, lastSeq, applied;
+});
+unsubscribe();
+
+// `send` returns "" when the message waits for a session being created.
+const frame: string = store.send("hello");
+if (frame !== "") void frame;
+store.switchSession(null);
+store.switchSession("s1");
+store.dispatch({ type: "SET_RUNNING", sessionId: "s1", running: false });
+const pending: string[] = store.pendingFrames();
+store.connectionLost();
+store.connectionOpened();
+try {
+  store.receive("not json");
+} catch (error) {
+  const code = (error as Error & { code: string }).code;
+  void code;
+}
+const parsed: ServerFrame = parseServerFrame('{"type":"pong"}');
+if (parsed.type === "pong") void parsed.nonce;
+
+const client = new SessionwireClient("ws://127.0.0.1:8787/ws", { token: "t", pingIntervalMs: 10_000 });
+await client.connect();
+const id: string = client.send("hi");
+client.createSession("new");
+client.switchSession("s1");
+client.interrupt();
+client.interrupt("instead");
+client.stop();
+client.listSessions();
+const state: ClientState = client.getState();
+client.subscribe((s) => void s.running)();
+client.close();
+void version, hello, pending, id, state;
+
+// @ts-expect-error: an unknown action type is rejected
+store.dispatch({ type: "NOPE" });

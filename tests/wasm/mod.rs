@@ -1,0 +1,337 @@
+//! The Wasm test suite, shared by `tests/node.rs` (run by `wasm-pack test --node`) and
+//! `tests/browser.rs` (run by `wasm-pack test --headless --chrome`): both run every test here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use js_sys::{Array, Function, Reflect, JSON};
+use serde_json::Value;
+use sessionwire::{parse_server_frame, ClientStore};
+use sessionwire_core::vectors::{run_vector, Driver};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+include!(concat!(env!("OUT_DIR"), "/vectors.rs"));
+
+/// A JavaScript value as JSON (through `JSON.stringify`, exactly what a JS caller would see).
+fn to_json(value: &JsValue) -> Value {
+    if value.is_undefined() {
+        return Value::Null;
+    }
+    let text: String = JSON::stringify(value).unwrap().into();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn from_json(value: &Value) -> JsValue {
+    JSON::parse(&value.to_string()).unwrap()
+}
+
+/// The `code` of a thrown value, after checking it is a real `Error`.
+fn error_code(error: &JsValue) -> String {
+    assert!(
+        error.is_instance_of::<js_sys::Error>(),
+        "thrown value is not an Error: {error:?}"
+    );
+    Reflect::get(error, &"code".into())
+        .unwrap()
+        .as_string()
+        .expect("Error.code is a string")
+}
+
+/// The golden-vector driver that goes through the JavaScript-facing API only.
+pub struct JsDriver(ClientStore);
+
+fn arg(args: &[Value], index: usize) -> Option<String> {
+    args.get(index).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn frame_or_null(frame: String) -> Value {
+    if frame.is_empty() {
+        Value::Null
+    } else {
+        Value::String(frame)
+    }
+}
+
+impl Driver for JsDriver {
+    fn receive(&mut self, frame: &str) -> Result<Value, String> {
+        self.0
+            .receive(frame)
+            .map(|actions| to_json(&actions))
+            .map_err(|error| error_code(&error))
+    }
+
+    fn call(&mut self, name: &str, args: &[Value]) -> Result<Value, String> {
+        let store = &self.0;
+        let strings =
+            |frames: Vec<String>| Value::Array(frames.into_iter().map(Value::String).collect());
+        Ok(match name {
+            "hello" => Value::String(store.hello(arg(args, 0))),
+            // `send` returns "" when the message waits for a session being created.
+            "send" => frame_or_null(store.send(&arg(args, 0).unwrap_or_default())),
+            "createSession" => {
+                Value::String(store.create_session(&arg(args, 0).unwrap_or_default()))
+            }
+            "switchSession" => Value::String(store.switch_session(arg(args, 0))),
+            "interrupt" => {
+                Value::String(store.interrupt(arg(args, 0)).map_err(|e| error_code(&e))?)
+            }
+            "stop" => Value::String(store.stop().map_err(|e| error_code(&e))?),
+            "closeSession" => Value::String(store.close_session().map_err(|e| error_code(&e))?),
+            "suspend" => Value::String(store.suspend().map_err(|e| error_code(&e))?),
+            "listSessions" => Value::String(store.list_sessions()),
+            "connectionOpened" => {
+                store.connection_opened();
+                Value::Null
+            }
+            "connectionLost" => {
+                store.connection_lost();
+                Value::Null
+            }
+            "pendingFrames" => strings(store.pending_frames()),
+            "takeReadyFrames" => strings(store.take_ready_frames()),
+            other => return Err(format!("unknown call `{other}`")),
+        })
+    }
+
+    fn dispatch(&mut self, action: &Value) -> Result<(), String> {
+        self.0
+            .dispatch(from_json(action))
+            .map_err(|error| error_code(&error))
+    }
+
+    fn state(&mut self) -> Value {
+        to_json(&self.0.get_state())
+    }
+}
+
+pub fn every_golden_vector_passes_through_the_js_api() {
+    assert!(
+        VECTORS.len() >= 25,
+        "expected at least 25 vectors, found {}",
+        VECTORS.len()
+    );
+    let failures: Vec<String> = VECTORS
+        .iter()
+        .filter_map(|(name, text)| {
+            run_vector(text, |prefix| JsDriver(ClientStore::with_prefix(prefix)))
+                .err()
+                .map(|p| format!("{name}: {p}"))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} vectors failed:\n{}",
+        failures.len(),
+        VECTORS.len(),
+        failures.join("\n\n")
+    );
+}
+
+const WELCOME: &str = r#"{"type":"welcome","protocol":1,"connectionId":"c1","epoch":"e1","server":{"name":"t","version":"0"}}"#;
+
+pub fn a_bad_frame_throws_a_real_error_and_changes_nothing() {
+    let store = ClientStore::with_prefix("t");
+    store.receive(WELCOME).unwrap();
+    let before = to_json(&store.get_state());
+    for (frame, code) in [
+        ("not json", "bad_frame"),
+        ("[1,2]", "bad_frame"),
+        (r#"{"type":7}"#, "bad_frame"),
+        (r#"{"type":"nope"}"#, "unknown_type"),
+        (
+            r#"{"type":"block_delta","sessionId":"s","seq":1,"ts":1,"messageId":"m","blockId":"b"}"#,
+            "invalid_field",
+        ),
+    ] {
+        let error = store.receive(frame).expect_err(frame);
+        assert_eq!(error_code(&error), code, "{frame}");
+        let message = Reflect::get(&error, &"message".into())
+            .unwrap()
+            .as_string()
+            .unwrap();
+        assert!(!message.is_empty());
+        assert_eq!(
+            to_json(&store.get_state()),
+            before,
+            "state changed after {frame}"
+        );
+    }
+    let error = store.receive(r#"{"type":"ack","sessionId":"s","clientMsgId":"x","seq":"one","duplicate":false,"running":false}"#).unwrap_err();
+    assert_eq!(error_code(&error), "invalid_field");
+    assert_eq!(
+        Reflect::get(&error, &"field".into())
+            .unwrap()
+            .as_string()
+            .as_deref(),
+        Some("seq")
+    );
+    // parseServerFrame throws the same way and returns a plain object otherwise.
+    assert_eq!(
+        error_code(&parse_server_frame("{").unwrap_err()),
+        "bad_frame"
+    );
+    let frame = parse_server_frame(WELCOME).unwrap();
+    assert_eq!(to_json(&frame)["connectionId"], "c1");
+    // A call that needs a current session throws too.
+    assert_eq!(
+        error_code(&store.interrupt(None).unwrap_err()),
+        "no_current_session"
+    );
+    // A bad action for dispatch.
+    assert_eq!(
+        error_code(
+            &store
+                .dispatch(from_json(&serde_json::json!({"type": "NOPE"})))
+                .unwrap_err()
+        ),
+        "invalid_action"
+    );
+}
+
+pub fn state_is_a_plain_object_snapshot() {
+    let store = ClientStore::with_prefix("t");
+    store.receive(WELCOME).unwrap();
+    store.receive(r#"{"type":"sessions","sessions":[{"sessionId":"s1","title":"T","state":"ACTIVE","running":true,"lastSeq":3,"updatedAt":5}]}"#).unwrap();
+    let state = store.get_state();
+    let sessions = Reflect::get(&state, &"sessions".into()).unwrap();
+    // A plain object keyed by session id, not a Map.
+    assert!(!sessions.is_instance_of::<js_sys::Map>());
+    assert_eq!(
+        Reflect::get(&sessions, &"s1".into()).unwrap().is_object(),
+        true
+    );
+    assert_eq!(
+        Reflect::get(&state, &"connection".into())
+            .unwrap()
+            .as_string()
+            .as_deref(),
+        Some("open")
+    );
+    // A snapshot: later changes do not show in it.
+    store.connection_lost();
+    assert_eq!(
+        Reflect::get(&state, &"connection".into())
+            .unwrap()
+            .as_string()
+            .as_deref(),
+        Some("open")
+    );
+}
+
+pub fn subscribe_and_unsubscribe() {
+    let store = ClientStore::with_prefix("t");
+    let seen: Rc<RefCell<Vec<(String, usize)>>> = Rc::default();
+    let listener = {
+        let seen = seen.clone();
+        Closure::<dyn FnMut(JsValue, JsValue)>::new(move |state: JsValue, actions: JsValue| {
+            let connection = Reflect::get(&state, &"connection".into())
+                .unwrap()
+                .as_string()
+                .unwrap();
+            seen.borrow_mut()
+                .push((connection, Array::from(&actions).length() as usize));
+        })
+    };
+    let unsubscribe = store.subscribe(listener.as_ref().unchecked_ref::<Function>().clone());
+    store.connection_opened();
+    store.receive(WELCOME).unwrap();
+    // A duplicate-free frame with no actions would not notify; a bad frame does not either.
+    assert!(store.receive("nope").is_err());
+    assert_eq!(
+        *seen.borrow(),
+        vec![("connecting".to_owned(), 1), ("open".to_owned(), 1)]
+    );
+    unsubscribe.call0(&JsValue::UNDEFINED).unwrap();
+    store.connection_lost();
+    assert_eq!(seen.borrow().len(), 2, "notified after unsubscribe");
+    // A listener may call back into the store.
+    let store = Rc::new(store);
+    let reentrant = {
+        let store = store.clone();
+        let seen = seen.clone();
+        Closure::<dyn FnMut(JsValue, JsValue)>::new(move |_: JsValue, _: JsValue| {
+            let state = to_json(&store.get_state());
+            seen.borrow_mut()
+                .push((state["connection"].as_str().unwrap().to_owned(), 0));
+        })
+    };
+    store.subscribe(reentrant.as_ref().unchecked_ref::<Function>().clone());
+    store.connection_opened();
+    assert_eq!(seen.borrow().last().unwrap().0, "connecting");
+}
+
+pub fn the_outbox_survives_a_lost_connection() {
+    let store = ClientStore::with_prefix("t");
+    store.connection_opened();
+    assert_eq!(to_json(&store.get_state())["connection"], "connecting");
+    store.receive(WELCOME).unwrap();
+    store.receive(r#"{"type":"session_switched","sessionId":"s1","state":"ACTIVE","running":false,"lastSeq":0,"title":"T"}"#).unwrap();
+    let first: Value = serde_json::from_str(&store.send("one")).unwrap();
+    store.connection_lost();
+    let second: Value = serde_json::from_str(&store.send("two")).unwrap();
+    let state = to_json(&store.get_state());
+    assert_eq!(state["connection"], "closed");
+    assert_eq!(state["outbox"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        state["messages"][1]["text"], "two",
+        "shows at once while disconnected"
+    );
+    assert_eq!(state["messages"][1]["status"], "pending");
+    store.connection_opened();
+    store.receive(WELCOME).unwrap();
+    let pending: Vec<Value> = store
+        .pending_frames()
+        .iter()
+        .map(|f| serde_json::from_str(f).unwrap())
+        .collect();
+    assert_eq!(pending[0]["type"], "reconnect");
+    // Resent with the same clientMsgIds.
+    assert_eq!(pending[1]["clientMsgId"], first["clientMsgId"]);
+    assert_eq!(pending[2]["clientMsgId"], second["clientMsgId"]);
+    let ack = |id: &Value, seq: u64| {
+        format!(
+            r#"{{"type":"ack","sessionId":"s1","clientMsgId":{id},"seq":{seq},"duplicate":false,"running":true}}"#
+        )
+    };
+    store.receive(&ack(&first["clientMsgId"], 1)).unwrap();
+    store.receive(&ack(&second["clientMsgId"], 2)).unwrap();
+    let state = to_json(&store.get_state());
+    assert_eq!(state["outbox"], serde_json::json!([]));
+    assert_eq!(state["messages"][1]["status"], "sent");
+    assert_eq!(
+        store.pending_frames().len(),
+        1,
+        "only the reconnect is left"
+    );
+}
+
+pub fn client_msg_ids_are_unique_across_stores() {
+    let a = ClientStore::new();
+    let b = ClientStore::new();
+    let id = |store: &ClientStore| -> String {
+        let frame: Value = serde_json::from_str(&store.send("x")).unwrap();
+        frame["clientMsgId"].as_str().unwrap().to_owned()
+    };
+    let (ida, idb) = (id(&a), id(&b));
+    assert_ne!(ida, idb);
+    assert!(
+        ida.len() <= 128
+            && ida
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(&c))
+    );
+}
+
+/// Defines one `#[wasm_bindgen_test]` per shared test.
+#[macro_export]
+macro_rules! wasm_suite {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[wasm_bindgen_test::wasm_bindgen_test]
+            fn $name() {
+                wasm::$name();
+            }
+        )*
+    };
+}
