@@ -176,6 +176,32 @@ impl SessionwireClient {
         Ok(())
     }
 
+    /// Closes the current session gracefully: its turn finishes, then it ends (throws
+    /// `no_current_session`).
+    #[wasm_bindgen(js_name = closeSession)]
+    pub fn close_session(&self) -> Result<(), JsValue> {
+        let frame = self
+            .inner
+            .shared
+            .store()
+            .close_session()
+            .map_err(|error| crate::error::store_error(&error))?;
+        self.inner.send_or_queue(frame);
+        Ok(())
+    }
+
+    /// Suspends the current session (throws `no_current_session`).
+    pub fn suspend(&self) -> Result<(), JsValue> {
+        let frame = self
+            .inner
+            .shared
+            .store()
+            .suspend()
+            .map_err(|error| crate::error::store_error(&error))?;
+        self.inner.send_or_queue(frame);
+        Ok(())
+    }
+
     /// Asks for the user's sessions; they arrive in `state.sessions`.
     #[wasm_bindgen(js_name = listSessions)]
     pub fn list_sessions(&self) {
