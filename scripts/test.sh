@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-SECTIONS=(fmt clippy purity core server wasm e2e fuzz)
+SECTIONS=(fmt clippy purity core server wasm e2e reliability fuzz)
 selected=("$@")
 [ ${#selected[@]} -eq 0 ] && selected=("${SECTIONS[@]}")
 
@@ -50,10 +50,11 @@ section() {
     clippy) run clippy cargo clippy -q --workspace --all-targets -- -D warnings ;;
     purity) run purity purity ;;
     core) run core cargo test -p sessionwire-core ;;
-    server) [ -d crates/server ] && run server cargo test -p sessionwire-server ;;
-    wasm) [ -x scripts/test-wasm.sh ] && run wasm scripts/test-wasm.sh ;;
-    e2e) [ -x scripts/test-e2e.sh ] && run e2e scripts/test-e2e.sh ;;
-    fuzz) [ -x scripts/test-fuzz.sh ] && run fuzz scripts/test-fuzz.sh ;;
+    server) run server cargo test -p sessionwire-server ;;
+    wasm) run wasm scripts/test-wasm.sh ;;
+    e2e) run e2e scripts/test-e2e.sh ;;
+    reliability) run reliability scripts/test-reliability.sh ;;
+    fuzz) run fuzz scripts/test-fuzz.sh ;;
     *) echo "unknown section $1 (known: ${SECTIONS[*]})"; failed+=("$1") ;;
   esac
 }

@@ -1,0 +1,188 @@
+//! Load and soak test of the real binary: many concurrent WebSocket connections on loopback,
+//! each with its own session, doing sends, switches, reconnects and interrupts for a bounded
+//! time. Checks that no error frame arrives, that every acknowledged message is stored once
+//! and answered exactly once, and reports connections, messages, errors and the server's RSS.
+
+#![allow(clippy::print_stdout)] // A command-line tool reports on stdout.
+
+use anyhow::{bail, ensure, Context, Result};
+use clap::Parser;
+use serde_json::json;
+use sessionwire_reliability::client::Client;
+use sessionwire_reliability::server::{default_binary, ServerProcess};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+struct Args {
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
+    /// How long the mixed workload runs, after every connection is open.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Pause between two operations of one connection.
+    #[arg(long, default_value_t = 500)]
+    pause_ms: u64,
+    #[arg(long)]
+    server: Option<PathBuf>,
+}
+
+#[derive(Default)]
+struct Totals {
+    sends: AtomicU64,
+    replies: AtomicU64,
+    reconnects: AtomicU64,
+    switches: AtomicU64,
+    interrupts: AtomicU64,
+    events: AtomicU64,
+}
+
+async fn wait_reply(client: &mut Client, text: &str) -> Result<()> {
+    let reply = format!("echo: {text}");
+    let mut streamed = String::new();
+    client
+        .next_until(|f| {
+            if f["type"] == "block_delta" {
+                streamed.push_str(f["delta"].as_str().unwrap_or_default());
+            }
+            f["type"] == "turn_end" && streamed.ends_with(&reply)
+        })
+        .await?;
+    Ok(())
+}
+
+/// One connection's life: create a session, then a mix of operations until `until`.
+async fn connection(index: usize, address: String, until: Instant, pause: Duration, totals: Arc<Totals>) -> Result<Client> {
+    let mut client = Client::new(&format!("k{index}"));
+    client.connect(&address).await?;
+    client.send_text(None, "hi").await?;
+    let created = client.next_until(|f| f["type"] == "session_created").await?;
+    let session = created["sessionId"].as_str().unwrap_or_default().to_owned();
+    wait_reply(&mut client, "hi").await?;
+    let mut step = 0u64;
+    // Interrupts without text are acked but store no user_message.
+    let mut textless = std::collections::BTreeSet::new();
+    while Instant::now() < until {
+        tokio::time::sleep(pause).await;
+        step += 1;
+        match step % 10 {
+            3 => {
+                client.disconnect();
+                client.connect(&address).await?;
+                client.resync().await?;
+                totals.reconnects.fetch_add(1, Ordering::Relaxed);
+            }
+            6 => {
+                let held = client.last_seq.get(&session).copied().unwrap_or(0);
+                client.send_frame(json!({"type": "switch_session", "sessionId": session, "lastSeq": held})).await?;
+                client.next_until(|f| f["type"] == "session_switched").await?;
+                totals.switches.fetch_add(1, Ordering::Relaxed);
+            }
+            9 => {
+                client.send_text(Some(&session), "/slow 6 interrupted soon").await?;
+                client.next_until(|f| f["type"] == "block_delta").await?;
+                let id = client.fresh_id();
+                textless.insert(id.clone());
+                client.send_frame(json!({"type": "interrupt", "sessionId": session, "clientMsgId": id})).await?;
+                client.next_until(|f| f["type"] == "turn_end" && f["reason"] == "interrupted").await?;
+                totals.interrupts.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {
+                let text = format!("m{index}-{step}");
+                client.send_text(Some(&session), &text).await?;
+                totals.sends.fetch_add(1, Ordering::Relaxed);
+                wait_reply(&mut client, &text).await?;
+                totals.replies.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    // Audit this connection's session: each acked message stored once, each plain message
+    // answered exactly once.
+    let history = client.full_history(&session).await?;
+    let mut stored: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut replies: BTreeMap<String, String> = BTreeMap::new();
+    for event in &history {
+        match event["type"].as_str() {
+            Some("user_message") => *stored.entry(event["messageId"].as_str().unwrap_or_default()).or_default() += 1,
+            Some("block_delta") => replies
+                .entry(event["messageId"].as_str().unwrap_or_default().to_owned())
+                .or_default()
+                .push_str(event["delta"].as_str().unwrap_or_default()),
+            _ => {}
+        }
+    }
+    for id in client.acked.difference(&textless) {
+        ensure!(stored.get(id.as_str()) == Some(&1), "k{index}: acked {id} stored {:?} times", stored.get(id.as_str()));
+    }
+    for step in 1..=step {
+        let expected = format!("echo: m{index}-{step}");
+        let answers = replies.values().filter(|text| **text == expected).count();
+        if step % 10 != 3 && step % 10 != 6 && step % 10 != 9 {
+            ensure!(answers == 1, "k{index}: {expected} answered {answers} times");
+        }
+    }
+    ensure!(client.errors.is_empty(), "k{index}: error frames {:?}", client.errors);
+    totals.events.fetch_add(client.events, Ordering::Relaxed);
+    Ok(client)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let binary = args.server.unwrap_or_else(default_binary);
+    let dir = tempfile::tempdir()?;
+    let server = ServerProcess::start(&binary, &dir.path().join("soak.db"), "127.0.0.1:0", &[]).await?;
+    let rss_start = server.rss_kib();
+    let started = Instant::now();
+    let until = started + Duration::from_secs(args.seconds);
+    let totals = Arc::new(Totals::default());
+    let mut tasks = Vec::with_capacity(args.connections);
+    for index in 0..args.connections {
+        let (address, totals) = (server.address.clone(), totals.clone());
+        let pause = Duration::from_millis(args.pause_ms);
+        tasks.push(tokio::spawn(connection(index, address, until, pause, totals)));
+        if index % 50 == 49 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let mut rss_peak = rss_start.unwrap_or(0);
+    let mut failures = Vec::new();
+    let mut clients = Vec::new();
+    for task in tasks {
+        while !task.is_finished() {
+            rss_peak = rss_peak.max(server.rss_kib().unwrap_or(0));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        match task.await.context("task panicked")? {
+            Ok(client) => clients.push(client),
+            Err(error) => failures.push(error.to_string()),
+        }
+    }
+    let rss_end = server.rss_kib();
+    server.kill().await?;
+    let t = &totals;
+    println!(
+        "soak: {} connections for {:.0}s: {} sends, {} replies, {} reconnects, {} switches, {} interrupts, {} events; \
+         {} failed connections; server RSS {} KiB at start, {} KiB peak, {} KiB at end",
+        args.connections,
+        started.elapsed().as_secs_f64(),
+        t.sends.load(Ordering::Relaxed),
+        t.replies.load(Ordering::Relaxed),
+        t.reconnects.load(Ordering::Relaxed),
+        t.switches.load(Ordering::Relaxed),
+        t.interrupts.load(Ordering::Relaxed),
+        t.events.load(Ordering::Relaxed),
+        failures.len(),
+        rss_start.unwrap_or(0),
+        rss_peak,
+        rss_end.unwrap_or(0),
+    );
+    drop(clients);
+    if !failures.is_empty() {
+        bail!("{} connections failed; first: {}", failures.len(), failures[0]);
+    }
+    Ok(())
+}
