@@ -1,1 +1,135 @@
-//! stub
+//! `sessionwire-server`: the native server of sessionwire.
+//!
+//! It keeps long-running AI agent sessions durable (SQLite), routes every message by the
+//! **durable** session state through the pure decisions of `sessionwire-core`, delivers each
+//! event exactly once per connection in seq order, and replays what a client missed.
+//!
+//! How the pieces fit (one concept per module):
+//!
+//! - [`http`]: axum routes: the WebSocket at `/ws` and static files at `/`.
+//! - [`connection`]: one WebSocket: `hello`, limits, and the ordering of replies and events.
+//! - [`routing`]: carries out the core's routing decisions for each client frame.
+//! - [`hub`]: the shared state: session entries, seq assignment, lifecycle transitions, timers.
+//! - [`registry`]: who watches which session; which runtime (by generation) serves it.
+//! - [`runtime`]: one task per live session running its turns one at a time.
+//! - [`agent`]: what answers a turn: the built-in `echo` agent or an external `command`.
+//! - [`store`]: the durable store trait and its SQLite implementation with group commit.
+//! - [`recovery`]: start-up recovery of the sessions a previous process left behind.
+//! - [`auth`], [`rate_limit`], [`clock`], [`config`]: small supporting pieces.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let config = sessionwire_server::Config::new("sessionwire.db");
+//! sessionwire_server::run(listener, config, std::future::pending()).await
+//! # }
+//! ```
+
+pub mod agent;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod connection;
+pub mod http;
+pub mod hub;
+pub mod rate_limit;
+pub mod recovery;
+pub mod registry;
+pub mod routing;
+pub mod runtime;
+pub mod store;
+
+pub use config::{AgentConfig, Config, RateLimit};
+pub use store::sqlite::WriterHandle;
+
+use anyhow::Result;
+use axum::serve::ListenerExt;
+use hub::Hub;
+use std::{
+    future::Future,
+    sync::{Arc, OnceLock, Weak},
+};
+use store::sqlite::SqliteStore;
+use tokio::net::TcpListener;
+
+/// A server with its store open and recovered, ready to serve.
+#[derive(Debug)]
+pub struct Server {
+    hub: Arc<Hub>,
+    writer: WriterHandle,
+}
+
+impl Server {
+    /// Opens the store (running migrations), starts its writer and recovers the sessions a
+    /// previous process left unfinished.
+    pub async fn open(config: Config) -> Result<Self> {
+        // The store delivers committed events to the hub, which owns the store: the hub is
+        // reached through a weak reference set once it exists.
+        let hub_slot: Arc<OnceLock<Weak<Hub>>> = Arc::new(OnceLock::new());
+        let sink_slot = hub_slot.clone();
+        let store = SqliteStore::open(
+            &config.db_path,
+            Box::new(move |events| {
+                if let Some(hub) = sink_slot.get().and_then(Weak::upgrade) {
+                    hub.dispatch(events);
+                }
+            }),
+        )?;
+        let writer = store.writer_handle();
+        let agent = agent::from_config(&config);
+        let hub = Arc::new(Hub::new(config, Arc::new(store), agent));
+        let _ = hub_slot.set(Arc::downgrade(&hub));
+        recovery::recover(&hub).await?;
+        Ok(Self { hub, writer })
+    }
+
+    /// The shared state (for tests and embedding).
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Waits for the store's writer thread to end (tests use it to reopen a database after
+    /// simulating a crash).
+    pub fn writer_handle(&self) -> WriterHandle {
+        self.writer.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then shuts down gracefully: connections
+    /// are closed, runtimes stopped and the store flushed.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let hub = self.hub.clone();
+        let signal_hub = hub.clone();
+        let shutdown = async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            // WebSockets are long-lived: tell them to close now rather than waiting for them.
+            signal_hub.begin_shutdown();
+        };
+        // Events are many small frames: without TCP_NODELAY, Nagle's algorithm and delayed ACKs
+        // add tens of milliseconds to a turn.
+        let listener = listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, http::router(hub.clone()))
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        hub.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Opens the store at `config.db_path`, recovers it and serves on `listener` until `shutdown`
+/// completes (mini-redis style: tests bind port 0 and pass the listener in).
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    Server::open(config).await?.serve(listener, shutdown).await
+}

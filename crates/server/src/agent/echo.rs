@@ -1,0 +1,157 @@
+//! The built-in `echo` agent (PROTOCOL.md §9), the embedded default.
+//!
+//! - `T` → one assistant message whose text is exactly `echo: T`, streamed as several
+//!   `block_delta` chunks with no pause (so benchmarks measure the server, not the agent), or
+//!   with `--echo-delay-ms` between chunks.
+//! - `/slow N T` → `echo: T` over N non-empty chunks (fewer if the text is shorter), 100 ms apart.
+//! - `/tool` → one `tool_use` block and its `tool_result`.
+//! - `/fail` → the turn ends with reason `error`.
+
+use super::{Agent, Turn, TurnFuture};
+use serde_json::json;
+use sessionwire_core::protocol::{BlockType, ToolResult};
+use sessionwire_core::EventKind;
+use std::time::Duration;
+
+/// How many chunks a plain echo is streamed in.
+const ECHO_CHUNKS: usize = 4;
+
+/// The echo agent.
+#[derive(Debug, Clone)]
+pub struct EchoAgent {
+    delay: Duration,
+    slow_interval: Duration,
+}
+
+impl EchoAgent {
+    /// `delay`: pause between the chunks of a plain echo; `slow_interval`: between `/slow` chunks.
+    pub fn new(delay: Duration, slow_interval: Duration) -> Self {
+        Self {
+            delay,
+            slow_interval,
+        }
+    }
+}
+
+/// What a prompt asks the echo agent for.
+#[derive(Debug, PartialEq, Eq)]
+enum Command<'a> {
+    Echo(&'a str),
+    Slow(usize, &'a str),
+    Tool(&'a str),
+    Fail,
+}
+
+fn parse(prompt: &str) -> Command<'_> {
+    let (word, rest) = match prompt.split_once(' ') {
+        Some((word, rest)) => (word, rest),
+        None => (prompt, ""),
+    };
+    match word {
+        "/fail" => Command::Fail,
+        "/tool" => Command::Tool(rest),
+        "/slow" => {
+            // `/slow N T`; a malformed N makes it a plain echo of the whole prompt.
+            let (count, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            match count.parse::<usize>() {
+                Ok(n) if n > 0 => Command::Slow(n, text),
+                _ => Command::Echo(prompt),
+            }
+        }
+        _ => Command::Echo(prompt),
+    }
+}
+
+/// Splits `text` into at most `n` non-empty chunks of nearly equal length (in characters).
+pub fn split_chunks(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let n = n.min(chars.len()).max(1);
+    let (base, extra) = (chars.len() / n, chars.len() % n);
+    let mut chunks = Vec::with_capacity(n);
+    let mut start = 0;
+    for i in 0..n {
+        let len = base + usize::from(i < extra);
+        chunks.push(chars[start..start + len].iter().collect());
+        start += len;
+    }
+    chunks
+}
+
+impl Agent for EchoAgent {
+    fn run_turn(&self, turn: Turn) -> TurnFuture {
+        let this = self.clone();
+        Box::pin(async move {
+            let events = turn.events;
+            match parse(&turn.prompt) {
+                Command::Fail => Err("the echo agent was asked to fail (/fail)".to_owned()),
+                Command::Tool(text) => {
+                    let message = events.start_message();
+                    let block = events.start_block(&message, BlockType::ToolUse, Some("echo"));
+                    events.end_block(&message, &block, Some(json!({ "text": text })));
+                    events.emit(EventKind::ToolResult(ToolResult {
+                        message_id: message.clone(),
+                        tool_id: block,
+                        result: json!({ "echo": text }),
+                        is_error: false,
+                    }));
+                    events.end_message(&message);
+                    Ok(())
+                }
+                Command::Slow(n, text) => {
+                    stream(&events, &format!("echo: {text}"), n, this.slow_interval).await;
+                    Ok(())
+                }
+                Command::Echo(text) => {
+                    stream(&events, &format!("echo: {text}"), ECHO_CHUNKS, this.delay).await;
+                    Ok(())
+                }
+            }
+        })
+    }
+}
+
+/// One assistant message with one text block, streamed in chunks `pause` apart.
+async fn stream(events: &super::EventSink, text: &str, chunks: usize, pause: Duration) {
+    let message = events.start_message();
+    let block = events.start_block(&message, BlockType::Text, None);
+    for (i, chunk) in split_chunks(text, chunks).iter().enumerate() {
+        if i > 0 && !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        events.delta(&message, &block, chunk);
+    }
+    events.end_block(&message, &block, None);
+    events.end_message(&message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_non_empty_and_join_back() {
+        for (text, n) in [
+            ("echo: hello world", 4),
+            ("echo: é", 10),
+            ("ab", 5),
+            ("abcdef", 3),
+        ] {
+            let chunks = split_chunks(text, n);
+            assert_eq!(chunks.concat(), text);
+            assert!(chunks.iter().all(|c| !c.is_empty()));
+            assert_eq!(chunks.len(), n.min(text.chars().count()));
+        }
+    }
+
+    #[test]
+    fn prompts_parse() {
+        assert_eq!(parse("hi"), Command::Echo("hi"));
+        assert_eq!(
+            parse("/slow 5 hello there"),
+            Command::Slow(5, "hello there")
+        );
+        assert_eq!(parse("/slow x y"), Command::Echo("/slow x y"));
+        assert_eq!(parse("/tool"), Command::Tool(""));
+        assert_eq!(parse("/fail"), Command::Fail);
+    }
+}

@@ -1,0 +1,547 @@
+//! The hub: the shared state of one server process.
+//!
+//! It owns the store, the registries and the in-memory entry of every session touched since
+//! start-up. Two rules keep the event log consistent:
+//!
+//! - **Seqs are assigned under the session's entry lock and submitted to the store while still
+//!   holding it.** The store applies writes in submission order, so each session's events are
+//!   committed, and then delivered, in dense seq order.
+//! - **Lifecycle changes go through [`lifecycle::transition`]** (or [`lifecycle::path`]); a refused
+//!   transition is logged and changes nothing. Every change is persisted as a `session_state`
+//!   event. The one exception is start-up recovery ([`Hub::force_state`]).
+//!
+//! Routing operations on one session are serialised by its `route` lock, so a decision and its
+//! execution see the same registry and state.
+
+use crate::{
+    agent::Agent,
+    auth::User,
+    clock::{new_id, now_ms},
+    registry::{lock, ConnHandle, ConnId, ConnectionRegistry, RuntimeRegistry},
+    runtime::{self, RuntimeHandle},
+    store::{ClientMsg, SessionRecord, Store, StoreResult, StoredEvent, Write},
+    Config,
+};
+use anyhow::anyhow;
+use sessionwire_core::{
+    lifecycle::{self, reason, triggers},
+    protocol::{encode, SessionStateChange},
+    routing::{Lookup, SessionView},
+    Event, EventKind, SessionState,
+};
+use std::{
+    collections::HashMap,
+    sync::{atomic::AtomicU64, Arc, Mutex},
+};
+use tokio::sync::{oneshot, watch};
+
+/// `session_state.reason` when a graceful shutdown stops a runtime (not in the core's list: it
+/// is a server-process concern).
+pub const SERVER_SHUTDOWN: &str = "server_shutdown";
+
+/// One session's in-memory entry.
+#[derive(Debug)]
+pub struct SessionEntry {
+    pub id: Arc<str>,
+    pub owner: String,
+    /// Serialises routing operations on this session (decide, then carry out).
+    pub route: Arc<tokio::sync::Mutex<()>>,
+    inner: Mutex<EntryInner>,
+}
+
+#[derive(Debug)]
+struct EntryInner {
+    state: SessionState,
+    /// The last seq assigned (submitted to the store; committed shortly after).
+    last_seq: u64,
+    title: String,
+    /// Bumped on every state change, so a timer can tell whether it is stale.
+    version: u64,
+}
+
+/// A consistent view of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntrySnapshot {
+    pub state: SessionState,
+    pub last_seq: u64,
+    pub title: String,
+    pub version: u64,
+}
+
+impl SessionEntry {
+    fn from_record(record: SessionRecord) -> Self {
+        Self {
+            id: Arc::from(record.id),
+            owner: record.owner,
+            route: Arc::new(tokio::sync::Mutex::new(())),
+            inner: Mutex::new(EntryInner {
+                state: record.state,
+                last_seq: record.last_seq,
+                title: record.title,
+                version: 0,
+            }),
+        }
+    }
+
+    /// The entry's state, last seq and title.
+    pub fn snapshot(&self) -> EntrySnapshot {
+        let inner = lock(&self.inner);
+        EntrySnapshot {
+            state: inner.state,
+            last_seq: inner.last_seq,
+            title: inner.title.clone(),
+            version: inner.version,
+        }
+    }
+
+    /// Takes the route lock (owned, so it does not borrow the entry).
+    pub async fn lock_route(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.route.clone().lock_owned().await
+    }
+
+    /// The durable state (as last changed by this process).
+    pub fn state(&self) -> SessionState {
+        lock(&self.inner).state
+    }
+}
+
+/// The shared state of the server.
+#[derive(Debug)]
+pub struct Hub {
+    pub config: Config,
+    /// New for every process start (PROTOCOL.md §2).
+    pub epoch: String,
+    pub store: Arc<dyn Store>,
+    agent: Arc<dyn Agent>,
+    pub connections: ConnectionRegistry,
+    pub runtimes: RuntimeRegistry,
+    sessions: Mutex<HashMap<String, Arc<SessionEntry>>>,
+    user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pub next_connection: AtomicU64,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Hub {
+    /// A hub over an open store.
+    pub fn new(config: Config, store: Arc<dyn Store>, agent: Arc<dyn Agent>) -> Self {
+        Self {
+            config,
+            epoch: new_id(),
+            store,
+            agent,
+            connections: ConnectionRegistry::default(),
+            runtimes: RuntimeRegistry::default(),
+            sessions: Mutex::new(HashMap::new()),
+            user_locks: Mutex::new(HashMap::new()),
+            next_connection: AtomicU64::new(0),
+            shutdown: watch::channel(false).0,
+        }
+    }
+
+    /// The agent that answers turns.
+    pub fn agent(&self) -> Arc<dyn Agent> {
+        self.agent.clone()
+    }
+
+    /// Fires once when the server shuts down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Runs a blocking store read off the async workers.
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&*store))
+            .await
+            .map_err(|error| anyhow!("store task: {error}"))?
+    }
+
+    /// Waits until everything submitted so far is durable.
+    pub async fn durable(&self) -> StoreResult<()> {
+        let (done, committed) = oneshot::channel();
+        self.store.submit(Write::Barrier(done))?;
+        committed.await.map_err(|_| anyhow!("a store write failed"))
+    }
+
+    /// The serialisation lock of one user's `send`s and `interrupt`s (exactly-once checks).
+    pub fn user_lock(&self, user: &User) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.user_locks)
+            .entry(user.0.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// A session's entry, loaded from the store on first use; whoever owns it.
+    pub async fn entry(&self, id: &str) -> StoreResult<Option<Arc<SessionEntry>>> {
+        if let Some(entry) = lock(&self.sessions).get(id) {
+            return Ok(Some(entry.clone()));
+        }
+        let key = id.to_owned();
+        let Some(record) = self.read(move |store| store.session(&key)).await? else {
+            return Ok(None);
+        };
+        // No write of a session happens without its entry, so the record is complete. Another
+        // task may have loaded it meanwhile: keep the first.
+        let entry = Arc::new(SessionEntry::from_record(record));
+        Ok(Some(
+            lock(&self.sessions)
+                .entry(id.to_owned())
+                .or_insert(entry)
+                .clone(),
+        ))
+    }
+
+    /// A loaded entry, if any (no store access).
+    pub fn loaded(&self, id: &str) -> Option<Arc<SessionEntry>> {
+        lock(&self.sessions).get(id).cloned()
+    }
+
+    /// What the core's routing functions read about a session, as seen by `user`.
+    pub fn lookup(&self, entry: Option<&SessionEntry>, user: &User) -> Lookup {
+        Lookup {
+            session: entry.map(|entry| SessionView {
+                state: entry.state(),
+                owned_by_caller: entry.owner == user.0,
+            }),
+            runtime: entry.and_then(|entry| self.runtimes.view(&entry.id)),
+        }
+    }
+
+    /// Makes a new session (state CREATED) owned by `owner`. Its first event is written by
+    /// [`Hub::announce_created`], after the creating connection watches it.
+    pub fn create_session(&self, owner: &User, title: String) -> StoreResult<Arc<SessionEntry>> {
+        let now = now_ms();
+        let record = SessionRecord {
+            id: new_id(),
+            owner: owner.0.clone(),
+            title,
+            state: SessionState::Created,
+            last_seq: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.submit(Write::CreateSession(record.clone()))?;
+        let entry = Arc::new(SessionEntry::from_record(record));
+        lock(&self.sessions).insert(entry.id.to_string(), entry.clone());
+        Ok(entry)
+    }
+
+    /// Writes seq 1 of a new session: `session_state{CREATED, previous: null}`.
+    pub fn announce_created(&self, entry: &SessionEntry) {
+        let mut inner = lock(&entry.inner);
+        let kind = EventKind::SessionState(SessionStateChange {
+            state: SessionState::Created,
+            previous: None,
+            reason: reason::CREATED.to_owned(),
+        });
+        self.append_locked(entry, &mut inner, kind, Some(SessionState::Created), None);
+    }
+
+    /// Appends one event to a session's log; returns its seq. `client_msg` stores the
+    /// `clientMsgId` that produced it in the same transaction.
+    pub fn append(
+        &self,
+        entry: &SessionEntry,
+        kind: EventKind,
+        client_msg: Option<(&User, &str)>,
+    ) -> u64 {
+        let mut inner = lock(&entry.inner);
+        self.append_locked(entry, &mut inner, kind, None, client_msg)
+    }
+
+    fn append_locked(
+        &self,
+        entry: &SessionEntry,
+        inner: &mut EntryInner,
+        kind: EventKind,
+        new_state: Option<SessionState>,
+        client_msg: Option<(&User, &str)>,
+    ) -> u64 {
+        let seq = inner.last_seq + 1;
+        let event = Event {
+            session_id: entry.id.to_string(),
+            seq,
+            ts: now_ms(),
+            kind,
+        };
+        let stored = StoredEvent {
+            session_id: entry.id.clone(),
+            seq,
+            kind: event.kind.type_name(),
+            ts: event.ts,
+            text: Arc::from(encode(&event)),
+        };
+        let client_msg = client_msg.map(|(user, id)| ClientMsg {
+            owner: user.0.clone(),
+            client_msg_id: id.to_owned(),
+            session_id: entry.id.to_string(),
+            seq,
+        });
+        match self.store.submit(Write::Append {
+            event: stored,
+            new_state,
+            client_msg,
+        }) {
+            Ok(()) => inner.last_seq = seq,
+            Err(error) => tracing::error!(session = %entry.id, %error, "event not stored"),
+        }
+        seq
+    }
+
+    /// Stores a `clientMsgId` that has no event of its own (an `interrupt` without text).
+    pub fn store_client_msg(
+        &self,
+        user: &User,
+        client_msg_id: &str,
+        session_id: &str,
+        seq: u64,
+    ) -> StoreResult<()> {
+        self.store.submit(Write::ClientMsg(ClientMsg {
+            owner: user.0.clone(),
+            client_msg_id: client_msg_id.to_owned(),
+            session_id: session_id.to_owned(),
+            seq,
+        }))
+    }
+
+    /// Moves a session to `to` if the table allows it, persisting and emitting the change.
+    /// A refused transition is logged and changes nothing.
+    pub fn transition(
+        self: &Arc<Self>,
+        entry: &Arc<SessionEntry>,
+        to: SessionState,
+        why: &str,
+    ) -> bool {
+        let mut inner = lock(&entry.inner);
+        let from = inner.state;
+        match lifecycle::transition(from, to) {
+            Ok(to) => {
+                let version = self.set_state_locked(entry, &mut inner, from, to, why);
+                drop(inner);
+                self.schedule_timer(entry, to, version);
+                true
+            }
+            Err(refused) => {
+                tracing::warn!(session = %entry.id, %refused, reason = why, "transition refused");
+                false
+            }
+        }
+    }
+
+    /// Moves a session along several steps, each with its reason, if the whole path is valid.
+    pub fn walk(
+        self: &Arc<Self>,
+        entry: &Arc<SessionEntry>,
+        steps: &[(SessionState, &str)],
+    ) -> bool {
+        let states: Vec<SessionState> = steps.iter().map(|(state, _)| *state).collect();
+        if let Err(refused) = lifecycle::path(entry.state(), &states) {
+            tracing::warn!(session = %entry.id, %refused, "transition path refused");
+            return false;
+        }
+        steps
+            .iter()
+            .all(|(to, why)| self.transition(entry, *to, why))
+    }
+
+    /// The one transition outside the table: start-up recovery.
+    pub fn force_state(&self, entry: &SessionEntry, to: SessionState, why: &str) {
+        let mut inner = lock(&entry.inner);
+        let from = inner.state;
+        self.set_state_locked(entry, &mut inner, from, to, why);
+    }
+
+    fn set_state_locked(
+        &self,
+        entry: &SessionEntry,
+        inner: &mut EntryInner,
+        from: SessionState,
+        to: SessionState,
+        why: &str,
+    ) -> u64 {
+        inner.state = to;
+        inner.version += 1;
+        let kind = EventKind::SessionState(SessionStateChange {
+            state: to,
+            previous: Some(from),
+            reason: why.to_owned(),
+        });
+        self.append_locked(entry, inner, kind, Some(to), None);
+        tracing::debug!(session = %entry.id, %from, %to, reason = why, "session state");
+        inner.version
+    }
+
+    /// DETACHED and SUSPENDED expire: after the detach TTL a session is closed, after the suspend
+    /// grace it becomes DETACHED. A timer whose session changed state since is stale and does
+    /// nothing.
+    fn schedule_timer(
+        self: &Arc<Self>,
+        entry: &Arc<SessionEntry>,
+        state: SessionState,
+        version: u64,
+    ) {
+        let delay = match state {
+            SessionState::Detached => self.config.detach_ttl,
+            SessionState::Suspended => self.config.suspend_grace,
+            _ => return,
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (hub, entry) = (self.clone(), entry.clone());
+        let mut shutdown = self.shutdown_signal();
+        runtime.spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = shutdown.wait_for(|down| *down) => return,
+            }
+            let _route = entry.route.lock().await;
+            if entry.snapshot().version != version {
+                return;
+            }
+            match state {
+                SessionState::Detached => {
+                    hub.close_locked(&entry, reason::DETACH_TTL_EXPIRED).await
+                }
+                _ => {
+                    if let Some(to) = triggers::suspend_grace_expired(state) {
+                        hub.transition(&entry, to, reason::SUSPEND_GRACE_EXPIRED);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Brings a session without a live runtime to ACTIVE with a new one: CREATED (from ENDED,
+    /// a resume), STARTING, ACTIVE. The caller holds the session's route lock.
+    pub fn start_runtime(self: &Arc<Self>, entry: &Arc<SessionEntry>) -> Option<RuntimeHandle> {
+        let state = entry.state();
+        if !matches!(
+            state,
+            SessionState::Created | SessionState::Starting | SessionState::Ended
+        ) {
+            // A live state with no runtime (it vanished without its clean-up): end it first, so
+            // the resume starts from ENDED like any other.
+            tracing::warn!(session = %entry.id, %state, "session had no runtime; ending it before resuming");
+            self.transition(entry, SessionState::Ended, reason::RUNTIME_EXITED);
+        }
+        let steps = triggers::start_runtime(Some(entry.state()));
+        let states: Vec<SessionState> = steps.to_vec();
+        if let Err(refused) = lifecycle::path(entry.state(), &states) {
+            tracing::error!(session = %entry.id, %refused, "cannot start a runtime");
+            return None;
+        }
+        let mut handle = None;
+        for step in steps {
+            let why = match step {
+                SessionState::Created => reason::RESUMED,
+                SessionState::Starting => reason::RUNTIME_STARTING,
+                _ => reason::RUNTIME_READY,
+            };
+            if *step == SessionState::Active {
+                let generation = self.runtimes.next_generation();
+                let runtime = runtime::spawn(self.clone(), entry.clone(), generation);
+                self.runtimes.insert(entry.id.clone(), runtime.clone());
+                handle = Some(runtime);
+            }
+            self.transition(entry, *step, why);
+        }
+        handle
+    }
+
+    /// Aborts a runtime by signal and waits for its clean-up (its session is then ENDED).
+    pub async fn abort_runtime(&self, runtime: &RuntimeHandle, why: &'static str) {
+        runtime.abort(why);
+        runtime.exited().await;
+    }
+
+    /// Called by a runtime task as it ends: its session becomes ENDED, then its own registry
+    /// entry (by generation) is removed. In that order, so routing never sees a routable
+    /// session without a runtime because of a runtime that is merely finishing.
+    pub fn runtime_exited(self: &Arc<Self>, entry: &Arc<SessionEntry>, generation: u64, why: &str) {
+        if let Some(to) = triggers::runtime_exited(entry.state()) {
+            self.transition(entry, to, why);
+        }
+        self.runtimes.remove(&entry.id, generation);
+        tracing::debug!(session = %entry.id, generation, reason = why, "runtime exited");
+    }
+
+    /// `close_session` (and the detach TTL): CLOSING, let the current turn finish, then ENDED;
+    /// straight to ENDED from a state without a CLOSING edge. The caller holds the route lock.
+    pub async fn close_locked(self: &Arc<Self>, entry: &Arc<SessionEntry>, why: &'static str) {
+        let runtime = self.runtimes.get(&entry.id);
+        match triggers::close(entry.state()) {
+            [SessionState::Closing] => {
+                self.transition(entry, SessionState::Closing, why);
+                match runtime {
+                    Some(runtime) => runtime.close(),
+                    None => {
+                        self.transition(entry, SessionState::Ended, reason::CLOSED);
+                    }
+                }
+            }
+            [SessionState::Ended] => match runtime {
+                Some(runtime) => self.abort_runtime(&runtime, reason::CLOSED).await,
+                None => {
+                    self.transition(entry, SessionState::Ended, reason::CLOSED);
+                }
+            },
+            _ => {}
+        }
+    }
+
+    /// A connection starts watching a session: it gets every event committed from now on.
+    pub fn watch(&self, entry: &SessionEntry, conn: &ConnHandle) {
+        self.connections.watch(&entry.id, conn);
+    }
+
+    /// A connection stops watching; if it was the last watcher an ACTIVE session is DETACHED.
+    pub fn unwatch(self: &Arc<Self>, session_id: &str, conn: ConnId) {
+        if self.connections.unwatch(session_id, conn) {
+            if let Some(entry) = self.loaded(session_id) {
+                if let Some(to) = triggers::last_watcher_left(entry.state()) {
+                    self.transition(&entry, to, reason::WATCHERS_LEFT);
+                }
+            }
+        }
+    }
+
+    /// A watcher joined a session with a live runtime: DETACHED or SUSPENDED becomes ACTIVE.
+    pub fn reattach(self: &Arc<Self>, entry: &Arc<SessionEntry>, to: Option<SessionState>) {
+        if let Some(to) = to {
+            self.transition(entry, to, reason::WATCHER_JOINED);
+        }
+    }
+
+    /// Hands committed events to their watchers (called by the store's writer).
+    pub fn dispatch(&self, events: &[StoredEvent]) {
+        self.connections.dispatch(events);
+    }
+
+    /// Tells connections and timers that the server is going away.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Graceful shutdown: connections are told to close, runtimes are stopped (their sessions
+    /// end), and the store is flushed and closed.
+    pub async fn shutdown(&self) {
+        self.begin_shutdown();
+        let runtimes = self.runtimes.all();
+        for runtime in &runtimes {
+            runtime.abort(SERVER_SHUTDOWN);
+        }
+        for runtime in &runtimes {
+            runtime.exited().await;
+        }
+        if let Err(error) = self.durable().await {
+            tracing::error!(%error, "final flush failed");
+        }
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
+}

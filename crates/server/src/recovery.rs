@@ -1,0 +1,46 @@
+//! Start-up recovery: the runtimes of the previous process are gone, so every session that is
+//! not ENDED becomes ENDED with reason `server_restart` (the one transition outside the table).
+//!
+//! Before that, a session whose log has a `turn_start` without its `turn_end` (the process died
+//! mid-turn) gets `turn_end{reason:"error", error:"server_restart"}`, so no client spinner stays
+//! on forever.
+
+use crate::hub::Hub;
+use anyhow::Result;
+use sessionwire_core::{
+    lifecycle::{self, reason},
+    protocol::{TurnEnd, TurnEndReason},
+    EventKind,
+};
+use std::sync::Arc;
+
+/// Recovers every unfinished session; returns how many there were.
+pub async fn recover(hub: &Arc<Hub>) -> Result<usize> {
+    let sessions = hub.read(|store| store.not_ended()).await?;
+    for record in &sessions {
+        let Some(entry) = hub.entry(&record.id).await? else {
+            continue;
+        };
+        let id = record.id.clone();
+        if let Some(turn_id) = hub.read(move |store| store.open_turn(&id)).await? {
+            let turn_end = TurnEnd {
+                turn_id,
+                reason: TurnEndReason::Error,
+                error: Some(reason::SERVER_RESTART.to_owned()),
+                usage: None,
+            };
+            hub.append(&entry, EventKind::TurnEnd(turn_end), None);
+        }
+        if let Some(to) = lifecycle::recover_on_start(entry.state()) {
+            hub.force_state(&entry, to, reason::SERVER_RESTART);
+        }
+    }
+    hub.durable().await?;
+    if !sessions.is_empty() {
+        tracing::info!(
+            sessions = sessions.len(),
+            "recovered unfinished sessions as ENDED (server_restart)"
+        );
+    }
+    Ok(sessions.len())
+}

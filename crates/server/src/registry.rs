@@ -1,0 +1,174 @@
+//! The two in-memory registries.
+//!
+//! - [`ConnectionRegistry`]: which connections watch which session. Every committed event of a
+//!   session goes to every watcher of it, in seq order (the store commits in order and hands
+//!   batches over one at a time).
+//! - [`RuntimeRegistry`]: the live runtime of each session, keyed by a generation unique to each
+//!   runtime, so an old runtime's clean-up can never remove the entry of its replacement.
+
+use crate::{runtime::RuntimeHandle, store::StoredEvent};
+use sessionwire_core::routing::RuntimeView;
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+};
+use tokio::sync::{mpsc, Notify};
+
+/// Identifies one WebSocket connection within this process.
+pub type ConnId = u64;
+
+/// Locks a mutex, recovering the data if a panic poisoned it (the registries stay usable: their
+/// maps are valid after any partial operation).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How the registry reaches one connection: a bounded queue of committed events. A connection
+/// too slow to drain it is told to close (`overflowed`) rather than making the store wait or
+/// growing memory without bound; its client reconnects and replays what it missed.
+#[derive(Debug, Clone)]
+pub struct ConnHandle {
+    pub id: ConnId,
+    events: mpsc::Sender<StoredEvent>,
+    overflowed: Arc<(AtomicBool, Notify)>,
+}
+
+impl ConnHandle {
+    /// A handle and the receiving end the connection drains.
+    pub fn new(
+        id: ConnId,
+        capacity: usize,
+    ) -> (Self, mpsc::Receiver<StoredEvent>, Arc<(AtomicBool, Notify)>) {
+        let (events, rx) = mpsc::channel(capacity);
+        let overflowed = Arc::new((AtomicBool::new(false), Notify::new()));
+        (
+            Self {
+                id,
+                events,
+                overflowed: overflowed.clone(),
+            },
+            rx,
+            overflowed,
+        )
+    }
+
+    fn deliver(&self, event: &StoredEvent) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(event.clone()) {
+            if !self.overflowed.0.swap(true, Ordering::SeqCst) {
+                tracing::warn!(
+                    connection = self.id,
+                    "connection too slow for its events; closing it"
+                );
+            }
+            self.overflowed.1.notify_one();
+        }
+    }
+}
+
+/// Watchers per session.
+#[derive(Debug, Default)]
+pub struct ConnectionRegistry {
+    watchers: Mutex<HashMap<Arc<str>, HashMap<ConnId, ConnHandle>>>,
+}
+
+impl ConnectionRegistry {
+    /// Adds a watcher; returns true if it was not watching yet.
+    pub fn watch(&self, session_id: &Arc<str>, conn: &ConnHandle) -> bool {
+        lock(&self.watchers)
+            .entry(session_id.clone())
+            .or_default()
+            .insert(conn.id, conn.clone())
+            .is_none()
+    }
+
+    /// Removes a watcher; returns true if it was the last one.
+    pub fn unwatch(&self, session_id: &str, conn: ConnId) -> bool {
+        let mut watchers = lock(&self.watchers);
+        let Some(set) = watchers.get_mut(session_id) else {
+            return false;
+        };
+        if set.remove(&conn).is_none() {
+            return false;
+        }
+        let now_empty = set.is_empty();
+        if now_empty {
+            watchers.remove(session_id);
+        }
+        now_empty
+    }
+
+    /// How many connections watch a session.
+    pub fn watcher_count(&self, session_id: &str) -> usize {
+        lock(&self.watchers).get(session_id).map_or(0, HashMap::len)
+    }
+
+    /// Hands a committed batch to the watchers of each event's session, in order.
+    pub fn dispatch(&self, events: &[StoredEvent]) {
+        let watchers = lock(&self.watchers);
+        for event in events {
+            if let Some(set) = watchers.get(&event.session_id) {
+                for conn in set.values() {
+                    conn.deliver(event);
+                }
+            }
+        }
+    }
+}
+
+/// Live runtimes per session.
+#[derive(Debug, Default)]
+pub struct RuntimeRegistry {
+    runtimes: Mutex<HashMap<Arc<str>, RuntimeHandle>>,
+    next_generation: AtomicU64,
+}
+
+impl RuntimeRegistry {
+    /// A generation no runtime of this process had before.
+    pub fn next_generation(&self) -> u64 {
+        self.next_generation.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The live runtime of a session.
+    pub fn get(&self, session_id: &str) -> Option<RuntimeHandle> {
+        lock(&self.runtimes).get(session_id).cloned()
+    }
+
+    /// What routing sees of a session's runtime.
+    pub fn view(&self, session_id: &str) -> Option<RuntimeView> {
+        self.get(session_id).map(|runtime| runtime.view())
+    }
+
+    /// Registers a runtime (replacing nothing: routing removes a previous one first).
+    pub fn insert(&self, session_id: Arc<str>, runtime: RuntimeHandle) {
+        if let Some(old) = lock(&self.runtimes).insert(session_id, runtime) {
+            tracing::error!(
+                generation = old.generation,
+                "a runtime was replaced while still registered"
+            );
+        }
+    }
+
+    /// Removes the entry of `generation` only: a late clean-up leaves a newer runtime alone.
+    pub fn remove(&self, session_id: &str, generation: u64) -> bool {
+        let mut runtimes = lock(&self.runtimes);
+        if runtimes
+            .get(session_id)
+            .is_some_and(|r| r.generation == generation)
+        {
+            runtimes.remove(session_id);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Every live runtime (for shutdown).
+    pub fn all(&self) -> Vec<RuntimeHandle> {
+        lock(&self.runtimes).values().cloned().collect()
+    }
+}

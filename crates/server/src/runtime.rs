@@ -1,0 +1,297 @@
+//! A session's runtime: one task per live session that runs queued turns one at a time.
+//!
+//! A runtime outlives its turns. Routing talks to it through a [`RuntimeHandle`]:
+//! `deliver` queues a turn, `interrupt` cancels the current turn (its `turn_end` says
+//! `interrupted`) and puts the interrupt's text ahead of the queue, `close` lets the current turn
+//! finish and drops the queue, `abort` cancels everything now. When the task ends, its session
+//! becomes ENDED and its registry entry (of its own generation only) is removed.
+//!
+//! The runtime writes `turn_start` and `turn_end` itself, so every turn is bracketed even when
+//! the agent fails, panics or is cancelled.
+
+use crate::{
+    agent::{EventSink, Turn},
+    clock::new_id,
+    hub::{Hub, SessionEntry},
+};
+use sessionwire_core::{
+    lifecycle::reason,
+    protocol::{TurnEnd, TurnEndReason, TurnStart},
+    routing::RuntimeView,
+    EventKind,
+};
+use std::{
+    collections::VecDeque,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+};
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    task::{JoinError, JoinHandle},
+};
+
+/// A user message for the agent: `message_id` is the `clientMsgId` of its `user_message`.
+#[derive(Debug, Clone)]
+pub struct TurnRequest {
+    pub message_id: String,
+    pub prompt: String,
+}
+
+#[derive(Debug)]
+enum Command {
+    Deliver(TurnRequest),
+    Interrupt {
+        next: Option<TurnRequest>,
+        done: oneshot::Sender<()>,
+    },
+    Close,
+    Abort {
+        reason: &'static str,
+    },
+}
+
+/// The registry's handle to a runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeHandle {
+    /// Unique per runtime within this process.
+    pub generation: u64,
+    commands: mpsc::UnboundedSender<Command>,
+    /// Turns in progress or queued. Counted by the sender on delivery, so that `running` is true
+    /// in the very ack of a message, before the runtime has even looked at it.
+    turns: Arc<AtomicUsize>,
+    exited: watch::Receiver<bool>,
+}
+
+impl RuntimeHandle {
+    /// What routing sees of this runtime.
+    pub fn view(&self) -> RuntimeView {
+        RuntimeView {
+            generation: self.generation,
+            turn_active: self.turns.load(Ordering::SeqCst) > 0,
+        }
+    }
+
+    /// Queues a turn after the current one. False if the runtime is gone.
+    pub fn deliver(&self, turn: TurnRequest) -> bool {
+        self.turns.fetch_add(1, Ordering::SeqCst);
+        if self.commands.send(Command::Deliver(turn)).is_err() {
+            self.turns.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Cancels the current turn and queues `next` first; returns once the runtime has done so.
+    /// False if the runtime is gone.
+    pub async fn interrupt(&self, next: Option<TurnRequest>) -> bool {
+        let with_turn = next.is_some();
+        if with_turn {
+            self.turns.fetch_add(1, Ordering::SeqCst);
+        }
+        let (done, acknowledged) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Interrupt { next, done })
+            .is_err()
+        {
+            if with_turn {
+                self.turns.fetch_sub(1, Ordering::SeqCst);
+            }
+            return false;
+        }
+        acknowledged.await.is_ok()
+    }
+
+    /// Lets the current turn finish, drops the queue, then exits (the session becomes ENDED).
+    pub fn close(&self) {
+        let _ = self.commands.send(Command::Close);
+    }
+
+    /// Cancels everything and exits; the session becomes ENDED with `reason`.
+    pub fn abort(&self, reason: &'static str) {
+        let _ = self.commands.send(Command::Abort { reason });
+    }
+
+    /// Waits until the runtime's task has finished its clean-up.
+    pub async fn exited(&self) {
+        let mut exited = self.exited.clone();
+        // An error means the task is gone (dropped with its runtime): exited as well.
+        let _ = exited.wait_for(|done| *done).await;
+    }
+}
+
+/// Starts a runtime task for a session.
+pub fn spawn(hub: Arc<Hub>, entry: Arc<SessionEntry>, generation: u64) -> RuntimeHandle {
+    let (commands, receiver) = mpsc::unbounded_channel();
+    let turns = Arc::new(AtomicUsize::new(0));
+    let (exited_tx, exited) = watch::channel(false);
+    let handle = RuntimeHandle {
+        generation,
+        commands,
+        turns: turns.clone(),
+        exited,
+    };
+    tokio::spawn(async move {
+        let exit_reason = Runtime {
+            hub: &hub,
+            entry: &entry,
+            turns: &turns,
+        }
+        .run(receiver)
+        .await;
+        turns.store(0, Ordering::SeqCst);
+        hub.runtime_exited(&entry, generation, exit_reason);
+        let _ = exited_tx.send(true);
+    });
+    handle
+}
+
+struct Current {
+    turn_id: String,
+    task: JoinHandle<Result<(), String>>,
+}
+
+enum Wake {
+    Command(Option<Command>),
+    TurnDone(Result<Result<(), String>, JoinError>),
+}
+
+struct Runtime<'a> {
+    hub: &'a Arc<Hub>,
+    entry: &'a Arc<SessionEntry>,
+    turns: &'a AtomicUsize,
+}
+
+async fn turn_finished(current: &mut Option<Current>) -> Result<Result<(), String>, JoinError> {
+    match current {
+        Some(current) => (&mut current.task).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Runtime<'_> {
+    async fn run(&self, mut commands: mpsc::UnboundedReceiver<Command>) -> &'static str {
+        let mut queue: VecDeque<TurnRequest> = VecDeque::new();
+        let mut current: Option<Current> = None;
+        let mut closing = false;
+        loop {
+            if current.is_none() {
+                if closing {
+                    return reason::CLOSED;
+                }
+                if let Some(next) = queue.pop_front() {
+                    current = Some(self.start_turn(next));
+                }
+            }
+            let wake = tokio::select! {
+                command = commands.recv() => Wake::Command(command),
+                result = turn_finished(&mut current) => Wake::TurnDone(result),
+            };
+            match wake {
+                Wake::TurnDone(result) => {
+                    if let Some(done) = current.take() {
+                        let (reason, error) = match result {
+                            Ok(Ok(())) => (TurnEndReason::Completed, None),
+                            Ok(Err(message)) => (TurnEndReason::Error, Some(message)),
+                            Err(join) => (
+                                TurnEndReason::Error,
+                                Some(format!("the agent crashed: {join}")),
+                            ),
+                        };
+                        self.end_turn(done.turn_id, reason, error);
+                    }
+                }
+                Wake::Command(None) => {
+                    self.cancel(current.take()).await;
+                    return reason::RUNTIME_EXITED;
+                }
+                Wake::Command(Some(Command::Deliver(turn))) => {
+                    if closing {
+                        // A closing session runs no new prompt; the message stays in history.
+                        self.turns.fetch_sub(1, Ordering::SeqCst);
+                    } else {
+                        queue.push_back(turn);
+                    }
+                }
+                Wake::Command(Some(Command::Interrupt { next, done })) => {
+                    self.cancel(current.take()).await;
+                    if let Some(turn) = next {
+                        if closing {
+                            self.turns.fetch_sub(1, Ordering::SeqCst);
+                        } else {
+                            queue.push_front(turn);
+                        }
+                    }
+                    let _ = done.send(());
+                }
+                Wake::Command(Some(Command::Close)) => {
+                    closing = true;
+                    self.drop_queue(&mut queue);
+                }
+                Wake::Command(Some(Command::Abort { reason })) => {
+                    self.cancel(current.take()).await;
+                    self.drop_queue(&mut queue);
+                    return reason;
+                }
+            }
+        }
+    }
+
+    fn drop_queue(&self, queue: &mut VecDeque<TurnRequest>) {
+        self.turns.fetch_sub(queue.len(), Ordering::SeqCst);
+        queue.clear();
+    }
+
+    fn start_turn(&self, request: TurnRequest) -> Current {
+        let turn_id = new_id();
+        self.hub.append(
+            self.entry,
+            EventKind::TurnStart(TurnStart {
+                turn_id: turn_id.clone(),
+            }),
+            None,
+        );
+        let events = {
+            let (hub, entry) = (self.hub.clone(), self.entry.clone());
+            EventSink::new(move |kind| {
+                hub.append(&entry, kind, None);
+            })
+        };
+        tracing::debug!(session = %self.entry.id, message = %request.message_id, "turn starts");
+        let turn = Turn {
+            session_id: self.entry.id.to_string(),
+            prompt: request.prompt,
+            events,
+        };
+        Current {
+            turn_id,
+            task: tokio::spawn(self.hub.agent().run_turn(turn)),
+        }
+    }
+
+    /// Cancels a running turn: once its task is gone it can emit nothing more, and only then is
+    /// its `turn_end` written.
+    async fn cancel(&self, current: Option<Current>) {
+        if let Some(mut current) = current {
+            current.task.abort();
+            let _ = (&mut current.task).await;
+            self.end_turn(current.turn_id, TurnEndReason::Interrupted, None);
+        }
+    }
+
+    fn end_turn(&self, turn_id: String, reason: TurnEndReason, error: Option<String>) {
+        self.hub.append(
+            self.entry,
+            EventKind::TurnEnd(TurnEnd {
+                turn_id,
+                reason,
+                error,
+                usage: None,
+            }),
+            None,
+        );
+        self.turns.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,307 @@
+//! Shared helpers for the integration tests: a server on port 0 with a temporary database, on
+//! its own Tokio runtime (so a test can "crash" it by dropping that runtime), and a WebSocket
+//! client that reads JSON frames with a timeout used only as a failure guard.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use sessionwire_server::{hub::Hub, Config, Server, WriterHandle};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
+
+/// How long any single expected frame may take before the test fails.
+pub const GUARD: Duration = Duration::from_secs(15);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: Arc<tempfile::TempDir>,
+    pub config: Config,
+    runtime: Option<tokio::runtime::Runtime>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    writer: WriterHandle,
+    hub: Option<Arc<Hub>>,
+}
+
+/// A configuration with the database and www directory in `dir`.
+pub fn config_in(dir: &tempfile::TempDir) -> Config {
+    let mut config = Config::new(dir.path().join("test.db"));
+    config.www_dir = dir.path().join("www");
+    config
+}
+
+pub async fn start() -> TestServer {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let config = config_in(&dir);
+    start_with(dir, config).await
+}
+
+pub async fn start_config(edit: impl FnOnce(&mut Config)) -> TestServer {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = config_in(&dir);
+    edit(&mut config);
+    start_with(dir, config).await
+}
+
+/// Starts a server over `dir` (reused by a restart after a crash).
+pub async fn start_with(dir: Arc<tempfile::TempDir>, config: Config) -> TestServer {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = runtime
+        .spawn(Server::open(config.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    let writer = server.writer_handle();
+    let hub = server.hub().clone();
+    let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+    let task = runtime.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        server
+            .serve(listener, async move {
+                let _ = signal.await;
+            })
+            .await
+    });
+    TestServer {
+        addr,
+        dir,
+        config,
+        runtime: Some(runtime),
+        shutdown: Some(shutdown),
+        task: Some(task),
+        writer,
+        hub: Some(hub),
+    }
+}
+
+impl TestServer {
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// The server's shared state (tests use it to set up states a client cannot reach).
+    pub fn hub(&self) -> Arc<Hub> {
+        self.hub.clone().unwrap()
+    }
+
+    pub async fn client(&self) -> Client {
+        let mut client = Client::connect(&self.url()).await;
+        let welcome = client.hello(None).await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        client
+    }
+
+    pub async fn client_with_token(&self, token: &str) -> Client {
+        let mut client = Client::connect(&self.url()).await;
+        let welcome = client.hello(Some(token)).await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        client
+    }
+
+    /// Graceful shutdown.
+    pub async fn stop(mut self) {
+        self.hub.take();
+        let _ = self.shutdown.take().unwrap().send(());
+        tokio::time::timeout(GUARD, self.task.take().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        self.runtime.take().unwrap().shutdown_background();
+    }
+
+    /// A crash: every task of the server is dropped without any shutdown, mid-whatever. Returns
+    /// once the store's writer let go of the database, so it can be reopened.
+    pub async fn crash(mut self) -> (Arc<tempfile::TempDir>, Config) {
+        self.hub.take();
+        self.shutdown.take();
+        self.runtime.take().unwrap().shutdown_background();
+        let writer = self.writer.clone();
+        tokio::time::timeout(GUARD, tokio::task::spawn_blocking(move || writer.join()))
+            .await
+            .unwrap()
+            .unwrap();
+        (self.dir.clone(), self.config.clone())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+pub fn ty(frame: &Value) -> &str {
+    frame["type"].as_str().unwrap_or("")
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Self {
+        let (ws, _) = tokio::time::timeout(GUARD, tokio_tungstenite::connect_async(url))
+            .await
+            .unwrap()
+            .unwrap();
+        Self { ws }
+    }
+
+    pub async fn hello(&mut self, token: Option<&str>) -> Value {
+        let mut hello = json!({"type": "hello", "protocol": 1});
+        if let Some(token) = token {
+            hello["token"] = json!(token);
+        }
+        self.send(hello).await;
+        self.recv().await
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.send_text(&frame.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Message::Binary(bytes.into())).await.unwrap();
+    }
+
+    /// The next text frame as JSON; fails the test on close or after [`GUARD`].
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(GUARD, self.ws.next())
+                .await
+                .expect("timed out waiting for a frame")
+                .expect("connection ended")
+                .expect("websocket error");
+            match message {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+                Message::Close(frame) => panic!("connection closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Reads frames until the close frame; returns its code (text frames before it are returned
+    /// too).
+    pub async fn recv_close(&mut self) -> (Vec<Value>, Option<u16>) {
+        let mut frames = Vec::new();
+        loop {
+            let message = tokio::time::timeout(GUARD, self.ws.next())
+                .await
+                .expect("timed out waiting for close");
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    frames.push(serde_json::from_str(text.as_str()).unwrap())
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return (frames, frame.map(|f| u16::from(f.code)))
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return (frames, None),
+            }
+        }
+    }
+
+    /// Every frame up to and including the first one matching `done`.
+    pub async fn recv_until(&mut self, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.recv().await;
+            let stop = done(&frame);
+            frames.push(frame);
+            if stop {
+                return frames;
+            }
+        }
+    }
+
+    /// `send` a message; `session` None creates a session.
+    pub async fn send_message(&mut self, session: Option<&str>, client_msg_id: &str, text: &str) {
+        self.send(json!({"type": "send", "sessionId": session, "clientMsgId": client_msg_id, "text": text})).await;
+    }
+
+    /// Creates a session with a first message and reads until that turn ends; returns the
+    /// session id and the frames.
+    pub async fn create_session(
+        &mut self,
+        client_msg_id: &str,
+        text: &str,
+    ) -> (String, Vec<Value>) {
+        self.send_message(None, client_msg_id, text).await;
+        let frames = self.recv_until(is_turn_end).await;
+        let created = frames
+            .iter()
+            .find(|f| ty(f) == "session_created")
+            .expect("session_created");
+        (created["sessionId"].as_str().unwrap().to_owned(), frames)
+    }
+
+    /// Sends a `ping` and reads up to its `pong`: everything the server had queued for this
+    /// connection before it handled the ping comes first.
+    pub async fn sync(&mut self) -> Vec<Value> {
+        let nonce = format!("sync-{}", rand_suffix());
+        self.send(json!({"type": "ping", "nonce": nonce})).await;
+        let mut frames = self
+            .recv_until(|f| ty(f) == "pong" && f["nonce"] == nonce.as_str())
+            .await;
+        frames.pop();
+        frames
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn is_turn_end(frame: &Value) -> bool {
+    ty(frame) == "turn_end"
+}
+
+/// The events (frames with a seq, excluding acks) of one session, in order.
+pub fn events_of<'a>(frames: &'a [Value], session: &str) -> Vec<&'a Value> {
+    frames
+        .iter()
+        .filter(|f| f["seq"].is_u64() && ty(f) != "ack" && f["sessionId"] == session)
+        .collect()
+}
+
+/// The text of the assistant's deltas among `frames`.
+pub fn assistant_text(frames: &[Value]) -> String {
+    frames
+        .iter()
+        .filter(|f| ty(f) == "block_delta")
+        .map(|f| f["delta"].as_str().unwrap())
+        .collect()
+}
+
+/// Asserts that the seqs are dense and increasing from `first`.
+pub fn assert_dense(events: &[&Value], first: u64) {
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(
+            event["seq"].as_u64().unwrap(),
+            first + i as u64,
+            "seq gap or duplicate at {event}"
+        );
+    }
+}
+
+pub fn www(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("www")
+}
