@@ -15,11 +15,18 @@ after(async () => {
   await browser?.close();
 });
 
-/** Waits for the current conversation to hold an assistant message with exactly `text` that is done. */
+/**
+ * Waits until the page shows (in the DOM, as a person sees it) an assistant message with exactly
+ * `text` and `status`, and no running badge; the store must agree.
+ */
 function waitForReply(page, text, status = "complete") {
   return waitForState(page, ([text, status]) => {
+    const shown = [...document.querySelectorAll('[data-testid="messages"] > li[data-role="assistant"]')].some(
+      (li) => li.querySelector(".text").textContent === text && li.dataset.status === status,
+    );
+    const badge = document.querySelector('[data-testid="running"]');
     const s = window.sessionwire.getState();
-    return s.messages.some((m) => m.role === "assistant" && m.text === text && m.status === status) && !s.running;
+    return shown && badge.hidden && !s.running && s.messages.some((m) => m.text === text && m.status === status);
   }, [text, status], 20_000);
 }
 
@@ -36,7 +43,7 @@ describe("demo page", () => {
       await send(page, "hello there");
       await page.waitForSelector('[data-testid="running"][data-running="true"]', { timeout: 10_000 });
       await waitForReply(page, "echo: hello there");
-      await page.waitForSelector('[data-testid="running"][data-running="false"]');
+      await page.waitForSelector('[data-testid="running"][data-running="false"]', { state: "hidden" });
       const list = await messages(page);
       assert.deepEqual(list.map((m) => [m.role, m.text]), [["user", "hello there"], ["assistant", "echo: hello there"]]);
       assert.equal((await page.textContent('[data-testid="session-state"]')).trim(), "ACTIVE");
@@ -114,8 +121,14 @@ describe("demo page", () => {
       await stopServer(server, "SIGKILL");
       await page.waitForSelector('[data-testid="connection"]:not([data-status="open"])', { timeout: 15_000 });
       await send(page, "typed while the server was down");
+      // It shows at once, as pending, while the server is down.
+      await waitForState(page, () => {
+        const last = [...document.querySelectorAll('[data-testid="messages"] > li')].at(-1);
+        return last?.dataset.role === "user" && last.dataset.status === "pending";
+      });
       const pending = await messages(page);
-      assert.equal(pending.at(-1).status, "pending");
+      assert.deepEqual(pending.at(-1), { role: "user", status: "pending", text: "typed while the server was down" });
+      assert.equal((await state(page)).outbox.length, 1);
 
       server = await startServer({ db, listen: server.address });
       await page.waitForSelector('[data-testid="connection"][data-status="open"]', { timeout: 30_000 });

@@ -98,8 +98,12 @@ export function messages(page) {
   );
 }
 
-export function running(page) {
-  return page.getAttribute('[data-testid="running"]', "data-running").then((value) => value === "true");
+/** Whether the running badge shows; its data attribute must agree with what is visible. */
+export async function running(page) {
+  const flagged = (await page.getAttribute('[data-testid="running"]', "data-running")) === "true";
+  const visible = await page.isVisible('[data-testid="running"]');
+  if (flagged !== visible) throw new Error(`running badge: data-running=${flagged} but visible=${visible}`);
+  return visible;
 }
 
 /** The store's state, read through the client the page exposes. */
