@@ -47,9 +47,12 @@ impl Client {
 
     /// Opens the socket and says hello; returns the welcome frame.
     pub async fn connect(&mut self, address: &str) -> Result<Value> {
-        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws")).await.context("connect")?;
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
+            .await
+            .context("connect")?;
         self.socket = Some(socket);
-        self.send_frame(json!({"type": "hello", "protocol": 1})).await?;
+        self.send_frame(json!({"type": "hello", "protocol": 1}))
+            .await?;
         self.next_until(|f| f["type"] == "welcome").await
     }
 
@@ -58,21 +61,33 @@ impl Client {
     }
 
     pub async fn send_frame(&mut self, frame: Value) -> Result<()> {
-        let socket = self.socket.as_mut().ok_or_else(|| anyhow!("not connected"))?;
-        socket.send(Message::text(frame.to_string())).await.context("send")?;
+        let socket = self
+            .socket
+            .as_mut()
+            .ok_or_else(|| anyhow!("not connected"))?;
+        socket
+            .send(Message::text(frame.to_string()))
+            .await
+            .context("send")?;
         Ok(())
     }
 
     /// The next server frame, parsed and checked. Events are checked for density and counted.
     pub async fn next_frame(&mut self) -> Result<Value> {
-        let socket = self.socket.as_mut().ok_or_else(|| anyhow!("not connected"))?;
+        let socket = self
+            .socket
+            .as_mut()
+            .ok_or_else(|| anyhow!("not connected"))?;
         loop {
             let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
                 .await
                 .context("no frame from the server in 30 s")?
                 .ok_or_else(|| anyhow!("the server closed the connection"))??;
-            let Message::Text(text) = message else { continue };
-            parse_server_frame(&text).map_err(|e| anyhow!("the server sent a frame the core refuses ({e}): {text}"))?;
+            let Message::Text(text) = message else {
+                continue;
+            };
+            parse_server_frame(&text)
+                .map_err(|e| anyhow!("the server sent a frame the core refuses ({e}): {text}"))?;
             let frame: Value = serde_json::from_str(&text)?;
             self.observe(&frame)?;
             return Ok(frame);
@@ -124,28 +139,41 @@ impl Client {
     /// Sends a message (into the outbox until acked); returns its clientMsgId.
     pub async fn send_text(&mut self, session_id: Option<&str>, text: &str) -> Result<String> {
         let id = self.fresh_id();
-        self.outbox.insert(id.clone(), (session_id.map(str::to_owned), text.to_owned()));
-        self.send_frame(json!({"type": "send", "sessionId": session_id, "clientMsgId": id, "text": text})).await?;
+        self.outbox
+            .insert(id.clone(), (session_id.map(str::to_owned), text.to_owned()));
+        self.send_frame(
+            json!({"type": "send", "sessionId": session_id, "clientMsgId": id, "text": text}),
+        )
+        .await?;
         Ok(id)
     }
 
     /// After a reconnect: re-watch and replay every session held, then resend the outbox with
     /// the same ids. Returns the `reconnected` frame.
     pub async fn resync(&mut self) -> Result<Value> {
-        let sessions: Vec<Value> =
-            self.last_seq.iter().map(|(id, seq)| json!({"sessionId": id, "lastSeq": seq})).collect();
-        self.send_frame(json!({"type": "reconnect", "sessions": sessions})).await?;
+        let sessions: Vec<Value> = self
+            .last_seq
+            .iter()
+            .map(|(id, seq)| json!({"sessionId": id, "lastSeq": seq}))
+            .collect();
+        self.send_frame(json!({"type": "reconnect", "sessions": sessions}))
+            .await?;
         let reconnected = self.next_until(|f| f["type"] == "reconnected").await?;
-        let pending: Vec<(String, (Option<String>, String))> = self.outbox.clone().into_iter().collect();
+        let pending: Vec<(String, (Option<String>, String))> =
+            self.outbox.clone().into_iter().collect();
         for (id, (session_id, text)) in pending {
-            self.send_frame(json!({"type": "send", "sessionId": session_id, "clientMsgId": id, "text": text})).await?;
+            self.send_frame(
+                json!({"type": "send", "sessionId": session_id, "clientMsgId": id, "text": text}),
+            )
+            .await?;
         }
         Ok(reconnected)
     }
 
     /// Asks for a session's whole history and returns its events.
     pub async fn full_history(&mut self, session_id: &str) -> Result<Vec<Value>> {
-        self.send_frame(json!({"type": "switch_session", "sessionId": session_id, "lastSeq": 0})).await?;
+        self.send_frame(json!({"type": "switch_session", "sessionId": session_id, "lastSeq": 0}))
+            .await?;
         let switched = self.next_until(|f| f["type"] == "session_switched").await?;
         let total = switched["lastSeq"].as_u64().unwrap_or(0);
         // The replay comes first, in order; live events of a running turn may follow it.
@@ -153,7 +181,10 @@ impl Client {
         while (events.len() as u64) < total {
             let frame = self.next_frame().await?;
             let seq = frame["seq"].as_u64().unwrap_or(0);
-            if frame["sessionId"] == session_id && frame["type"] != "ack" && (1..=total).contains(&seq) {
+            if frame["sessionId"] == session_id
+                && frame["type"] != "ack"
+                && (1..=total).contains(&seq)
+            {
                 events.insert(seq, frame);
             }
         }

@@ -20,10 +20,9 @@ fuzz_target!(|data: &[u8]| {
             Some("ready") => drop(store.take_ready_frames()),
             Some(session) => drop(store.switch_session(Some(session).filter(|s| !s.is_empty()))),
             None => {
-                let before = serde_json::to_string(store.state()).expect("state serializes");
+                let before = store.state().clone();
                 if store.receive(line).is_err() {
-                    let after = serde_json::to_string(store.state()).expect("state serializes");
-                    assert_eq!(before, after, "a refused frame changed the state");
+                    assert!(*store.state() == before, "a refused frame changed the state");
                 }
             }
         }

@@ -39,12 +39,16 @@ async fn main() -> Result<()> {
 
     let mut server = ServerProcess::start(&binary, &db, "127.0.0.1:0", &[]).await?;
     let address = server.address.clone();
-    let mut clients: Vec<Client> = (0..args.clients).map(|i| Client::new(&format!("c{i}"))).collect();
+    let mut clients: Vec<Client> = (0..args.clients)
+        .map(|i| Client::new(&format!("c{i}")))
+        .collect();
     let mut sessions: Vec<String> = Vec::new();
     for client in &mut clients {
         client.connect(&address).await?;
         client.send_text(None, "hello").await?;
-        let created = client.next_until(|f| f["type"] == "session_created").await?;
+        let created = client
+            .next_until(|f| f["type"] == "session_created")
+            .await?;
         sessions.push(created["sessionId"].as_str().unwrap_or_default().to_owned());
         client.next_until(|f| f["type"] == "turn_end").await?;
     }
@@ -53,8 +57,12 @@ async fn main() -> Result<()> {
     for round in 0..args.iterations {
         // Every client starts a slow turn and queues a plain message behind it.
         for (client, session) in clients.iter_mut().zip(&sessions) {
-            client.send_text(Some(session), &format!("/slow 8 round {round} streaming")).await?;
-            client.send_text(Some(session), &format!("queued {round}")).await?;
+            client
+                .send_text(Some(session), &format!("/slow 8 round {round} streaming"))
+                .await?;
+            client
+                .send_text(Some(session), &format!("queued {round}"))
+                .await?;
         }
         // Let the turns stream for a while, reading as they go, then kill mid-stream.
         let deadline = Instant::now() + Duration::from_millis(150 + u64::from(round % 5) * 60);
@@ -75,12 +83,23 @@ async fn main() -> Result<()> {
             ensure!(welcome["type"] == "welcome", "no welcome after restart");
             let reconnected = client.resync().await?;
             let row = &reconnected["sessions"][0];
-            ensure!(row["sessionId"] == session.as_str(), "reconnected names another session: {reconnected}");
-            ensure!(row["running"] == false, "nothing can run right after a restart: {reconnected}");
+            ensure!(
+                row["sessionId"] == session.as_str(),
+                "reconnected names another session: {reconnected}"
+            );
+            ensure!(
+                row["running"] == false,
+                "nothing can run right after a restart: {reconnected}"
+            );
             // Resent messages are acked (as duplicates when they were stored before the kill).
             let deadline = Instant::now() + Duration::from_secs(30);
             while !client.outbox.is_empty() {
-                ensure!(Instant::now() < deadline, "{}: outbox never drained: {:?}", client.name, client.outbox);
+                ensure!(
+                    Instant::now() < deadline,
+                    "{}: outbox never drained: {:?}",
+                    client.name,
+                    client.outbox
+                );
                 client.next_frame().await?;
             }
             // The client resumes: a new message gets its reply.
@@ -105,11 +124,16 @@ async fn main() -> Result<()> {
     for (client, session) in clients.iter_mut().zip(&sessions) {
         let history = client.full_history(session).await?;
         for (index, event) in history.iter().enumerate() {
-            ensure!(event["seq"].as_u64() == Some(index as u64 + 1), "seqs of {session} are not dense at {index}");
+            ensure!(
+                event["seq"].as_u64() == Some(index as u64 + 1),
+                "seqs of {session} are not dense at {index}"
+            );
         }
         let mut counts: BTreeMap<String, u32> = BTreeMap::new();
         for event in history.iter().filter(|e| e["type"] == "user_message") {
-            *counts.entry(event["messageId"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
+            *counts
+                .entry(event["messageId"].as_str().unwrap_or_default().to_owned())
+                .or_default() += 1;
         }
         for id in &client.acked {
             match counts.get(id) {
@@ -117,7 +141,12 @@ async fn main() -> Result<()> {
                 other => bail!("acked message {id} is stored {other:?} times"),
             }
         }
-        ensure!(client.errors.is_empty(), "{}: error frames: {:?}", client.name, client.errors);
+        ensure!(
+            client.errors.is_empty(),
+            "{}: error frames: {:?}",
+            client.name,
+            client.errors
+        );
         stored_messages += counts.len();
         events += history.len();
     }

@@ -55,11 +55,19 @@ async fn wait_reply(client: &mut Client, text: &str) -> Result<()> {
 }
 
 /// One connection's life: create a session, then a mix of operations until `until`.
-async fn connection(index: usize, address: String, until: Instant, pause: Duration, totals: Arc<Totals>) -> Result<Client> {
+async fn connection(
+    index: usize,
+    address: String,
+    until: Instant,
+    pause: Duration,
+    totals: Arc<Totals>,
+) -> Result<Client> {
     let mut client = Client::new(&format!("k{index}"));
     client.connect(&address).await?;
     client.send_text(None, "hi").await?;
-    let created = client.next_until(|f| f["type"] == "session_created").await?;
+    let created = client
+        .next_until(|f| f["type"] == "session_created")
+        .await?;
     let session = created["sessionId"].as_str().unwrap_or_default().to_owned();
     wait_reply(&mut client, "hi").await?;
     let mut step = 0u64;
@@ -77,17 +85,31 @@ async fn connection(index: usize, address: String, until: Instant, pause: Durati
             }
             6 => {
                 let held = client.last_seq.get(&session).copied().unwrap_or(0);
-                client.send_frame(json!({"type": "switch_session", "sessionId": session, "lastSeq": held})).await?;
-                client.next_until(|f| f["type"] == "session_switched").await?;
+                client
+                    .send_frame(
+                        json!({"type": "switch_session", "sessionId": session, "lastSeq": held}),
+                    )
+                    .await?;
+                client
+                    .next_until(|f| f["type"] == "session_switched")
+                    .await?;
                 totals.switches.fetch_add(1, Ordering::Relaxed);
             }
             9 => {
-                client.send_text(Some(&session), "/slow 6 interrupted soon").await?;
+                client
+                    .send_text(Some(&session), "/slow 6 interrupted soon")
+                    .await?;
                 client.next_until(|f| f["type"] == "block_delta").await?;
                 let id = client.fresh_id();
                 textless.insert(id.clone());
-                client.send_frame(json!({"type": "interrupt", "sessionId": session, "clientMsgId": id})).await?;
-                client.next_until(|f| f["type"] == "turn_end" && f["reason"] == "interrupted").await?;
+                client
+                    .send_frame(
+                        json!({"type": "interrupt", "sessionId": session, "clientMsgId": id}),
+                    )
+                    .await?;
+                client
+                    .next_until(|f| f["type"] == "turn_end" && f["reason"] == "interrupted")
+                    .await?;
                 totals.interrupts.fetch_add(1, Ordering::Relaxed);
             }
             _ => {
@@ -106,7 +128,11 @@ async fn connection(index: usize, address: String, until: Instant, pause: Durati
     let mut replies: BTreeMap<String, String> = BTreeMap::new();
     for event in &history {
         match event["type"].as_str() {
-            Some("user_message") => *stored.entry(event["messageId"].as_str().unwrap_or_default()).or_default() += 1,
+            Some("user_message") => {
+                *stored
+                    .entry(event["messageId"].as_str().unwrap_or_default())
+                    .or_default() += 1
+            }
             Some("block_delta") => replies
                 .entry(event["messageId"].as_str().unwrap_or_default().to_owned())
                 .or_default()
@@ -115,16 +141,27 @@ async fn connection(index: usize, address: String, until: Instant, pause: Durati
         }
     }
     for id in client.acked.difference(&textless) {
-        ensure!(stored.get(id.as_str()) == Some(&1), "k{index}: acked {id} stored {:?} times", stored.get(id.as_str()));
+        ensure!(
+            stored.get(id.as_str()) == Some(&1),
+            "k{index}: acked {id} stored {:?} times",
+            stored.get(id.as_str())
+        );
     }
     for step in 1..=step {
         let expected = format!("echo: m{index}-{step}");
         let answers = replies.values().filter(|text| **text == expected).count();
         if step % 10 != 3 && step % 10 != 6 && step % 10 != 9 {
-            ensure!(answers == 1, "k{index}: {expected} answered {answers} times");
+            ensure!(
+                answers == 1,
+                "k{index}: {expected} answered {answers} times"
+            );
         }
     }
-    ensure!(client.errors.is_empty(), "k{index}: error frames {:?}", client.errors);
+    ensure!(
+        client.errors.is_empty(),
+        "k{index}: error frames {:?}",
+        client.errors
+    );
     totals.events.fetch_add(client.events, Ordering::Relaxed);
     Ok(client)
 }
@@ -134,7 +171,8 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let binary = args.server.unwrap_or_else(default_binary);
     let dir = tempfile::tempdir()?;
-    let server = ServerProcess::start(&binary, &dir.path().join("soak.db"), "127.0.0.1:0", &[]).await?;
+    let server =
+        ServerProcess::start(&binary, &dir.path().join("soak.db"), "127.0.0.1:0", &[]).await?;
     let rss_start = server.rss_kib();
     let started = Instant::now();
     let until = started + Duration::from_secs(args.seconds);
@@ -143,7 +181,9 @@ async fn main() -> Result<()> {
     for index in 0..args.connections {
         let (address, totals) = (server.address.clone(), totals.clone());
         let pause = Duration::from_millis(args.pause_ms);
-        tasks.push(tokio::spawn(connection(index, address, until, pause, totals)));
+        tasks.push(tokio::spawn(connection(
+            index, address, until, pause, totals,
+        )));
         if index % 50 == 49 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -182,7 +222,11 @@ async fn main() -> Result<()> {
     );
     drop(clients);
     if !failures.is_empty() {
-        bail!("{} connections failed; first: {}", failures.len(), failures[0]);
+        bail!(
+            "{} connections failed; first: {}",
+            failures.len(),
+            failures[0]
+        );
     }
     Ok(())
 }
