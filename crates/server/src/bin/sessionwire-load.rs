@@ -6,7 +6,12 @@
 //! tokio-tungstenite server that answers each `send` with as many frames of the same size and no
 //! storage at all: the ceiling. It also reports the memory of idle sessions.
 //!
-//! `cargo run --release -p sessionwire-server --bin sessionwire-load -- [CONNECTIONS] [MESSAGES]`
+//! `cargo run --release -p sessionwire-server --bin sessionwire-load -- [CONNECTIONS] [MESSAGES] [PACE_MS]`
+//!
+//! With `PACE_MS` 0 (the default) every connection sends its next message as soon as the last
+//! turn ended: a closed loop that saturates the machine and measures throughput. With a pace,
+//! each connection sends one message every `PACE_MS` (connections spread evenly over the
+//! interval): an open loop below saturation, which measures the latency a user would see.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -42,8 +47,14 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// One client: hello, create a session, then `messages` sends, each awaited to its `turn_end`.
-async fn client(url: String, messages: usize) -> (u64, Vec<Duration>) {
+/// One client: hello, create a session, then `messages` sends, each awaited to its `turn_end`,
+/// the i-th sent no earlier than `offset + i * pace` after the session exists.
+async fn client(
+    url: String,
+    messages: usize,
+    pace: Duration,
+    offset: Duration,
+) -> (u64, Vec<Duration>) {
     let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&url, None, true)
         .await
         .expect("connect");
@@ -53,7 +64,14 @@ async fn client(url: String, messages: usize) -> (u64, Vec<Duration>) {
         .unwrap();
     let mut session: Option<String> = None;
     let (mut events, mut latencies) = (0u64, Vec::with_capacity(messages));
+    let mut origin = Instant::now();
     for i in 0..=messages {
+        if i == 1 {
+            origin = Instant::now() + offset;
+        }
+        if i > 0 && !pace.is_zero() {
+            tokio::time::sleep_until((origin + pace * (i as u32 - 1)).into()).await;
+        }
         let start = Instant::now();
         let frame = json!({"type": "send", "sessionId": session, "clientMsgId": format!("m{i}"), "text": "hello load"});
         ws.send(send(frame)).await.unwrap();
@@ -84,10 +102,13 @@ async fn client(url: String, messages: usize) -> (u64, Vec<Duration>) {
     (events, latencies)
 }
 
-async fn drive(url: &str, connections: usize, messages: usize) -> Report {
+async fn drive(url: &str, connections: usize, messages: usize, pace: Duration) -> Report {
     let start = Instant::now();
     let tasks: Vec<_> = (0..connections)
-        .map(|_| tokio::spawn(client(url.to_owned(), messages)))
+        .map(|index| {
+            let offset = pace * index as u32 / connections.max(1) as u32;
+            tokio::spawn(client(url.to_owned(), messages, pace, offset))
+        })
         .collect();
     let mut report = Report {
         events: 0,
@@ -164,6 +185,7 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let connections: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
     let messages: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20);
+    let pace = Duration::from_millis(args.next().and_then(|a| a.parse().ok()).unwrap_or(0));
     let dir = tempfile::tempdir()?;
 
     let server = Server::open(Config::new(dir.path().join("load.db"))).await?;
@@ -175,15 +197,15 @@ async fn main() -> anyhow::Result<()> {
     }));
 
     println!(
-        "{connections} connections x {messages} messages, echo agent, SQLite synchronous=FULL"
+        "{connections} connections x {messages} messages, pace {pace:?} (0: closed loop), echo agent, SQLite synchronous=FULL"
     );
-    let sessionwire = drive(&url, connections, messages).await;
+    let sessionwire = drive(&url, connections, messages, pace).await;
     let per_turn = (sessionwire.events as usize / (connections * messages).max(1)).max(1);
 
     let raw = TcpListener::bind("127.0.0.1:0").await?;
     let raw_url = format!("ws://{}", raw.local_addr()?);
     tokio::spawn(raw_server(raw, per_turn));
-    let ceiling = drive(&raw_url, connections, messages).await;
+    let ceiling = drive(&raw_url, connections, messages, pace).await;
 
     print("sessionwire-server", &sessionwire);
     print("raw tungstenite ceiling", &ceiling);
@@ -196,7 +218,7 @@ async fn main() -> anyhow::Result<()> {
     let before = rss_kib();
     for _ in 0..idle / 100 {
         let tasks: Vec<_> = (0..100)
-            .map(|_| tokio::spawn(client(url.clone(), 0)))
+            .map(|_| tokio::spawn(client(url.clone(), 0, Duration::ZERO, Duration::ZERO)))
             .collect();
         for task in tasks {
             task.await?;
