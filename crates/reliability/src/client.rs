@@ -170,6 +170,20 @@ impl Client {
         Ok(reconnected)
     }
 
+    /// Reads until a turn ends whose streamed text ends with the echo agent's answer to `text`.
+    pub async fn wait_for_echo(&mut self, text: &str) -> Result<()> {
+        let reply = format!("echo: {text}");
+        let mut streamed = String::new();
+        self.next_until(|f| {
+            if f["type"] == "block_delta" {
+                streamed.push_str(f["delta"].as_str().unwrap_or_default());
+            }
+            f["type"] == "turn_end" && streamed.ends_with(&reply)
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Asks for a session's whole history and returns its events.
     pub async fn full_history(&mut self, session_id: &str) -> Result<Vec<Value>> {
         self.send_frame(json!({"type": "switch_session", "sessionId": session_id, "lastSeq": 0}))

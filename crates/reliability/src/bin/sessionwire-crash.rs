@@ -105,16 +105,7 @@ async fn main() -> Result<()> {
             // The client resumes: a new message gets its reply.
             let text = format!("after restart {round}");
             client.send_text(Some(session), &text).await?;
-            let reply = format!("echo: {text}");
-            let mut streamed = String::new();
-            client
-                .next_until(|f| {
-                    if f["type"] == "block_delta" {
-                        streamed.push_str(f["delta"].as_str().unwrap_or_default());
-                    }
-                    f["type"] == "turn_end" && streamed.ends_with(&reply)
-                })
-                .await?;
+            client.wait_for_echo(&text).await?;
         }
     }
 

@@ -40,20 +40,6 @@ struct Totals {
     events: AtomicU64,
 }
 
-async fn wait_reply(client: &mut Client, text: &str) -> Result<()> {
-    let reply = format!("echo: {text}");
-    let mut streamed = String::new();
-    client
-        .next_until(|f| {
-            if f["type"] == "block_delta" {
-                streamed.push_str(f["delta"].as_str().unwrap_or_default());
-            }
-            f["type"] == "turn_end" && streamed.ends_with(&reply)
-        })
-        .await?;
-    Ok(())
-}
-
 /// One connection's life: create a session, then a mix of operations until `until`.
 async fn connection(
     index: usize,
@@ -69,7 +55,7 @@ async fn connection(
         .next_until(|f| f["type"] == "session_created")
         .await?;
     let session = created["sessionId"].as_str().unwrap_or_default().to_owned();
-    wait_reply(&mut client, "hi").await?;
+    client.wait_for_echo("hi").await?;
     let mut step = 0u64;
     // Interrupts without text are acked but store no user_message.
     let mut textless = std::collections::BTreeSet::new();
@@ -116,7 +102,7 @@ async fn connection(
                 let text = format!("m{index}-{step}");
                 client.send_text(Some(&session), &text).await?;
                 totals.sends.fetch_add(1, Ordering::Relaxed);
-                wait_reply(&mut client, &text).await?;
+                client.wait_for_echo(&text).await?;
                 totals.replies.fetch_add(1, Ordering::Relaxed);
             }
         }
