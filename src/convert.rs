@@ -4,10 +4,13 @@
 //! faster for the per-frame actions and much smaller: the core already carries serde_json, so no
 //! second set of serde instantiations is compiled in. Maps become plain objects, `None` becomes
 //! `null` (or an absent key where the type says so) and integers become numbers.
+//!
+//! The way back is the core's own JSON reader and hand-written decoders (`Action::from_json`,
+//! `Options::from_js`), never serde's `Deserialize`: its generic machinery would be most of the
+//! binary.
 
 use crate::error::js_error;
 use js_sys::JSON;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 
@@ -18,10 +21,10 @@ pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
     JSON::parse(&text).unwrap_or(JsValue::NULL)
 }
 
-/// Deserializes a plain JavaScript value; a failure becomes an `Error` with `code`.
-pub(crate) fn from_js<T: DeserializeOwned>(value: JsValue, code: &str) -> Result<T, JsValue> {
-    let text: String = JSON::stringify(&value)
-        .map_err(|_| js_error(code, "the value cannot be converted to JSON", None))?
-        .into();
-    serde_json::from_str(&text).map_err(|error| js_error(code, &error.to_string(), None))
+/// A plain JavaScript value as JSON text (`JSON.stringify`); a failure becomes an `Error` with
+/// `code`.
+pub(crate) fn json_text(value: &JsValue, code: &str) -> Result<String, JsValue> {
+    JSON::stringify(value)
+        .map(String::from)
+        .map_err(|_| js_error(code, "the value cannot be converted to JSON", None))
 }

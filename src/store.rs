@@ -1,8 +1,8 @@
 //! `ClientStore`: the client store of PROTOCOL.md §8 for JavaScript. Pure conversion: every
 //! decision is the core's `Store`.
 
-use crate::convert::from_js;
-use crate::error::{store_error, INVALID_ACTION};
+use crate::convert::json_text;
+use crate::error::{js_error, store_error, INVALID_ACTION};
 use crate::shared::{actions_js, Shared};
 use js_sys::Function;
 use sessionwire_core::store::Action;
@@ -71,7 +71,9 @@ impl ClientStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Action")] action: JsValue,
     ) -> Result<(), JsValue> {
-        let parsed: Action = from_js(action, INVALID_ACTION)?;
+        let text = json_text(&action, INVALID_ACTION)?;
+        let parsed =
+            Action::from_json(&text).map_err(|message| js_error(INVALID_ACTION, &message, None))?;
         self.shared.with(|store| store.dispatch(parsed.clone()));
         self.shared.notify(&actions_js(&[parsed]));
         Ok(())

@@ -1,8 +1,9 @@
 //! `SessionwireClient` options and the reconnect backoff.
 
-use crate::convert::from_js;
-use crate::error::INVALID_ARGUMENT;
-use serde::Deserialize;
+use crate::convert::json_text;
+use crate::error::{js_error, INVALID_ARGUMENT};
+use sessionwire_core::protocol::decode::{DecodeError, Fields, Path};
+use sessionwire_core::protocol::json;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -21,8 +22,7 @@ export interface SessionwireClientOptions {
 "#;
 
 /// The options, with defaults filled in.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Options {
     pub(crate) token: Option<String>,
     pub(crate) ping_interval_ms: f64,
@@ -45,10 +45,39 @@ impl Options {
     pub(crate) fn from_js(value: Option<JsValue>) -> Result<Self, JsValue> {
         match value {
             Some(value) if !value.is_undefined() && !value.is_null() => {
-                from_js(value, INVALID_ARGUMENT)
+                Self::from_json(&json_text(&value, INVALID_ARGUMENT)?)
+                    .map_err(|message| js_error(INVALID_ARGUMENT, &message, None))
             }
             _ => Ok(Self::default()),
         }
+    }
+
+    /// Reads the options from JSON text: every field may be absent (its default), `token` may
+    /// be `null`, unknown fields are ignored (the rules serde's `#[serde(default)]` had).
+    fn from_json(text: &str) -> Result<Self, String> {
+        let json = json::parse(text).map_err(|error| error.to_string())?;
+        let read = || -> Result<Self, DecodeError> {
+            const ORDER: &[&str] = &[
+                "token",
+                "pingIntervalMs",
+                "reconnectBaseMs",
+                "reconnectMaxMs",
+            ];
+            let defaults = Self::default();
+            let f = Fields::new(&json, Path::Root, "struct Options", ORDER)?;
+            // In byte order of the keys, as serde visits them.
+            let ping_interval_ms = f.req("pingIntervalMs")?;
+            let reconnect_base_ms = f.req("reconnectBaseMs")?;
+            let reconnect_max_ms = f.req("reconnectMaxMs")?;
+            let token = f.opt("token")?;
+            f.done(Self {
+                token,
+                ping_interval_ms: ping_interval_ms.unwrap_or(defaults.ping_interval_ms),
+                reconnect_base_ms: reconnect_base_ms.unwrap_or(defaults.reconnect_base_ms),
+                reconnect_max_ms: reconnect_max_ms.unwrap_or(defaults.reconnect_max_ms),
+            })
+        };
+        read().map_err(|error| error.message)
     }
 
     /// The delay before reconnect attempt `attempt` (0-based): exponential, capped, with
@@ -62,8 +91,28 @@ impl Options {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::Options;
+
+    #[test]
+    fn options_read_like_serde_default() {
+        let defaults = Options::default();
+        assert_eq!(Options::from_json("{}"), Ok(defaults.clone()));
+        let read = Options::from_json(r#"{"token":"t","pingIntervalMs":5,"x":[1]}"#).unwrap();
+        assert_eq!(read.token.as_deref(), Some("t"));
+        assert_eq!(read.ping_interval_ms, 5.0);
+        assert_eq!(read.reconnect_max_ms, defaults.reconnect_max_ms);
+        assert_eq!(Options::from_json(r#"{"token":null}"#), Ok(defaults));
+        for bad in [
+            r#"{"token":1}"#,
+            r#"{"pingIntervalMs":null}"#,
+            r#"{"reconnectMaxMs":"1"}"#,
+            "5",
+        ] {
+            assert!(Options::from_json(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_then_caps_with_jitter() {

@@ -216,7 +216,8 @@ impl Driver for NativeDriver {
     }
 
     fn dispatch(&mut self, action: &Value) -> Result<(), String> {
-        let action: Action = serde_json::from_value(action.clone())
+        // The same text decoder `ClientStore.dispatch` uses.
+        let action = Action::from_json(&action.to_string())
             .map_err(|error| format!("bad action: {error}"))?;
         self.0.dispatch(action);
         Ok(())

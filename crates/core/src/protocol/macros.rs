@@ -3,8 +3,9 @@
 
 /// Declares an internally tagged frame enum whose every variant wraps its own struct.
 ///
-/// Each variant struct is decoded on its own in the slow path, which lets serde report the
-/// exact path of a bad field (an internally tagged enum buffers its content and loses it).
+/// Each variant struct is decoded on its own by its hand-written `FromJson` (`decode_*.rs`),
+/// which names the exact path of a bad field. The serde derives stay for the public API (and
+/// cost the Wasm build nothing: it never calls `Deserialize`).
 macro_rules! frame_enum {
     (
         $(#[$meta:meta])*
@@ -33,10 +34,13 @@ macro_rules! frame_enum {
             /// that an error names the exact bad field.
             pub(crate) fn decode_variant(
                 kind: &str,
-                value: &serde_json::Value,
+                value: &$crate::protocol::json::Json<'_>,
             ) -> Result<Self, $crate::protocol::ProtocolError> {
+                use $crate::protocol::decode::{FromJson, Path};
                 match kind {
-                    $( $tag => $crate::protocol::decode::<$payload>(value).map(Self::$variant), )*
+                    $( $tag => <$payload>::from_json(value, Path::Root)
+                        .map(Self::$variant)
+                        .map_err(Into::into), )*
                     other => Err($crate::protocol::ProtocolError::unknown_type(other)),
                 }
             }

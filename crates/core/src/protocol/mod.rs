@@ -1,14 +1,24 @@
 //! The wire protocol: every client and server frame of PROTOCOL.md §5, and their parsers.
 //!
-//! Parsing takes a fast path (one typed `serde_json` pass) and, only when that fails, a slow
-//! path that re-reads the frame as a JSON value to name the precise error: `bad_frame`,
-//! `unknown_type` or `invalid_field` with the field's name. Valid frames never pay for the
-//! diagnosis, and no input can make either path panic.
+//! Parsing reads the text once into a borrowed JSON tree (`json.rs`), checks it in the order of
+//! PROTOCOL.md §1 (`bad_frame`, `unknown_type`), then decodes the payload by hand
+//! (`decode*.rs`), naming the exact bad field for `invalid_field`. No input can make it panic.
+//! serde is used only to encode frames; its `Deserialize` impls stay on the types for callers
+//! that want them, but parsing does not use them (they were most of the Wasm binary).
 
 #[macro_use]
 mod macros;
 mod client;
+/// The hand-written decoding helpers (not a stable API: public for the bindings' own inputs).
+#[doc(hidden)]
+pub mod decode;
+mod decode_client;
+mod decode_server;
 mod error;
+/// The JSON reader (not a stable API: public for the bindings' own inputs).
+#[doc(hidden)]
+pub mod json;
+mod pow10;
 mod server;
 
 pub use client::{
@@ -24,24 +34,30 @@ pub use server::{
     ToolResult, TurnEnd, TurnEndReason, TurnStart, UserMessage, Welcome,
 };
 
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+use json::Json;
 
 /// Parses one text frame sent by a client (the server's side of the wire).
 pub fn parse_client_frame(text: &str) -> Result<ClientFrame, ProtocolError> {
-    let frame = match serde_json::from_str::<ClientFrame>(text) {
-        Ok(frame) => frame,
-        Err(_) => slow_path(text, ClientFrame::TYPES, ClientFrame::decode_variant)?,
-    };
+    let (json, kind) = read_frame(text, ClientFrame::TYPES)?;
+    let frame = ClientFrame::decode_variant(kind, &json)?;
     frame.validate()?;
     Ok(frame)
 }
 
 /// Parses one text frame sent by the server (the client's side of the wire).
 pub fn parse_server_frame(text: &str) -> Result<ServerFrame, ProtocolError> {
-    match server::parse_fast(text) {
-        Some(frame) => Ok(frame),
-        None => slow_path(text, ServerFrame::TYPES, server::decode_variant),
+    let (json, kind) = read_frame(text, ServerFrame::TYPES)?;
+    if EventKind::TYPES.contains(&kind) {
+        let (session_id, seq, ts) = decode_server::event_header(&json)?;
+        let kind = EventKind::decode_variant(kind, &json)?;
+        Ok(ServerFrame::Event(Event {
+            session_id,
+            seq,
+            ts,
+            kind,
+        }))
+    } else {
+        Reply::decode_variant(kind, &json).map(ServerFrame::Reply)
     }
 }
 
@@ -54,52 +70,23 @@ pub fn encode<T: serde::Serialize>(frame: &T) -> String {
     })
 }
 
-fn frame_type(value: &Value) -> Option<&str> {
-    value.get("type").and_then(Value::as_str)
-}
-
-/// Decodes a frame that the fast path could not, checking in the order of PROTOCOL.md §1 so
-/// that a bad frame gets its precise error. A frame the fast path merely found awkward (say, an
-/// ignored extra field of an unexpected type) still decodes here.
-fn slow_path<F>(
-    text: &str,
-    known_types: &[&str],
-    decode_variant: impl Fn(&str, &Value) -> Result<F, ProtocolError>,
-) -> Result<F, ProtocolError> {
-    let value: Value = serde_json::from_str(text)
+/// Reads a frame's JSON and its `type`, checking in the order of PROTOCOL.md §1 so that a bad
+/// frame gets its precise error. The `type` is returned as the matching entry of `known_types`
+/// (a `'static` string, so the tree can be borrowed again to decode the payload).
+fn read_frame<'a>(
+    text: &'a str,
+    known_types: &[&'static str],
+) -> Result<(Json<'a>, &'static str), ProtocolError> {
+    let json = json::parse(text)
         .map_err(|error| ProtocolError::bad_frame(format!("frame is not JSON: {error}")))?;
-    if !value.is_object() {
+    if !matches!(json, Json::Object(_)) {
         return Err(ProtocolError::bad_frame("frame is not a JSON object"));
     }
-    let Some(kind) = frame_type(&value) else {
+    let Some(Json::String(kind)) = json.get("type") else {
         return Err(ProtocolError::bad_frame("frame has no string field `type`"));
     };
-    if !known_types.contains(&kind) {
-        return Err(ProtocolError::unknown_type(kind));
+    match known_types.iter().find(|known| **known == kind.as_ref()) {
+        Some(known) => Ok((json, known)),
+        None => Err(ProtocolError::unknown_type(kind)),
     }
-    decode_variant(kind, &value)
-}
-
-/// Decodes a JSON value into `T`, reporting the path of the first bad field.
-pub(crate) fn decode<T: DeserializeOwned>(value: &Value) -> Result<T, ProtocolError> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner().to_string();
-        let field = missing_field(&inner)
-            .map(|name| {
-                if path == "." {
-                    name.to_owned()
-                } else {
-                    format!("{path}.{name}")
-                }
-            })
-            .unwrap_or(path);
-        ProtocolError::invalid_field(&field, &inner)
-    })
-}
-
-/// serde reports a missing field as "missing field `name`" at the parent's path.
-fn missing_field(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("missing field `")?;
-    rest.split('`').next()
 }

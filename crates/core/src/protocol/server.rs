@@ -1,7 +1,7 @@
 //! Frames the server sends to clients (PROTOCOL.md §5): replies, which are not persisted, and
 //! events, which are persisted and carry `sessionId`, `seq` and `ts`.
 
-use super::{client::nullable, decode, ErrorCode, ProtocolError};
+use super::{client::nullable, ErrorCode, ProtocolError};
 use crate::SessionState;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -215,15 +215,6 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-/// The fields every event has besides its kind; decoded on its own to name a bad one.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EventHeader {
-    session_id: String,
-    seq: u64,
-    ts: u64,
-}
-
 frame_enum! {
     /// What happened in a session.
     pub enum EventKind {
@@ -356,140 +347,4 @@ pub struct SessionStateChange {
     #[serde(deserialize_with = "nullable")]
     pub previous: Option<SessionState>,
     pub reason: String,
-}
-
-/// The slow path's decoder: an event's header and kind, or a reply.
-pub(super) fn decode_variant(kind: &str, value: &Value) -> Result<ServerFrame, ProtocolError> {
-    if EventKind::TYPES.contains(&kind) {
-        let header: EventHeader = decode(value)?;
-        let kind = EventKind::decode_variant(kind, value)?;
-        Ok(ServerFrame::Event(Event {
-            session_id: header.session_id,
-            seq: header.seq,
-            ts: header.ts,
-            kind,
-        }))
-    } else {
-        Reply::decode_variant(kind, value).map(ServerFrame::Reply)
-    }
-}
-
-/// Every field any event may have, in one flat struct: serde decodes a plain struct in one
-/// pass without buffering, which is several times faster than an internally tagged enum. This
-/// is the hot path of the client (every streamed `block_delta` comes through it).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FlatEvent<'a> {
-    /// Borrowed from the frame text: the type is only compared, never kept.
-    #[serde(rename = "type", borrow)]
-    kind: std::borrow::Cow<'a, str>,
-    session_id: Option<String>,
-    seq: Option<u64>,
-    ts: Option<u64>,
-    message_id: Option<String>,
-    block_id: Option<String>,
-    delta: Option<String>,
-    text: Option<String>,
-    turn_id: Option<String>,
-    block_type: Option<BlockType>,
-    tool_name: Option<String>,
-    input: Option<Value>,
-    tool_id: Option<String>,
-    result: Option<Value>,
-    is_error: Option<bool>,
-    reason: Option<String>,
-    error: Option<String>,
-    usage: Option<Value>,
-    state: Option<SessionState>,
-    #[serde(default, deserialize_with = "present")]
-    previous: Option<Option<SessionState>>,
-}
-
-/// Tells a `null` (`Some(None)`) from an absent field (`None`, through `default`).
-fn present<'de, D>(deserializer: D) -> Result<Option<Option<SessionState>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    Option::<SessionState>::deserialize(deserializer).map(Some)
-}
-
-impl FlatEvent<'_> {
-    /// Builds the typed event, or `None` when a required field is missing (the slow path then
-    /// names it).
-    fn into_event(self) -> Option<Event> {
-        let kind = match self.kind.as_ref() {
-            "block_delta" => EventKind::BlockDelta(BlockDelta {
-                message_id: self.message_id?,
-                block_id: self.block_id?,
-                delta: self.delta?,
-            }),
-            "user_message" => EventKind::UserMessage(UserMessage {
-                message_id: self.message_id?,
-                text: self.text?,
-            }),
-            "turn_start" => EventKind::TurnStart(TurnStart {
-                turn_id: self.turn_id?,
-            }),
-            "message_start" => EventKind::MessageStart(MessageRef {
-                message_id: self.message_id?,
-            }),
-            "block_start" => EventKind::BlockStart(BlockStart {
-                message_id: self.message_id?,
-                block_id: self.block_id?,
-                block_type: self.block_type?,
-                tool_name: self.tool_name,
-            }),
-            "block_end" => EventKind::BlockEnd(BlockEnd {
-                message_id: self.message_id?,
-                block_id: self.block_id?,
-                input: self.input.filter(|input| !input.is_null()),
-            }),
-            "tool_result" => EventKind::ToolResult(ToolResult {
-                message_id: self.message_id?,
-                tool_id: self.tool_id?,
-                // A JSON `null` result reads as absent here; the slow path accepts it as a value.
-                result: self.result?,
-                is_error: self.is_error?,
-            }),
-            "message_end" => EventKind::MessageEnd(MessageRef {
-                message_id: self.message_id?,
-            }),
-            "turn_end" => EventKind::TurnEnd(TurnEnd {
-                turn_id: self.turn_id?,
-                reason: match self.reason?.as_str() {
-                    "completed" => TurnEndReason::Completed,
-                    "interrupted" => TurnEndReason::Interrupted,
-                    "error" => TurnEndReason::Error,
-                    _ => return None,
-                },
-                error: self.error,
-                usage: self.usage.filter(|usage| !usage.is_null()),
-            }),
-            "session_state" => EventKind::SessionState(SessionStateChange {
-                state: self.state?,
-                previous: self.previous?,
-                reason: self.reason?,
-            }),
-            _ => return None,
-        };
-        Some(Event {
-            session_id: self.session_id?,
-            seq: self.seq?,
-            ts: self.ts?,
-            kind,
-        })
-    }
-}
-
-/// The fast path: one typed pass for events, one for replies. `None` sends the frame to the
-/// slow path, which either decodes it or names what is wrong.
-pub(super) fn parse_fast(text: &str) -> Option<ServerFrame> {
-    if let Ok(flat) = serde_json::from_str::<FlatEvent>(text) {
-        if EventKind::TYPES.contains(&flat.kind.as_ref()) {
-            return flat.into_event().map(ServerFrame::Event);
-        }
-    }
-    serde_json::from_str::<Reply>(text)
-        .ok()
-        .map(ServerFrame::Reply)
 }

@@ -8,6 +8,8 @@
 //! counter, so tests are deterministic and the browser passes a random prefix.
 
 mod action;
+mod action_decode;
+mod fxhash;
 mod parse;
 mod reduce;
 mod state;

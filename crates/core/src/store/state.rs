@@ -1,6 +1,7 @@
 //! The client state: one view per session the client has seen, the outbox and the errors, and
 //! the snapshot that JavaScript and the golden vectors read.
 
+use super::fxhash::FxBuildHasher;
 use crate::protocol::{BlockType, ErrorCode};
 use crate::SessionState;
 use serde::ser::SerializeMap;
@@ -126,7 +127,7 @@ pub struct SessionView {
     pub title: Option<String>,
     pub messages: Vec<Message>,
     /// Message id to its index in `messages`, so a delta finds its message in O(1).
-    pub(crate) index: HashMap<String, usize>,
+    pub(crate) index: HashMap<String, usize, FxBuildHasher>,
     /// `messages[..confirmed]` come from the session's log, in seq order; the rest are the
     /// user's optimistic messages not echoed yet. Keeping them apart means the conversation
     /// always reads in the server's order, even when the user typed while a reply streamed.

@@ -1,0 +1,331 @@
+//! Decoding typed values from the JSON tree by hand, with the error semantics frames had when
+//! serde (through `serde_path_to_error`) decoded them from a `serde_json::Value`:
+//!
+//! - the bad field is named by its path (`sessions[0].lastSeq`), and the message is serde's
+//!   (`invalid type: string "1", expected u64`, `missing field `x``);
+//! - a `Value`'s members are visited in key order and the first bad one stops decoding, so each
+//!   decoder asks for its fields **in byte order of their keys**; missing fields are reported
+//!   after that, in declaration order;
+//! - an optional field sent as `null` is absent, a required-but-nullable one must be present;
+//! - unknown members are ignored; a struct may also be written as an array of its fields in
+//!   declaration order (serde accepts that too).
+
+use super::json::{Json, Num};
+use super::ProtocolError;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
+
+/// A field that could not be decoded: its path and serde's description of the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    pub field: String,
+    pub message: String,
+}
+
+impl From<DecodeError> for ProtocolError {
+    fn from(error: DecodeError) -> Self {
+        ProtocolError::invalid_field(&error.field, &error.message)
+    }
+}
+
+/// Where a value sits in a frame, displayed as `serde_path_to_error` displays it.
+#[derive(Debug, Clone, Copy)]
+pub enum Path<'p> {
+    Root,
+    Key(&'p Path<'p>, &'p str),
+    Index(&'p Path<'p>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root => f.write_str("."),
+            Path::Key(Path::Root, key) => f.write_str(key),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(Path::Root, index) => write!(f, "[{index}]"),
+            Path::Index(parent, index) => write!(f, "{parent}[{index}]"),
+        }
+    }
+}
+
+impl Path<'_> {
+    #[cold]
+    pub fn error(&self, message: String) -> DecodeError {
+        DecodeError {
+            field: self.to_string(),
+            message,
+        }
+    }
+}
+
+/// serde's `Unexpected` as serde_json displays it.
+fn unexpected(json: &Json<'_>) -> String {
+    match json {
+        Json::Null => "null".to_owned(),
+        Json::Bool(b) => format!("boolean `{b}`"),
+        Json::Number(Num::U64(n)) => format!("integer `{n}`"),
+        Json::Number(Num::I64(n)) => format!("integer `{n}`"),
+        // serde_json's own float formatting, as its error messages use.
+        Json::Number(Num::F64(_)) => format!("floating point `{}`", json.to_value()),
+        Json::String(s) => format!("string {s:?}"),
+        Json::Array(_) => "sequence".to_owned(),
+        Json::Object(_) => "map".to_owned(),
+    }
+}
+
+#[cold]
+pub fn invalid_type(json: &Json<'_>, path: Path<'_>, expected: &str) -> DecodeError {
+    path.error(format!(
+        "invalid type: {}, expected {expected}",
+        unexpected(json)
+    ))
+}
+
+/// A type read from the JSON tree.
+pub trait FromJson: Sized {
+    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError>;
+}
+
+impl FromJson for String {
+    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
+        match json {
+            Json::String(s) => Ok(s.as_ref().to_owned()),
+            other => Err(invalid_type(other, path, "a string")),
+        }
+    }
+}
+
+impl FromJson for bool {
+    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
+        match json {
+            Json::Bool(b) => Ok(*b),
+            other => Err(invalid_type(other, path, "a boolean")),
+        }
+    }
+}
+
+/// An unsigned integer field: `expected` is serde's name for the type (`u64`, `u32`).
+fn unsigned(json: &Json<'_>, path: Path<'_>, max: u64, expected: &str) -> Result<u64, DecodeError> {
+    match json {
+        Json::Number(Num::U64(n)) if *n <= max => Ok(*n),
+        Json::Number(Num::U64(n)) => {
+            Err(path.error(format!("invalid value: integer `{n}`, expected {expected}")))
+        }
+        Json::Number(Num::I64(n)) => {
+            Err(path.error(format!("invalid value: integer `{n}`, expected {expected}")))
+        }
+        other => Err(invalid_type(other, path, expected)),
+    }
+}
+
+impl FromJson for u64 {
+    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
+        unsigned(json, path, u64::MAX, "u64")
+    }
+}
+
+impl FromJson for u32 {
+    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
+        unsigned(json, path, u64::from(u32::MAX), "u32").map(|n| n as u32)
+    }
+}
+
+impl FromJson for f64 {
+    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
+        match json {
+            Json::Number(Num::U64(n)) => Ok(*n as f64),
+            Json::Number(Num::I64(n)) => Ok(*n as f64),
+            Json::Number(Num::F64(n)) => Ok(*n),
+            other => Err(invalid_type(other, path, "f64")),
+        }
+    }
+}
+
+impl FromJson for Value {
+    fn from_json(json: &Json<'_>, _: Path<'_>) -> Result<Self, DecodeError> {
+        Ok(json.to_value())
+    }
+}
+
+impl<T: FromJson> FromJson for Vec<T> {
+    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
+        match json {
+            Json::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| T::from_json(item, Path::Index(&path, index)))
+                .collect(),
+            other => Err(invalid_type(other, path, "a sequence")),
+        }
+    }
+}
+
+/// A fieldless enum written as its variant's name (or, as serde also accepts, as a one-member
+/// map `{"NAME": null}`).
+pub fn unit_enum<T: Copy>(
+    json: &Json<'_>,
+    path: Path<'_>,
+    variants: &[(&str, T)],
+) -> Result<T, DecodeError> {
+    let name = match json {
+        Json::String(name) => name.as_ref(),
+        Json::Object(members) => match distinct_single(members) {
+            Some((name, Json::Null)) => name,
+            Some((_, other)) => return Err(invalid_type(other, path, "unit")),
+            None => {
+                return Err(
+                    path.error("invalid value: map, expected map with a single key".to_owned())
+                )
+            }
+        },
+        other => return Err(invalid_type(other, path, "string or map")),
+    };
+    match variants.iter().find(|(wire, _)| *wire == name) {
+        Some((_, value)) => Ok(*value),
+        None => {
+            let names: Vec<String> = variants.iter().map(|(w, _)| format!("`{w}`")).collect();
+            Err(path.error(format!(
+                "unknown variant `{name}`, expected one of {}",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// The only key of an object (after later duplicates replace earlier ones), with its value.
+fn distinct_single<'j, 'a>(
+    members: &'j [(Cow<'a, str>, Json<'a>)],
+) -> Option<(&'j str, &'j Json<'a>)> {
+    let (key, value) = members.last()?;
+    members
+        .iter()
+        .all(|(other, _)| other == key)
+        .then_some((key.as_ref(), value))
+}
+
+/// How a struct was written: as an object, or as an array of its fields.
+#[derive(Debug)]
+enum Form<'j, 'a> {
+    Map(&'j [(Cow<'a, str>, Json<'a>)]),
+    Seq(&'j [Json<'a>]),
+}
+
+/// The fields of one struct being decoded. Ask for them in byte order of their keys (see the
+/// module docs), then check the required ones with [`Fields::need`] and finish with
+/// [`Fields::done`].
+#[derive(Debug)]
+pub struct Fields<'j, 'a, 'p> {
+    form: Form<'j, 'a>,
+    path: Path<'p>,
+    /// serde's `expecting` text: `struct SessionCursor`.
+    name: &'static str,
+    /// The field keys in declaration order (the positions of the array form).
+    order: &'static [&'static str],
+}
+
+impl<'j, 'a, 'p> Fields<'j, 'a, 'p> {
+    pub fn new(
+        json: &'j Json<'a>,
+        path: Path<'p>,
+        name: &'static str,
+        order: &'static [&'static str],
+    ) -> Result<Self, DecodeError> {
+        let form = match json {
+            Json::Object(members) => Form::Map(members),
+            Json::Array(items) => Form::Seq(items),
+            other => return Err(invalid_type(other, path, name)),
+        };
+        Ok(Self {
+            form,
+            path,
+            name,
+            order,
+        })
+    }
+
+    fn member(&self, key: &str) -> Option<(&'j Json<'a>, Option<usize>)> {
+        match self.form {
+            Form::Map(members) => members
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, value)| (value, None)),
+            Form::Seq(items) => {
+                let index = self.order.iter().position(|k| *k == key)?;
+                items.get(index).map(|value| (value, Some(index)))
+            }
+        }
+    }
+
+    fn decode<T: FromJson>(
+        &self,
+        key: &str,
+        json: &Json<'_>,
+        index: Option<usize>,
+    ) -> Result<T, DecodeError> {
+        match index {
+            Some(index) => T::from_json(json, Path::Index(&self.path, index)),
+            None => T::from_json(json, Path::Key(&self.path, key)),
+        }
+    }
+
+    /// A required field: `None` when absent (then [`Fields::need`] reports it).
+    pub fn req<T: FromJson>(&self, key: &str) -> Result<Option<T>, DecodeError> {
+        match self.member(key) {
+            Some((json, index)) => self.decode(key, json, index).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// An optional field: absent or `null` is `None`.
+    pub fn opt<T: FromJson>(&self, key: &str) -> Result<Option<T>, DecodeError> {
+        match self.member(key) {
+            Some((Json::Null, _)) | None => Ok(None),
+            Some((json, index)) => self.decode(key, json, index).map(Some),
+        }
+    }
+
+    /// A field that must be present but may be `null`: `Some(None)` for `null`.
+    pub fn nullable<T: FromJson>(&self, key: &str) -> Result<Option<Option<T>>, DecodeError> {
+        match self.member(key) {
+            Some((Json::Null, _)) => Ok(Some(None)),
+            Some((json, index)) => self.decode(key, json, index).map(|v| Some(Some(v))),
+            None => Ok(None),
+        }
+    }
+
+    /// A required field's value, or serde's error for a missing one.
+    pub fn need<T>(&self, value: Option<T>, key: &str) -> Result<T, DecodeError> {
+        match value {
+            Some(value) => Ok(value),
+            None => Err(self.missing(key)),
+        }
+    }
+
+    #[cold]
+    fn missing(&self, key: &str) -> DecodeError {
+        match self.form {
+            Form::Map(_) => Path::Key(&self.path, key).error(format!("missing field `{key}`")),
+            Form::Seq(_) => {
+                let index = self.order.iter().position(|k| *k == key).unwrap_or(0);
+                self.path.error(format!(
+                    "invalid length {index}, expected {} with {} elements",
+                    self.name,
+                    self.order.len()
+                ))
+            }
+        }
+    }
+
+    /// The decoded struct, unless it was an array with more elements than fields.
+    pub fn done<T>(&self, value: T) -> Result<T, DecodeError> {
+        match self.form {
+            Form::Seq(items) if items.len() > self.order.len() => Err(self.path.error(format!(
+                "invalid length {}, expected fewer elements in array",
+                items.len()
+            ))),
+            _ => Ok(value),
+        }
+    }
+}

@@ -1,0 +1,564 @@
+//! A small JSON reader: text to a borrowed tree ([`Json`]), read the way serde_json reads a
+//! `serde_json::Value` (same grammar, same number conversion, same nesting limit, later
+//! duplicate keys win when looked up).
+//!
+//! It exists for size and speed: frames are decoded from this tree by hand (see `decode.rs`)
+//! instead of through serde's `Deserialize`, whose generic machinery was most of the Wasm
+//! binary. Strings without escapes are borrowed from the frame text, so a streamed
+//! `block_delta` allocates only for the one vector of its fields.
+
+use super::pow10::POW10;
+use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+/// A parsed JSON value, borrowing its strings from the text when it can.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json<'a> {
+    Null,
+    Bool(bool),
+    Number(Num),
+    String(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
+    /// The members in text order, duplicates included (see [`Json::get`]).
+    Object(Vec<(Cow<'a, str>, Json<'a>)>),
+}
+
+/// A JSON number as serde_json holds it: an integer when it is one and fits, else a float.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Num {
+    U64(u64),
+    I64(i64),
+    F64(f64),
+}
+
+/// Why a text is not JSON, with the byte offset where reading stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    problem: &'static str,
+    line: usize,
+    column: usize,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at line {} column {}",
+            self.problem, self.line, self.column
+        )
+    }
+}
+
+/// serde_json refuses containers nested this deep (its `remaining_depth` of 128).
+const MAX_DEPTH: u32 = 128;
+
+/// Parses one JSON text (surrounding whitespace allowed, nothing else after the value).
+pub fn parse(text: &str) -> Result<Json<'_>, JsonError> {
+    let mut reader = Reader {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+    };
+    let value = reader.value()?;
+    reader.skip_whitespace();
+    if reader.pos < reader.bytes.len() {
+        reader.pos += 1;
+        return Err(reader.error("trailing characters"));
+    }
+    Ok(value)
+}
+
+impl<'a> Json<'a> {
+    /// The member `key` of an object (the last one, as in a `serde_json::Map`).
+    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+        match self {
+            Json::Object(members) => members.iter().rev().find(|(k, _)| k == key).map(|m| &m.1),
+            _ => None,
+        }
+    }
+
+    /// The `serde_json::Value` this is (for the payloads kept as any JSON).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(*b),
+            Json::Number(Num::U64(n)) => Value::Number(Number::from(*n)),
+            Json::Number(Num::I64(n)) => Value::Number(Number::from(*n)),
+            // Parsed floats are always finite, so `from_f64` never refuses one.
+            Json::Number(Num::F64(n)) => Number::from_f64(*n).map_or(Value::Null, Value::Number),
+            Json::String(s) => Value::String(s.clone().into_owned()),
+            Json::Array(items) => Value::Array(items.iter().map(Json::to_value).collect()),
+            Json::Object(members) => {
+                let mut map = Map::new();
+                for (key, value) in members {
+                    map.insert(key.clone().into_owned(), value.to_value());
+                }
+                Value::Object(map)
+            }
+        }
+    }
+}
+
+struct Reader<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    depth: u32,
+}
+
+/// serde_json's overflow test for `a * 10 + b` against `max`.
+fn overflows<T: Copy + Into<u64>>(a: T, b: T, max: T) -> bool {
+    let (a, b, max) = (a.into(), b.into(), max.into());
+    a >= max / 10 && (a > max / 10 || b > max % 10)
+}
+
+impl<'a> Reader<'a> {
+    #[cold]
+    fn error(&self, problem: &'static str) -> JsonError {
+        let consumed = &self.bytes[..self.pos.min(self.bytes.len())];
+        let line = 1 + consumed.iter().filter(|&&b| b == b'\n').count();
+        let column = consumed.iter().rev().take_while(|&&b| b != b'\n').count();
+        JsonError {
+            problem,
+            line,
+            column,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn value(&mut self) -> Result<Json<'a>, JsonError> {
+        self.skip_whitespace();
+        let Some(byte) = self.peek() else {
+            return Err(self.error("EOF while parsing a value"));
+        };
+        self.pos += 1;
+        match byte {
+            b'"' => self.string().map(Json::String),
+            b'{' => self.nested(Self::object),
+            b'[' => self.nested(Self::array),
+            b'n' => self.ident(b"ull").map(|()| Json::Null),
+            b't' => self.ident(b"rue").map(|()| Json::Bool(true)),
+            b'f' => self.ident(b"alse").map(|()| Json::Bool(false)),
+            b'-' => self.number(false).map(Json::Number),
+            b'0'..=b'9' => {
+                self.pos -= 1;
+                self.number(true).map(Json::Number)
+            }
+            _ => Err(self.error("expected value")),
+        }
+    }
+
+    fn nested(
+        &mut self,
+        read: fn(&mut Self) -> Result<Json<'a>, JsonError>,
+    ) -> Result<Json<'a>, JsonError> {
+        self.depth += 1;
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error("recursion limit exceeded"));
+        }
+        let value = read(self);
+        self.depth -= 1;
+        value
+    }
+
+    fn ident(&mut self, rest: &[u8]) -> Result<(), JsonError> {
+        for expected in rest {
+            match self.peek() {
+                None => return Err(self.error("EOF while parsing a value")),
+                Some(byte) => {
+                    self.pos += 1;
+                    if byte != *expected {
+                        return Err(self.error("expected ident"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn array(&mut self) -> Result<Json<'a>, JsonError> {
+        let mut items = Vec::new();
+        self.skip_whitespace();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(Json::Array(items));
+        }
+        loop {
+            items.push(self.value()?);
+            self.skip_whitespace();
+            let next = self.peek();
+            self.pos += 1;
+            match next {
+                Some(b',') => {
+                    self.skip_whitespace();
+                    if self.peek() == Some(b']') {
+                        return Err(self.error("trailing comma"));
+                    }
+                }
+                Some(b']') => return Ok(Json::Array(items)),
+                Some(_) => return Err(self.error("expected `,` or `]`")),
+                None => {
+                    self.pos -= 1;
+                    return Err(self.error("EOF while parsing a list"));
+                }
+            }
+        }
+    }
+
+    fn object(&mut self) -> Result<Json<'a>, JsonError> {
+        // Frames have about eight members: one allocation for the usual case.
+        let mut members = Vec::with_capacity(8);
+        self.skip_whitespace();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Json::Object(members));
+        }
+        loop {
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b'"') => self.pos += 1,
+                Some(_) => {
+                    self.pos += 1;
+                    return Err(self.error("key must be a string"));
+                }
+                None => return Err(self.error("EOF while parsing an object")),
+            }
+            let key = self.string()?;
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b':') => self.pos += 1,
+                Some(_) => {
+                    self.pos += 1;
+                    return Err(self.error("expected `:`"));
+                }
+                None => return Err(self.error("EOF while parsing an object")),
+            }
+            let value = self.value()?;
+            members.push((key, value));
+            self.skip_whitespace();
+            let next = self.peek();
+            self.pos += 1;
+            match next {
+                Some(b',') => {
+                    self.skip_whitespace();
+                    if self.peek() == Some(b'}') {
+                        return Err(self.error("trailing comma"));
+                    }
+                }
+                Some(b'}') => return Ok(Json::Object(members)),
+                Some(_) => return Err(self.error("expected `,` or `}`")),
+                None => {
+                    self.pos -= 1;
+                    return Err(self.error("EOF while parsing an object"));
+                }
+            }
+        }
+    }
+
+    /// A string whose opening quote was read. Borrowed unless it has escapes.
+    fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
+        let start = self.pos;
+        loop {
+            match self.peek() {
+                Some(b'"') => {
+                    // Both ends sit next to an ASCII quote, so they are char boundaries.
+                    let text = self.text.get(start..self.pos).unwrap_or_default();
+                    self.pos += 1;
+                    return Ok(Cow::Borrowed(text));
+                }
+                Some(b'\\') => break,
+                Some(0..=0x1f) => {
+                    self.pos += 1;
+                    return Err(self.control_error());
+                }
+                Some(_) => self.pos += 1,
+                None => return Err(self.error("EOF while parsing a string")),
+            }
+        }
+        let mut owned = String::from(self.text.get(start..self.pos).unwrap_or_default());
+        loop {
+            let run = self.pos;
+            loop {
+                match self.peek() {
+                    Some(b'"' | b'\\') => break,
+                    Some(0..=0x1f) => {
+                        self.pos += 1;
+                        return Err(self.control_error());
+                    }
+                    Some(_) => self.pos += 1,
+                    None => return Err(self.error("EOF while parsing a string")),
+                }
+            }
+            owned.push_str(self.text.get(run..self.pos).unwrap_or_default());
+            let quote = self.peek() == Some(b'"');
+            self.pos += 1;
+            if quote {
+                return Ok(Cow::Owned(owned));
+            }
+            self.escape(&mut owned)?;
+        }
+    }
+
+    #[cold]
+    fn control_error(&self) -> JsonError {
+        self.error("control character (\\u0000-\\u001F) found while parsing a string")
+    }
+
+    /// One escape after its backslash, with serde_json's rules for surrogate pairs.
+    fn escape(&mut self, out: &mut String) -> Result<(), JsonError> {
+        let Some(byte) = self.peek() else {
+            return Err(self.error("EOF while parsing a string"));
+        };
+        self.pos += 1;
+        let ch = match byte {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\x08',
+            b'f' => '\x0c',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => return self.unicode_escape(out),
+            _ => return Err(self.error("invalid escape")),
+        };
+        out.push(ch);
+        Ok(())
+    }
+
+    fn unicode_escape(&mut self, out: &mut String) -> Result<(), JsonError> {
+        let first = self.hex4()?;
+        if (0xDC00..=0xDFFF).contains(&first) {
+            return Err(self.error("lone leading surrogate in hex escape"));
+        }
+        if !(0xD800..=0xDBFF).contains(&first) {
+            out.push(char::from_u32(u32::from(first)).unwrap_or('\u{fffd}'));
+            return Ok(());
+        }
+        for expected in [b'\\', b'u'] {
+            match self.peek() {
+                Some(byte) if byte == expected => self.pos += 1,
+                Some(_) => {
+                    self.pos += 1;
+                    return Err(self.error("unexpected end of hex escape"));
+                }
+                None => return Err(self.error("EOF while parsing a string")),
+            }
+        }
+        let second = self.hex4()?;
+        if !(0xDC00..=0xDFFF).contains(&second) {
+            return Err(self.error("lone leading surrogate in hex escape"));
+        }
+        let code = (((u32::from(first) - 0xD800) << 10) | (u32::from(second) - 0xDC00)) + 0x1_0000;
+        out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+        Ok(())
+    }
+
+    fn hex4(&mut self) -> Result<u16, JsonError> {
+        let mut n: u16 = 0;
+        for _ in 0..4 {
+            let Some(byte) = self.peek() else {
+                return Err(self.error("EOF while parsing a string"));
+            };
+            self.pos += 1;
+            let digit = match byte {
+                b'0'..=b'9' => byte - b'0',
+                b'a'..=b'f' => byte - b'a' + 10,
+                b'A'..=b'F' => byte - b'A' + 10,
+                _ => return Err(self.error("invalid escape")),
+            };
+            n = (n << 4) | u16::from(digit);
+        }
+        Ok(n)
+    }
+
+    /// A number (after its `-`, if any), converted exactly as serde_json converts it.
+    fn number(&mut self, positive: bool) -> Result<Num, JsonError> {
+        let Some(first) = self.peek() else {
+            return Err(self.error("EOF while parsing a value"));
+        };
+        self.pos += 1;
+        let mut significand = match first {
+            b'0' => {
+                if let Some(b'0'..=b'9') = self.peek() {
+                    return Err(self.error("invalid number"));
+                }
+                0
+            }
+            b'1'..=b'9' => u64::from(first - b'0'),
+            _ => return Err(self.error("invalid number")),
+        };
+        if first != b'0' {
+            while let Some(c @ b'0'..=b'9') = self.peek() {
+                let digit = u64::from(c - b'0');
+                if overflows(significand, digit, u64::MAX) {
+                    return self.long_integer(positive, significand).map(Num::F64);
+                }
+                self.pos += 1;
+                significand = significand * 10 + digit;
+            }
+        }
+        Ok(match self.peek() {
+            Some(b'.') => Num::F64(self.decimal(positive, significand, 0)?),
+            Some(b'e' | b'E') => Num::F64(self.exponent(positive, significand, 0)?),
+            _ if positive => Num::U64(significand),
+            _ => {
+                let negative = (significand as i64).wrapping_neg();
+                // A float on underflow, or for `-0`, as serde_json does.
+                if negative >= 0 {
+                    Num::F64(-(significand as f64))
+                } else {
+                    Num::I64(negative)
+                }
+            }
+        })
+    }
+
+    #[cold]
+    fn long_integer(&mut self, positive: bool, significand: u64) -> Result<f64, JsonError> {
+        let mut exponent = 0i32;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+            exponent = exponent.saturating_add(1);
+        }
+        match self.peek() {
+            Some(b'.') => self.decimal(positive, significand, exponent),
+            Some(b'e' | b'E') => self.exponent(positive, significand, exponent),
+            _ => self.float_from_parts(positive, significand, exponent),
+        }
+    }
+
+    fn decimal(
+        &mut self,
+        positive: bool,
+        mut significand: u64,
+        before_point: i32,
+    ) -> Result<f64, JsonError> {
+        self.pos += 1;
+        let mut after_point = 0i32;
+        let mut digits = false;
+        while let Some(c @ b'0'..=b'9') = self.peek() {
+            digits = true;
+            let digit = u64::from(c - b'0');
+            if overflows(significand, digit, u64::MAX) {
+                // Further digits cannot change the f64: skip them.
+                while let Some(b'0'..=b'9') = self.peek() {
+                    self.pos += 1;
+                }
+                break;
+            }
+            self.pos += 1;
+            significand = significand * 10 + digit;
+            after_point -= 1;
+        }
+        if !digits {
+            return Err(match self.peek() {
+                Some(_) => self.error("invalid number"),
+                None => self.error("EOF while parsing a value"),
+            });
+        }
+        let exponent = before_point + after_point;
+        match self.peek() {
+            Some(b'e' | b'E') => self.exponent(positive, significand, exponent),
+            _ => self.float_from_parts(positive, significand, exponent),
+        }
+    }
+
+    fn exponent(
+        &mut self,
+        positive: bool,
+        significand: u64,
+        starting: i32,
+    ) -> Result<f64, JsonError> {
+        self.pos += 1;
+        let positive_exp = match self.peek() {
+            Some(b'+') => {
+                self.pos += 1;
+                true
+            }
+            Some(b'-') => {
+                self.pos += 1;
+                false
+            }
+            _ => true,
+        };
+        let mut exp = match self.peek() {
+            Some(c @ b'0'..=b'9') => i32::from(c - b'0'),
+            Some(_) => {
+                self.pos += 1;
+                return Err(self.error("invalid number"));
+            }
+            None => return Err(self.error("EOF while parsing a value")),
+        };
+        self.pos += 1;
+        while let Some(c @ b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+            let digit = i32::from(c - b'0');
+            if exp >= i32::MAX / 10 && (exp > i32::MAX / 10 || digit > i32::MAX % 10) {
+                if significand != 0 && positive_exp {
+                    return Err(self.error("number out of range"));
+                }
+                while let Some(b'0'..=b'9') = self.peek() {
+                    self.pos += 1;
+                }
+                return Ok(if positive { 0.0 } else { -0.0 });
+            }
+            exp = exp * 10 + digit;
+        }
+        let exponent = if positive_exp {
+            starting.saturating_add(exp)
+        } else {
+            starting.saturating_sub(exp)
+        };
+        self.float_from_parts(positive, significand, exponent)
+    }
+
+    fn float_from_parts(
+        &self,
+        positive: bool,
+        significand: u64,
+        mut exponent: i32,
+    ) -> Result<f64, JsonError> {
+        let mut f = significand as f64;
+        loop {
+            match POW10.get(exponent.unsigned_abs() as usize) {
+                Some(&pow) => {
+                    if exponent >= 0 {
+                        f *= pow;
+                        if f.is_infinite() {
+                            return Err(self.error("number out of range"));
+                        }
+                    } else {
+                        f /= pow;
+                    }
+                    break;
+                }
+                None => {
+                    if f == 0.0 {
+                        break;
+                    }
+                    if exponent >= 0 {
+                        return Err(self.error("number out of range"));
+                    }
+                    f /= 1e308;
+                    exponent += 308;
+                }
+            }
+        }
+        Ok(if positive { f } else { -f })
+    }
+}
+
+#[cfg(test)]
+mod tests;
