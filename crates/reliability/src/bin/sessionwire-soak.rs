@@ -37,6 +37,8 @@ struct Totals {
     reconnects: AtomicU64,
     switches: AtomicU64,
     interrupts: AtomicU64,
+    /// Interrupts that arrived after their turn had already ended (nothing to stop).
+    late_interrupts: AtomicU64,
     events: AtomicU64,
 }
 
@@ -65,8 +67,11 @@ async fn connection(
         match step % 10 {
             3 => {
                 client.disconnect();
-                client.connect(&address).await?;
-                client.resync().await?;
+                client
+                    .connect(&address)
+                    .await
+                    .context("reconnect: connect")?;
+                client.resync().await.context("reconnect: resync")?;
                 totals.reconnects.fetch_add(1, Ordering::Relaxed);
             }
             6 => {
@@ -78,14 +83,22 @@ async fn connection(
                     .await?;
                 client
                     .next_until(|f| f["type"] == "session_switched")
-                    .await?;
+                    .await
+                    .context("switch: waiting for session_switched")?;
                 totals.switches.fetch_add(1, Ordering::Relaxed);
             }
             9 => {
                 client
                     .send_text(Some(&session), "/slow 6 interrupted soon")
                     .await?;
-                client.next_until(|f| f["type"] == "block_delta").await?;
+                let mut turn_over = false;
+                client
+                    .next_until(|f| {
+                        turn_over |= f["type"] == "turn_end";
+                        f["type"] == "block_delta" || turn_over
+                    })
+                    .await
+                    .context("interrupt: waiting for the slow turn to stream")?;
                 let id = client.fresh_id();
                 textless.insert(id.clone());
                 client
@@ -93,23 +106,46 @@ async fn connection(
                         json!({"type": "interrupt", "sessionId": session, "clientMsgId": id}),
                     )
                     .await?;
+                // Under load the slow turn may finish before the interrupt lands: then the
+                // interrupt is acked and stops nothing. Either way the turn is over once both
+                // the ack and a turn_end have arrived.
+                let mut acked = false;
+                let mut interrupted = false;
                 client
-                    .next_until(|f| f["type"] == "turn_end" && f["reason"] == "interrupted")
-                    .await?;
-                totals.interrupts.fetch_add(1, Ordering::Relaxed);
+                    .next_until(|f| {
+                        acked |= f["type"] == "ack" && f["clientMsgId"] == id.as_str();
+                        if f["type"] == "turn_end" {
+                            turn_over = true;
+                            interrupted |= f["reason"] == "interrupted";
+                        }
+                        acked && turn_over
+                    })
+                    .await
+                    .context("interrupt: waiting for its ack and the turn's end")?;
+                if interrupted {
+                    totals.interrupts.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    totals.late_interrupts.fetch_add(1, Ordering::Relaxed);
+                }
             }
             _ => {
                 let text = format!("m{index}-{step}");
                 client.send_text(Some(&session), &text).await?;
                 totals.sends.fetch_add(1, Ordering::Relaxed);
-                client.wait_for_echo(&text).await?;
+                client
+                    .wait_for_echo(&text)
+                    .await
+                    .with_context(|| format!("send: waiting for the reply to {text}"))?;
                 totals.replies.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
     // Audit this connection's session: each acked message stored once, each plain message
     // answered exactly once.
-    let history = client.full_history(&session).await?;
+    let history = client
+        .full_history(&session)
+        .await
+        .context("audit: reading the whole history")?;
     let mut stored: BTreeMap<&str, u32> = BTreeMap::new();
     let mut replies: BTreeMap<String, String> = BTreeMap::new();
     for event in &history {
@@ -175,23 +211,31 @@ async fn main() -> Result<()> {
         }
     }
     let mut rss_peak = rss_start.unwrap_or(0);
+    // RSS every 10 s of the run: stable memory shows as a flat series once all are connected.
+    let mut rss_series = Vec::new();
+    let mut next_sample = started;
     let mut failures = Vec::new();
     let mut clients = Vec::new();
     for task in tasks {
         while !task.is_finished() {
-            rss_peak = rss_peak.max(server.rss_kib().unwrap_or(0));
+            let rss = server.rss_kib().unwrap_or(0);
+            rss_peak = rss_peak.max(rss);
+            if Instant::now() >= next_sample {
+                rss_series.push(format!("{}s:{}", started.elapsed().as_secs(), rss / 1024));
+                next_sample += Duration::from_secs(10);
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         match task.await.context("task panicked")? {
             Ok(client) => clients.push(client),
-            Err(error) => failures.push(error.to_string()),
+            Err(error) => failures.push(format!("{error:#}")),
         }
     }
     let rss_end = server.rss_kib();
     server.kill().await?;
     let t = &totals;
     println!(
-        "soak: {} connections for {:.0}s: {} sends, {} replies, {} reconnects, {} switches, {} interrupts, {} events; \
+        "soak: {} connections for {:.0}s: {} sends, {} replies, {} reconnects, {} switches, {} interrupts ({} after their turn ended), {} events; \
          {} failed connections; server RSS {} KiB at start, {} KiB peak, {} KiB at end",
         args.connections,
         started.elapsed().as_secs_f64(),
@@ -200,12 +244,14 @@ async fn main() -> Result<()> {
         t.reconnects.load(Ordering::Relaxed),
         t.switches.load(Ordering::Relaxed),
         t.interrupts.load(Ordering::Relaxed),
+        t.late_interrupts.load(Ordering::Relaxed),
         t.events.load(Ordering::Relaxed),
         failures.len(),
         rss_start.unwrap_or(0),
         rss_peak,
         rss_end.unwrap_or(0),
     );
+    println!("server RSS (MiB) over time: {}", rss_series.join(" "));
     drop(clients);
     if !failures.is_empty() {
         bail!(
