@@ -312,3 +312,48 @@ fn error_codes_have_their_wire_names() {
         assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{name}\""));
     }
 }
+
+/// Inputs the fuzzers found, kept as regression tests: each must parse, encode and parse back
+/// to the same frame.
+#[test]
+fn fuzz_regressions_round_trip() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let frame = parse_server_frame(&text).unwrap();
+        assert_eq!(parse_server_frame(&encode(&frame)).unwrap(), frame);
+        count += 1;
+    }
+    assert!(count >= 1);
+}
+
+#[test]
+fn floats_are_read_correctly_rounded() {
+    let text = r#"{"type":"tool_result","sessionId":"s","seq":1,"ts":1,"messageId":"m","toolId":"t","isError":false,"result":[8888888888888888.88888,0.1,1e-320,-2.5e300,123456789012345678901234567890]}"#;
+    let ServerFrame::Event(event) = parse_server_frame(text).unwrap() else {
+        panic!("not an event")
+    };
+    let EventKind::ToolResult(result) = event.kind else {
+        panic!("not a tool_result")
+    };
+    let numbers: Vec<f64> = result
+        .result
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_f64().unwrap())
+        .collect();
+    let expected: Vec<f64> = [
+        "8888888888888888.88888",
+        "0.1",
+        "1e-320",
+        "-2.5e300",
+        "123456789012345678901234567890",
+    ]
+    .iter()
+    .map(|t| t.parse().unwrap())
+    .collect();
+    assert_eq!(numbers, expected);
+    assert_eq!(numbers[0], 8888888888888889.0);
+}
