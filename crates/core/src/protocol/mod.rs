@@ -20,6 +20,7 @@ mod error;
 pub mod json;
 mod pow10;
 mod server;
+pub(crate) mod table;
 /// The JSON writer for what the core hands out as text (frames, actions, the snapshot).
 pub mod write;
 mod write_frames;

@@ -4,10 +4,12 @@
 //!
 //! Same acceptance as serde's derive: `type` names the variant, fields are camelCase, optional
 //! fields may be absent or `null`, unknown fields are ignored, a field given twice is refused.
+//! Each variant is a table of its fields (`protocol/table.rs`) in declaration order.
 
 use super::Action;
-use crate::protocol::decode::{invalid_type, DecodeError, Fields, Path};
+use crate::protocol::decode::{invalid_type, DecodeError, Path};
 use crate::protocol::json::{self, Json};
+use crate::protocol::table::{self, Field, Kind, Need, Slots};
 
 /// Every action's `type`, in declaration order (for the unknown-variant message).
 const TYPES: &[&str] = &[
@@ -78,20 +80,24 @@ fn decode(json: &Json<'_>) -> Result<Action, DecodeError> {
     variant(kind, json)
 }
 
-/// The fields of a variant, refusing a known field given twice (as serde's derive does).
-fn fields<'j, 'a>(
-    json: &'j Json<'a>,
-    order: &'static [&'static str],
-) -> Result<Fields<'j, 'a, 'static>, DecodeError> {
+/// The fields of a variant, decoded by its table, refusing a known field given twice (as
+/// serde's derive does).
+fn fields(json: &Json<'_>, table: &'static [Field]) -> Result<Slots, DecodeError> {
     if let Json::Object(members) = json {
-        for key in order {
+        for (key, _, _) in table {
             if members.iter().filter(|(k, _)| k == key).count() > 1 {
                 return Err(Path::Root.error(format!("duplicate field `{key}`")));
             }
         }
     }
-    Fields::new(json, Path::Root, "struct variant", order)
+    table::decode(json, Path::Root, "struct variant", table)
 }
+
+use Kind::{BlockType, Bool, Code, Reason, Reconnected, State, Str, Summaries, Value, U32, U64};
+use Need::{Opt, Req};
+
+/// `sessionId` alone.
+const SESSION_ID: &[Field] = &[("sessionId", Str, Req)];
 
 fn variant(kind: &str, json: &Json<'_>) -> Result<Action, DecodeError> {
     Ok(match kind {
@@ -99,276 +105,269 @@ fn variant(kind: &str, json: &Json<'_>) -> Result<Action, DecodeError> {
         "CONNECTION_LOST" => Action::ConnectionLost,
         "SESSION_CLEARED" => Action::SessionCleared,
         "WELCOME" => {
-            let f = fields(json, &["protocol", "connectionId", "epoch"])?;
-            let connection_id = f.req("connectionId")?;
-            let epoch = f.req("epoch")?;
-            let protocol = f.req("protocol")?;
+            let table = &[
+                ("protocol", U32, Req),
+                ("connectionId", Str, Req),
+                ("epoch", Str, Req),
+            ];
+            let mut s = fields(json, table)?;
             Action::Welcome {
-                protocol: f.need(protocol, "protocol")?,
-                connection_id: f.need(connection_id, "connectionId")?,
-                epoch: f.need(epoch, "epoch")?,
+                protocol: s.u32(0),
+                connection_id: s.str(1),
+                epoch: s.str(2),
             }
         }
-        "SESSIONS_LISTED" => {
-            let f = fields(json, &["sessions"])?;
-            let sessions = f.req("sessions")?;
-            Action::SessionsListed {
-                sessions: f.need(sessions, "sessions")?,
-            }
-        }
-        "SWITCH_REQUESTED" => {
-            let f = fields(json, &["sessionId"])?;
-            Action::SwitchRequested {
-                session_id: f.opt("sessionId")?,
-            }
-        }
+        "SESSIONS_LISTED" => Action::SessionsListed {
+            sessions: fields(json, &[("sessions", Summaries, Req)])?.summaries(0),
+        },
+        "SWITCH_REQUESTED" => Action::SwitchRequested {
+            session_id: fields(json, &[("sessionId", Str, Opt)])?.opt_str(0),
+        },
         "SESSION_SWITCHED" => {
-            let f = fields(json, &["sessionId", "state", "lastSeq", "title"])?;
-            let last_seq = f.req("lastSeq")?;
-            let session_id = f.req("sessionId")?;
-            let state = f.req("state")?;
-            let title = f.req("title")?;
+            let table = &[
+                ("sessionId", Str, Req),
+                ("state", State, Req),
+                ("lastSeq", U64, Req),
+                ("title", Str, Req),
+            ];
+            let mut s = fields(json, table)?;
             Action::SessionSwitched {
-                session_id: f.need(session_id, "sessionId")?,
-                state: f.need(state, "state")?,
-                last_seq: f.need(last_seq, "lastSeq")?,
-                title: f.need(title, "title")?,
+                session_id: s.str(0),
+                state: s.state(1),
+                last_seq: s.u64(2),
+                title: s.str(3),
             }
         }
         "SET_RUNNING" => {
-            let f = fields(json, &["sessionId", "running"])?;
-            let running = f.req("running")?;
-            let session_id = f.req("sessionId")?;
+            let mut s = fields(json, &[("sessionId", Str, Req), ("running", Bool, Req)])?;
             Action::SetRunning {
-                session_id: f.need(session_id, "sessionId")?,
-                running: f.need(running, "running")?,
+                session_id: s.str(0),
+                running: s.bool(1),
             }
         }
         "SESSION_CREATED" => {
-            let f = fields(json, &["sessionId", "clientMsgId"])?;
-            let client_msg_id = f.req("clientMsgId")?;
-            let session_id = f.req("sessionId")?;
+            let mut s = fields(json, &[("sessionId", Str, Req), ("clientMsgId", Str, Req)])?;
             Action::SessionCreated {
-                session_id: f.need(session_id, "sessionId")?,
-                client_msg_id: f.need(client_msg_id, "clientMsgId")?,
+                session_id: s.str(0),
+                client_msg_id: s.str(1),
             }
         }
         "USER_SEND" => {
-            let f = fields(json, &["clientMsgId", "sessionId", "text"])?;
-            let client_msg_id = f.req("clientMsgId")?;
-            let session_id = f.opt("sessionId")?;
-            let text = f.req("text")?;
+            let table = &[
+                ("clientMsgId", Str, Req),
+                ("sessionId", Str, Opt),
+                ("text", Str, Req),
+            ];
+            let mut s = fields(json, table)?;
             Action::UserSend {
-                client_msg_id: f.need(client_msg_id, "clientMsgId")?,
-                session_id,
-                text: f.need(text, "text")?,
+                client_msg_id: s.str(0),
+                session_id: s.opt_str(1),
+                text: s.str(2),
             }
         }
         "USER_INTERRUPT" => {
-            let f = fields(json, &["clientMsgId", "sessionId", "text"])?;
-            let client_msg_id = f.req("clientMsgId")?;
-            let session_id = f.req("sessionId")?;
-            let text = f.opt("text")?;
+            let table = &[
+                ("clientMsgId", Str, Req),
+                ("sessionId", Str, Req),
+                ("text", Str, Opt),
+            ];
+            let mut s = fields(json, table)?;
             Action::UserInterrupt {
-                client_msg_id: f.need(client_msg_id, "clientMsgId")?,
-                session_id: f.need(session_id, "sessionId")?,
-                text,
+                client_msg_id: s.str(0),
+                session_id: s.str(1),
+                text: s.opt_str(2),
             }
         }
         "ACK" => {
-            let order = &["sessionId", "clientMsgId", "seq", "duplicate", "running"];
-            let f = fields(json, order)?;
-            let client_msg_id = f.req("clientMsgId")?;
-            let duplicate = f.req("duplicate")?;
-            let running = f.req("running")?;
-            let seq = f.req("seq")?;
-            let session_id = f.req("sessionId")?;
+            let table = &[
+                ("sessionId", Str, Req),
+                ("clientMsgId", Str, Req),
+                ("seq", U64, Req),
+                ("duplicate", Bool, Req),
+                ("running", Bool, Req),
+            ];
+            let mut s = fields(json, table)?;
             Action::Ack {
-                session_id: f.need(session_id, "sessionId")?,
-                client_msg_id: f.need(client_msg_id, "clientMsgId")?,
-                seq: f.need(seq, "seq")?,
-                duplicate: f.need(duplicate, "duplicate")?,
-                running: f.need(running, "running")?,
+                session_id: s.str(0),
+                client_msg_id: s.str(1),
+                seq: s.u64(2),
+                duplicate: s.bool(3),
+                running: s.bool(4),
             }
         }
-        "RECONNECTED" => {
-            let f = fields(json, &["sessions"])?;
-            let sessions = f.req("sessions")?;
-            Action::Reconnected {
-                sessions: f.need(sessions, "sessions")?,
-            }
-        }
-        "WATCHED" | "UNWATCHED" | "SESSION_VIEW_DROPPED" => {
-            let f = fields(json, &["sessionId"])?;
-            let session_id = f.req("sessionId")?;
-            let session_id = f.need(session_id, "sessionId")?;
-            match kind {
-                "WATCHED" => Action::Watched { session_id },
-                "UNWATCHED" => Action::Unwatched { session_id },
-                _ => Action::SessionViewDropped { session_id },
-            }
-        }
-        "PONG" => {
-            let f = fields(json, &["nonce"])?;
-            Action::Pong {
-                nonce: f.opt("nonce")?,
-            }
-        }
+        "RECONNECTED" => Action::Reconnected {
+            sessions: fields(json, &[("sessions", Reconnected, Req)])?.reconnected(0),
+        },
+        "WATCHED" => Action::Watched {
+            session_id: fields(json, SESSION_ID)?.str(0),
+        },
+        "UNWATCHED" => Action::Unwatched {
+            session_id: fields(json, SESSION_ID)?.str(0),
+        },
+        "SESSION_VIEW_DROPPED" => Action::SessionViewDropped {
+            session_id: fields(json, SESSION_ID)?.str(0),
+        },
+        "PONG" => Action::Pong {
+            nonce: fields(json, &[("nonce", Str, Opt)])?.opt_str(0),
+        },
         "ERROR" => {
-            let f = fields(json, &["code", "message", "sessionId", "ref"])?;
-            let code = f.req("code")?;
-            let message = f.req("message")?;
-            let reference = f.opt("ref")?;
-            let session_id = f.opt("sessionId")?;
+            let table = &[
+                ("code", Code, Req),
+                ("message", Str, Req),
+                ("sessionId", Str, Opt),
+                ("ref", Str, Opt),
+            ];
+            let mut s = fields(json, table)?;
             Action::Error {
-                code: f.need(code, "code")?,
-                message: f.need(message, "message")?,
-                session_id,
-                reference,
+                code: s.code(0),
+                message: s.str(1),
+                session_id: s.opt_str(2),
+                reference: s.opt_str(3),
             }
         }
         "GAP_DETECTED" => {
-            let f = fields(json, &["sessionId", "expectedSeq", "receivedSeq"])?;
-            let expected_seq = f.req("expectedSeq")?;
-            let received_seq = f.req("receivedSeq")?;
-            let session_id = f.req("sessionId")?;
+            let table = &[
+                ("sessionId", Str, Req),
+                ("expectedSeq", U64, Req),
+                ("receivedSeq", U64, Req),
+            ];
+            let mut s = fields(json, table)?;
             Action::GapDetected {
-                session_id: f.need(session_id, "sessionId")?,
-                expected_seq: f.need(expected_seq, "expectedSeq")?,
-                received_seq: f.need(received_seq, "receivedSeq")?,
+                session_id: s.str(0),
+                expected_seq: s.u64(1),
+                received_seq: s.u64(2),
             }
         }
         _ => event(kind, json)?,
     })
 }
 
-/// The event actions: each has `sessionId` and `seq` besides its own fields.
+/// The event actions: each has `sessionId` and `seq` (positions 0 and 1) besides its own
+/// fields.
 fn event(kind: &str, json: &Json<'_>) -> Result<Action, DecodeError> {
-    let order: &'static [&'static str] = match kind {
-        "USER_MESSAGE_RECEIVED" => &["sessionId", "seq", "messageId", "text"],
-        "TURN_START" => &["sessionId", "seq", "turnId"],
-        "MESSAGE_START" | "MESSAGE_END" => &["sessionId", "seq", "messageId"],
+    const HEAD: [Field; 2] = [("sessionId", Str, Req), ("seq", U64, Req)];
+    let table: &'static [Field] = match kind {
+        "USER_MESSAGE_RECEIVED" => &[
+            HEAD[0],
+            HEAD[1],
+            ("messageId", Str, Req),
+            ("text", Str, Req),
+        ],
+        "TURN_START" => &[HEAD[0], HEAD[1], ("turnId", Str, Req)],
+        "MESSAGE_START" | "MESSAGE_END" => &[HEAD[0], HEAD[1], ("messageId", Str, Req)],
         "BLOCK_START" => &[
-            "sessionId",
-            "seq",
-            "messageId",
-            "blockId",
-            "blockType",
-            "toolName",
+            HEAD[0],
+            HEAD[1],
+            ("messageId", Str, Req),
+            ("blockId", Str, Req),
+            ("blockType", BlockType, Req),
+            ("toolName", Str, Opt),
         ],
-        "BLOCK_DELTA" => &["sessionId", "seq", "messageId", "blockId", "delta"],
-        "BLOCK_END" => &["sessionId", "seq", "messageId", "blockId", "input"],
+        "BLOCK_DELTA" => &[
+            HEAD[0],
+            HEAD[1],
+            ("messageId", Str, Req),
+            ("blockId", Str, Req),
+            ("delta", Str, Req),
+        ],
+        "BLOCK_END" => &[
+            HEAD[0],
+            HEAD[1],
+            ("messageId", Str, Req),
+            ("blockId", Str, Req),
+            ("input", Value, Opt),
+        ],
         "TOOL_RESULT" => &[
-            "sessionId",
-            "seq",
-            "messageId",
-            "toolId",
-            "result",
-            "isError",
+            HEAD[0],
+            HEAD[1],
+            ("messageId", Str, Req),
+            ("toolId", Str, Req),
+            ("result", Value, Req),
+            ("isError", Bool, Req),
         ],
-        "TURN_END" => &["sessionId", "seq", "turnId", "reason", "error"],
-        _ => &["sessionId", "seq", "state", "previous", "reason"],
+        "TURN_END" => &[
+            HEAD[0],
+            HEAD[1],
+            ("turnId", Str, Req),
+            ("reason", Reason, Req),
+            ("error", Str, Opt),
+        ],
+        _ => &[
+            HEAD[0],
+            HEAD[1],
+            ("state", State, Req),
+            ("previous", State, Opt),
+            ("reason", Str, Req),
+        ],
     };
-    let f = fields(json, order)?;
-    // Only this variant's fields are read (others are ignored, as unknown ones), in byte order
-    // of their keys as everywhere; the required ones are checked below.
-    macro_rules! read {
-        ($how:ident, $key:literal) => {
-            if order.contains(&$key) {
-                f.$how($key)?
-            } else {
-                None
-            }
-        };
-    }
-    let block_id = read!(req, "blockId");
-    let block_type = read!(req, "blockType");
-    let delta = read!(req, "delta");
-    let error = read!(opt, "error");
-    let input = read!(opt, "input");
-    let is_error = read!(req, "isError");
-    let message_id = read!(req, "messageId");
-    let previous = read!(opt, "previous");
-    let (reason, turn_end_reason) = if kind == "TURN_END" {
-        (None, read!(req, "reason"))
-    } else {
-        (read!(req, "reason"), None)
-    };
-    let result = read!(req, "result");
-    let seq = read!(req, "seq");
-    let session_id = read!(req, "sessionId");
-    let state = read!(req, "state");
-    let text = read!(req, "text");
-    let tool_id = read!(req, "toolId");
-    let tool_name = read!(opt, "toolName");
-    let turn_id = read!(req, "turnId");
-    let session_id = f.need(session_id, "sessionId")?;
-    let seq = f.need(seq, "seq")?;
+    let mut s = fields(json, table)?;
+    let session_id = s.str(0);
+    let seq = s.u64(1);
     Ok(match kind {
         "USER_MESSAGE_RECEIVED" => Action::UserMessageReceived {
             session_id,
             seq,
-            message_id: f.need(message_id, "messageId")?,
-            text: f.need(text, "text")?,
+            message_id: s.str(2),
+            text: s.str(3),
         },
         "TURN_START" => Action::TurnStart {
             session_id,
             seq,
-            turn_id: f.need(turn_id, "turnId")?,
+            turn_id: s.str(2),
         },
         "MESSAGE_START" => Action::MessageStart {
             session_id,
             seq,
-            message_id: f.need(message_id, "messageId")?,
+            message_id: s.str(2),
         },
         "MESSAGE_END" => Action::MessageEnd {
             session_id,
             seq,
-            message_id: f.need(message_id, "messageId")?,
+            message_id: s.str(2),
         },
         "BLOCK_START" => Action::BlockStart {
             session_id,
             seq,
-            message_id: f.need(message_id, "messageId")?,
-            block_id: f.need(block_id, "blockId")?,
-            block_type: f.need(block_type, "blockType")?,
-            tool_name,
+            message_id: s.str(2),
+            block_id: s.str(3),
+            block_type: s.block_type(4),
+            tool_name: s.opt_str(5),
         },
         "BLOCK_DELTA" => Action::BlockDelta {
             session_id,
             seq,
-            message_id: f.need(message_id, "messageId")?,
-            block_id: f.need(block_id, "blockId")?,
-            delta: f.need(delta, "delta")?,
+            message_id: s.str(2),
+            block_id: s.str(3),
+            delta: s.str(4),
         },
         "BLOCK_END" => Action::BlockEnd {
             session_id,
             seq,
-            message_id: f.need(message_id, "messageId")?,
-            block_id: f.need(block_id, "blockId")?,
-            input,
+            message_id: s.str(2),
+            block_id: s.str(3),
+            input: s.opt_value(4),
         },
         "TOOL_RESULT" => Action::ToolResult {
             session_id,
             seq,
-            message_id: f.need(message_id, "messageId")?,
-            tool_id: f.need(tool_id, "toolId")?,
-            result: f.need(result, "result")?,
-            is_error: f.need(is_error, "isError")?,
+            message_id: s.str(2),
+            tool_id: s.str(3),
+            result: s.value(4),
+            is_error: s.bool(5),
         },
         "TURN_END" => Action::TurnEnd {
             session_id,
             seq,
-            turn_id: f.need(turn_id, "turnId")?,
-            reason: f.need(turn_end_reason, "reason")?,
-            error,
+            turn_id: s.str(2),
+            reason: s.reason(3),
+            error: s.opt_str(4),
         },
         _ => Action::SessionStateChanged {
             session_id,
             seq,
-            state: f.need(state, "state")?,
-            previous,
-            reason: f.need(reason, "reason")?,
+            state: s.state(2),
+            previous: s.opt_state(3),
+            reason: s.str(4),
         },
     })
 }
