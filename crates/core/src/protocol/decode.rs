@@ -67,8 +67,13 @@ fn unexpected(json: &Json<'_>) -> String {
         Json::Bool(b) => format!("boolean `{b}`"),
         Json::Number(Num::U64(n)) => format!("integer `{n}`"),
         Json::Number(Num::I64(n)) => format!("integer `{n}`"),
-        // serde_json's own float formatting, as its error messages use.
-        Json::Number(Num::F64(_)) => format!("floating point `{}`", json.to_value()),
+        // serde_json's own float formatting, as its error messages use: a `Value`'s `Display`
+        // is its compact JSON text, which our writer produces byte for byte without linking
+        // serde_json's serializer.
+        Json::Number(Num::F64(_)) => format!(
+            "floating point `{}`",
+            super::write::to_json(&json.to_value())
+        ),
         Json::String(s) => format!("string {s:?}"),
         Json::Array(_) => "sequence".to_owned(),
         Json::Object(_) => "map".to_owned(),
