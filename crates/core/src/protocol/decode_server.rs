@@ -10,7 +10,7 @@ use super::server::{
     SessionSummary, SessionSwitched, Sessions, ToolResult, TurnEnd, TurnEndReason, TurnStart,
     UserMessage, Welcome,
 };
-use super::table::{self, table_struct, Field, Kind, Need};
+use super::table::{self, table_struct, Kind, Need, Table};
 use super::ErrorCode;
 use crate::SessionState;
 
@@ -126,12 +126,12 @@ table_struct!(ErrorReply, "struct ErrorReply",
 
 /// The fields every event has besides its kind, decoded before the kind (as serde did).
 pub(super) fn event_header(json: &Json<'_>) -> Result<(String, u64, u64), DecodeError> {
-    const TABLE: &[Field] = &[
+    const TABLE: Table = Table::new(&[
         ("sessionId", Kind::Str, Need::Req),
         ("seq", Kind::U64, Need::Req),
         ("ts", Kind::U64, Need::Req),
-    ];
-    let mut s = table::decode(json, Path::Root, "struct EventHeader", TABLE)?;
+    ]);
+    let mut s = table::decode(json, Path::Root, "struct EventHeader", &TABLE)?;
     Ok((s.str(0), s.u64(1), s.u64(2)))
 }
 

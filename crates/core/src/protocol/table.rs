@@ -46,6 +46,68 @@ pub enum Need {
 /// One field of a table: its wire key, type and need, in declaration order.
 pub type Field = (&'static str, Kind, Need);
 
+/// A struct's fields in declaration order, and their positions sorted by key (computed at
+/// compile time, so decoding a frame sorts nothing).
+#[derive(Debug)]
+pub struct Table {
+    fields: &'static [Field],
+    by_key: [u8; MAX_FIELDS],
+    len: usize,
+}
+
+impl Table {
+    /// The table of `fields` (at most [`MAX_FIELDS`]; checked when the constant is built).
+    pub const fn new(fields: &'static [Field]) -> Self {
+        assert!(fields.len() <= MAX_FIELDS, "raise MAX_FIELDS");
+        let mut by_key = [0u8; MAX_FIELDS];
+        let mut i = 0;
+        while i < fields.len() {
+            by_key[i] = i as u8;
+            i += 1;
+        }
+        // Insertion sort by key bytes (`const fn` cannot call the library's sort).
+        let mut i = 1;
+        while i < fields.len() {
+            let mut j = i;
+            while j > 0
+                && key_less(
+                    fields[by_key[j] as usize].0,
+                    fields[by_key[j - 1] as usize].0,
+                )
+            {
+                let swap = by_key[j];
+                by_key[j] = by_key[j - 1];
+                by_key[j - 1] = swap;
+                j -= 1;
+            }
+            i += 1;
+        }
+        Self {
+            fields,
+            by_key,
+            len: fields.len(),
+        }
+    }
+
+    /// The fields in declaration order.
+    pub fn fields(&self) -> &'static [Field] {
+        self.fields
+    }
+}
+
+/// `a < b` by bytes, as `str`'s `Ord`.
+const fn key_less(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut i = 0;
+    while i < a.len() && i < b.len() {
+        if a[i] != b[i] {
+            return a[i] < b[i];
+        }
+        i += 1;
+    }
+    a.len() < b.len()
+}
+
 /// The most fields a table may have.
 pub(crate) const MAX_FIELDS: usize = 8;
 
@@ -99,20 +161,14 @@ pub fn decode(
     json: &Json<'_>,
     path: Path<'_>,
     name: &'static str,
-    table: &'static [Field],
+    table: &'static Table,
 ) -> Result<Slots, DecodeError> {
-    let f = Fields::with_table(json, path, name, table)?;
-    let count = table.len().min(MAX_FIELDS);
-    // Declaration positions sorted by key: the order serde visited a `Value`'s members in.
-    let mut by_key = [0u8; MAX_FIELDS];
-    for (position, slot) in by_key.iter_mut().enumerate() {
-        *slot = position as u8;
-    }
-    let by_key = &mut by_key[..count];
-    by_key.sort_unstable_by_key(|&position| table[usize::from(position)].0);
+    let fields = table.fields;
+    let f = Fields::with_table(json, path, name, fields)?;
     let mut slots = Slots::default();
-    for &position in by_key.iter() {
-        let (key, kind, need) = table[usize::from(position)];
+    // Declaration positions sorted by key: the order serde visited a `Value`'s members in.
+    for &position in table.by_key.iter().take(table.len) {
+        let (key, kind, need) = fields[usize::from(position)];
         slots.0[usize::from(position)] = match f.member_at(key) {
             None => Slot::Empty,
             Some((Json::Null, _)) if need == Need::Opt => Slot::Empty,
@@ -121,7 +177,7 @@ pub fn decode(
             Some((json, None)) => read(kind, json, Path::Key(&f.path(), key))?,
         };
     }
-    for (position, &(key, _, need)) in table.iter().enumerate().take(count) {
+    for (position, &(key, _, need)) in fields.iter().enumerate() {
         if need != Need::Opt && matches!(slots.0[position], Slot::Empty) {
             return Err(f.missing(key));
         }
@@ -273,11 +329,10 @@ macro_rules! table_struct {
                 path: $crate::protocol::decode::Path<'_>,
             ) -> Result<Self, $crate::protocol::decode::DecodeError> {
                 #[allow(unused_imports)]
-                use $crate::protocol::table::{Field, Kind, Need};
-                const TABLE: &[Field] = &[$(($key, Kind::$kind, Need::$need)),*];
-                const _: () = assert!(TABLE.len() <= 8, "raise MAX_FIELDS");
+                use $crate::protocol::table::{Kind, Need, Table};
+                const TABLE: Table = Table::new(&[$(($key, Kind::$kind, Need::$need)),*]);
                 #[allow(unused_mut, unused_variables)]
-                let mut $s = $crate::protocol::table::decode(json, path, $name, TABLE)?;
+                let mut $s = $crate::protocol::table::decode(json, path, $name, &TABLE)?;
                 Ok($body)
             }
         }

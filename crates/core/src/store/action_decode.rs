@@ -13,54 +13,60 @@
 use super::Action;
 use crate::protocol::decode::{invalid_type, DecodeError, Path};
 use crate::protocol::json::{self, Json};
-use crate::protocol::table::{self, Field, Kind, Need, Slots};
+use crate::protocol::table::{self, Field, Kind, Need, Slots, Table};
 use Kind::{BlockType, Bool, Code, Reason, Reconnected, State, Str, Summaries, Value, U32, U64};
 use Need::{Opt, Req};
 
 /// A variant: its `type`, its fields in declaration order, and how to build it from them.
-type Variant = (&'static str, &'static [Field], fn(&mut Slots) -> Action);
+type Variant = (&'static str, &'static Table, fn(&mut Slots) -> Action);
 
 /// `sessionId` alone.
-const SESSION_ID: &[Field] = &[("sessionId", Str, Req)];
+const SESSION_ID: &Table = &Table::new(&[("sessionId", Str, Req)]);
+/// No fields (the unit variants).
+const NONE: &Table = &Table::new(&[]);
 /// The first two fields of every event action (positions 0 and 1).
 const SID: Field = ("sessionId", Str, Req);
 const SEQ: Field = ("seq", U64, Req);
 
 /// Every action, in declaration order (the order of the unknown-variant message).
 const VARIANTS: &[Variant] = &[
-    ("CONNECTION_OPENED", &[], |_| Action::ConnectionOpened),
-    ("CONNECTION_LOST", &[], |_| Action::ConnectionLost),
+    ("CONNECTION_OPENED", NONE, |_| Action::ConnectionOpened),
+    ("CONNECTION_LOST", NONE, |_| Action::ConnectionLost),
     (
         "WELCOME",
-        &[
+        &Table::new(&[
             ("protocol", U32, Req),
             ("connectionId", Str, Req),
             ("epoch", Str, Req),
-        ],
+        ]),
         |s| Action::Welcome {
             protocol: s.u32(0),
             connection_id: s.str(1),
             epoch: s.str(2),
         },
     ),
-    ("SESSIONS_LISTED", &[("sessions", Summaries, Req)], |s| {
-        Action::SessionsListed {
+    (
+        "SESSIONS_LISTED",
+        &Table::new(&[("sessions", Summaries, Req)]),
+        |s| Action::SessionsListed {
             sessions: s.summaries(0),
-        }
-    }),
-    ("SWITCH_REQUESTED", &[("sessionId", Str, Opt)], |s| {
-        Action::SwitchRequested {
+        },
+    ),
+    (
+        "SWITCH_REQUESTED",
+        &Table::new(&[("sessionId", Str, Opt)]),
+        |s| Action::SwitchRequested {
             session_id: s.opt_str(0),
-        }
-    }),
+        },
+    ),
     (
         "SESSION_SWITCHED",
-        &[
+        &Table::new(&[
             ("sessionId", Str, Req),
             ("state", State, Req),
             ("lastSeq", U64, Req),
             ("title", Str, Req),
-        ],
+        ]),
         |s| Action::SessionSwitched {
             session_id: s.str(0),
             state: s.state(1),
@@ -70,16 +76,16 @@ const VARIANTS: &[Variant] = &[
     ),
     (
         "SET_RUNNING",
-        &[("sessionId", Str, Req), ("running", Bool, Req)],
+        &Table::new(&[("sessionId", Str, Req), ("running", Bool, Req)]),
         |s| Action::SetRunning {
             session_id: s.str(0),
             running: s.bool(1),
         },
     ),
-    ("SESSION_CLEARED", &[], |_| Action::SessionCleared),
+    ("SESSION_CLEARED", NONE, |_| Action::SessionCleared),
     (
         "SESSION_CREATED",
-        &[("sessionId", Str, Req), ("clientMsgId", Str, Req)],
+        &Table::new(&[("sessionId", Str, Req), ("clientMsgId", Str, Req)]),
         |s| Action::SessionCreated {
             session_id: s.str(0),
             client_msg_id: s.str(1),
@@ -87,11 +93,11 @@ const VARIANTS: &[Variant] = &[
     ),
     (
         "USER_SEND",
-        &[
+        &Table::new(&[
             ("clientMsgId", Str, Req),
             ("sessionId", Str, Opt),
             ("text", Str, Req),
-        ],
+        ]),
         |s| Action::UserSend {
             client_msg_id: s.str(0),
             session_id: s.opt_str(1),
@@ -100,11 +106,11 @@ const VARIANTS: &[Variant] = &[
     ),
     (
         "USER_INTERRUPT",
-        &[
+        &Table::new(&[
             ("clientMsgId", Str, Req),
             ("sessionId", Str, Req),
             ("text", Str, Opt),
-        ],
+        ]),
         |s| Action::UserInterrupt {
             client_msg_id: s.str(0),
             session_id: s.str(1),
@@ -113,13 +119,13 @@ const VARIANTS: &[Variant] = &[
     ),
     (
         "ACK",
-        &[
+        &Table::new(&[
             ("sessionId", Str, Req),
             ("clientMsgId", Str, Req),
             ("seq", U64, Req),
             ("duplicate", Bool, Req),
             ("running", Bool, Req),
-        ],
+        ]),
         |s| Action::Ack {
             session_id: s.str(0),
             client_msg_id: s.str(1),
@@ -128,28 +134,32 @@ const VARIANTS: &[Variant] = &[
             running: s.bool(4),
         },
     ),
-    ("RECONNECTED", &[("sessions", Reconnected, Req)], |s| {
-        Action::Reconnected {
+    (
+        "RECONNECTED",
+        &Table::new(&[("sessions", Reconnected, Req)]),
+        |s| Action::Reconnected {
             sessions: s.reconnected(0),
-        }
-    }),
+        },
+    ),
     ("WATCHED", SESSION_ID, |s| Action::Watched {
         session_id: s.str(0),
     }),
     ("UNWATCHED", SESSION_ID, |s| Action::Unwatched {
         session_id: s.str(0),
     }),
-    ("PONG", &[("nonce", Str, Opt)], |s| Action::Pong {
-        nonce: s.opt_str(0),
+    ("PONG", &Table::new(&[("nonce", Str, Opt)]), |s| {
+        Action::Pong {
+            nonce: s.opt_str(0),
+        }
     }),
     (
         "ERROR",
-        &[
+        &Table::new(&[
             ("code", Code, Req),
             ("message", Str, Req),
             ("sessionId", Str, Opt),
             ("ref", Str, Opt),
-        ],
+        ]),
         |s| Action::Error {
             code: s.code(0),
             message: s.str(1),
@@ -159,11 +169,11 @@ const VARIANTS: &[Variant] = &[
     ),
     (
         "GAP_DETECTED",
-        &[
+        &Table::new(&[
             ("sessionId", Str, Req),
             ("expectedSeq", U64, Req),
             ("receivedSeq", U64, Req),
-        ],
+        ]),
         |s| Action::GapDetected {
             session_id: s.str(0),
             expected_seq: s.u64(1),
@@ -177,7 +187,7 @@ const VARIANTS: &[Variant] = &[
     }),
     (
         "USER_MESSAGE_RECEIVED",
-        &[SID, SEQ, ("messageId", Str, Req), ("text", Str, Req)],
+        &Table::new(&[SID, SEQ, ("messageId", Str, Req), ("text", Str, Req)]),
         |s| Action::UserMessageReceived {
             session_id: s.str(0),
             seq: s.u64(1),
@@ -185,30 +195,34 @@ const VARIANTS: &[Variant] = &[
             text: s.str(3),
         },
     ),
-    ("TURN_START", &[SID, SEQ, ("turnId", Str, Req)], |s| {
-        Action::TurnStart {
+    (
+        "TURN_START",
+        &Table::new(&[SID, SEQ, ("turnId", Str, Req)]),
+        |s| Action::TurnStart {
             session_id: s.str(0),
             seq: s.u64(1),
             turn_id: s.str(2),
-        }
-    }),
-    ("MESSAGE_START", &[SID, SEQ, ("messageId", Str, Req)], |s| {
-        Action::MessageStart {
+        },
+    ),
+    (
+        "MESSAGE_START",
+        &Table::new(&[SID, SEQ, ("messageId", Str, Req)]),
+        |s| Action::MessageStart {
             session_id: s.str(0),
             seq: s.u64(1),
             message_id: s.str(2),
-        }
-    }),
+        },
+    ),
     (
         "BLOCK_START",
-        &[
+        &Table::new(&[
             SID,
             SEQ,
             ("messageId", Str, Req),
             ("blockId", Str, Req),
             ("blockType", BlockType, Req),
             ("toolName", Str, Opt),
-        ],
+        ]),
         |s| Action::BlockStart {
             session_id: s.str(0),
             seq: s.u64(1),
@@ -220,13 +234,13 @@ const VARIANTS: &[Variant] = &[
     ),
     (
         "BLOCK_DELTA",
-        &[
+        &Table::new(&[
             SID,
             SEQ,
             ("messageId", Str, Req),
             ("blockId", Str, Req),
             ("delta", Str, Req),
-        ],
+        ]),
         |s| Action::BlockDelta {
             session_id: s.str(0),
             seq: s.u64(1),
@@ -237,13 +251,13 @@ const VARIANTS: &[Variant] = &[
     ),
     (
         "BLOCK_END",
-        &[
+        &Table::new(&[
             SID,
             SEQ,
             ("messageId", Str, Req),
             ("blockId", Str, Req),
             ("input", Value, Opt),
-        ],
+        ]),
         |s| Action::BlockEnd {
             session_id: s.str(0),
             seq: s.u64(1),
@@ -254,14 +268,14 @@ const VARIANTS: &[Variant] = &[
     ),
     (
         "TOOL_RESULT",
-        &[
+        &Table::new(&[
             SID,
             SEQ,
             ("messageId", Str, Req),
             ("toolId", Str, Req),
             ("result", Value, Req),
             ("isError", Bool, Req),
-        ],
+        ]),
         |s| Action::ToolResult {
             session_id: s.str(0),
             seq: s.u64(1),
@@ -271,22 +285,24 @@ const VARIANTS: &[Variant] = &[
             is_error: s.bool(5),
         },
     ),
-    ("MESSAGE_END", &[SID, SEQ, ("messageId", Str, Req)], |s| {
-        Action::MessageEnd {
+    (
+        "MESSAGE_END",
+        &Table::new(&[SID, SEQ, ("messageId", Str, Req)]),
+        |s| Action::MessageEnd {
             session_id: s.str(0),
             seq: s.u64(1),
             message_id: s.str(2),
-        }
-    }),
+        },
+    ),
     (
         "TURN_END",
-        &[
+        &Table::new(&[
             SID,
             SEQ,
             ("turnId", Str, Req),
             ("reason", Reason, Req),
             ("error", Str, Opt),
-        ],
+        ]),
         |s| Action::TurnEnd {
             session_id: s.str(0),
             seq: s.u64(1),
@@ -297,13 +313,13 @@ const VARIANTS: &[Variant] = &[
     ),
     (
         "SESSION_STATE_CHANGED",
-        &[
+        &Table::new(&[
             SID,
             SEQ,
             ("state", State, Req),
             ("previous", State, Opt),
             ("reason", Str, Req),
-        ],
+        ]),
         |s| Action::SessionStateChanged {
             session_id: s.str(0),
             seq: s.u64(1),
@@ -359,9 +375,9 @@ fn decode(json: &Json<'_>) -> Result<Action, DecodeError> {
 
 /// The fields of a variant, decoded by its table, refusing a known field given twice (as
 /// serde's derive does).
-fn fields(json: &Json<'_>, table: &'static [Field]) -> Result<Slots, DecodeError> {
+fn fields(json: &Json<'_>, table: &'static Table) -> Result<Slots, DecodeError> {
     if let Json::Object(members) = json {
-        for (key, _, _) in table {
+        for (key, _, _) in table.fields() {
             if members.iter().filter(|(k, _)| k == key).count() > 1 {
                 return Err(Path::Root.error(format!("duplicate field `{key}`")));
             }
