@@ -3,7 +3,7 @@
 #   pkg/      --target bundler  the npm package (`npm publish pkg/`)
 #   pkg-node/ --target nodejs   for Node (bench/store.mjs, quick checks)
 #   www/pkg/  --target web      for the demo page (loads /pkg/sessionwire.js)
-# Release profile: opt-level "z", LTO, one codegen unit (root Cargo.toml); then `wasm-opt -Oz`
+# Release profile: opt-level "s", LTO, one codegen unit (root Cargo.toml); then `wasm-opt -Oz --converge`
 # from npm's binaryen (never Debian's: its output fails to load). Then scripts/fix-pkg.mjs adds
 # what wasm-pack does not emit (sideEffects: false, PROTOCOL_VERSION, a no-op default `init`
 # for the bundler and nodejs targets so the §8 import line works everywhere).

@@ -1,9 +1,10 @@
-//! Rust values to plain JavaScript values and back, through JSON text: `serde_json` on the Rust
-//! side and the engine's `JSON.parse`/`JSON.stringify` on the other. One string crosses the
-//! boundary per conversion (not one call per field, as with serde-wasm-bindgen), which is both
-//! faster for the per-frame actions and much smaller: the core already carries serde_json, so no
-//! second set of serde instantiations is compiled in. Maps become plain objects, `None` becomes
-//! `null` (or an absent key where the type says so) and integers become numbers.
+//! Rust values to plain JavaScript values and back, through JSON text: the core's own JSON writer
+//! (`protocol::write`) on the Rust side and the engine's `JSON.parse`/`JSON.stringify` on the
+//! other. One string crosses the boundary per conversion (not one call per field, as with
+//! serde-wasm-bindgen), which is faster for the per-frame actions. The writer writes exactly
+//! what serde_json would, but without serde's `Serialize` machinery, which would be a fifth of
+//! the binary. Maps become plain objects, `None` becomes `null` (or an absent key where the type
+//! says so) and integers become numbers.
 //!
 //! The way back is the core's own JSON reader and hand-written decoders (`Action::from_json`,
 //! `Options::from_js`), never serde's `Deserialize`: its generic machinery would be most of the
@@ -11,14 +12,13 @@
 
 use crate::error::js_error;
 use js_sys::JSON;
-use serde::Serialize;
+use sessionwire_core::protocol::{to_json, ToJson};
 use wasm_bindgen::JsValue;
 
 /// Serializes a value to a plain JavaScript value.
-pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    // Our types contain only strings, numbers, booleans and JSON values: this cannot fail.
-    let text = serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned());
-    JSON::parse(&text).unwrap_or(JsValue::NULL)
+pub(crate) fn to_js(value: &dyn ToJson) -> JsValue {
+    // The writer always writes valid JSON, so the parse cannot fail.
+    JSON::parse(&to_json(value)).unwrap_or(JsValue::NULL)
 }
 
 /// A plain JavaScript value as JSON text (`JSON.stringify`); a failure becomes an `Error` with

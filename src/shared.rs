@@ -123,7 +123,7 @@ pub(crate) fn actions_js(actions: &[Action]) -> JsValue {
     if actions.is_empty() {
         return Array::new().into();
     }
-    to_js(actions)
+    to_js(&actions)
 }
 
 /// The action an outbox entry was made by (`USER_SEND` or `USER_INTERRUPT`).

@@ -74,8 +74,10 @@ impl ClientStore {
         let text = json_text(&action, INVALID_ACTION)?;
         let parsed =
             Action::from_json(&text).map_err(|message| js_error(INVALID_ACTION, &message, None))?;
-        self.shared.with(|store| store.dispatch(parsed.clone()));
-        self.shared.notify(&actions_js(&[parsed]));
+        // The JavaScript form first, so the store can take the action itself: no copy of it.
+        let js = actions_js(std::slice::from_ref(&parsed));
+        self.shared.with(|store| store.dispatch(parsed));
+        self.shared.notify(&js);
         Ok(())
     }
 

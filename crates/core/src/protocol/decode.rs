@@ -11,6 +11,7 @@
 //!   declaration order (serde accepts that too).
 
 use super::json::{Json, Num};
+use super::table::Field;
 use super::ProtocolError;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -66,8 +67,13 @@ fn unexpected(json: &Json<'_>) -> String {
         Json::Bool(b) => format!("boolean `{b}`"),
         Json::Number(Num::U64(n)) => format!("integer `{n}`"),
         Json::Number(Num::I64(n)) => format!("integer `{n}`"),
-        // serde_json's own float formatting, as its error messages use.
-        Json::Number(Num::F64(_)) => format!("floating point `{}`", json.to_value()),
+        // serde_json's own float formatting, as its error messages use: a `Value`'s `Display`
+        // is its compact JSON text, which our writer produces byte for byte without linking
+        // serde_json's serializer.
+        Json::Number(Num::F64(_)) => format!(
+            "floating point `{}`",
+            super::write::to_json(&json.to_value())
+        ),
         Json::String(s) => format!("string {s:?}"),
         Json::Array(_) => "sequence".to_owned(),
         Json::Object(_) => "map".to_owned(),
@@ -204,6 +210,29 @@ fn distinct_single<'j, 'a>(
         .then_some((key.as_ref(), value))
 }
 
+/// The field keys of a struct in declaration order: a list, or a decoding table (`table.rs`).
+#[derive(Debug, Clone, Copy)]
+enum Order {
+    Keys(&'static [&'static str]),
+    Table(&'static [Field]),
+}
+
+impl Order {
+    fn len(self) -> usize {
+        match self {
+            Order::Keys(keys) => keys.len(),
+            Order::Table(table) => table.len(),
+        }
+    }
+
+    fn position(self, key: &str) -> Option<usize> {
+        match self {
+            Order::Keys(keys) => keys.iter().position(|k| *k == key),
+            Order::Table(table) => table.iter().position(|(k, _, _)| *k == key),
+        }
+    }
+}
+
 /// How a struct was written: as an object, or as an array of its fields.
 #[derive(Debug)]
 enum Form<'j, 'a> {
@@ -221,7 +250,7 @@ pub struct Fields<'j, 'a, 'p> {
     /// serde's `expecting` text: `struct SessionCursor`.
     name: &'static str,
     /// The field keys in declaration order (the positions of the array form).
-    order: &'static [&'static str],
+    order: Order,
 }
 
 impl<'j, 'a, 'p> Fields<'j, 'a, 'p> {
@@ -230,6 +259,25 @@ impl<'j, 'a, 'p> Fields<'j, 'a, 'p> {
         path: Path<'p>,
         name: &'static str,
         order: &'static [&'static str],
+    ) -> Result<Self, DecodeError> {
+        Self::with_order(json, path, name, Order::Keys(order))
+    }
+
+    /// The fields of a struct decoded by a table (`table.rs`).
+    pub(crate) fn with_table(
+        json: &'j Json<'a>,
+        path: Path<'p>,
+        name: &'static str,
+        table: &'static [Field],
+    ) -> Result<Self, DecodeError> {
+        Self::with_order(json, path, name, Order::Table(table))
+    }
+
+    fn with_order(
+        json: &'j Json<'a>,
+        path: Path<'p>,
+        name: &'static str,
+        order: Order,
     ) -> Result<Self, DecodeError> {
         let form = match json {
             Json::Object(members) => Form::Map(members),
@@ -252,10 +300,20 @@ impl<'j, 'a, 'p> Fields<'j, 'a, 'p> {
                 .find(|(k, _)| k == key)
                 .map(|(_, value)| (value, None)),
             Form::Seq(items) => {
-                let index = self.order.iter().position(|k| *k == key)?;
+                let index = self.order.position(key)?;
                 items.get(index).map(|value| (value, Some(index)))
             }
         }
+    }
+
+    /// A member's value and, for the array form, its index (for the table decoder).
+    pub(crate) fn member_at(&self, key: &str) -> Option<(&'j Json<'a>, Option<usize>)> {
+        self.member(key)
+    }
+
+    /// The path of the struct itself.
+    pub(crate) fn path(&self) -> Path<'p> {
+        self.path
     }
 
     fn decode<T: FromJson>(
@@ -304,11 +362,11 @@ impl<'j, 'a, 'p> Fields<'j, 'a, 'p> {
     }
 
     #[cold]
-    fn missing(&self, key: &str) -> DecodeError {
+    pub(crate) fn missing(&self, key: &str) -> DecodeError {
         match self.form {
             Form::Map(_) => Path::Key(&self.path, key).error(format!("missing field `{key}`")),
             Form::Seq(_) => {
-                let index = self.order.iter().position(|k| *k == key).unwrap_or(0);
+                let index = self.order.position(key).unwrap_or(0);
                 self.path.error(format!(
                     "invalid length {index}, expected {} with {} elements",
                     self.name,

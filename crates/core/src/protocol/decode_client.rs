@@ -1,135 +1,41 @@
-//! Decoders of the client frames' payloads (see `decode.rs` for the rules they keep). Each asks
-//! for its fields in byte order of their keys, so the first bad field named is serde's.
+//! Decoders of the client frames' payloads: one table each (see `table.rs` for the loop and
+//! `decode.rs` for the rules it keeps), listed in declaration order.
 
 use super::client::{
     HelloFrame, InterruptFrame, ListSessionsFrame, PingFrame, ReconnectFrame, SendFrame,
     SessionCursor, SessionRef, SwitchSessionFrame,
 };
-use super::decode::{DecodeError, Fields, FromJson, Path};
-use super::json::Json;
+use super::table::table_struct;
 
-impl FromJson for HelloFrame {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(
-            json,
-            path,
-            "struct HelloFrame",
-            &["protocol", "token", "clientId"],
-        )?;
-        let client_id = f.opt("clientId")?;
-        let protocol = f.req("protocol")?;
-        let token = f.opt("token")?;
-        f.done(Self {
-            protocol: f.need(protocol, "protocol")?,
-            token,
-            client_id,
-        })
-    }
-}
+table_struct!(HelloFrame, "struct HelloFrame",
+    ["protocol" => U32 Req, "token" => Str Opt, "clientId" => Str Opt],
+    |s| Self { protocol: s.u32(0), token: s.opt_str(1), client_id: s.opt_str(2) });
 
-impl FromJson for ListSessionsFrame {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(json, path, "struct ListSessionsFrame", &[])?;
-        f.done(Self {})
-    }
-}
+table_struct!(ListSessionsFrame, "struct ListSessionsFrame", [], |s| {
+    Self {}
+});
 
-impl FromJson for SwitchSessionFrame {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(
-            json,
-            path,
-            "struct SwitchSessionFrame",
-            &["sessionId", "lastSeq"],
-        )?;
-        let last_seq = f.opt("lastSeq")?;
-        let session_id = f.nullable("sessionId")?;
-        f.done(Self {
-            session_id: f.need(session_id, "sessionId")?,
-            last_seq,
-        })
-    }
-}
+table_struct!(SwitchSessionFrame, "struct SwitchSessionFrame",
+    ["sessionId" => Str Nullable, "lastSeq" => U64 Opt],
+    |s| Self { session_id: s.opt_str(0), last_seq: s.opt_u64(1) });
 
-impl FromJson for SendFrame {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(
-            json,
-            path,
-            "struct SendFrame",
-            &["sessionId", "clientMsgId", "text"],
-        )?;
-        let client_msg_id = f.req("clientMsgId")?;
-        let session_id = f.nullable("sessionId")?;
-        let text = f.req("text")?;
-        f.done(Self {
-            session_id: f.need(session_id, "sessionId")?,
-            client_msg_id: f.need(client_msg_id, "clientMsgId")?,
-            text: f.need(text, "text")?,
-        })
-    }
-}
+table_struct!(SendFrame, "struct SendFrame",
+    ["sessionId" => Str Nullable, "clientMsgId" => Str Req, "text" => Str Req],
+    |s| Self { session_id: s.opt_str(0), client_msg_id: s.str(1), text: s.str(2) });
 
-impl FromJson for InterruptFrame {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(
-            json,
-            path,
-            "struct InterruptFrame",
-            &["sessionId", "clientMsgId", "text"],
-        )?;
-        let client_msg_id = f.req("clientMsgId")?;
-        let session_id = f.req("sessionId")?;
-        let text = f.opt("text")?;
-        f.done(Self {
-            session_id: f.need(session_id, "sessionId")?,
-            client_msg_id: f.need(client_msg_id, "clientMsgId")?,
-            text,
-        })
-    }
-}
+table_struct!(InterruptFrame, "struct InterruptFrame",
+    ["sessionId" => Str Req, "clientMsgId" => Str Req, "text" => Str Opt],
+    |s| Self { session_id: s.str(0), client_msg_id: s.str(1), text: s.opt_str(2) });
 
-impl FromJson for SessionRef {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(json, path, "struct SessionRef", &["sessionId"])?;
-        let session_id = f.req("sessionId")?;
-        f.done(Self {
-            session_id: f.need(session_id, "sessionId")?,
-        })
-    }
-}
+table_struct!(SessionRef, "struct SessionRef", ["sessionId" => Str Req],
+    |s| Self { session_id: s.str(0) });
 
-impl FromJson for SessionCursor {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(
-            json,
-            path,
-            "struct SessionCursor",
-            &["sessionId", "lastSeq"],
-        )?;
-        let last_seq = f.req("lastSeq")?;
-        let session_id = f.req("sessionId")?;
-        f.done(Self {
-            session_id: f.need(session_id, "sessionId")?,
-            last_seq: f.need(last_seq, "lastSeq")?,
-        })
-    }
-}
+table_struct!(SessionCursor, "struct SessionCursor",
+    ["sessionId" => Str Req, "lastSeq" => U64 Req],
+    |s| Self { session_id: s.str(0), last_seq: s.u64(1) });
 
-impl FromJson for ReconnectFrame {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(json, path, "struct ReconnectFrame", &["sessions"])?;
-        let sessions = f.req("sessions")?;
-        f.done(Self {
-            sessions: f.need(sessions, "sessions")?,
-        })
-    }
-}
+table_struct!(ReconnectFrame, "struct ReconnectFrame", ["sessions" => Cursors Req],
+    |s| Self { sessions: s.cursors(0) });
 
-impl FromJson for PingFrame {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(json, path, "struct PingFrame", &["nonce"])?;
-        let nonce = f.opt("nonce")?;
-        f.done(Self { nonce })
-    }
-}
+table_struct!(PingFrame, "struct PingFrame", ["nonce" => Str Opt],
+    |s| Self { nonce: s.opt_str(0) });

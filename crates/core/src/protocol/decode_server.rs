@@ -1,8 +1,8 @@
-//! Decoders of the server frames' payloads and of the enums frames carry (see `decode.rs` for
-//! the rules they keep). Each asks for its fields in byte order of their keys, so the first bad
-//! field named is serde's.
+//! Decoders of the server frames' payloads, one table each (see `table.rs` for the loop and
+//! `decode.rs` for the rules it keeps), listed in declaration order; and of the enums frames
+//! carry.
 
-use super::decode::{unit_enum, DecodeError, Fields, FromJson, Path};
+use super::decode::{unit_enum, DecodeError, FromJson, Path};
 use super::json::Json;
 use super::server::{
     Ack, BlockDelta, BlockEnd, BlockStart, BlockType, ErrorReply, MessageRef, Pong, Reconnected,
@@ -10,6 +10,7 @@ use super::server::{
     SessionSummary, SessionSwitched, Sessions, ToolResult, TurnEnd, TurnEndReason, TurnStart,
     UserMessage, Welcome,
 };
+use super::table::{self, table_struct, Kind, Need, Table};
 use super::ErrorCode;
 use crate::SessionState;
 
@@ -68,341 +69,106 @@ impl FromJson for ErrorCode {
     }
 }
 
-impl FromJson for ServerInfo {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(json, path, "struct ServerInfo", &["name", "version"])?;
-        let name = f.req("name")?;
-        let version = f.req("version")?;
-        f.done(Self {
-            name: f.need(name, "name")?,
-            version: f.need(version, "version")?,
-        })
-    }
-}
+table_struct!(ServerInfo, "struct ServerInfo", ["name" => Str Req, "version" => Str Req],
+    |s| Self { name: s.str(0), version: s.str(1) });
 
-impl FromJson for Welcome {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        const ORDER: &[&str] = &["protocol", "connectionId", "epoch", "server"];
-        let f = Fields::new(json, path, "struct Welcome", ORDER)?;
-        let connection_id = f.req("connectionId")?;
-        let epoch = f.req("epoch")?;
-        let protocol = f.req("protocol")?;
-        let server = f.req("server")?;
-        f.done(Self {
-            protocol: f.need(protocol, "protocol")?,
-            connection_id: f.need(connection_id, "connectionId")?,
-            epoch: f.need(epoch, "epoch")?,
-            server: f.need(server, "server")?,
-        })
-    }
-}
+table_struct!(Welcome, "struct Welcome",
+    ["protocol" => U32 Req, "connectionId" => Str Req, "epoch" => Str Req,
+        "server" => Server Req],
+    |s| Self { protocol: s.u32(0), connection_id: s.str(1), epoch: s.str(2),
+        server: s.server(3) });
 
-impl FromJson for SessionSummary {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        const ORDER: &[&str] = &[
-            "sessionId",
-            "title",
-            "state",
-            "running",
-            "lastSeq",
-            "updatedAt",
-        ];
-        let f = Fields::new(json, path, "struct SessionSummary", ORDER)?;
-        let last_seq = f.req("lastSeq")?;
-        let running = f.req("running")?;
-        let session_id = f.req("sessionId")?;
-        let state = f.req("state")?;
-        let title = f.req("title")?;
-        let updated_at = f.req("updatedAt")?;
-        f.done(Self {
-            session_id: f.need(session_id, "sessionId")?,
-            title: f.need(title, "title")?,
-            state: f.need(state, "state")?,
-            running: f.need(running, "running")?,
-            last_seq: f.need(last_seq, "lastSeq")?,
-            updated_at: f.need(updated_at, "updatedAt")?,
-        })
-    }
-}
+table_struct!(SessionSummary, "struct SessionSummary",
+    ["sessionId" => Str Req, "title" => Str Req, "state" => State Req, "running" => Bool Req,
+        "lastSeq" => U64 Req, "updatedAt" => U64 Req],
+    |s| Self { session_id: s.str(0), title: s.str(1), state: s.state(2), running: s.bool(3),
+        last_seq: s.u64(4), updated_at: s.u64(5) });
 
-impl FromJson for Sessions {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(json, path, "struct Sessions", &["sessions"])?;
-        let sessions = f.req("sessions")?;
-        f.done(Self {
-            sessions: f.need(sessions, "sessions")?,
-        })
-    }
-}
+table_struct!(Sessions, "struct Sessions", ["sessions" => Summaries Req],
+    |s| Self { sessions: s.summaries(0) });
 
-impl FromJson for SessionSwitched {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        const ORDER: &[&str] = &["sessionId", "state", "running", "lastSeq", "title"];
-        let f = Fields::new(json, path, "struct SessionSwitched", ORDER)?;
-        let last_seq = f.req("lastSeq")?;
-        let running = f.req("running")?;
-        let session_id = f.req("sessionId")?;
-        let state = f.req("state")?;
-        let title = f.req("title")?;
-        f.done(Self {
-            session_id: f.need(session_id, "sessionId")?,
-            state: f.need(state, "state")?,
-            running: f.need(running, "running")?,
-            last_seq: f.need(last_seq, "lastSeq")?,
-            title: f.need(title, "title")?,
-        })
-    }
-}
+table_struct!(SessionSwitched, "struct SessionSwitched",
+    ["sessionId" => Str Req, "state" => State Req, "running" => Bool Req,
+        "lastSeq" => U64 Req, "title" => Str Req],
+    |s| Self { session_id: s.str(0), state: s.state(1), running: s.bool(2),
+        last_seq: s.u64(3), title: s.str(4) });
 
-impl FromJson for SessionCleared {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(json, path, "struct SessionCleared", &[])?;
-        f.done(Self {})
-    }
-}
+table_struct!(SessionCleared, "struct SessionCleared", [], |s| Self {});
 
-impl FromJson for SessionCreated {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(
-            json,
-            path,
-            "struct SessionCreated",
-            &["sessionId", "clientMsgId"],
-        )?;
-        let client_msg_id = f.req("clientMsgId")?;
-        let session_id = f.req("sessionId")?;
-        f.done(Self {
-            session_id: f.need(session_id, "sessionId")?,
-            client_msg_id: f.need(client_msg_id, "clientMsgId")?,
-        })
-    }
-}
+table_struct!(SessionCreated, "struct SessionCreated",
+    ["sessionId" => Str Req, "clientMsgId" => Str Req],
+    |s| Self { session_id: s.str(0), client_msg_id: s.str(1) });
 
-impl FromJson for Ack {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        const ORDER: &[&str] = &["sessionId", "clientMsgId", "seq", "duplicate", "running"];
-        let f = Fields::new(json, path, "struct Ack", ORDER)?;
-        let client_msg_id = f.req("clientMsgId")?;
-        let duplicate = f.req("duplicate")?;
-        let running = f.req("running")?;
-        let seq = f.req("seq")?;
-        let session_id = f.req("sessionId")?;
-        f.done(Self {
-            session_id: f.need(session_id, "sessionId")?,
-            client_msg_id: f.need(client_msg_id, "clientMsgId")?,
-            seq: f.need(seq, "seq")?,
-            duplicate: f.need(duplicate, "duplicate")?,
-            running: f.need(running, "running")?,
-        })
-    }
-}
+table_struct!(Ack, "struct Ack",
+    ["sessionId" => Str Req, "clientMsgId" => Str Req, "seq" => U64 Req,
+        "duplicate" => Bool Req, "running" => Bool Req],
+    |s| Self { session_id: s.str(0), client_msg_id: s.str(1), seq: s.u64(2),
+        duplicate: s.bool(3), running: s.bool(4) });
 
-impl FromJson for ReconnectedSession {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        const ORDER: &[&str] = &["sessionId", "replayed", "state", "running", "lastSeq"];
-        let f = Fields::new(json, path, "struct ReconnectedSession", ORDER)?;
-        let last_seq = f.req("lastSeq")?;
-        let replayed = f.req("replayed")?;
-        let running = f.req("running")?;
-        let session_id = f.req("sessionId")?;
-        let state = f.req("state")?;
-        f.done(Self {
-            session_id: f.need(session_id, "sessionId")?,
-            replayed: f.need(replayed, "replayed")?,
-            state: f.need(state, "state")?,
-            running: f.need(running, "running")?,
-            last_seq: f.need(last_seq, "lastSeq")?,
-        })
-    }
-}
+table_struct!(ReconnectedSession, "struct ReconnectedSession",
+    ["sessionId" => Str Req, "replayed" => U64 Req, "state" => State Req,
+        "running" => Bool Req, "lastSeq" => U64 Req],
+    |s| Self { session_id: s.str(0), replayed: s.u64(1), state: s.state(2),
+        running: s.bool(3), last_seq: s.u64(4) });
 
-impl FromJson for Reconnected {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(json, path, "struct Reconnected", &["sessions"])?;
-        let sessions = f.req("sessions")?;
-        f.done(Self {
-            sessions: f.need(sessions, "sessions")?,
-        })
-    }
-}
+table_struct!(Reconnected, "struct Reconnected", ["sessions" => Reconnected Req],
+    |s| Self { sessions: s.reconnected(0) });
 
-impl FromJson for SessionId {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(json, path, "struct SessionId", &["sessionId"])?;
-        let session_id = f.req("sessionId")?;
-        f.done(Self {
-            session_id: f.need(session_id, "sessionId")?,
-        })
-    }
-}
+table_struct!(SessionId, "struct SessionId", ["sessionId" => Str Req],
+    |s| Self { session_id: s.str(0) });
 
-impl FromJson for Pong {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(json, path, "struct Pong", &["nonce"])?;
-        let nonce = f.opt("nonce")?;
-        f.done(Self { nonce })
-    }
-}
+table_struct!(Pong, "struct Pong", ["nonce" => Str Opt], |s| Self { nonce: s.opt_str(0) });
 
-impl FromJson for ErrorReply {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        const ORDER: &[&str] = &["code", "message", "sessionId", "ref"];
-        let f = Fields::new(json, path, "struct ErrorReply", ORDER)?;
-        let code = f.req("code")?;
-        let message = f.req("message")?;
-        let reference = f.opt("ref")?;
-        let session_id = f.opt("sessionId")?;
-        f.done(Self {
-            code: f.need(code, "code")?,
-            message: f.need(message, "message")?,
-            session_id,
-            reference,
-        })
-    }
-}
+table_struct!(ErrorReply, "struct ErrorReply",
+    ["code" => Code Req, "message" => Str Req, "sessionId" => Str Opt, "ref" => Str Opt],
+    |s| Self { code: s.code(0), message: s.str(1), session_id: s.opt_str(2),
+        reference: s.opt_str(3) });
 
 /// The fields every event has besides its kind, decoded before the kind (as serde did).
 pub(super) fn event_header(json: &Json<'_>) -> Result<(String, u64, u64), DecodeError> {
-    let f = Fields::new(
-        json,
-        Path::Root,
-        "struct EventHeader",
-        &["sessionId", "seq", "ts"],
-    )?;
-    let seq = f.req("seq")?;
-    let session_id = f.req("sessionId")?;
-    let ts = f.req("ts")?;
-    f.done((
-        f.need(session_id, "sessionId")?,
-        f.need(seq, "seq")?,
-        f.need(ts, "ts")?,
-    ))
+    const TABLE: Table = Table::new(&[
+        ("sessionId", Kind::Str, Need::Req),
+        ("seq", Kind::U64, Need::Req),
+        ("ts", Kind::U64, Need::Req),
+    ]);
+    let mut s = table::decode(json, Path::Root, "struct EventHeader", &TABLE)?;
+    Ok((s.str(0), s.u64(1), s.u64(2)))
 }
 
-impl FromJson for UserMessage {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(json, path, "struct UserMessage", &["messageId", "text"])?;
-        let message_id = f.req("messageId")?;
-        let text = f.req("text")?;
-        f.done(Self {
-            message_id: f.need(message_id, "messageId")?,
-            text: f.need(text, "text")?,
-        })
-    }
-}
+table_struct!(UserMessage, "struct UserMessage", ["messageId" => Str Req, "text" => Str Req],
+    |s| Self { message_id: s.str(0), text: s.str(1) });
 
-impl FromJson for TurnStart {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(json, path, "struct TurnStart", &["turnId"])?;
-        let turn_id = f.req("turnId")?;
-        f.done(Self {
-            turn_id: f.need(turn_id, "turnId")?,
-        })
-    }
-}
+table_struct!(TurnStart, "struct TurnStart", ["turnId" => Str Req],
+    |s| Self { turn_id: s.str(0) });
 
-impl FromJson for MessageRef {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        let f = Fields::new(json, path, "struct MessageRef", &["messageId"])?;
-        let message_id = f.req("messageId")?;
-        f.done(Self {
-            message_id: f.need(message_id, "messageId")?,
-        })
-    }
-}
+table_struct!(MessageRef, "struct MessageRef", ["messageId" => Str Req],
+    |s| Self { message_id: s.str(0) });
 
-impl FromJson for BlockStart {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        const ORDER: &[&str] = &["messageId", "blockId", "blockType", "toolName"];
-        let f = Fields::new(json, path, "struct BlockStart", ORDER)?;
-        let block_id = f.req("blockId")?;
-        let block_type = f.req("blockType")?;
-        let message_id = f.req("messageId")?;
-        let tool_name = f.opt("toolName")?;
-        f.done(Self {
-            message_id: f.need(message_id, "messageId")?,
-            block_id: f.need(block_id, "blockId")?,
-            block_type: f.need(block_type, "blockType")?,
-            tool_name,
-        })
-    }
-}
+table_struct!(BlockStart, "struct BlockStart",
+    ["messageId" => Str Req, "blockId" => Str Req, "blockType" => BlockType Req,
+        "toolName" => Str Opt],
+    |s| Self { message_id: s.str(0), block_id: s.str(1), block_type: s.block_type(2),
+        tool_name: s.opt_str(3) });
 
-impl FromJson for BlockDelta {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        const ORDER: &[&str] = &["messageId", "blockId", "delta"];
-        let f = Fields::new(json, path, "struct BlockDelta", ORDER)?;
-        let block_id = f.req("blockId")?;
-        let delta = f.req("delta")?;
-        let message_id = f.req("messageId")?;
-        f.done(Self {
-            message_id: f.need(message_id, "messageId")?,
-            block_id: f.need(block_id, "blockId")?,
-            delta: f.need(delta, "delta")?,
-        })
-    }
-}
+table_struct!(BlockDelta, "struct BlockDelta",
+    ["messageId" => Str Req, "blockId" => Str Req, "delta" => Str Req],
+    |s| Self { message_id: s.str(0), block_id: s.str(1), delta: s.str(2) });
 
-impl FromJson for BlockEnd {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        const ORDER: &[&str] = &["messageId", "blockId", "input"];
-        let f = Fields::new(json, path, "struct BlockEnd", ORDER)?;
-        let block_id = f.req("blockId")?;
-        let input = f.opt("input")?;
-        let message_id = f.req("messageId")?;
-        f.done(Self {
-            message_id: f.need(message_id, "messageId")?,
-            block_id: f.need(block_id, "blockId")?,
-            input,
-        })
-    }
-}
+table_struct!(BlockEnd, "struct BlockEnd",
+    ["messageId" => Str Req, "blockId" => Str Req, "input" => Value Opt],
+    |s| Self { message_id: s.str(0), block_id: s.str(1), input: s.opt_value(2) });
 
-impl FromJson for ToolResult {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        const ORDER: &[&str] = &["messageId", "toolId", "result", "isError"];
-        let f = Fields::new(json, path, "struct ToolResult", ORDER)?;
-        let is_error = f.req("isError")?;
-        let message_id = f.req("messageId")?;
-        let result = f.req("result")?;
-        let tool_id = f.req("toolId")?;
-        f.done(Self {
-            message_id: f.need(message_id, "messageId")?,
-            tool_id: f.need(tool_id, "toolId")?,
-            result: f.need(result, "result")?,
-            is_error: f.need(is_error, "isError")?,
-        })
-    }
-}
+table_struct!(ToolResult, "struct ToolResult",
+    ["messageId" => Str Req, "toolId" => Str Req, "result" => Value Req,
+        "isError" => Bool Req],
+    |s| Self { message_id: s.str(0), tool_id: s.str(1), result: s.value(2),
+        is_error: s.bool(3) });
 
-impl FromJson for TurnEnd {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        const ORDER: &[&str] = &["turnId", "reason", "error", "usage"];
-        let f = Fields::new(json, path, "struct TurnEnd", ORDER)?;
-        let error = f.opt("error")?;
-        let reason = f.req("reason")?;
-        let turn_id = f.req("turnId")?;
-        let usage = f.opt("usage")?;
-        f.done(Self {
-            turn_id: f.need(turn_id, "turnId")?,
-            reason: f.need(reason, "reason")?,
-            error,
-            usage,
-        })
-    }
-}
+table_struct!(TurnEnd, "struct TurnEnd",
+    ["turnId" => Str Req, "reason" => Reason Req, "error" => Str Opt, "usage" => Value Opt],
+    |s| Self { turn_id: s.str(0), reason: s.reason(1), error: s.opt_str(2),
+        usage: s.opt_value(3) });
 
-impl FromJson for SessionStateChange {
-    fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        const ORDER: &[&str] = &["state", "previous", "reason"];
-        let f = Fields::new(json, path, "struct SessionStateChange", ORDER)?;
-        let previous = f.nullable("previous")?;
-        let reason = f.req("reason")?;
-        let state = f.req("state")?;
-        f.done(Self {
-            state: f.need(state, "state")?,
-            previous: f.need(previous, "previous")?,
-            reason: f.need(reason, "reason")?,
-        })
-    }
-}
+table_struct!(SessionStateChange, "struct SessionStateChange",
+    ["state" => State Req, "previous" => State Nullable, "reason" => Str Req],
+    |s| Self { state: s.state(0), previous: s.opt_state(1), reason: s.str(2) });

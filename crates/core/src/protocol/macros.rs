@@ -31,17 +31,22 @@ macro_rules! frame_enum {
             }
 
             /// Decodes a frame already known to have `type == kind`, variant by variant, so
-            /// that an error names the exact bad field.
+            /// that an error names the exact bad field. A table of one small function per
+            /// variant rather than a `match`: the `match` inlined every payload decoder into
+            /// one large function of the Wasm binary.
             pub(crate) fn decode_variant(
                 kind: &str,
                 value: &$crate::protocol::json::Json<'_>,
             ) -> Result<Self, $crate::protocol::ProtocolError> {
-                use $crate::protocol::decode::{FromJson, Path};
-                match kind {
-                    $( $tag => <$payload>::from_json(value, Path::Root)
-                        .map(Self::$variant)
-                        .map_err(Into::into), )*
-                    other => Err($crate::protocol::ProtocolError::unknown_type(other)),
+                use $crate::protocol::decode::{DecodeError, FromJson, Path};
+                use $crate::protocol::json::Json;
+                type Decode = fn(&Json<'_>) -> Result<$name, DecodeError>;
+                const DECODERS: &[(&str, Decode)] = &[$(
+                    ($tag, |value| <$payload>::from_json(value, Path::Root).map($name::$variant)),
+                )*];
+                match DECODERS.iter().find(|(tag, _)| *tag == kind) {
+                    Some((_, decode)) => decode(value).map_err(Into::into),
+                    None => Err($crate::protocol::ProtocolError::unknown_type(kind)),
                 }
             }
         }

@@ -20,6 +20,10 @@ mod error;
 pub mod json;
 mod pow10;
 mod server;
+pub(crate) mod table;
+/// The JSON writer for what the core hands out as text (frames, actions, the snapshot).
+pub mod write;
+mod write_frames;
 
 pub use client::{
     validate_client_msg_id, ClientFrame, HelloFrame, InterruptFrame, ListSessionsFrame, PingFrame,
@@ -35,6 +39,7 @@ pub use server::{
 };
 
 use json::Json;
+pub use write::{to_json, ToJson};
 
 /// Parses one text frame sent by a client (the server's side of the wire).
 pub fn parse_client_frame(text: &str) -> Result<ClientFrame, ProtocolError> {

@@ -271,6 +271,17 @@ pub enum BlockType {
     ToolUse,
 }
 
+impl BlockType {
+    /// The wire string, e.g. `"tool_use"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Thinking => "thinking",
+            Self::ToolUse => "tool_use",
+        }
+    }
+}
+
 /// `block_start`: a content block of an assistant message begins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -323,6 +334,17 @@ pub enum TurnEndReason {
     Completed,
     Interrupted,
     Error,
+}
+
+impl TurnEndReason {
+    /// The wire string, e.g. `"interrupted"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Interrupted => "interrupted",
+            Self::Error => "error",
+        }
+    }
 }
 
 /// `turn_end`: the turn is over; a queued turn starts with its own `turn_start`.

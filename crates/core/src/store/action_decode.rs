@@ -4,42 +4,330 @@
 //!
 //! Same acceptance as serde's derive: `type` names the variant, fields are camelCase, optional
 //! fields may be absent or `null`, unknown fields are ignored, a field given twice is refused.
+//!
+//! One table row per variant, in declaration order: its `type`, its fields (read by the shared
+//! loop of `protocol/table.rs`) and a small function that moves the decoded fields into the
+//! variant. A `match` per variant instead compiled to one large function (most of this module's
+//! share of the Wasm binary).
 
 use super::Action;
-use crate::protocol::decode::{invalid_type, DecodeError, Fields, Path};
+use crate::protocol::decode::{invalid_type, DecodeError, Path};
 use crate::protocol::json::{self, Json};
+use crate::protocol::table::{self, Field, Kind, Need, Slots, Table};
+use Kind::{BlockType, Bool, Code, Reason, Reconnected, State, Str, Summaries, Value, U32, U64};
+use Need::{Opt, Req};
 
-/// Every action's `type`, in declaration order (for the unknown-variant message).
-const TYPES: &[&str] = &[
-    "CONNECTION_OPENED",
-    "CONNECTION_LOST",
-    "WELCOME",
-    "SESSIONS_LISTED",
-    "SWITCH_REQUESTED",
-    "SESSION_SWITCHED",
-    "SET_RUNNING",
-    "SESSION_CLEARED",
-    "SESSION_CREATED",
-    "USER_SEND",
-    "USER_INTERRUPT",
-    "ACK",
-    "RECONNECTED",
-    "WATCHED",
-    "UNWATCHED",
-    "PONG",
-    "ERROR",
-    "GAP_DETECTED",
-    "SESSION_VIEW_DROPPED",
-    "USER_MESSAGE_RECEIVED",
-    "TURN_START",
-    "MESSAGE_START",
-    "BLOCK_START",
-    "BLOCK_DELTA",
-    "BLOCK_END",
-    "TOOL_RESULT",
-    "MESSAGE_END",
-    "TURN_END",
-    "SESSION_STATE_CHANGED",
+/// A variant: its `type`, its fields in declaration order, and how to build it from them.
+type Variant = (&'static str, &'static Table, fn(&mut Slots) -> Action);
+
+/// `sessionId` alone.
+const SESSION_ID: &Table = &Table::new(&[("sessionId", Str, Req)]);
+/// No fields (the unit variants).
+const NONE: &Table = &Table::new(&[]);
+/// The first two fields of every event action (positions 0 and 1).
+const SID: Field = ("sessionId", Str, Req);
+const SEQ: Field = ("seq", U64, Req);
+
+/// Every action, in declaration order (the order of the unknown-variant message).
+const VARIANTS: &[Variant] = &[
+    ("CONNECTION_OPENED", NONE, |_| Action::ConnectionOpened),
+    ("CONNECTION_LOST", NONE, |_| Action::ConnectionLost),
+    (
+        "WELCOME",
+        &Table::new(&[
+            ("protocol", U32, Req),
+            ("connectionId", Str, Req),
+            ("epoch", Str, Req),
+        ]),
+        |s| Action::Welcome {
+            protocol: s.u32(0),
+            connection_id: s.str(1),
+            epoch: s.str(2),
+        },
+    ),
+    (
+        "SESSIONS_LISTED",
+        &Table::new(&[("sessions", Summaries, Req)]),
+        |s| Action::SessionsListed {
+            sessions: s.summaries(0),
+        },
+    ),
+    (
+        "SWITCH_REQUESTED",
+        &Table::new(&[("sessionId", Str, Opt)]),
+        |s| Action::SwitchRequested {
+            session_id: s.opt_str(0),
+        },
+    ),
+    (
+        "SESSION_SWITCHED",
+        &Table::new(&[
+            ("sessionId", Str, Req),
+            ("state", State, Req),
+            ("lastSeq", U64, Req),
+            ("title", Str, Req),
+        ]),
+        |s| Action::SessionSwitched {
+            session_id: s.str(0),
+            state: s.state(1),
+            last_seq: s.u64(2),
+            title: s.str(3),
+        },
+    ),
+    (
+        "SET_RUNNING",
+        &Table::new(&[("sessionId", Str, Req), ("running", Bool, Req)]),
+        |s| Action::SetRunning {
+            session_id: s.str(0),
+            running: s.bool(1),
+        },
+    ),
+    ("SESSION_CLEARED", NONE, |_| Action::SessionCleared),
+    (
+        "SESSION_CREATED",
+        &Table::new(&[("sessionId", Str, Req), ("clientMsgId", Str, Req)]),
+        |s| Action::SessionCreated {
+            session_id: s.str(0),
+            client_msg_id: s.str(1),
+        },
+    ),
+    (
+        "USER_SEND",
+        &Table::new(&[
+            ("clientMsgId", Str, Req),
+            ("sessionId", Str, Opt),
+            ("text", Str, Req),
+        ]),
+        |s| Action::UserSend {
+            client_msg_id: s.str(0),
+            session_id: s.opt_str(1),
+            text: s.str(2),
+        },
+    ),
+    (
+        "USER_INTERRUPT",
+        &Table::new(&[
+            ("clientMsgId", Str, Req),
+            ("sessionId", Str, Req),
+            ("text", Str, Opt),
+        ]),
+        |s| Action::UserInterrupt {
+            client_msg_id: s.str(0),
+            session_id: s.str(1),
+            text: s.opt_str(2),
+        },
+    ),
+    (
+        "ACK",
+        &Table::new(&[
+            ("sessionId", Str, Req),
+            ("clientMsgId", Str, Req),
+            ("seq", U64, Req),
+            ("duplicate", Bool, Req),
+            ("running", Bool, Req),
+        ]),
+        |s| Action::Ack {
+            session_id: s.str(0),
+            client_msg_id: s.str(1),
+            seq: s.u64(2),
+            duplicate: s.bool(3),
+            running: s.bool(4),
+        },
+    ),
+    (
+        "RECONNECTED",
+        &Table::new(&[("sessions", Reconnected, Req)]),
+        |s| Action::Reconnected {
+            sessions: s.reconnected(0),
+        },
+    ),
+    ("WATCHED", SESSION_ID, |s| Action::Watched {
+        session_id: s.str(0),
+    }),
+    ("UNWATCHED", SESSION_ID, |s| Action::Unwatched {
+        session_id: s.str(0),
+    }),
+    ("PONG", &Table::new(&[("nonce", Str, Opt)]), |s| {
+        Action::Pong {
+            nonce: s.opt_str(0),
+        }
+    }),
+    (
+        "ERROR",
+        &Table::new(&[
+            ("code", Code, Req),
+            ("message", Str, Req),
+            ("sessionId", Str, Opt),
+            ("ref", Str, Opt),
+        ]),
+        |s| Action::Error {
+            code: s.code(0),
+            message: s.str(1),
+            session_id: s.opt_str(2),
+            reference: s.opt_str(3),
+        },
+    ),
+    (
+        "GAP_DETECTED",
+        &Table::new(&[
+            ("sessionId", Str, Req),
+            ("expectedSeq", U64, Req),
+            ("receivedSeq", U64, Req),
+        ]),
+        |s| Action::GapDetected {
+            session_id: s.str(0),
+            expected_seq: s.u64(1),
+            received_seq: s.u64(2),
+        },
+    ),
+    ("SESSION_VIEW_DROPPED", SESSION_ID, |s| {
+        Action::SessionViewDropped {
+            session_id: s.str(0),
+        }
+    }),
+    (
+        "USER_MESSAGE_RECEIVED",
+        &Table::new(&[SID, SEQ, ("messageId", Str, Req), ("text", Str, Req)]),
+        |s| Action::UserMessageReceived {
+            session_id: s.str(0),
+            seq: s.u64(1),
+            message_id: s.str(2),
+            text: s.str(3),
+        },
+    ),
+    (
+        "TURN_START",
+        &Table::new(&[SID, SEQ, ("turnId", Str, Req)]),
+        |s| Action::TurnStart {
+            session_id: s.str(0),
+            seq: s.u64(1),
+            turn_id: s.str(2),
+        },
+    ),
+    (
+        "MESSAGE_START",
+        &Table::new(&[SID, SEQ, ("messageId", Str, Req)]),
+        |s| Action::MessageStart {
+            session_id: s.str(0),
+            seq: s.u64(1),
+            message_id: s.str(2),
+        },
+    ),
+    (
+        "BLOCK_START",
+        &Table::new(&[
+            SID,
+            SEQ,
+            ("messageId", Str, Req),
+            ("blockId", Str, Req),
+            ("blockType", BlockType, Req),
+            ("toolName", Str, Opt),
+        ]),
+        |s| Action::BlockStart {
+            session_id: s.str(0),
+            seq: s.u64(1),
+            message_id: s.str(2),
+            block_id: s.str(3),
+            block_type: s.block_type(4),
+            tool_name: s.opt_str(5),
+        },
+    ),
+    (
+        "BLOCK_DELTA",
+        &Table::new(&[
+            SID,
+            SEQ,
+            ("messageId", Str, Req),
+            ("blockId", Str, Req),
+            ("delta", Str, Req),
+        ]),
+        |s| Action::BlockDelta {
+            session_id: s.str(0),
+            seq: s.u64(1),
+            message_id: s.str(2),
+            block_id: s.str(3),
+            delta: s.str(4),
+        },
+    ),
+    (
+        "BLOCK_END",
+        &Table::new(&[
+            SID,
+            SEQ,
+            ("messageId", Str, Req),
+            ("blockId", Str, Req),
+            ("input", Value, Opt),
+        ]),
+        |s| Action::BlockEnd {
+            session_id: s.str(0),
+            seq: s.u64(1),
+            message_id: s.str(2),
+            block_id: s.str(3),
+            input: s.opt_value(4),
+        },
+    ),
+    (
+        "TOOL_RESULT",
+        &Table::new(&[
+            SID,
+            SEQ,
+            ("messageId", Str, Req),
+            ("toolId", Str, Req),
+            ("result", Value, Req),
+            ("isError", Bool, Req),
+        ]),
+        |s| Action::ToolResult {
+            session_id: s.str(0),
+            seq: s.u64(1),
+            message_id: s.str(2),
+            tool_id: s.str(3),
+            result: s.value(4),
+            is_error: s.bool(5),
+        },
+    ),
+    (
+        "MESSAGE_END",
+        &Table::new(&[SID, SEQ, ("messageId", Str, Req)]),
+        |s| Action::MessageEnd {
+            session_id: s.str(0),
+            seq: s.u64(1),
+            message_id: s.str(2),
+        },
+    ),
+    (
+        "TURN_END",
+        &Table::new(&[
+            SID,
+            SEQ,
+            ("turnId", Str, Req),
+            ("reason", Reason, Req),
+            ("error", Str, Opt),
+        ]),
+        |s| Action::TurnEnd {
+            session_id: s.str(0),
+            seq: s.u64(1),
+            turn_id: s.str(2),
+            reason: s.reason(3),
+            error: s.opt_str(4),
+        },
+    ),
+    (
+        "SESSION_STATE_CHANGED",
+        &Table::new(&[
+            SID,
+            SEQ,
+            ("state", State, Req),
+            ("previous", State, Opt),
+            ("reason", Str, Req),
+        ]),
+        |s| Action::SessionStateChanged {
+            session_id: s.str(0),
+            seq: s.u64(1),
+            state: s.state(2),
+            previous: s.opt_state(3),
+            reason: s.str(4),
+        },
+    ),
 ];
 
 impl Action {
@@ -68,307 +356,32 @@ fn decode(json: &Json<'_>) -> Result<Action, DecodeError> {
             return Err(invalid_type(other, Path::Root, "variant identifier"));
         }
     };
-    if !TYPES.contains(&kind) {
-        let names: Vec<String> = TYPES.iter().map(|t| format!("`{t}`")).collect();
-        return Err(Path::Root.error(format!(
-            "unknown variant `{kind}`, expected one of {}",
-            names.join(", ")
-        )));
-    }
-    variant(kind, json)
+    let Some((_, table, build)) = VARIANTS.iter().find(|(name, _, _)| *name == kind) else {
+        let mut names = String::new();
+        for (index, (name, _, _)) in VARIANTS.iter().enumerate() {
+            if index > 0 {
+                names.push_str(", ");
+            }
+            names.push('`');
+            names.push_str(name);
+            names.push('`');
+        }
+        return Err(Path::Root.error(format!("unknown variant `{kind}`, expected one of {names}")));
+    };
+    // Unit variants read no fields (their table is empty), as serde's derive.
+    let mut slots = fields(json, table)?;
+    Ok(build(&mut slots))
 }
 
-/// The fields of a variant, refusing a known field given twice (as serde's derive does).
-fn fields<'j, 'a>(
-    json: &'j Json<'a>,
-    order: &'static [&'static str],
-) -> Result<Fields<'j, 'a, 'static>, DecodeError> {
+/// The fields of a variant, decoded by its table, refusing a known field given twice (as
+/// serde's derive does).
+fn fields(json: &Json<'_>, table: &'static Table) -> Result<Slots, DecodeError> {
     if let Json::Object(members) = json {
-        for key in order {
+        for (key, _, _) in table.fields() {
             if members.iter().filter(|(k, _)| k == key).count() > 1 {
                 return Err(Path::Root.error(format!("duplicate field `{key}`")));
             }
         }
     }
-    Fields::new(json, Path::Root, "struct variant", order)
-}
-
-fn variant(kind: &str, json: &Json<'_>) -> Result<Action, DecodeError> {
-    Ok(match kind {
-        "CONNECTION_OPENED" => Action::ConnectionOpened,
-        "CONNECTION_LOST" => Action::ConnectionLost,
-        "SESSION_CLEARED" => Action::SessionCleared,
-        "WELCOME" => {
-            let f = fields(json, &["protocol", "connectionId", "epoch"])?;
-            let connection_id = f.req("connectionId")?;
-            let epoch = f.req("epoch")?;
-            let protocol = f.req("protocol")?;
-            Action::Welcome {
-                protocol: f.need(protocol, "protocol")?,
-                connection_id: f.need(connection_id, "connectionId")?,
-                epoch: f.need(epoch, "epoch")?,
-            }
-        }
-        "SESSIONS_LISTED" => {
-            let f = fields(json, &["sessions"])?;
-            let sessions = f.req("sessions")?;
-            Action::SessionsListed {
-                sessions: f.need(sessions, "sessions")?,
-            }
-        }
-        "SWITCH_REQUESTED" => {
-            let f = fields(json, &["sessionId"])?;
-            Action::SwitchRequested {
-                session_id: f.opt("sessionId")?,
-            }
-        }
-        "SESSION_SWITCHED" => {
-            let f = fields(json, &["sessionId", "state", "lastSeq", "title"])?;
-            let last_seq = f.req("lastSeq")?;
-            let session_id = f.req("sessionId")?;
-            let state = f.req("state")?;
-            let title = f.req("title")?;
-            Action::SessionSwitched {
-                session_id: f.need(session_id, "sessionId")?,
-                state: f.need(state, "state")?,
-                last_seq: f.need(last_seq, "lastSeq")?,
-                title: f.need(title, "title")?,
-            }
-        }
-        "SET_RUNNING" => {
-            let f = fields(json, &["sessionId", "running"])?;
-            let running = f.req("running")?;
-            let session_id = f.req("sessionId")?;
-            Action::SetRunning {
-                session_id: f.need(session_id, "sessionId")?,
-                running: f.need(running, "running")?,
-            }
-        }
-        "SESSION_CREATED" => {
-            let f = fields(json, &["sessionId", "clientMsgId"])?;
-            let client_msg_id = f.req("clientMsgId")?;
-            let session_id = f.req("sessionId")?;
-            Action::SessionCreated {
-                session_id: f.need(session_id, "sessionId")?,
-                client_msg_id: f.need(client_msg_id, "clientMsgId")?,
-            }
-        }
-        "USER_SEND" => {
-            let f = fields(json, &["clientMsgId", "sessionId", "text"])?;
-            let client_msg_id = f.req("clientMsgId")?;
-            let session_id = f.opt("sessionId")?;
-            let text = f.req("text")?;
-            Action::UserSend {
-                client_msg_id: f.need(client_msg_id, "clientMsgId")?,
-                session_id,
-                text: f.need(text, "text")?,
-            }
-        }
-        "USER_INTERRUPT" => {
-            let f = fields(json, &["clientMsgId", "sessionId", "text"])?;
-            let client_msg_id = f.req("clientMsgId")?;
-            let session_id = f.req("sessionId")?;
-            let text = f.opt("text")?;
-            Action::UserInterrupt {
-                client_msg_id: f.need(client_msg_id, "clientMsgId")?,
-                session_id: f.need(session_id, "sessionId")?,
-                text,
-            }
-        }
-        "ACK" => {
-            let order = &["sessionId", "clientMsgId", "seq", "duplicate", "running"];
-            let f = fields(json, order)?;
-            let client_msg_id = f.req("clientMsgId")?;
-            let duplicate = f.req("duplicate")?;
-            let running = f.req("running")?;
-            let seq = f.req("seq")?;
-            let session_id = f.req("sessionId")?;
-            Action::Ack {
-                session_id: f.need(session_id, "sessionId")?,
-                client_msg_id: f.need(client_msg_id, "clientMsgId")?,
-                seq: f.need(seq, "seq")?,
-                duplicate: f.need(duplicate, "duplicate")?,
-                running: f.need(running, "running")?,
-            }
-        }
-        "RECONNECTED" => {
-            let f = fields(json, &["sessions"])?;
-            let sessions = f.req("sessions")?;
-            Action::Reconnected {
-                sessions: f.need(sessions, "sessions")?,
-            }
-        }
-        "WATCHED" | "UNWATCHED" | "SESSION_VIEW_DROPPED" => {
-            let f = fields(json, &["sessionId"])?;
-            let session_id = f.req("sessionId")?;
-            let session_id = f.need(session_id, "sessionId")?;
-            match kind {
-                "WATCHED" => Action::Watched { session_id },
-                "UNWATCHED" => Action::Unwatched { session_id },
-                _ => Action::SessionViewDropped { session_id },
-            }
-        }
-        "PONG" => {
-            let f = fields(json, &["nonce"])?;
-            Action::Pong {
-                nonce: f.opt("nonce")?,
-            }
-        }
-        "ERROR" => {
-            let f = fields(json, &["code", "message", "sessionId", "ref"])?;
-            let code = f.req("code")?;
-            let message = f.req("message")?;
-            let reference = f.opt("ref")?;
-            let session_id = f.opt("sessionId")?;
-            Action::Error {
-                code: f.need(code, "code")?,
-                message: f.need(message, "message")?,
-                session_id,
-                reference,
-            }
-        }
-        "GAP_DETECTED" => {
-            let f = fields(json, &["sessionId", "expectedSeq", "receivedSeq"])?;
-            let expected_seq = f.req("expectedSeq")?;
-            let received_seq = f.req("receivedSeq")?;
-            let session_id = f.req("sessionId")?;
-            Action::GapDetected {
-                session_id: f.need(session_id, "sessionId")?,
-                expected_seq: f.need(expected_seq, "expectedSeq")?,
-                received_seq: f.need(received_seq, "receivedSeq")?,
-            }
-        }
-        _ => event(kind, json)?,
-    })
-}
-
-/// The event actions: each has `sessionId` and `seq` besides its own fields.
-fn event(kind: &str, json: &Json<'_>) -> Result<Action, DecodeError> {
-    let order: &'static [&'static str] = match kind {
-        "USER_MESSAGE_RECEIVED" => &["sessionId", "seq", "messageId", "text"],
-        "TURN_START" => &["sessionId", "seq", "turnId"],
-        "MESSAGE_START" | "MESSAGE_END" => &["sessionId", "seq", "messageId"],
-        "BLOCK_START" => &[
-            "sessionId",
-            "seq",
-            "messageId",
-            "blockId",
-            "blockType",
-            "toolName",
-        ],
-        "BLOCK_DELTA" => &["sessionId", "seq", "messageId", "blockId", "delta"],
-        "BLOCK_END" => &["sessionId", "seq", "messageId", "blockId", "input"],
-        "TOOL_RESULT" => &[
-            "sessionId",
-            "seq",
-            "messageId",
-            "toolId",
-            "result",
-            "isError",
-        ],
-        "TURN_END" => &["sessionId", "seq", "turnId", "reason", "error"],
-        _ => &["sessionId", "seq", "state", "previous", "reason"],
-    };
-    let f = fields(json, order)?;
-    // Only this variant's fields are read (others are ignored, as unknown ones), in byte order
-    // of their keys as everywhere; the required ones are checked below.
-    macro_rules! read {
-        ($how:ident, $key:literal) => {
-            if order.contains(&$key) {
-                f.$how($key)?
-            } else {
-                None
-            }
-        };
-    }
-    let block_id = read!(req, "blockId");
-    let block_type = read!(req, "blockType");
-    let delta = read!(req, "delta");
-    let error = read!(opt, "error");
-    let input = read!(opt, "input");
-    let is_error = read!(req, "isError");
-    let message_id = read!(req, "messageId");
-    let previous = read!(opt, "previous");
-    let (reason, turn_end_reason) = if kind == "TURN_END" {
-        (None, read!(req, "reason"))
-    } else {
-        (read!(req, "reason"), None)
-    };
-    let result = read!(req, "result");
-    let seq = read!(req, "seq");
-    let session_id = read!(req, "sessionId");
-    let state = read!(req, "state");
-    let text = read!(req, "text");
-    let tool_id = read!(req, "toolId");
-    let tool_name = read!(opt, "toolName");
-    let turn_id = read!(req, "turnId");
-    let session_id = f.need(session_id, "sessionId")?;
-    let seq = f.need(seq, "seq")?;
-    Ok(match kind {
-        "USER_MESSAGE_RECEIVED" => Action::UserMessageReceived {
-            session_id,
-            seq,
-            message_id: f.need(message_id, "messageId")?,
-            text: f.need(text, "text")?,
-        },
-        "TURN_START" => Action::TurnStart {
-            session_id,
-            seq,
-            turn_id: f.need(turn_id, "turnId")?,
-        },
-        "MESSAGE_START" => Action::MessageStart {
-            session_id,
-            seq,
-            message_id: f.need(message_id, "messageId")?,
-        },
-        "MESSAGE_END" => Action::MessageEnd {
-            session_id,
-            seq,
-            message_id: f.need(message_id, "messageId")?,
-        },
-        "BLOCK_START" => Action::BlockStart {
-            session_id,
-            seq,
-            message_id: f.need(message_id, "messageId")?,
-            block_id: f.need(block_id, "blockId")?,
-            block_type: f.need(block_type, "blockType")?,
-            tool_name,
-        },
-        "BLOCK_DELTA" => Action::BlockDelta {
-            session_id,
-            seq,
-            message_id: f.need(message_id, "messageId")?,
-            block_id: f.need(block_id, "blockId")?,
-            delta: f.need(delta, "delta")?,
-        },
-        "BLOCK_END" => Action::BlockEnd {
-            session_id,
-            seq,
-            message_id: f.need(message_id, "messageId")?,
-            block_id: f.need(block_id, "blockId")?,
-            input,
-        },
-        "TOOL_RESULT" => Action::ToolResult {
-            session_id,
-            seq,
-            message_id: f.need(message_id, "messageId")?,
-            tool_id: f.need(tool_id, "toolId")?,
-            result: f.need(result, "result")?,
-            is_error: f.need(is_error, "isError")?,
-        },
-        "TURN_END" => Action::TurnEnd {
-            session_id,
-            seq,
-            turn_id: f.need(turn_id, "turnId")?,
-            reason: f.need(turn_end_reason, "reason")?,
-            error,
-        },
-        _ => Action::SessionStateChanged {
-            session_id,
-            seq,
-            state: f.need(state, "state")?,
-            previous,
-            reason: f.need(reason, "reason")?,
-        },
-    })
+    table::decode(json, Path::Root, "struct variant", table)
 }

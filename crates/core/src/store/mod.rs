@@ -13,6 +13,7 @@ mod fxhash;
 mod parse;
 mod reduce;
 mod state;
+mod write_state;
 
 pub use action::Action;
 pub use parse::actions_for_frame;
@@ -23,7 +24,7 @@ pub use state::{
 };
 
 use crate::protocol::{
-    encode, parse_server_frame, ClientFrame, HelloFrame, InterruptFrame, ListSessionsFrame,
+    parse_server_frame, to_json, ClientFrame, HelloFrame, InterruptFrame, ListSessionsFrame,
     PingFrame, ProtocolError, ReconnectFrame, SendFrame, SessionCursor, SessionRef,
     SwitchSessionFrame,
 };
@@ -175,7 +176,7 @@ impl Store {
 
     /// The `hello` frame to send when the socket opens.
     pub fn hello(&self, token: Option<String>) -> String {
-        encode(&ClientFrame::Hello(HelloFrame {
+        to_json(&ClientFrame::Hello(HelloFrame {
             protocol: PROTOCOL_VERSION,
             token,
             client_id: None,
@@ -239,7 +240,7 @@ impl Store {
         self.dispatch(Action::SwitchRequested {
             session_id: session_id.clone(),
         });
-        encode(&ClientFrame::SwitchSession(SwitchSessionFrame {
+        to_json(&ClientFrame::SwitchSession(SwitchSessionFrame {
             session_id,
             last_seq,
         }))
@@ -259,7 +260,7 @@ impl Store {
             session_id: session_id.clone(),
             text: text.clone(),
         });
-        Ok(encode(&ClientFrame::Interrupt(InterruptFrame {
+        Ok(to_json(&ClientFrame::Interrupt(InterruptFrame {
             session_id,
             client_msg_id,
             text,
@@ -287,17 +288,17 @@ impl Store {
             .current_session_id
             .clone()
             .ok_or(StoreError::NoCurrentSession)?;
-        Ok(encode(&make(SessionRef { session_id })))
+        Ok(to_json(&make(SessionRef { session_id })))
     }
 
     /// The `list_sessions` frame.
     pub fn list_sessions(&self) -> String {
-        encode(&ClientFrame::ListSessions(ListSessionsFrame {}))
+        to_json(&ClientFrame::ListSessions(ListSessionsFrame {}))
     }
 
     /// A `ping` frame.
     pub fn ping(&self, nonce: Option<String>) -> String {
-        encode(&ClientFrame::Ping(PingFrame { nonce }))
+        to_json(&ClientFrame::Ping(PingFrame { nonce }))
     }
 
     /// The transport opened.
@@ -345,7 +346,8 @@ impl Store {
                 last_seq: view.last_seq,
             })
             .collect();
-        (!sessions.is_empty()).then(|| encode(&ClientFrame::Reconnect(ReconnectFrame { sessions })))
+        (!sessions.is_empty())
+            .then(|| to_json(&ClientFrame::Reconnect(ReconnectFrame { sessions })))
     }
 
     /// Frames of messages that waited for a session being created and can go now that it
@@ -366,7 +368,7 @@ impl Store {
 }
 
 fn send_frame(session_id: Option<String>, client_msg_id: String, text: String) -> String {
-    encode(&ClientFrame::Send(SendFrame {
+    to_json(&ClientFrame::Send(SendFrame {
         session_id,
         client_msg_id,
         text,
@@ -380,7 +382,7 @@ fn outbox_frame(entry: &OutboxEntry) -> String {
             entry.client_msg_id.clone(),
             entry.text.clone().unwrap_or_default(),
         ),
-        OutboxKind::Interrupt => encode(&ClientFrame::Interrupt(InterruptFrame {
+        OutboxKind::Interrupt => to_json(&ClientFrame::Interrupt(InterruptFrame {
             session_id: entry.session_id.clone().unwrap_or_default(),
             client_msg_id: entry.client_msg_id.clone(),
             text: entry.text.clone(),

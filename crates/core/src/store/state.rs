@@ -288,6 +288,13 @@ pub struct SessionEntry<'a> {
 #[derive(Debug)]
 pub struct SessionsSnapshot<'a>(&'a BTreeMap<String, SessionView>);
 
+impl<'a> SessionsSnapshot<'a> {
+    /// The views, in session id order.
+    pub(crate) fn views(&self) -> &'a BTreeMap<String, SessionView> {
+        self.0
+    }
+}
+
 impl Serialize for SessionsSnapshot<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;

@@ -1,0 +1,368 @@
+//! [`ToJson`] for actions and the state snapshot: what crosses to JavaScript on every frame and
+//! every `getState()`. Field order and skipped `None`s follow the serde attributes on the types
+//! (checked by `tests/write_equivalence.rs`).
+
+use super::action::Action;
+use super::state::{
+    Block, Connection, ErrorInfo, Message, MessageStatus, OutboxEntry, OutboxKind, Role,
+    SessionsSnapshot, Snapshot,
+};
+use crate::protocol::write::{json_as_str, Obj, ToJson};
+
+impl Connection {
+    /// The wire string, e.g. `"connecting"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Connecting => "connecting",
+            Self::Open => "open",
+        }
+    }
+}
+
+impl Role {
+    /// The wire string, e.g. `"assistant"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
+impl MessageStatus {
+    /// The wire string, e.g. `"streaming"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Streaming => "streaming",
+            Self::Complete => "complete",
+            Self::Interrupted => "interrupted",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl OutboxKind {
+    /// The wire string, e.g. `"interrupt"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Send => "send",
+            Self::Interrupt => "interrupt",
+        }
+    }
+}
+
+json_as_str!(Connection, Role, MessageStatus, OutboxKind);
+
+impl ToJson for Action {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::tagged(out, self.type_name());
+        match self {
+            Self::ConnectionOpened | Self::ConnectionLost | Self::SessionCleared => {}
+            Self::Welcome {
+                protocol,
+                connection_id,
+                epoch,
+            } => {
+                o.field("protocol", protocol)
+                    .field("connectionId", connection_id)
+                    .field("epoch", epoch);
+            }
+            Self::SessionsListed { sessions } => {
+                o.field("sessions", sessions);
+            }
+            Self::Reconnected { sessions } => {
+                o.field("sessions", sessions);
+            }
+            Self::SwitchRequested { session_id } => {
+                o.field("sessionId", session_id);
+            }
+            Self::SessionSwitched {
+                session_id,
+                state,
+                last_seq,
+                title,
+            } => {
+                o.field("sessionId", session_id)
+                    .field("state", state)
+                    .field("lastSeq", last_seq)
+                    .field("title", title);
+            }
+            Self::SetRunning {
+                session_id,
+                running,
+            } => {
+                o.field("sessionId", session_id).field("running", running);
+            }
+            Self::SessionCreated {
+                session_id,
+                client_msg_id,
+            } => {
+                o.field("sessionId", session_id)
+                    .field("clientMsgId", client_msg_id);
+            }
+            Self::UserSend {
+                client_msg_id,
+                session_id,
+                text,
+            } => {
+                o.field("clientMsgId", client_msg_id)
+                    .field("sessionId", session_id)
+                    .field("text", text);
+            }
+            Self::UserInterrupt {
+                client_msg_id,
+                session_id,
+                text,
+            } => {
+                o.field("clientMsgId", client_msg_id)
+                    .field("sessionId", session_id)
+                    .some("text", text);
+            }
+            Self::Ack {
+                session_id,
+                client_msg_id,
+                seq,
+                duplicate,
+                running,
+            } => {
+                o.field("sessionId", session_id)
+                    .field("clientMsgId", client_msg_id)
+                    .field("seq", seq)
+                    .field("duplicate", duplicate)
+                    .field("running", running);
+            }
+            Self::Watched { session_id }
+            | Self::Unwatched { session_id }
+            | Self::SessionViewDropped { session_id } => {
+                o.field("sessionId", session_id);
+            }
+            Self::Pong { nonce } => {
+                o.some("nonce", nonce);
+            }
+            Self::Error {
+                code,
+                message,
+                session_id,
+                reference,
+            } => {
+                o.field("code", code)
+                    .field("message", message)
+                    .some("sessionId", session_id)
+                    .some("ref", reference);
+            }
+            Self::GapDetected {
+                session_id,
+                expected_seq,
+                received_seq,
+            } => {
+                o.field("sessionId", session_id)
+                    .field("expectedSeq", expected_seq)
+                    .field("receivedSeq", received_seq);
+            }
+            Self::UserMessageReceived {
+                session_id,
+                seq,
+                message_id,
+                text,
+            } => {
+                event(&mut o, session_id, *seq, "messageId", message_id).field("text", text);
+            }
+            Self::TurnStart {
+                session_id,
+                seq,
+                turn_id,
+            } => {
+                event(&mut o, session_id, *seq, "turnId", turn_id);
+            }
+            Self::MessageStart {
+                session_id,
+                seq,
+                message_id,
+            }
+            | Self::MessageEnd {
+                session_id,
+                seq,
+                message_id,
+            } => {
+                event(&mut o, session_id, *seq, "messageId", message_id);
+            }
+            Self::BlockStart {
+                session_id,
+                seq,
+                message_id,
+                block_id,
+                block_type,
+                tool_name,
+            } => {
+                event(&mut o, session_id, *seq, "messageId", message_id)
+                    .field("blockId", block_id)
+                    .field("blockType", block_type)
+                    .some("toolName", tool_name);
+            }
+            Self::BlockDelta {
+                session_id,
+                seq,
+                message_id,
+                block_id,
+                delta,
+            } => {
+                event(&mut o, session_id, *seq, "messageId", message_id)
+                    .field("blockId", block_id)
+                    .field("delta", delta);
+            }
+            Self::BlockEnd {
+                session_id,
+                seq,
+                message_id,
+                block_id,
+                input,
+            } => {
+                event(&mut o, session_id, *seq, "messageId", message_id)
+                    .field("blockId", block_id)
+                    .some("input", input);
+            }
+            Self::ToolResult {
+                session_id,
+                seq,
+                message_id,
+                tool_id,
+                result,
+                is_error,
+            } => {
+                event(&mut o, session_id, *seq, "messageId", message_id)
+                    .field("toolId", tool_id)
+                    .field("result", result)
+                    .field("isError", is_error);
+            }
+            Self::TurnEnd {
+                session_id,
+                seq,
+                turn_id,
+                reason,
+                error,
+            } => {
+                event(&mut o, session_id, *seq, "turnId", turn_id)
+                    .field("reason", reason)
+                    .some("error", error);
+            }
+            Self::SessionStateChanged {
+                session_id,
+                seq,
+                state,
+                previous,
+                reason,
+            } => {
+                o.field("sessionId", session_id)
+                    .field("seq", seq)
+                    .field("state", state)
+                    .field("previous", previous)
+                    .field("reason", reason);
+            }
+        }
+        o.close();
+    }
+}
+
+/// The fields every event action starts with: `sessionId`, `seq` and its first id field.
+fn event<'o, 'a>(
+    o: &'o mut Obj<'a>,
+    session_id: &str,
+    seq: u64,
+    id_key: &str,
+    id: &str,
+) -> &'o mut Obj<'a> {
+    o.field("sessionId", &session_id)
+        .field("seq", &seq)
+        .field(id_key, &id)
+}
+
+impl ToJson for Block {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        o.field("id", &self.id)
+            .field("type", &self.block_type)
+            .field("text", &self.text)
+            .some("toolName", &self.tool_name)
+            .some("input", &self.input)
+            .some("result", &self.result)
+            .some("isError", &self.is_error)
+            .field("done", &self.done);
+        o.close();
+    }
+}
+
+impl ToJson for Message {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        o.field("id", &self.id)
+            .field("role", &self.role)
+            .field("status", &self.status)
+            .field("text", &self.text)
+            .field("blocks", &self.blocks);
+        o.close();
+    }
+}
+
+impl ToJson for OutboxEntry {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        o.field("clientMsgId", &self.client_msg_id)
+            .field("sessionId", &self.session_id)
+            .some("text", &self.text)
+            .field("kind", &self.kind)
+            .some("waitsFor", &self.waits_for);
+        o.close();
+    }
+}
+
+impl ToJson for ErrorInfo {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        o.field("code", &self.code)
+            .field("message", &self.message)
+            .some("sessionId", &self.session_id)
+            .some("ref", &self.reference);
+        o.close();
+    }
+}
+
+impl ToJson for SessionsSnapshot<'_> {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        for (id, view) in self.views() {
+            // Session ids are arbitrary strings: the key needs escaping, unlike our own names.
+            let out = o.raw_key(id);
+            let mut entry = Obj::open(out);
+            entry
+                .field("state", &view.state)
+                .field("running", &view.running)
+                .field("lastSeq", &view.last_seq)
+                .field("title", &view.title)
+                .field("gap", &view.gap.is_some());
+            entry.close();
+        }
+        o.close();
+    }
+}
+
+impl ToJson for Snapshot<'_> {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        o.field("connection", &self.connection)
+            .field("epoch", &self.epoch)
+            .field("connectionId", &self.connection_id)
+            .field("currentSessionId", &self.current_session_id)
+            .field("running", &self.running)
+            .field("sessionState", &self.session_state)
+            .field("lastSeq", &self.last_seq)
+            .field("messages", &self.messages)
+            .field("sessions", &self.sessions)
+            .field("outbox", &self.outbox)
+            .field("errors", &self.errors);
+        o.close();
+    }
+}
