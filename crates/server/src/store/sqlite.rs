@@ -11,6 +11,7 @@ use anyhow::{anyhow, Context};
 use rusqlite::{params, Connection, OptionalExtension};
 use sessionwire_core::{routing::StoredMessage, EventKind, SessionState};
 use std::{
+    collections::HashMap,
     path::Path,
     sync::{mpsc, Arc, Mutex},
     thread::JoinHandle,
@@ -189,6 +190,7 @@ fn apply_batch(
                 msg.seq
             ])
         };
+        let mut touched: HashMap<Arc<str>, (u64, u64)> = HashMap::new();
         for write in batch {
             match write {
                 Write::CreateSession(record) => {
@@ -214,7 +216,9 @@ fn apply_batch(
                         &*event.text,
                         event.ts
                     ])?;
-                    touch.execute(params![&*event.session_id, event.seq, event.ts])?;
+                    // A streamed turn appends many events of one session per batch: its row
+                    // is updated once, after the loop, with the newest seq (same transaction).
+                    touched.insert(event.session_id.clone(), (event.seq, event.ts));
                     if let Some(state) = new_state {
                         set_state.execute(params![&*event.session_id, state.as_str()])?;
                     }
@@ -228,6 +232,9 @@ fn apply_batch(
                 }
                 Write::Barrier(done) => barriers.push(done),
             }
+        }
+        for (session_id, (seq, ts)) in touched {
+            touch.execute(params![&*session_id, seq, ts])?;
         }
     }
     tx.commit()?;
