@@ -13,7 +13,10 @@ use sessionwire_core::{routing::StoredMessage, EventKind, SessionState};
 use std::{
     collections::HashMap,
     path::Path,
-    sync::{mpsc, Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc, Arc, Mutex,
+    },
     thread::JoinHandle,
 };
 
@@ -50,18 +53,30 @@ const MIGRATIONS: &[&str] = &[
 /// At most this many writes go into one transaction.
 const MAX_BATCH: usize = 4096;
 
-/// Waits for a store's writer thread to finish (tests use it to simulate a crash: the server is
-/// dropped without shutdown and the database is reopened once the old writer has let go).
+/// Waits for a store's writer thread to finish, and can cut the store off the way a crash
+/// would. Tests use it to simulate a crash in-process: the store is severed (nothing submitted
+/// from then on is written, as after a SIGKILL), the server is dropped without shutdown, and
+/// the database is reopened once the old writer has let go. Without the cut, tasks dropped
+/// with the server could still write their clean-up events, which a real crash never does.
 #[derive(Debug, Clone)]
-pub struct WriterHandle(Arc<Mutex<Option<JoinHandle<()>>>>);
+pub struct WriterHandle {
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+    severed: Arc<AtomicBool>,
+}
 
 impl WriterHandle {
     /// Blocks until the writer thread has exited.
     pub fn join(&self) {
-        let handle = self.0.lock().ok().and_then(|mut slot| slot.take());
+        let handle = self.thread.lock().ok().and_then(|mut slot| slot.take());
         if let Some(handle) = handle {
             let _ = handle.join();
         }
+    }
+
+    /// From now on nothing more is committed: writes already submitted but not yet committed
+    /// are lost, and later submissions fail. What is committed stays.
+    pub fn sever(&self) {
+        self.severed.store(true, Ordering::SeqCst);
     }
 }
 
@@ -69,6 +84,7 @@ impl WriterHandle {
 #[derive(Debug)]
 pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<Write>>>,
+    severed: Arc<AtomicBool>,
     thread: WriterHandle,
     reader: Mutex<Connection>,
 }
@@ -109,13 +125,19 @@ impl SqliteStore {
         migrate(&mut write_conn)?;
         let reader = open_connection(path)?;
         let (tx, rx) = mpsc::channel();
+        let severed = Arc::new(AtomicBool::new(false));
+        let writer_severed = severed.clone();
         let thread = std::thread::Builder::new()
             .name("sessionwire-store".into())
-            .spawn(move || writer_loop(write_conn, rx, sink))
+            .spawn(move || writer_loop(write_conn, rx, sink, &writer_severed))
             .context("spawning the store writer")?;
         Ok(Self {
             writer: Mutex::new(Some(tx)),
-            thread: WriterHandle(Arc::new(Mutex::new(Some(thread)))),
+            severed: severed.clone(),
+            thread: WriterHandle {
+                thread: Arc::new(Mutex::new(Some(thread))),
+                severed,
+            },
             reader: Mutex::new(reader),
         })
     }
@@ -134,8 +156,16 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Write>, sink: CommitSink) {
+fn writer_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Write>,
+    sink: CommitSink,
+    severed: &AtomicBool,
+) {
     while let Ok(first) = rx.recv() {
+        if severed.load(Ordering::SeqCst) {
+            break;
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -144,6 +174,9 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Write>, sink: CommitSink
             }
         }
         let mut barriers = Vec::new();
+        if severed.load(Ordering::SeqCst) {
+            break;
+        }
         match apply_batch(&mut conn, batch, &mut barriers) {
             Ok(events) => {
                 if !events.is_empty() {
@@ -268,6 +301,9 @@ fn static_kind(kind: &str) -> &'static str {
 
 impl Store for SqliteStore {
     fn submit(&self, write: Write) -> StoreResult<()> {
+        if self.severed.load(Ordering::SeqCst) {
+            return Err(anyhow!("store severed (simulated crash)"));
+        }
         let writer = self
             .writer
             .lock()

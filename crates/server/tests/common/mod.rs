@@ -122,6 +122,8 @@ impl TestServer {
     /// A crash: every task of the server is dropped without any shutdown, mid-whatever. Returns
     /// once the store's writer let go of the database, so it can be reopened.
     pub async fn crash(mut self) -> (Arc<tempfile::TempDir>, Config) {
+        // The instant of the crash: nothing is written after it, whatever the dropped tasks do.
+        self.writer.sever();
         self.hub.take();
         self.shutdown.take();
         self.runtime.take().unwrap().shutdown_background();
