@@ -98,10 +98,20 @@ export function messages(page) {
   );
 }
 
-/** Whether the running badge shows; its data attribute must agree with what is visible. */
+/**
+ * Whether the running badge shows. Waits until the rendered badge agrees with the store (the
+ * page renders on the next animation frame), and checks that its data attribute and its
+ * visibility agree, read in one go.
+ */
 export async function running(page) {
-  const flagged = (await page.getAttribute('[data-testid="running"]', "data-running")) === "true";
-  const visible = await page.isVisible('[data-testid="running"]');
+  const handle = await page.waitForFunction(() => {
+    const badge = document.querySelector('[data-testid="running"]');
+    const flagged = badge.dataset.running === "true";
+    const visible = !badge.hidden && getComputedStyle(badge).display !== "none";
+    const store = window.sessionwire.getState().running;
+    return flagged === store && visible === store ? { flagged, visible } : null;
+  }, null, { timeout: 5_000, polling: 20 });
+  const { flagged, visible } = await handle.jsonValue();
   if (flagged !== visible) throw new Error(`running badge: data-running=${flagged} but visible=${visible}`);
   return visible;
 }
