@@ -126,14 +126,7 @@ pub fn apply(state: &mut ClientState, action: &Action) {
             text,
         } => {
             if let Some(text) = text {
-                let view = state.view_mut(session_id);
-                if view.message_mut(client_msg_id).is_none() {
-                    view.push_optimistic(Message::user(
-                        client_msg_id.clone(),
-                        text.clone(),
-                        MessageStatus::Pending,
-                    ));
-                }
+                state.view_mut(session_id).show_pending(client_msg_id, text);
             }
             state.outbox.push(OutboxEntry {
                 client_msg_id: client_msg_id.clone(),
@@ -231,13 +224,7 @@ fn user_send(
         Some(id) => state.view_mut(id),
         None => &mut state.draft,
     };
-    if view.message_mut(client_msg_id).is_none() {
-        view.push_optimistic(Message::user(
-            client_msg_id.to_owned(),
-            text.to_owned(),
-            MessageStatus::Pending,
-        ));
-    }
+    view.show_pending(client_msg_id, text);
     state.outbox.push(OutboxEntry {
         client_msg_id: client_msg_id.to_owned(),
         session_id: session_id.clone(),

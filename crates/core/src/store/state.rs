@@ -151,6 +151,17 @@ impl SessionView {
         &mut self.messages[position]
     }
 
+    /// Shows a user's message at once, as pending, unless it is shown already (a resend).
+    pub(crate) fn show_pending(&mut self, id: &str, text: &str) {
+        if self.message_mut(id).is_none() {
+            self.push_optimistic(Message::user(
+                id.to_owned(),
+                text.to_owned(),
+                MessageStatus::Pending,
+            ));
+        }
+    }
+
     /// Adds an optimistic message (shown at once, not in the log yet) at the very end.
     pub(crate) fn push_optimistic(&mut self, message: Message) {
         self.index.insert(message.id.clone(), self.messages.len());
