@@ -284,9 +284,9 @@ impl Inner {
     }
 
     /// A text frame arrived.
-    fn on_frame(&self, text: &str) {
+    fn on_frame(&self, frame: &JsValue) {
         let this = self;
-        let actions = match this.shared.receive(text) {
+        let actions = match this.shared.receive(frame) {
             Ok((actions, _)) => actions,
             Err(error) => {
                 crate::shared::report("sessionwire: refused a frame from the server", &error);

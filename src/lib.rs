@@ -19,6 +19,7 @@ mod free;
 mod shared;
 mod store;
 mod timers;
+mod transfer;
 mod types;
 
 pub use client::SessionwireClient;

@@ -5,7 +5,7 @@
 //! any listener runs, so a listener may call back into the store (say, `getState()`).
 
 use crate::convert::to_js;
-use crate::error::store_error;
+use crate::transfer::Transfer;
 use js_sys::{Array, Function};
 use sessionwire_core::store::{Action, OutboxEntry, OutboxKind, Store};
 use std::cell::{Cell, Ref, RefCell};
@@ -23,6 +23,8 @@ extern "C" {
 #[derive(Debug)]
 pub(crate) struct Shared {
     store: RefCell<Store>,
+    /// The buffers frames cross the boundary in (made on the first frame).
+    transfer: RefCell<Option<Transfer>>,
     listeners: RefCell<Vec<(u32, Function)>>,
     next_listener: Cell<u32>,
 }
@@ -31,6 +33,7 @@ impl Shared {
     pub(crate) fn new(id_prefix: &str) -> Rc<Self> {
         Rc::new(Self {
             store: RefCell::new(Store::new(id_prefix)),
+            transfer: RefCell::default(),
             listeners: RefCell::default(),
             next_listener: Cell::new(1),
         })
@@ -51,12 +54,14 @@ impl Shared {
         to_js(&self.store.borrow().state().snapshot())
     }
 
-    /// Parses and applies a frame; returns the applied actions (Rust and JS forms).
-    pub(crate) fn receive(&self, frame: &str) -> Result<(Vec<Action>, JsValue), JsValue> {
-        let actions = self
-            .with(|store| store.receive(frame))
-            .map_err(|error| store_error(&error))?;
-        let js = actions_js(&actions);
+    /// Parses and applies a frame (a JavaScript string); returns the applied actions (Rust and
+    /// JS forms).
+    pub(crate) fn receive(&self, frame: &JsValue) -> Result<(Vec<Action>, JsValue), JsValue> {
+        let (actions, js) = {
+            let mut transfer = self.transfer.borrow_mut();
+            let transfer = transfer.get_or_insert_with(Transfer::new);
+            transfer.receive(&mut self.store.borrow_mut(), frame)?
+        };
         if !actions.is_empty() {
             self.notify(&js);
         }

@@ -62,7 +62,10 @@ impl ClientStore {
     /// an `Error` whose `code` is the §6 code (`bad_frame`, `unknown_type`, `invalid_field`
     /// with `field` set) and changes nothing.
     #[wasm_bindgen(unchecked_return_type = "Action[]")]
-    pub fn receive(&self, frame: &str) -> Result<JsValue, JsValue> {
+    pub fn receive(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] frame: &JsValue,
+    ) -> Result<JsValue, JsValue> {
         self.shared.receive(frame).map(|(_, js)| js)
     }
 

@@ -38,8 +38,9 @@ impl Socket {
             let client = client.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 // Text frames only (PROTOCOL.md §1); anything else is ignored.
-                if let (Some(client), Some(text)) = (client.upgrade(), event.data().as_string()) {
-                    client.on_frame(&text);
+                let data = event.data();
+                if let (Some(client), true) = (client.upgrade(), data.is_string()) {
+                    client.on_frame(&data);
                 }
             })
         };

@@ -38,6 +38,11 @@ fn error_code(error: &JsValue) -> String {
         .expect("Error.code is a string")
 }
 
+/// `ClientStore.receive` as JavaScript calls it, with a string.
+fn receive(store: &ClientStore, frame: &str) -> Result<JsValue, JsValue> {
+    store.receive(&JsValue::from_str(frame))
+}
+
 /// The golden-vector driver that goes through the JavaScript-facing API only.
 pub struct JsDriver(ClientStore);
 
@@ -55,8 +60,7 @@ fn frame_or_null(frame: String) -> Value {
 
 impl Driver for JsDriver {
     fn receive(&mut self, frame: &str) -> Result<Value, String> {
-        self.0
-            .receive(frame)
+        receive(&self.0, frame)
             .map(|actions| to_json(&actions))
             .map_err(|error| error_code(&error))
     }
@@ -132,7 +136,7 @@ const WELCOME: &str = r#"{"type":"welcome","protocol":1,"connectionId":"c1","epo
 
 pub fn a_bad_frame_throws_a_real_error_and_changes_nothing() {
     let store = ClientStore::with_prefix("t");
-    store.receive(WELCOME).unwrap();
+    receive(&store, WELCOME).unwrap();
     let before = to_json(&store.get_state());
     for (frame, code) in [
         ("not json", "bad_frame"),
@@ -144,7 +148,7 @@ pub fn a_bad_frame_throws_a_real_error_and_changes_nothing() {
             "invalid_field",
         ),
     ] {
-        let error = store.receive(frame).expect_err(frame);
+        let error = receive(&store, frame).expect_err(frame);
         assert_eq!(error_code(&error), code, "{frame}");
         let message = Reflect::get(&error, &"message".into())
             .unwrap()
@@ -157,7 +161,7 @@ pub fn a_bad_frame_throws_a_real_error_and_changes_nothing() {
             "state changed after {frame}"
         );
     }
-    let error = store.receive(r#"{"type":"ack","sessionId":"s","clientMsgId":"x","seq":"one","duplicate":false,"running":false}"#).unwrap_err();
+    let error = receive(&store, r#"{"type":"ack","sessionId":"s","clientMsgId":"x","seq":"one","duplicate":false,"running":false}"#).unwrap_err();
     assert_eq!(error_code(&error), "invalid_field");
     assert_eq!(
         Reflect::get(&error, &"field".into())
@@ -191,8 +195,8 @@ pub fn a_bad_frame_throws_a_real_error_and_changes_nothing() {
 
 pub fn state_is_a_plain_object_snapshot() {
     let store = ClientStore::with_prefix("t");
-    store.receive(WELCOME).unwrap();
-    store.receive(r#"{"type":"sessions","sessions":[{"sessionId":"s1","title":"T","state":"ACTIVE","running":true,"lastSeq":3,"updatedAt":5}]}"#).unwrap();
+    receive(&store, WELCOME).unwrap();
+    receive(&store, r#"{"type":"sessions","sessions":[{"sessionId":"s1","title":"T","state":"ACTIVE","running":true,"lastSeq":3,"updatedAt":5}]}"#).unwrap();
     let state = store.get_state();
     let sessions = Reflect::get(&state, &"sessions".into()).unwrap();
     // A plain object keyed by session id, not a Map.
@@ -235,9 +239,9 @@ pub fn subscribe_and_unsubscribe() {
     };
     let unsubscribe = store.subscribe(listener.as_ref().unchecked_ref::<Function>().clone());
     store.connection_opened();
-    store.receive(WELCOME).unwrap();
+    receive(&store, WELCOME).unwrap();
     // A duplicate-free frame with no actions would not notify; a bad frame does not either.
-    assert!(store.receive("nope").is_err());
+    assert!(receive(&store, "nope").is_err());
     assert_eq!(
         *seen.borrow(),
         vec![("connecting".to_owned(), 1), ("open".to_owned(), 1)]
@@ -265,8 +269,8 @@ pub fn the_outbox_survives_a_lost_connection() {
     let store = ClientStore::with_prefix("t");
     store.connection_opened();
     assert_eq!(to_json(&store.get_state())["connection"], "connecting");
-    store.receive(WELCOME).unwrap();
-    store.receive(r#"{"type":"session_switched","sessionId":"s1","state":"ACTIVE","running":false,"lastSeq":0,"title":"T"}"#).unwrap();
+    receive(&store, WELCOME).unwrap();
+    receive(&store, r#"{"type":"session_switched","sessionId":"s1","state":"ACTIVE","running":false,"lastSeq":0,"title":"T"}"#).unwrap();
     let first: Value = serde_json::from_str(&store.send("one")).unwrap();
     store.connection_lost();
     let second: Value = serde_json::from_str(&store.send("two")).unwrap();
@@ -279,7 +283,7 @@ pub fn the_outbox_survives_a_lost_connection() {
     );
     assert_eq!(state["messages"][1]["status"], "pending");
     store.connection_opened();
-    store.receive(WELCOME).unwrap();
+    receive(&store, WELCOME).unwrap();
     let pending: Vec<Value> = store
         .pending_frames()
         .iter()
@@ -294,8 +298,8 @@ pub fn the_outbox_survives_a_lost_connection() {
             r#"{{"type":"ack","sessionId":"s1","clientMsgId":{id},"seq":{seq},"duplicate":false,"running":true}}"#
         )
     };
-    store.receive(&ack(&first["clientMsgId"], 1)).unwrap();
-    store.receive(&ack(&second["clientMsgId"], 2)).unwrap();
+    receive(&store, &ack(&first["clientMsgId"], 1)).unwrap();
+    receive(&store, &ack(&second["clientMsgId"], 2)).unwrap();
     let state = to_json(&store.get_state());
     assert_eq!(state["outbox"], serde_json::json!([]));
     assert_eq!(state["messages"][1]["status"], "sent");

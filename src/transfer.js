@@ -1,0 +1,115 @@
+// The JavaScript half of how a frame crosses into Wasm and its actions come back out (the Rust
+// half, and the reasons, are in transfer.rs). Per frame: one `encodeInto` writes the frame's
+// UTF-8 straight into Wasm memory (no allocation, no copy loop), and the applied actions are
+// built as plain objects from a description the Wasm side writes as numbers, with their strings
+// sliced from the frame string itself. No JSON text is made or parsed for the usual event.
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+// Field kinds: the numbers of `FieldKind` in transfer.rs. Every field takes two numbers.
+const STR = 0; // a, b: the frame's [a, b) when a >= 0, else the side text's [-1 - a, b)
+const OPT_STR = 1; // as STR, or NaN when absent (the key is left out)
+const NULL_STR = 2; // as STR, or NaN for null
+const NUM = 3; // the number
+const BOOL = 4; // 0 or 1
+const JSON_VALUE = 5; // the side text's [a, b) is JSON
+const OPT_JSON = 6; // as JSON_VALUE, or NaN when absent (the key is left out)
+
+export class FrameTransfer {
+  // `memory` is the module's WebAssembly.Memory; `layouts` (JSON text) lists, by layout number,
+  // `[type, [key, kind, key, kind, ...]]`, or null for "the whole action is JSON in the side text".
+  constructor(memory, layouts) {
+    this.memory = memory;
+    this.layouts = JSON.parse(layouts);
+    this.buffer = null;
+    this.bytes = null;
+    this.numbers = null;
+    this.input = null;
+    this.inputPtr = -1;
+    this.inputCapacity = -1;
+  }
+
+  // Views over Wasm memory, made again only when it grew (growing detaches the old buffer).
+  refresh() {
+    const buffer = this.memory.buffer;
+    if (buffer !== this.buffer) {
+      this.buffer = buffer;
+      this.bytes = new Uint8Array(buffer);
+      this.numbers = new Float64Array(buffer);
+      this.input = null;
+    }
+  }
+
+  // Writes `frame` as UTF-8 into Wasm memory at [ptr, ptr + capacity). Returns 2 × the byte
+  // length, plus 1 when every character was ASCII (byte offsets are then string offsets); -1
+  // when `frame` is not a string; -2 - n when the buffer is too small and needs n bytes.
+  write(frame, ptr, capacity) {
+    if (typeof frame !== "string") return -1;
+    this.refresh();
+    if (this.input === null || ptr !== this.inputPtr || capacity !== this.inputCapacity) {
+      this.input = this.bytes.subarray(ptr, ptr + capacity);
+      this.inputPtr = ptr;
+      this.inputCapacity = capacity;
+    }
+    const { read, written } = encoder.encodeInto(frame, this.input);
+    if (read < frame.length) return -2 - frame.length * 3;
+    return written * 2 + (written === frame.length ? 1 : 0);
+  }
+
+  // The actions described at `out` (a count, then per action its layout number and two numbers
+  // per field), with `side` the start of the side text (strings that are not slices of the frame,
+  // and JSON values).
+  build(frame, out, side) {
+    this.refresh();
+    const numbers = this.numbers;
+    let p = out / 8;
+    const count = numbers[p++];
+    const actions = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const layout = this.layouts[numbers[p++]];
+      if (layout === null) {
+        actions[i] = JSON.parse(this.text(side, numbers[p], numbers[p + 1]));
+        p += 2;
+        continue;
+      }
+      const action = { type: layout[0] };
+      const fields = layout[1];
+      for (let f = 0; f < fields.length; f += 2) {
+        const a = numbers[p];
+        const b = numbers[p + 1];
+        p += 2;
+        switch (fields[f + 1]) {
+          case STR:
+            action[fields[f]] = a >= 0 ? frame.slice(a, b) : this.text(side, -1 - a, b);
+            break;
+          case OPT_STR:
+            if (a === a) action[fields[f]] = a >= 0 ? frame.slice(a, b) : this.text(side, -1 - a, b);
+            break;
+          case NULL_STR:
+            action[fields[f]] = a !== a ? null : a >= 0 ? frame.slice(a, b) : this.text(side, -1 - a, b);
+            break;
+          case NUM:
+            action[fields[f]] = a;
+            break;
+          case BOOL:
+            action[fields[f]] = a !== 0;
+            break;
+          case JSON_VALUE:
+            action[fields[f]] = JSON.parse(this.text(side, a, b));
+            break;
+          case OPT_JSON:
+            if (a === a) action[fields[f]] = JSON.parse(this.text(side, a, b));
+            break;
+        }
+      }
+      actions[i] = action;
+    }
+    return actions;
+  }
+
+  // The side text's bytes [start, end), decoded.
+  text(side, start, end) {
+    return decoder.decode(this.bytes.subarray(side + start, side + end));
+  }
+}

@@ -1,0 +1,490 @@
+//! How a frame crosses into Wasm and its applied actions come back out as plain JavaScript
+//! objects: the Rust half (`src/transfer.js` is the JavaScript half).
+//!
+//! Why not wasm-bindgen's own string passing and JSON for the result: per 156-byte event frame,
+//! passing the string costs a malloc, a per-character copy loop and a free (~0.5 µs), and turning
+//! the actions into objects through JSON text costs a decode and a `JSON.parse` (~0.6 µs); that
+//! was more than a hand-written JavaScript reducer spends on the whole frame. Here the frame is
+//! written into a buffer Wasm keeps (one `TextEncoder.encodeInto`), and the actions are described
+//! as numbers: a layout per action type, and for each string the range of the frame string it is
+//! a slice of (the parser records where the frame's string values sit), so JavaScript builds each
+//! object with `frame.slice` instead of decoding bytes. Strings that are not slices of the frame
+//! (escaped ones, ids the store made) and JSON payloads go through a side text; actions without a
+//! layout go whole as JSON. The layouts below must match the actions' serde form exactly: the
+//! unit test here and every golden vector in the Wasm suites check it.
+
+use crate::error::{js_error, store_error};
+use serde_json::Value;
+use sessionwire_core::protocol::{write::ToJson, BlockType, TextSpan, TurnEndReason};
+use sessionwire_core::store::{Action, Store};
+use sessionwire_core::SessionState;
+use std::fmt::Write as _;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/src/transfer.js")]
+extern "C" {
+    /// The JavaScript half: writes frames into Wasm memory and builds the action objects.
+    #[derive(Debug)]
+    type FrameTransfer;
+
+    #[wasm_bindgen(constructor)]
+    fn new(memory: &JsValue, layouts: &str) -> FrameTransfer;
+
+    #[wasm_bindgen(method)]
+    fn write(this: &FrameTransfer, frame: &JsValue, ptr: u32, capacity: u32) -> i32;
+
+    #[wasm_bindgen(method)]
+    fn build(this: &FrameTransfer, frame: &JsValue, out: u32, side: u32) -> JsValue;
+}
+
+/// The §6 code for a frame that cannot be read.
+const BAD_FRAME: &str = "bad_frame";
+
+/// How a field is described: two numbers each (see `transfer.js` for their meaning).
+#[derive(Debug, Clone, Copy)]
+#[repr(u8)]
+enum FieldKind {
+    Str = 0,
+    OptStr = 1,
+    NullStr = 2,
+    Num = 3,
+    Bool = 4,
+    Json = 5,
+    OptJson = 6,
+}
+
+/// A field type and how it is described. The kind follows from the Rust type, which is how the
+/// actions' serde attributes use them: every `Option<String>` of an action with a layout is
+/// skipped when `None`, an `Option<SessionState>` is written as `null`.
+trait Describe {
+    const KIND: FieldKind;
+    fn describe(&self, encoder: &mut Encoder<'_>);
+}
+
+impl Describe for String {
+    const KIND: FieldKind = FieldKind::Str;
+    fn describe(&self, encoder: &mut Encoder<'_>) {
+        encoder.string(self);
+    }
+}
+
+impl Describe for u64 {
+    const KIND: FieldKind = FieldKind::Num;
+    fn describe(&self, encoder: &mut Encoder<'_>) {
+        // Exactly what JSON.parse makes of the integer: the nearest double.
+        encoder.pair(*self as f64, 0.0);
+    }
+}
+
+impl Describe for u32 {
+    const KIND: FieldKind = FieldKind::Num;
+    fn describe(&self, encoder: &mut Encoder<'_>) {
+        encoder.pair(f64::from(*self), 0.0);
+    }
+}
+
+impl Describe for bool {
+    const KIND: FieldKind = FieldKind::Bool;
+    fn describe(&self, encoder: &mut Encoder<'_>) {
+        encoder.pair(f64::from(u8::from(*self)), 0.0);
+    }
+}
+
+impl Describe for Option<String> {
+    const KIND: FieldKind = FieldKind::OptStr;
+    fn describe(&self, encoder: &mut Encoder<'_>) {
+        match self {
+            Some(text) => encoder.string(text),
+            None => encoder.pair(f64::NAN, 0.0),
+        }
+    }
+}
+
+impl Describe for Option<SessionState> {
+    const KIND: FieldKind = FieldKind::NullStr;
+    fn describe(&self, encoder: &mut Encoder<'_>) {
+        match self {
+            Some(state) => encoder.string(state.as_str()),
+            None => encoder.pair(f64::NAN, 0.0),
+        }
+    }
+}
+
+impl Describe for Value {
+    const KIND: FieldKind = FieldKind::Json;
+    fn describe(&self, encoder: &mut Encoder<'_>) {
+        encoder.json(self);
+    }
+}
+
+impl Describe for Option<Value> {
+    const KIND: FieldKind = FieldKind::OptJson;
+    fn describe(&self, encoder: &mut Encoder<'_>) {
+        match self {
+            Some(value) => encoder.json(value),
+            None => encoder.pair(f64::NAN, 0.0),
+        }
+    }
+}
+
+/// Enums written as their name.
+macro_rules! describe_as_str {
+    ($($ty:ty),*) => {$(
+        impl Describe for $ty {
+            const KIND: FieldKind = FieldKind::Str;
+            fn describe(&self, encoder: &mut Encoder<'_>) {
+                encoder.string(self.as_str());
+            }
+        }
+    )*};
+}
+describe_as_str!(SessionState, BlockType, TurnEndReason);
+
+/// The actions that get a layout (what `receive` hands out per streamed event; the rest go as
+/// JSON), from one list: the layout table for JavaScript and the encoder's match.
+macro_rules! layouts {
+    ($($variant:ident $name:literal { $($field:ident $key:literal: $ty:ty),* $(,)? })*) => {
+        /// Layout numbers: 0 is "the whole action as JSON".
+        #[derive(Debug, Clone, Copy)]
+        #[repr(u8)]
+        enum Layout {
+            Json = 0,
+            $($variant),*
+        }
+
+        /// Each layout's action type and fields (after the JSON one).
+        const LAYOUTS: &[(&str, &[(&str, FieldKind)])] = &[
+            $(($name, &[$(($key, <$ty as Describe>::KIND)),*])),*
+        ];
+
+        impl Encoder<'_> {
+            /// Describes one action.
+            fn action(&mut self, action: &Action) {
+                match action {
+                    $(Action::$variant { $($field),* } => {
+                        self.out.push(f64::from(Layout::$variant as u8));
+                        $(<$ty as Describe>::describe($field, self);)*
+                    })*
+                    other => {
+                        self.out.push(f64::from(Layout::Json as u8));
+                        self.json(other);
+                    }
+                }
+            }
+        }
+    };
+}
+
+layouts! {
+    UserMessageReceived "USER_MESSAGE_RECEIVED" {
+        session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
+        text "text": String,
+    }
+    TurnStart "TURN_START" { session_id "sessionId": String, seq "seq": u64, turn_id "turnId": String }
+    MessageStart "MESSAGE_START" {
+        session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
+    }
+    BlockStart "BLOCK_START" {
+        session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
+        block_id "blockId": String, block_type "blockType": BlockType,
+        tool_name "toolName": Option<String>,
+    }
+    BlockDelta "BLOCK_DELTA" {
+        session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
+        block_id "blockId": String, delta "delta": String,
+    }
+    BlockEnd "BLOCK_END" {
+        session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
+        block_id "blockId": String, input "input": Option<Value>,
+    }
+    ToolResult "TOOL_RESULT" {
+        session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
+        tool_id "toolId": String, result "result": Value, is_error "isError": bool,
+    }
+    MessageEnd "MESSAGE_END" {
+        session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
+    }
+    TurnEnd "TURN_END" {
+        session_id "sessionId": String, seq "seq": u64, turn_id "turnId": String,
+        reason "reason": TurnEndReason, error "error": Option<String>,
+    }
+    SessionStateChanged "SESSION_STATE_CHANGED" {
+        session_id "sessionId": String, seq "seq": u64, state "state": SessionState,
+        previous "previous": Option<SessionState>, reason "reason": String,
+    }
+    SessionSwitched "SESSION_SWITCHED" {
+        session_id "sessionId": String, state "state": SessionState, last_seq "lastSeq": u64,
+        title "title": String,
+    }
+    SetRunning "SET_RUNNING" { session_id "sessionId": String, running "running": bool }
+    Ack "ACK" {
+        session_id "sessionId": String, client_msg_id "clientMsgId": String, seq "seq": u64,
+        duplicate "duplicate": bool, running "running": bool,
+    }
+    GapDetected "GAP_DETECTED" {
+        session_id "sessionId": String, expected_seq "expectedSeq": u64,
+        received_seq "receivedSeq": u64,
+    }
+}
+
+/// The layout table as the JSON text `transfer.js` reads: `[null, [type, [key, kind, ...]], ...]`.
+fn layouts_json() -> String {
+    let mut text = String::from("[null");
+    for (name, fields) in LAYOUTS {
+        let _ = write!(text, ",[\"{name}\",[");
+        for (index, (key, kind)) in fields.iter().enumerate() {
+            let comma = if index > 0 { "," } else { "" };
+            let _ = write!(text, "{comma}\"{key}\",{}", *kind as u8);
+        }
+        text.push_str("]]");
+    }
+    text.push(']');
+    text
+}
+
+/// Writes the description of a list of actions.
+struct Encoder<'a> {
+    /// The frame's text and where its string values sit in it.
+    frame: &'a str,
+    spans: &'a [TextSpan],
+    /// Whether the frame is all ASCII (byte offsets are then JavaScript string offsets).
+    ascii: bool,
+    out: &'a mut Vec<f64>,
+    side: &'a mut String,
+}
+
+impl Encoder<'_> {
+    fn pair(&mut self, a: f64, b: f64) {
+        self.out.push(a);
+        self.out.push(b);
+    }
+
+    /// A string: a slice of the frame when one of its string values is exactly this text, else
+    /// a copy in the side text.
+    fn string(&mut self, text: &str) {
+        let frame = self.frame;
+        let span = self
+            .spans
+            .iter()
+            .find(|span| span.len() == text.len() && frame.get((*span).clone()) == Some(text));
+        match span {
+            Some(span) if self.ascii => self.pair(span.start as f64, span.end as f64),
+            Some(span) => {
+                // JavaScript strings count UTF-16 units.
+                let start = frame
+                    .get(..span.start)
+                    .map_or(0, |s| s.encode_utf16().count());
+                let len = text.encode_utf16().count();
+                self.pair(start as f64, (start + len) as f64);
+            }
+            None => {
+                let start = self.side.len();
+                self.side.push_str(text);
+                self.pair(-1.0 - start as f64, self.side.len() as f64);
+            }
+        }
+    }
+
+    /// A JSON value, written into the side text.
+    fn json(&mut self, value: &dyn ToJson) {
+        let start = self.side.len();
+        value.write_json(self.side);
+        self.pair(start as f64, self.side.len() as f64);
+    }
+}
+
+/// The buffers a store reuses for every frame, and the JavaScript half.
+#[derive(Debug)]
+pub(crate) struct Transfer {
+    js: FrameTransfer,
+    /// The frame's UTF-8, written by JavaScript.
+    input: Vec<u8>,
+    spans: Vec<TextSpan>,
+    out: Vec<f64>,
+    side: String,
+}
+
+impl Transfer {
+    pub(crate) fn new() -> Self {
+        Self {
+            js: FrameTransfer::new(&wasm_bindgen::memory(), &layouts_json()),
+            input: vec![0; 4096],
+            spans: Vec::with_capacity(16),
+            out: Vec::with_capacity(64),
+            side: String::new(),
+        }
+    }
+
+    /// Parses and applies `frame` (a JavaScript string) in `store`; returns the applied actions
+    /// in both forms. A bad frame is an `Error` with its §6 code, and changes nothing.
+    pub(crate) fn receive(
+        &mut self,
+        store: &mut Store,
+        frame: &JsValue,
+    ) -> Result<(Vec<Action>, JsValue), JsValue> {
+        let (len, ascii) = self.write(frame)?;
+        let Self {
+            js,
+            input,
+            spans,
+            out,
+            side,
+        } = self;
+        let text = std::str::from_utf8(input.get(..len).unwrap_or_default())
+            .map_err(|_| js_error(BAD_FRAME, "frame is not UTF-8", None))?;
+        let actions = store
+            .receive_spans(text, spans)
+            .map_err(|error| store_error(&error))?;
+        out.clear();
+        side.clear();
+        out.push(actions.len() as f64);
+        let mut encoder = Encoder {
+            frame: text,
+            spans,
+            ascii,
+            out,
+            side,
+        };
+        for action in &actions {
+            encoder.action(action);
+        }
+        let js = js.build(frame, out.as_ptr() as u32, side.as_ptr() as u32);
+        Ok((actions, js))
+    }
+
+    /// Has JavaScript write the frame's UTF-8 into `input`; returns its length and whether it
+    /// is all ASCII.
+    fn write(&mut self, frame: &JsValue) -> Result<(usize, bool), JsValue> {
+        loop {
+            let result = self.js.write(
+                frame,
+                self.input.as_mut_ptr() as u32,
+                self.input.len() as u32,
+            );
+            match result {
+                -1 => return Err(js_error(BAD_FRAME, "frame is not a string", None)),
+                needed if needed < -1 => {
+                    let needed = usize::try_from(-2 - i64::from(needed)).unwrap_or(0);
+                    self.input.resize(needed.max(self.input.len() * 2), 0);
+                }
+                written => {
+                    let written = u32::try_from(written).unwrap_or(0);
+                    return Ok(((written / 2) as usize, written % 2 == 1));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    //! The layouts against serde: every action with a layout, described and rebuilt the way
+    //! `transfer.js` builds it, equals its serde JSON form, key order included.
+    use super::*;
+    use serde_json::json;
+
+    /// The JSON text of what `transfer.js` builds from a description (for an ASCII frame), keys
+    /// in the order it sets them.
+    fn rebuild(frame: &str, out: &[f64], side: &str) -> Vec<String> {
+        let layouts: Value = serde_json::from_str(&layouts_json()).unwrap();
+        let text = |a: f64, b: f64| -> Value {
+            Value::String(if a >= 0.0 {
+                frame[a as usize..b as usize].to_owned()
+            } else {
+                side[(-1.0 - a) as usize..b as usize].to_owned()
+            })
+        };
+        let json = |a: f64, b: f64| -> Value {
+            serde_json::from_str(&side[a as usize..b as usize]).unwrap()
+        };
+        let mut p = 1;
+        let mut actions = Vec::new();
+        for _ in 0..out[0] as usize {
+            let layout = &layouts[out[p] as usize];
+            p += 1;
+            if layout.is_null() {
+                actions.push(side[out[p] as usize..out[p + 1] as usize].to_owned());
+                p += 2;
+                continue;
+            }
+            let mut members = vec![format!("\"type\":{}", layout[0])];
+            for field in layout[1].as_array().unwrap().chunks(2) {
+                let (a, b) = (out[p], out[p + 1]);
+                p += 2;
+                let value = match field[1].as_u64().unwrap() {
+                    0 => Some(text(a, b)),
+                    1 => (!a.is_nan()).then(|| text(a, b)),
+                    2 => Some(if a.is_nan() { Value::Null } else { text(a, b) }),
+                    3 => Some(json!(a as u64)),
+                    4 => Some(Value::Bool(a != 0.0)),
+                    5 => Some(json(a, b)),
+                    6 => (!a.is_nan()).then(|| json(a, b)),
+                    kind => panic!("unknown kind {kind}"),
+                };
+                if let Some(value) = value {
+                    members.push(format!("{}:{value}", field[0]));
+                }
+            }
+            actions.push(format!("{{{}}}", members.join(",")));
+        }
+        actions
+    }
+
+    #[test]
+    fn every_layout_rebuilds_the_serde_form() {
+        // One frame whose string values cover some of the actions' strings, so both the frame
+        // slices and the side text are used.
+        let frame = r#"{"sessionId":"s1","messageId":"m1","text":"hi","blockId":"b1"}"#;
+        let spans: Vec<TextSpan> = ["s1", "m1", "hi", "b1"]
+            .iter()
+            .map(|value| {
+                let start = frame.find(&format!("\"{value}\"")).unwrap() + 1;
+                start..start + value.len()
+            })
+            .collect();
+        let actions: Vec<Action> = serde_json::from_value(json!([
+            {"type": "USER_MESSAGE_RECEIVED", "sessionId": "s1", "seq": 1, "messageId": "m1", "text": "hi"},
+            {"type": "TURN_START", "sessionId": "s1", "seq": 2, "turnId": "t1"},
+            {"type": "MESSAGE_START", "sessionId": "s1", "seq": 3, "messageId": "m2"},
+            {"type": "BLOCK_START", "sessionId": "s1", "seq": 4, "messageId": "m2", "blockId": "b1", "blockType": "tool_use", "toolName": "grep"},
+            {"type": "BLOCK_START", "sessionId": "s1", "seq": 4, "messageId": "m2", "blockId": "b1", "blockType": "text"},
+            {"type": "BLOCK_DELTA", "sessionId": "s1", "seq": 5, "messageId": "m2", "blockId": "b1", "delta": "é\"\\"},
+            {"type": "BLOCK_END", "sessionId": "s1", "seq": 6, "messageId": "m2", "blockId": "b1", "input": {"q": [1, 2.5, null]}},
+            {"type": "BLOCK_END", "sessionId": "s1", "seq": 6, "messageId": "m2", "blockId": "b1"},
+            {"type": "TOOL_RESULT", "sessionId": "s1", "seq": 7, "messageId": "m2", "toolId": "b1", "result": "ok", "isError": false},
+            {"type": "MESSAGE_END", "sessionId": "s1", "seq": 8, "messageId": "m2"},
+            {"type": "TURN_END", "sessionId": "s1", "seq": 9, "turnId": "t1", "reason": "error", "error": "boom"},
+            {"type": "TURN_END", "sessionId": "s1", "seq": 9, "turnId": "t1", "reason": "completed"},
+            {"type": "SESSION_STATE_CHANGED", "sessionId": "s1", "seq": 10, "state": "ACTIVE", "previous": null, "reason": ""},
+            {"type": "SESSION_STATE_CHANGED", "sessionId": "s1", "seq": 11, "state": "ENDED", "previous": "ACTIVE", "reason": "closed"},
+            {"type": "SESSION_SWITCHED", "sessionId": "s1", "state": "DETACHED", "lastSeq": 11, "title": "T"},
+            {"type": "SET_RUNNING", "sessionId": "s1", "running": true},
+            {"type": "ACK", "sessionId": "s1", "clientMsgId": "c-1", "seq": 12, "duplicate": true, "running": false},
+            {"type": "GAP_DETECTED", "sessionId": "s1", "expectedSeq": 3, "receivedSeq": 4_503_599_627_370_497u64},
+            {"type": "WELCOME", "protocol": 1, "connectionId": "c", "epoch": "e"},
+            {"type": "CONNECTION_LOST"}
+        ]))
+        .unwrap();
+        let (mut out, mut side) = (Vec::new(), String::new());
+        out.push(actions.len() as f64);
+        let mut encoder = Encoder {
+            frame,
+            spans: &spans,
+            ascii: true,
+            out: &mut out,
+            side: &mut side,
+        };
+        for action in &actions {
+            encoder.action(action);
+        }
+        // serde writes the keys in declaration order, and so must the layouts.
+        let expected: Vec<String> = actions
+            .iter()
+            .map(|a| serde_json::to_string(a).unwrap())
+            .collect();
+        assert_eq!(rebuild(frame, &out, &side), expected);
+        // The ids and texts found in the frame were sliced from it, not copied.
+        assert!(!side.contains("s1") && side.contains("m2"));
+    }
+}
