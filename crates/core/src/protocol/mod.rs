@@ -15,6 +15,7 @@ pub mod decode;
 mod decode_client;
 mod decode_server;
 mod error;
+mod fast;
 /// The JSON reader (not a stable API: public for the bindings' own inputs).
 #[doc(hidden)]
 pub mod json;
@@ -51,10 +52,62 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, ProtocolError> {
 
 /// Parses one text frame sent by the server (the client's side of the wire).
 pub fn parse_server_frame(text: &str) -> Result<ServerFrame, ProtocolError> {
+    if let Some(frame) = fast::event_frame(text, None) {
+        return Ok(frame);
+    }
+    parse_server_frame_general(text)
+}
+
+/// The general parser of server frames: any frame, every error (the fast path's reference).
+fn parse_server_frame_general(text: &str) -> Result<ServerFrame, ProtocolError> {
     let (json, kind) = read_frame(text, ServerFrame::TYPES)?;
+    decode_server_frame(&json, kind)
+}
+
+/// Where one string value sits in a frame's text: the byte range of its contents.
+pub type TextSpan = std::ops::Range<usize>;
+
+/// Parses a server frame like [`parse_server_frame`], and also records in `spans` (cleared
+/// first) where the frame's top-level string values sit in `text`, for every value that is
+/// exactly its slice of the text (no escapes). The Wasm bindings use them to hand strings back
+/// to JavaScript as slices of the frame string it already holds, instead of copying each one out
+/// of Wasm memory and decoding it again.
+pub fn parse_server_frame_spans(
+    text: &str,
+    spans: &mut Vec<TextSpan>,
+) -> Result<ServerFrame, ProtocolError> {
+    if let Some(frame) = fast::event_frame(text, Some(spans)) {
+        return Ok(frame);
+    }
+    parse_server_frame_spans_general(text, spans)
+}
+
+/// [`parse_server_frame_spans`] by the general parser.
+fn parse_server_frame_spans_general(
+    text: &str,
+    spans: &mut Vec<TextSpan>,
+) -> Result<ServerFrame, ProtocolError> {
+    spans.clear();
+    let (json, kind) = read_frame(text, ServerFrame::TYPES)?;
+    if let Json::Object(members) = &json {
+        // A borrowed string is a subslice of `text`, so its offset is the pointer difference.
+        let start = text.as_ptr() as usize;
+        spans.extend(members.iter().filter_map(|(_, value)| match value {
+            Json::String(std::borrow::Cow::Borrowed(s)) => {
+                let offset = (s.as_ptr() as usize).wrapping_sub(start);
+                Some(offset..offset + s.len())
+            }
+            _ => None,
+        }));
+    }
+    decode_server_frame(&json, kind)
+}
+
+/// The frame a parsed tree of a known `kind` stands for.
+fn decode_server_frame(json: &Json<'_>, kind: &'static str) -> Result<ServerFrame, ProtocolError> {
     if EventKind::TYPES.contains(&kind) {
-        let (session_id, seq, ts) = decode_server::event_header(&json)?;
-        let kind = EventKind::decode_variant(kind, &json)?;
+        let (session_id, seq, ts) = decode_server::event_header(json)?;
+        let kind = EventKind::decode_variant(kind, json)?;
         Ok(ServerFrame::Event(Event {
             session_id,
             seq,
@@ -62,7 +115,7 @@ pub fn parse_server_frame(text: &str) -> Result<ServerFrame, ProtocolError> {
             kind,
         }))
     } else {
-        Reply::decode_variant(kind, &json).map(ServerFrame::Reply)
+        Reply::decode_variant(kind, json).map(ServerFrame::Reply)
     }
 }
 

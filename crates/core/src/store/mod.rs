@@ -24,9 +24,9 @@ pub use state::{
 };
 
 use crate::protocol::{
-    parse_server_frame, to_json, ClientFrame, HelloFrame, InterruptFrame, ListSessionsFrame,
-    PingFrame, ProtocolError, ReconnectFrame, SendFrame, SessionCursor, SessionRef,
-    SwitchSessionFrame,
+    parse_server_frame, parse_server_frame_spans, to_json, ClientFrame, HelloFrame, InterruptFrame,
+    ListSessionsFrame, PingFrame, ProtocolError, ReconnectFrame, SendFrame, ServerFrame,
+    SessionCursor, SessionRef, SwitchSessionFrame, TextSpan,
 };
 use crate::PROTOCOL_VERSION;
 use std::fmt;
@@ -105,6 +105,23 @@ impl Store {
     /// itself. A bad frame returns an error and changes nothing.
     pub fn receive(&mut self, frame: &str) -> Result<Vec<Action>, StoreError> {
         let frame = parse_server_frame(frame)?;
+        Ok(self.apply_frame(frame))
+    }
+
+    /// [`Store::receive`], also recording where the frame's top-level string values sit in its
+    /// text (see [`crate::protocol::parse_server_frame_spans`]): the bindings hand the actions'
+    /// strings to JavaScript as slices of the frame instead of copies.
+    pub fn receive_spans(
+        &mut self,
+        frame: &str,
+        spans: &mut Vec<TextSpan>,
+    ) -> Result<Vec<Action>, StoreError> {
+        let frame = parse_server_frame_spans(frame, spans)?;
+        Ok(self.apply_frame(frame))
+    }
+
+    /// Applies a parsed frame's actions in order; returns the ones applied.
+    fn apply_frame(&mut self, frame: ServerFrame) -> Vec<Action> {
         let mut applied = Vec::with_capacity(2);
         for action in actions_for_frame(frame) {
             let behind = self.behind_after_ack(&action);
@@ -123,7 +140,7 @@ impl Store {
                 applied.push(action);
             }
         }
-        Ok(applied)
+        applied
     }
 
     /// `GAP_DETECTED` for a session, unless a gap is already flagged there (one repair at a time).
