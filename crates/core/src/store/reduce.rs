@@ -51,10 +51,19 @@ pub fn reduce(state: &mut ClientState, action: Action) {
 /// a streamed delta is appended without copying it first.
 pub fn apply(state: &mut ClientState, action: &Action) {
     if let Some((session_id, seq)) = action.event_position() {
-        if sequence(state, session_id, seq) != Sequencing::Next {
+        // Only the next seq applies (see `sequence`); a session without a view is at 0. One
+        // lookup on the hot path: every streamed event comes through here.
+        if seq == 1 && !state.views.contains_key(session_id) {
+            state
+                .views
+                .insert(session_id.to_owned(), SessionView::default());
+        }
+        let Some(view) = state.views.get_mut(session_id) else {
+            return;
+        };
+        if seq != view.last_seq + 1 {
             return;
         }
-        let view = state.view_mut(session_id);
         view.last_seq = seq;
         if view.gap.is_some_and(|gap| gap.received_seq <= seq) {
             view.gap = None;

@@ -7,7 +7,7 @@ use crate::SessionState;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// The transport as the store sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -249,8 +249,10 @@ pub struct ClientState {
     pub epoch: Option<String>,
     pub connection_id: Option<String>,
     pub current_session_id: Option<String>,
-    /// One view per session, ordered by id so snapshots are deterministic.
-    pub views: BTreeMap<String, SessionView>,
+    /// One view per session. Hashed (FxHash): every event looks its view up, and session ids
+    /// made close in time (UUIDv7) share long prefixes, which an ordered map compares byte by
+    /// byte on each step. Snapshots list them in id order.
+    pub views: Views,
     /// The messages of a session not created yet (typed while no session was current).
     pub draft: SessionView,
     pub outbox: Vec<OutboxEntry>,
@@ -295,21 +297,32 @@ pub struct SessionEntry<'a> {
     pub gap: bool,
 }
 
-/// The snapshot's `sessions` object, keyed by session id (serialized as a map).
+/// The store's views, by session id.
+pub type Views = HashMap<String, SessionView, FxBuildHasher>;
+
+/// The snapshot's `sessions` object, keyed by session id (serialized as a map), in id order so
+/// snapshots are deterministic.
 #[derive(Debug)]
-pub struct SessionsSnapshot<'a>(&'a BTreeMap<String, SessionView>);
+pub struct SessionsSnapshot<'a>(Vec<(&'a str, &'a SessionView)>);
 
 impl<'a> SessionsSnapshot<'a> {
+    fn new(views: &'a Views) -> Self {
+        let mut sorted: Vec<(&str, &SessionView)> =
+            views.iter().map(|(id, view)| (id.as_str(), view)).collect();
+        sorted.sort_unstable_by_key(|(id, _)| *id);
+        Self(sorted)
+    }
+
     /// The views, in session id order.
-    pub(crate) fn views(&self) -> &'a BTreeMap<String, SessionView> {
-        self.0
+    pub(crate) fn views(&self) -> &[(&'a str, &'a SessionView)] {
+        &self.0
     }
 }
 
 impl Serialize for SessionsSnapshot<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (id, view) in self.0 {
+        for (id, view) in &self.0 {
             map.serialize_entry(
                 id,
                 &SessionEntry {
@@ -359,7 +372,7 @@ impl ClientState {
             session_state: view.state,
             last_seq: view.last_seq,
             messages: &view.messages,
-            sessions: SessionsSnapshot(&self.views),
+            sessions: SessionsSnapshot::new(&self.views),
             outbox: &self.outbox,
             errors: &self.errors,
         }
