@@ -13,6 +13,7 @@ wasm_suite!(
     subscribe_and_unsubscribe,
     the_outbox_survives_a_lost_connection,
     client_msg_ids_are_unique_across_stores,
+    frames_cross_with_exact_strings,
 );
 
 mod client {

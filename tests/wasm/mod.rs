@@ -328,6 +328,48 @@ pub fn client_msg_ids_are_unique_across_stores() {
 }
 
 /// Defines one `#[wasm_bindgen_test]` per shared test.
+/// The strings of the returned actions are exact whatever the frame holds: non-ASCII text
+/// (string offsets differ from byte offsets), escapes (not slices of the frame), a frame larger
+/// than the store's first buffer; and a frame that is not a string is a bad frame.
+pub fn frames_cross_with_exact_strings() {
+    let store = ClientStore::with_prefix("t");
+    receive(&store, WELCOME).unwrap();
+    let big = "x".repeat(100_000);
+    // (the delta as written in the frame, the text it stands for)
+    let deltas = [
+        (
+            "h\u{e9}llo \u{1f600} w\u{f6}rld",
+            "h\u{e9}llo \u{1f600} w\u{f6}rld",
+        ),
+        (
+            r#"a \"quoted\" \\ \n line \u00e9 \ud83d\ude00"#,
+            "a \"quoted\" \\ \n line \u{e9} \u{1f600}",
+        ),
+        (big.as_str(), big.as_str()),
+        ("", ""),
+    ];
+    let session = "s-\u{e9}\u{1f600}";
+    let message = "m\u{e9}";
+    let start = format!(
+        r#"{{"type":"block_start","sessionId":"{session}","seq":1,"ts":1,"messageId":"{message}","blockId":"b","blockType":"text"}}"#
+    );
+    receive(&store, &start).unwrap();
+    for (index, (written, text)) in deltas.iter().enumerate() {
+        let seq = index + 2;
+        let frame = format!(
+            r#"{{"type":"block_delta","sessionId":"{session}","seq":{seq},"ts":1,"messageId":"{message}","blockId":"b","delta":"{written}"}}"#
+        );
+        let actions = to_json(&receive(&store, &frame).unwrap());
+        let expected = serde_json::json!([{"type": "BLOCK_DELTA", "sessionId": session,
+            "seq": seq, "messageId": message, "blockId": "b", "delta": text}]);
+        assert_eq!(actions, expected);
+    }
+    let state = to_json(&store.get_state());
+    assert_eq!(state["sessions"][session]["lastSeq"], 5);
+    let error = store.receive(&JsValue::from_f64(42.0)).unwrap_err();
+    assert_eq!(error_code(&error), "bad_frame");
+}
+
 #[macro_export]
 macro_rules! wasm_suite {
     ($($name:ident),* $(,)?) => {
