@@ -201,10 +201,7 @@ pub fn state_is_a_plain_object_snapshot() {
     let sessions = Reflect::get(&state, &"sessions".into()).unwrap();
     // A plain object keyed by session id, not a Map.
     assert!(!sessions.is_instance_of::<js_sys::Map>());
-    assert_eq!(
-        Reflect::get(&sessions, &"s1".into()).unwrap().is_object(),
-        true
-    );
+    assert!(Reflect::get(&sessions, &"s1".into()).unwrap().is_object());
     assert_eq!(
         Reflect::get(&state, &"connection".into())
             .unwrap()
