@@ -22,15 +22,19 @@ impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
+            // A conversion, not a copy: one 8-byte load (a copy into a zeroed array compiled
+            // to a `memcpy` call per word at opt-level "s").
+            self.add(u64::from_le_bytes(
+                <[u8; 8]>::try_from(chunk).unwrap_or_default(),
+            ));
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
+            let mut word = 0u64;
+            for (shift, byte) in rest.iter().enumerate() {
+                word |= u64::from(*byte) << (8 * shift);
+            }
+            self.add(word);
         }
     }
 
