@@ -329,7 +329,11 @@ proptest! {
                 Fate::Redeliver(back) => { deliveries.push(frame); deliveries.push(&trace[index.saturating_sub(back)]); }
             }
             for delivered in deliveries {
-                let actions = noisy.receive(&delivered.to_string()).unwrap();
+                // The bindings' path, which applies a streamed delta in place.
+                let actions = noisy
+                    .receive_spans(&delivered.to_string(), &mut Vec::new())
+                    .unwrap()
+                    .into_actions();
                 // A gap is repaired the way a client does: reconnect, and the server replays.
                 if actions.iter().any(|a| a.type_name() == "GAP_DETECTED") {
                     let sid = delivered["sessionId"].as_str().unwrap().to_owned();

@@ -41,6 +41,7 @@ struct Members<'a> {
 
 impl<'a> Members<'a> {
     /// The value of `key`, marked as taken.
+    #[inline]
     fn take(&mut self, key: &str) -> Option<Scalar<'a>> {
         // Servers write the keys in the order they are taken here, so the search starts after
         // the last key taken and usually matches at once.
@@ -52,14 +53,21 @@ impl<'a> Members<'a> {
         Some(self.values[index])
     }
 
-    fn string(&mut self, key: &str) -> Option<String> {
+    #[inline]
+    fn str(&mut self, key: &str) -> Option<&'a str> {
         match self.take(key)? {
-            Scalar::Str(text, _) => Some(text.to_owned()),
+            Scalar::Str(text, _) => Some(text),
             _ => None,
         }
     }
 
+    #[inline]
+    fn string(&mut self, key: &str) -> Option<String> {
+        self.str(key).map(str::to_owned)
+    }
+
     /// An optional string: absent or `null` is `None`.
+    #[inline]
     fn opt_string(&mut self, key: &str) -> Option<Option<String>> {
         match self.take(key) {
             None | Some(Scalar::Null) => Some(None),
@@ -68,6 +76,7 @@ impl<'a> Members<'a> {
         }
     }
 
+    #[inline]
     fn int(&mut self, key: &str) -> Option<u64> {
         match self.take(key)? {
             Scalar::Int(n) => Some(n),
@@ -94,22 +103,94 @@ impl<'a> Members<'a> {
     }
 }
 
+/// A `block_delta` frame read in place, its strings borrowed from the frame's text: the frame a
+/// streaming session is mostly made of, applied without copying anything (see
+/// `Store::receive_spans`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockDeltaRef<'a> {
+    pub session_id: &'a str,
+    pub seq: u64,
+    pub ts: u64,
+    pub message_id: &'a str,
+    pub block_id: &'a str,
+    pub delta: &'a str,
+}
+
+impl BlockDeltaRef<'_> {
+    /// The owned frame.
+    pub fn to_frame(&self) -> ServerFrame {
+        ServerFrame::Event(Event {
+            session_id: self.session_id.to_owned(),
+            seq: self.seq,
+            ts: self.ts,
+            kind: EventKind::BlockDelta(BlockDelta {
+                message_id: self.message_id.to_owned(),
+                block_id: self.block_id.to_owned(),
+                delta: self.delta.to_owned(),
+            }),
+        })
+    }
+}
+
+/// A server frame, with a `block_delta` left borrowed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParsedFrame<'a> {
+    Delta(BlockDeltaRef<'a>),
+    Frame(ServerFrame),
+}
+
+impl ParsedFrame<'_> {
+    /// The owned frame.
+    pub fn into_frame(self) -> ServerFrame {
+        match self {
+            Self::Delta(delta) => delta.to_frame(),
+            Self::Frame(frame) => frame,
+        }
+    }
+}
+
 /// The event `text` stands for, when it is a flat event frame the fast path is sure about. Also
 /// records the spans of its string values, as `parse_server_frame_spans` does.
-pub(super) fn event_frame(text: &str, spans: Option<&mut Vec<TextSpan>>) -> Option<ServerFrame> {
+pub(super) fn event_frame<'a>(
+    text: &'a str,
+    spans: Option<&mut Vec<TextSpan>>,
+) -> Option<ParsedFrame<'a>> {
     let mut members = read_flat_object(text)?;
     let Scalar::Str(kind, _) = members.take("type")? else {
         return None;
     };
+    let frame = if kind == "block_delta" {
+        ParsedFrame::Delta(BlockDeltaRef {
+            session_id: members.str("sessionId")?,
+            seq: members.int("seq")?,
+            ts: members.int("ts")?,
+            message_id: members.str("messageId")?,
+            block_id: members.str("blockId")?,
+            delta: members.str("delta")?,
+        })
+    } else {
+        ParsedFrame::Frame(ServerFrame::Event(owned_event(kind, &mut members)?))
+    };
+    if !members.all_taken() {
+        return None;
+    }
+    if let Some(spans) = spans {
+        spans.clear();
+        for value in &members.values[..members.len] {
+            if let Scalar::Str(text, start) = value {
+                spans.push(*start..start + text.len());
+            }
+        }
+    }
+    Some(frame)
+}
+
+/// Any other event the fast path reads, owned.
+fn owned_event(kind: &str, members: &mut Members<'_>) -> Option<Event> {
     let session_id = members.string("sessionId")?;
     let seq = members.int("seq")?;
     let ts = members.int("ts")?;
     let kind = match kind {
-        "block_delta" => EventKind::BlockDelta(BlockDelta {
-            message_id: members.string("messageId")?,
-            block_id: members.string("blockId")?,
-            delta: members.string("delta")?,
-        }),
         "user_message" => EventKind::UserMessage(UserMessage {
             message_id: members.string("messageId")?,
             text: members.string("text")?,
@@ -147,23 +228,12 @@ pub(super) fn event_frame(text: &str, spans: Option<&mut Vec<TextSpan>>) -> Opti
         // `block_end` and `tool_result` carry JSON payloads: the general parser reads those.
         _ => return None,
     };
-    if !members.all_taken() {
-        return None;
-    }
-    if let Some(spans) = spans {
-        spans.clear();
-        for value in &members.values[..members.len] {
-            if let Scalar::Str(text, start) = value {
-                spans.push(*start..start + text.len());
-            }
-        }
-    }
-    Some(ServerFrame::Event(Event {
+    Some(Event {
         session_id,
         seq,
         ts,
         kind,
-    }))
+    })
 }
 
 const BLOCK_TYPES: [BlockType; 3] = [BlockType::Text, BlockType::Thinking, BlockType::ToolUse];
@@ -232,6 +302,7 @@ fn read_flat_object(text: &str) -> Option<Members<'_>> {
     (skip_whitespace(bytes, pos + 1) == bytes.len()).then_some(members)
 }
 
+#[inline]
 fn skip_whitespace(bytes: &[u8], mut pos: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\t' | b'\r') = bytes.get(pos) {
         pos += 1;
@@ -241,9 +312,19 @@ fn skip_whitespace(bytes: &[u8], mut pos: usize) -> usize {
 
 /// A string starting at `start` (after its quote) that has no escape and no control character;
 /// returns it and the position after its closing quote.
+#[inline]
 fn plain_string(text: &str, start: usize) -> Option<(&str, usize)> {
     let bytes = text.as_bytes();
     let mut pos = start;
+    // Eight bytes at a time while none of them is special: most strings are ids and short
+    // texts, and this loop runs over every byte of every string of every frame.
+    while let Some(word) = bytes.get(pos..pos + 8) {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(word).ok()?);
+        if has_special_byte(word) {
+            break;
+        }
+        pos += 8;
+    }
     loop {
         match *bytes.get(pos)? {
             b'"' => return Some((text.get(start..pos)?, pos + 1)),
@@ -251,6 +332,22 @@ fn plain_string(text: &str, start: usize) -> Option<(&str, usize)> {
             _ => pos += 1,
         }
     }
+}
+
+/// Each byte of a word set to `0x01`.
+const ONES: u64 = u64::from_le_bytes([1; 8]);
+/// Each byte of a word set to `0x80`.
+const HIGHS: u64 = ONES * 0x80;
+
+/// Whether a byte of `word` is a quote, a backslash or a control character (below `0x20`): the
+/// classic word-at-a-time tests, exact as a yes or no (a byte below `n`, for `n <= 0x80`, and a
+/// zero byte after xor with the byte looked for).
+#[inline]
+fn has_special_byte(word: u64) -> bool {
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS != 0;
+    below(word, 0x20)
+        || below(word ^ (ONES * u64::from(b'"')), 1)
+        || below(word ^ (ONES * u64::from(b'\\')), 1)
 }
 
 /// An unsigned integer of at most 19 digits (so it fits a `u64` without an overflow check),
@@ -304,7 +401,7 @@ mod tests {
             let fast = event_frame(frame, None);
             assert!(fast.is_some(), "not taken: {frame}");
             assert_eq!(
-                fast.unwrap(),
+                fast.unwrap().into_frame(),
                 parse_server_frame_general(frame).unwrap(),
                 "{frame}"
             );
@@ -340,6 +437,22 @@ mod tests {
         ];
         for frame in frames {
             assert!(event_frame(frame, None).is_none(), "taken: {frame}");
+        }
+    }
+
+    /// The word-at-a-time test against the byte-by-byte rule, for every byte value at every
+    /// position, alone and after another special byte.
+    #[test]
+    fn special_bytes_are_found_in_any_position() {
+        let special = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+        for value in 0..=255u8 {
+            for position in 0..8 {
+                let mut word = [b'a'; 8];
+                word[position] = value;
+                assert_eq!(has_special_byte(u64::from_le_bytes(word)), special(value));
+                word[(position + 3) % 8] = b'"';
+                assert!(has_special_byte(u64::from_le_bytes(word)));
+            }
         }
     }
 }

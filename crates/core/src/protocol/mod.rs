@@ -32,6 +32,7 @@ pub use client::{
     MAX_CLIENT_MSG_ID_LEN,
 };
 pub use error::{ErrorCode, ProtocolError};
+pub use fast::{BlockDeltaRef, ParsedFrame};
 pub use server::{
     Ack, BlockDelta, BlockEnd, BlockStart, BlockType, ErrorReply, Event, EventKind, MessageRef,
     Pong, Reconnected, ReconnectedSession, Reply, ServerFrame, ServerInfo, SessionCleared,
@@ -53,7 +54,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, ProtocolError> {
 /// Parses one text frame sent by the server (the client's side of the wire).
 pub fn parse_server_frame(text: &str) -> Result<ServerFrame, ProtocolError> {
     if let Some(frame) = fast::event_frame(text, None) {
-        return Ok(frame);
+        return Ok(frame.into_frame());
     }
     parse_server_frame_general(text)
 }
@@ -67,19 +68,19 @@ fn parse_server_frame_general(text: &str) -> Result<ServerFrame, ProtocolError> 
 /// Where one string value sits in a frame's text: the byte range of its contents.
 pub type TextSpan = std::ops::Range<usize>;
 
-/// Parses a server frame like [`parse_server_frame`], and also records in `spans` (cleared
-/// first) where the frame's top-level string values sit in `text`, for every value that is
-/// exactly its slice of the text (no escapes). The Wasm bindings use them to hand strings back
-/// to JavaScript as slices of the frame string it already holds, instead of copying each one out
-/// of Wasm memory and decoding it again.
-pub fn parse_server_frame_spans(
-    text: &str,
+/// Parses a server frame like [`parse_server_frame`], leaving a `block_delta` borrowed from
+/// `text` when it can, and records in `spans` (cleared first) where the frame's top-level string
+/// values sit in `text`, for every value that is exactly its slice of the text (no escapes).
+/// The Wasm bindings use them to hand strings back to JavaScript as slices of the frame string
+/// it already holds, instead of copying each one out of Wasm memory and decoding it again.
+pub fn parse_server_frame_spans<'a>(
+    text: &'a str,
     spans: &mut Vec<TextSpan>,
-) -> Result<ServerFrame, ProtocolError> {
+) -> Result<ParsedFrame<'a>, ProtocolError> {
     if let Some(frame) = fast::event_frame(text, Some(spans)) {
         return Ok(frame);
     }
-    parse_server_frame_spans_general(text, spans)
+    parse_server_frame_spans_general(text, spans).map(ParsedFrame::Frame)
 }
 
 /// [`parse_server_frame_spans`] by the general parser.

@@ -17,6 +17,7 @@ mod write_state;
 
 pub use action::Action;
 pub use parse::actions_for_frame;
+use parse::{action_for_event, actions_for_reply};
 pub use reduce::{apply, reduce, sequence, Sequencing};
 pub use state::{
     Block, ClientState, Connection, ErrorInfo, Gap, Message, MessageStatus, OutboxEntry,
@@ -24,9 +25,9 @@ pub use state::{
 };
 
 use crate::protocol::{
-    parse_server_frame, parse_server_frame_spans, to_json, ClientFrame, HelloFrame, InterruptFrame,
-    ListSessionsFrame, PingFrame, ProtocolError, ReconnectFrame, SendFrame, ServerFrame,
-    SessionCursor, SessionRef, SwitchSessionFrame, TextSpan,
+    parse_server_frame, parse_server_frame_spans, to_json, BlockDeltaRef, ClientFrame, HelloFrame,
+    InterruptFrame, ListSessionsFrame, ParsedFrame, PingFrame, ProtocolError, ReconnectFrame,
+    SendFrame, ServerFrame, SessionCursor, SessionRef, SwitchSessionFrame, TextSpan,
 };
 use crate::PROTOCOL_VERSION;
 use std::fmt;
@@ -64,6 +65,32 @@ impl std::error::Error for StoreError {}
 impl From<ProtocolError> for StoreError {
     fn from(error: ProtocolError) -> Self {
         Self::Protocol(error)
+    }
+}
+
+/// What a frame did to the store ([`Store::receive_spans`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received<'f> {
+    /// A streamed `block_delta`, applied in sequence: the one action `BLOCK_DELTA`, borrowed
+    /// from the frame.
+    Delta(BlockDeltaRef<'f>),
+    /// The actions applied (none for a duplicate event).
+    Actions(Vec<Action>),
+}
+
+impl Received<'_> {
+    /// The actions applied, owned.
+    pub fn into_actions(self) -> Vec<Action> {
+        match self {
+            Self::Delta(delta) => vec![Action::BlockDelta {
+                session_id: delta.session_id.to_owned(),
+                seq: delta.seq,
+                message_id: delta.message_id.to_owned(),
+                block_id: delta.block_id.to_owned(),
+                delta: delta.delta.to_owned(),
+            }],
+            Self::Actions(actions) => actions,
+        }
     }
 }
 
@@ -108,39 +135,58 @@ impl Store {
         Ok(self.apply_frame(frame))
     }
 
-    /// [`Store::receive`], also recording where the frame's top-level string values sit in its
-    /// text (see [`crate::protocol::parse_server_frame_spans`]): the bindings hand the actions'
-    /// strings to JavaScript as slices of the frame instead of copies.
-    pub fn receive_spans(
+    /// [`Store::receive`] for the bindings: also records where the frame's top-level string
+    /// values sit in its text (see [`crate::protocol::parse_server_frame_spans`]), and applies
+    /// a streamed `block_delta` without copying it (the usual frame), so the bindings hand the
+    /// actions' strings to JavaScript as slices of the frame.
+    pub fn receive_spans<'f>(
         &mut self,
-        frame: &str,
+        frame: &'f str,
         spans: &mut Vec<TextSpan>,
-    ) -> Result<Vec<Action>, StoreError> {
-        let frame = parse_server_frame_spans(frame, spans)?;
-        Ok(self.apply_frame(frame))
+    ) -> Result<Received<'f>, StoreError> {
+        Ok(match parse_server_frame_spans(frame, spans)? {
+            ParsedFrame::Delta(delta) if reduce::apply_block_delta(&mut self.state, &delta) => {
+                Received::Delta(delta)
+            }
+            // A duplicate or a gap: the general path decides, exactly as for any event.
+            ParsedFrame::Delta(delta) => Received::Actions(self.apply_frame(delta.to_frame())),
+            ParsedFrame::Frame(frame) => Received::Actions(self.apply_frame(frame)),
+        })
     }
 
     /// Applies a parsed frame's actions in order; returns the ones applied.
     fn apply_frame(&mut self, frame: ServerFrame) -> Vec<Action> {
         let mut applied = Vec::with_capacity(2);
-        for action in actions_for_frame(frame) {
-            let behind = self.behind_after_ack(&action);
-            let action = match action
-                .event_position()
-                .map(|(id, seq)| (id, seq, sequence(&self.state, id, seq)))
-            {
-                None | Some((_, _, Sequencing::Next)) => Some(action),
-                Some((_, _, Sequencing::Duplicate)) => None,
-                Some((session_id, seq, Sequencing::Gap { expected_seq })) => {
-                    self.gap(session_id, expected_seq, seq)
+        match frame {
+            // An event is one action: no list for it (this is every streamed frame).
+            ServerFrame::Event(event) => self.apply_received(action_for_event(event), &mut applied),
+            ServerFrame::Reply(reply) => {
+                for action in actions_for_reply(reply) {
+                    self.apply_received(action, &mut applied);
                 }
-            };
-            for action in action.into_iter().chain(behind) {
-                apply(&mut self.state, &action);
-                applied.push(action);
             }
         }
         applied
+    }
+
+    /// Applies one action a frame dispatched, in sequence: a duplicate event is dropped, an
+    /// event after a gap becomes `GAP_DETECTED`.
+    fn apply_received(&mut self, action: Action, applied: &mut Vec<Action>) {
+        let behind = self.behind_after_ack(&action);
+        let action = match action
+            .event_position()
+            .map(|(id, seq)| (id, seq, sequence(&self.state, id, seq)))
+        {
+            None | Some((_, _, Sequencing::Next)) => Some(action),
+            Some((_, _, Sequencing::Duplicate)) => None,
+            Some((session_id, seq, Sequencing::Gap { expected_seq })) => {
+                self.gap(session_id, expected_seq, seq)
+            }
+        };
+        for action in action.into_iter().chain(behind) {
+            apply(&mut self.state, &action);
+            applied.push(action);
+        }
     }
 
     /// `GAP_DETECTED` for a session, unless a gap is already flagged there (one repair at a time).

@@ -1,7 +1,7 @@
 //! The parser half of the store: a server frame becomes the actions it stands for. Pure.
 
 use super::Action;
-use crate::protocol::{EventKind, Reply, ServerFrame};
+use crate::protocol::{Event, EventKind, Reply, ServerFrame};
 
 /// The actions a server frame dispatches, in order. `session_switched` dispatches
 /// `SESSION_SWITCHED` **and** `SET_RUNNING`: the spinner is re-synced from the server on every
@@ -9,81 +9,84 @@ use crate::protocol::{EventKind, Reply, ServerFrame};
 pub fn actions_for_frame(frame: ServerFrame) -> Vec<Action> {
     match frame {
         ServerFrame::Reply(reply) => actions_for_reply(reply),
-        ServerFrame::Event(event) => {
-            let session_id = event.session_id;
-            let seq = event.seq;
-            vec![match event.kind {
-                EventKind::UserMessage(m) => Action::UserMessageReceived {
-                    session_id,
-                    seq,
-                    message_id: m.message_id,
-                    text: m.text,
-                },
-                EventKind::TurnStart(t) => Action::TurnStart {
-                    session_id,
-                    seq,
-                    turn_id: t.turn_id,
-                },
-                EventKind::MessageStart(m) => Action::MessageStart {
-                    session_id,
-                    seq,
-                    message_id: m.message_id,
-                },
-                EventKind::BlockStart(b) => Action::BlockStart {
-                    session_id,
-                    seq,
-                    message_id: b.message_id,
-                    block_id: b.block_id,
-                    block_type: b.block_type,
-                    tool_name: b.tool_name,
-                },
-                EventKind::BlockDelta(d) => Action::BlockDelta {
-                    session_id,
-                    seq,
-                    message_id: d.message_id,
-                    block_id: d.block_id,
-                    delta: d.delta,
-                },
-                EventKind::BlockEnd(b) => Action::BlockEnd {
-                    session_id,
-                    seq,
-                    message_id: b.message_id,
-                    block_id: b.block_id,
-                    input: b.input,
-                },
-                EventKind::ToolResult(t) => Action::ToolResult {
-                    session_id,
-                    seq,
-                    message_id: t.message_id,
-                    tool_id: t.tool_id,
-                    result: t.result,
-                    is_error: t.is_error,
-                },
-                EventKind::MessageEnd(m) => Action::MessageEnd {
-                    session_id,
-                    seq,
-                    message_id: m.message_id,
-                },
-                EventKind::TurnEnd(t) => Action::TurnEnd {
-                    session_id,
-                    seq,
-                    turn_id: t.turn_id,
-                    reason: t.reason,
-                    error: t.error,
-                },
-                EventKind::SessionState(s) => Action::SessionStateChanged {
-                    session_id,
-                    seq,
-                    state: s.state,
-                    previous: s.previous,
-                    reason: s.reason,
-                },
-            }]
-        }
+        ServerFrame::Event(event) => vec![action_for_event(event)],
     }
 }
 
-fn actions_for_reply(reply: Reply) -> Vec<Action> {
+/// The one action an event dispatches.
+pub(super) fn action_for_event(event: Event) -> Action {
+    let session_id = event.session_id;
+    let seq = event.seq;
+    match event.kind {
+        EventKind::UserMessage(m) => Action::UserMessageReceived {
+            session_id,
+            seq,
+            message_id: m.message_id,
+            text: m.text,
+        },
+        EventKind::TurnStart(t) => Action::TurnStart {
+            session_id,
+            seq,
+            turn_id: t.turn_id,
+        },
+        EventKind::MessageStart(m) => Action::MessageStart {
+            session_id,
+            seq,
+            message_id: m.message_id,
+        },
+        EventKind::BlockStart(b) => Action::BlockStart {
+            session_id,
+            seq,
+            message_id: b.message_id,
+            block_id: b.block_id,
+            block_type: b.block_type,
+            tool_name: b.tool_name,
+        },
+        EventKind::BlockDelta(d) => Action::BlockDelta {
+            session_id,
+            seq,
+            message_id: d.message_id,
+            block_id: d.block_id,
+            delta: d.delta,
+        },
+        EventKind::BlockEnd(b) => Action::BlockEnd {
+            session_id,
+            seq,
+            message_id: b.message_id,
+            block_id: b.block_id,
+            input: b.input,
+        },
+        EventKind::ToolResult(t) => Action::ToolResult {
+            session_id,
+            seq,
+            message_id: t.message_id,
+            tool_id: t.tool_id,
+            result: t.result,
+            is_error: t.is_error,
+        },
+        EventKind::MessageEnd(m) => Action::MessageEnd {
+            session_id,
+            seq,
+            message_id: m.message_id,
+        },
+        EventKind::TurnEnd(t) => Action::TurnEnd {
+            session_id,
+            seq,
+            turn_id: t.turn_id,
+            reason: t.reason,
+            error: t.error,
+        },
+        EventKind::SessionState(s) => Action::SessionStateChanged {
+            session_id,
+            seq,
+            state: s.state,
+            previous: s.previous,
+            reason: s.reason,
+        },
+    }
+}
+
+pub(super) fn actions_for_reply(reply: Reply) -> Vec<Action> {
     match reply {
         Reply::Welcome(w) => vec![Action::Welcome {
             protocol: w.protocol,

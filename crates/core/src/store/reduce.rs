@@ -9,7 +9,7 @@ use super::state::{
     OutboxKind, SessionView, MAX_ERRORS,
 };
 use super::Action;
-use crate::protocol::{BlockType, TurnEndReason};
+use crate::protocol::{BlockDeltaRef, BlockType, TurnEndReason};
 use crate::SessionState;
 
 /// How many of the newest messages `turn_end` looks at for ones still streaming. A turn's own
@@ -51,24 +51,9 @@ pub fn reduce(state: &mut ClientState, action: Action) {
 /// a streamed delta is appended without copying it first.
 pub fn apply(state: &mut ClientState, action: &Action) {
     if let Some((session_id, seq)) = action.event_position() {
-        // Only the next seq applies (see `sequence`); a session without a view is at 0. One
-        // lookup on the hot path: every streamed event comes through here.
-        if seq == 1 && !state.views.contains_key(session_id) {
-            state
-                .views
-                .insert(session_id.to_owned(), SessionView::default());
+        if let Some(view) = next_event_view(state, session_id, seq) {
+            apply_event(view, action);
         }
-        let Some(view) = state.views.get_mut(session_id) else {
-            return;
-        };
-        if seq != view.last_seq + 1 {
-            return;
-        }
-        view.last_seq = seq;
-        if view.gap.is_some_and(|gap| gap.received_seq <= seq) {
-            view.gap = None;
-        }
-        apply_event(view, action);
         return;
     }
     match action {
@@ -300,6 +285,47 @@ fn refuse_request(state: &mut ClientState, client_msg_id: &str) {
 }
 
 /// Applies an in-order event to its session's view.
+/// The view an event at `seq` applies to, with its `lastSeq` moved to `seq`; `None` unless
+/// `seq` is the next one (see [`sequence`]; a session without a view is at 0). One lookup on the
+/// hot path: every streamed event comes through here.
+fn next_event_view<'s>(
+    state: &'s mut ClientState,
+    session_id: &str,
+    seq: u64,
+) -> Option<&'s mut SessionView> {
+    if seq == 1 && !state.views.contains_key(session_id) {
+        state
+            .views
+            .insert(session_id.to_owned(), SessionView::default());
+    }
+    let view = state.views.get_mut(session_id)?;
+    if seq != view.last_seq + 1 {
+        return None;
+    }
+    view.last_seq = seq;
+    if view.gap.is_some_and(|gap| gap.received_seq <= seq) {
+        view.gap = None;
+    }
+    Some(view)
+}
+
+/// Applies a `BLOCK_DELTA` given by reference (the store's zero-copy path for streamed deltas):
+/// exactly what [`apply`] does with the owned action. Returns whether it applied (its seq was
+/// the next one).
+pub(crate) fn apply_block_delta(state: &mut ClientState, delta: &BlockDeltaRef<'_>) -> bool {
+    match next_event_view(state, delta.session_id, delta.seq) {
+        Some(view) => {
+            append_delta(
+                assistant_message(view, delta.message_id),
+                delta.block_id,
+                delta.delta,
+            );
+            true
+        }
+        None => false,
+    }
+}
+
 fn apply_event(view: &mut SessionView, action: &Action) {
     match action {
         Action::UserMessageReceived {
@@ -351,10 +377,7 @@ fn apply_event(view: &mut SessionView, action: &Action) {
             block_id,
             delta,
             ..
-        } => {
-            let message = assistant_message(view, message_id);
-            append_delta(message, block_id, delta);
-        }
+        } => append_delta(assistant_message(view, message_id), block_id, delta),
         Action::BlockEnd {
             message_id,
             block_id,
