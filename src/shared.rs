@@ -54,18 +54,18 @@ impl Shared {
         to_js(&self.store.borrow().state().snapshot())
     }
 
-    /// Parses and applies a frame (a JavaScript string); returns the applied actions (Rust and
-    /// JS forms).
+    /// Parses and applies a frame (a JavaScript string); returns the applied actions: in Rust
+    /// form those the client acts on (see [`crate::transfer::Applied`]), in JS form all of them.
     pub(crate) fn receive(&self, frame: &JsValue) -> Result<(Vec<Action>, JsValue), JsValue> {
-        let (actions, js) = {
+        let applied = {
             let mut transfer = self.transfer.borrow_mut();
             let transfer = transfer.get_or_insert_with(Transfer::new);
             transfer.receive(&mut self.store.borrow_mut(), frame)?
         };
-        if !actions.is_empty() {
-            self.notify(&js);
+        if applied.changed {
+            self.notify(&applied.js);
         }
-        Ok((actions, js))
+        Ok((applied.actions, applied.js))
     }
 
     /// Tells every subscriber about a change. Only here (and in `getState`) is the whole state

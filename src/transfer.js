@@ -22,19 +22,19 @@ export class FrameTransfer {
   constructor(memory, layouts) {
     this.memory = memory;
     this.layouts = JSON.parse(layouts);
-    this.buffer = null;
     this.bytes = null;
     this.numbers = null;
     this.input = null;
     this.inputPtr = -1;
     this.inputCapacity = -1;
+    this.p = 0;
   }
 
-  // Views over Wasm memory, made again only when it grew (growing detaches the old buffer).
+  // Views over Wasm memory, made again only when it grew: growing detaches the old buffer,
+  // whose views then have length 0 (cheaper to test than reading `memory.buffer` every time).
   refresh() {
-    const buffer = this.memory.buffer;
-    if (buffer !== this.buffer) {
-      this.buffer = buffer;
+    if (this.bytes === null || this.bytes.length === 0) {
+      const buffer = this.memory.buffer;
       this.bytes = new Uint8Array(buffer);
       this.numbers = new Float64Array(buffer);
       this.input = null;
@@ -63,49 +63,56 @@ export class FrameTransfer {
   build(frame, out, side) {
     this.refresh();
     const numbers = this.numbers;
-    let p = out / 8;
-    const count = numbers[p++];
-    const actions = new Array(count);
-    for (let i = 0; i < count; i++) {
-      const layout = this.layouts[numbers[p++]];
-      if (layout === null) {
-        actions[i] = JSON.parse(this.text(side, numbers[p], numbers[p + 1]));
-        p += 2;
-        continue;
-      }
-      const action = { type: layout[0] };
-      const fields = layout[1];
-      for (let f = 0; f < fields.length; f += 2) {
-        const a = numbers[p];
-        const b = numbers[p + 1];
-        p += 2;
-        switch (fields[f + 1]) {
-          case STR:
-            action[fields[f]] = a >= 0 ? frame.slice(a, b) : this.text(side, -1 - a, b);
-            break;
-          case OPT_STR:
-            if (a === a) action[fields[f]] = a >= 0 ? frame.slice(a, b) : this.text(side, -1 - a, b);
-            break;
-          case NULL_STR:
-            action[fields[f]] = a !== a ? null : a >= 0 ? frame.slice(a, b) : this.text(side, -1 - a, b);
-            break;
-          case NUM:
-            action[fields[f]] = a;
-            break;
-          case BOOL:
-            action[fields[f]] = a !== 0;
-            break;
-          case JSON_VALUE:
-            action[fields[f]] = JSON.parse(this.text(side, a, b));
-            break;
-          case OPT_JSON:
-            if (a === a) action[fields[f]] = JSON.parse(this.text(side, a, b));
-            break;
-        }
-      }
-      actions[i] = action;
-    }
+    const count = numbers[out / 8];
+    this.p = out / 8 + 1;
+    // One action per frame is the usual case (every event): no loop, a packed array.
+    if (count === 1) return [this.action(frame, side)];
+    const actions = [];
+    for (let i = 0; i < count; i++) actions.push(this.action(frame, side));
     return actions;
+  }
+
+  // The action described at `this.p`, which moves past it.
+  action(frame, side) {
+    const numbers = this.numbers;
+    let p = this.p;
+    const layout = this.layouts[numbers[p++]];
+    if (layout === null) {
+      this.p = p + 2;
+      return JSON.parse(this.text(side, numbers[p], numbers[p + 1]));
+    }
+    const action = { type: layout[0] };
+    const fields = layout[1];
+    for (let f = 0; f < fields.length; f += 2) {
+      const a = numbers[p];
+      const b = numbers[p + 1];
+      p += 2;
+      switch (fields[f + 1]) {
+        case STR:
+          action[fields[f]] = a >= 0 ? frame.slice(a, b) : this.text(side, -1 - a, b);
+          break;
+        case OPT_STR:
+          if (a === a) action[fields[f]] = a >= 0 ? frame.slice(a, b) : this.text(side, -1 - a, b);
+          break;
+        case NULL_STR:
+          action[fields[f]] = a !== a ? null : a >= 0 ? frame.slice(a, b) : this.text(side, -1 - a, b);
+          break;
+        case NUM:
+          action[fields[f]] = a;
+          break;
+        case BOOL:
+          action[fields[f]] = a !== 0;
+          break;
+        case JSON_VALUE:
+          action[fields[f]] = JSON.parse(this.text(side, a, b));
+          break;
+        case OPT_JSON:
+          if (a === a) action[fields[f]] = JSON.parse(this.text(side, a, b));
+          break;
+      }
+    }
+    this.p = p;
+    return action;
   }
 
   // The side text's bytes [start, end), decoded.

@@ -15,8 +15,10 @@
 
 use crate::error::{js_error, store_error};
 use serde_json::Value;
-use sessionwire_core::protocol::{write::ToJson, BlockType, TextSpan, TurnEndReason};
-use sessionwire_core::store::{Action, Store};
+use sessionwire_core::protocol::{
+    write::ToJson, BlockDeltaRef, BlockType, TextSpan, TurnEndReason,
+};
+use sessionwire_core::store::{Action, Received, Store};
 use sessionwire_core::SessionState;
 use std::fmt::Write as _;
 use wasm_bindgen::prelude::*;
@@ -259,14 +261,31 @@ impl Encoder<'_> {
         self.out.push(b);
     }
 
-    /// A string: a slice of the frame when one of its string values is exactly this text, else
-    /// a copy in the side text.
+    /// The fields of a borrowed `block_delta`, in the order of the `BlockDelta` layout (the unit
+    /// test checks it against serde's form of the action).
+    fn block_delta(&mut self, delta: &BlockDeltaRef<'_>) {
+        self.out.push(f64::from(Layout::BlockDelta as u8));
+        self.string(delta.session_id);
+        delta.seq.describe(self);
+        self.string(delta.message_id);
+        self.string(delta.block_id);
+        self.string(delta.delta);
+    }
+
+    /// A string: a slice of the frame when it is one (borrowed from it), or when one of the
+    /// frame's string values is exactly this text; else a copy in the side text.
     fn string(&mut self, text: &str) {
         let frame = self.frame;
-        let span = self
-            .spans
-            .iter()
-            .find(|span| span.len() == text.len() && frame.get((*span).clone()) == Some(text));
+        // A `&str` borrowed from the frame lies inside it: its offset is the pointer difference.
+        let offset = (text.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+        let span = if offset <= frame.len() && text.len() <= frame.len() - offset {
+            Some(offset..offset + text.len())
+        } else {
+            self.spans
+                .iter()
+                .find(|span| span.len() == text.len() && frame.get((*span).clone()) == Some(text))
+                .cloned()
+        };
         match span {
             Some(span) if self.ascii => self.pair(span.start as f64, span.end as f64),
             Some(span) => {
@@ -293,6 +312,18 @@ impl Encoder<'_> {
     }
 }
 
+/// What a frame did.
+#[derive(Debug)]
+pub(crate) struct Applied {
+    /// The actions applied, in Rust form, except a streamed `BLOCK_DELTA` (applied in place:
+    /// nothing for the client to act on).
+    pub(crate) actions: Vec<Action>,
+    /// Whether anything was applied (subscribers hear of it).
+    pub(crate) changed: bool,
+    /// All the actions applied, as the array of plain objects `receive` returns.
+    pub(crate) js: JsValue,
+}
+
 /// The buffers a store reuses for every frame, and the JavaScript half.
 #[derive(Debug)]
 pub(crate) struct Transfer {
@@ -315,13 +346,13 @@ impl Transfer {
         }
     }
 
-    /// Parses and applies `frame` (a JavaScript string) in `store`; returns the applied actions
-    /// in both forms. A bad frame is an `Error` with its §6 code, and changes nothing.
+    /// Parses and applies `frame` (a JavaScript string) in `store`. A bad frame is an `Error`
+    /// with its §6 code, and changes nothing.
     pub(crate) fn receive(
         &mut self,
         store: &mut Store,
         frame: &JsValue,
-    ) -> Result<(Vec<Action>, JsValue), JsValue> {
+    ) -> Result<Applied, JsValue> {
         let (len, ascii) = self.write(frame)?;
         let Self {
             js,
@@ -332,12 +363,11 @@ impl Transfer {
         } = self;
         let text = std::str::from_utf8(input.get(..len).unwrap_or_default())
             .map_err(|_| js_error(BAD_FRAME, "frame is not UTF-8", None))?;
-        let actions = store
+        let received = store
             .receive_spans(text, spans)
             .map_err(|error| store_error(&error))?;
         out.clear();
         side.clear();
-        out.push(actions.len() as f64);
         let mut encoder = Encoder {
             frame: text,
             spans,
@@ -345,11 +375,27 @@ impl Transfer {
             out,
             side,
         };
-        for action in &actions {
-            encoder.action(action);
-        }
+        let (actions, changed) = match received {
+            Received::Delta(delta) => {
+                encoder.out.push(1.0);
+                encoder.block_delta(&delta);
+                (Vec::new(), true)
+            }
+            Received::Actions(actions) => {
+                encoder.out.push(actions.len() as f64);
+                for action in &actions {
+                    encoder.action(action);
+                }
+                let changed = !actions.is_empty();
+                (actions, changed)
+            }
+        };
         let js = js.build(frame, out.as_ptr() as u32, side.as_ptr() as u32);
-        Ok((actions, js))
+        Ok(Applied {
+            actions,
+            changed,
+            js,
+        })
     }
 
     /// Has JavaScript write the frame's UTF-8 into `input`; returns its length and whether it
@@ -383,6 +429,7 @@ mod tests {
     //! `transfer.js` builds it, equals its serde JSON form, key order included.
     use super::*;
     use serde_json::json;
+    use sessionwire_core::protocol::{parse_server_frame_spans, ParsedFrame};
 
     /// The JSON text of what `transfer.js` builds from a description (for an ASCII frame), keys
     /// in the order it sets them.
@@ -486,5 +533,30 @@ mod tests {
         assert_eq!(rebuild(frame, &out, &side), expected);
         // The ids and texts found in the frame were sliced from it, not copied.
         assert!(!side.contains("s1") && side.contains("m2"));
+    }
+
+    #[test]
+    fn a_borrowed_block_delta_is_described_like_the_owned_action() {
+        let frame = r#"{"type":"block_delta","sessionId":"s1","seq":5,"ts":1,"messageId":"m2","blockId":"b1","delta":"d"}"#;
+        let mut spans = Vec::new();
+        let ParsedFrame::Delta(delta) = parse_server_frame_spans(frame, &mut spans).unwrap() else {
+            panic!("not read in place");
+        };
+        let (mut out, mut side) = (vec![1.0], String::new());
+        let mut encoder = Encoder {
+            frame,
+            spans: &[],
+            ascii: true,
+            out: &mut out,
+            side: &mut side,
+        };
+        encoder.block_delta(&delta);
+        let owned = Received::Delta(delta).into_actions();
+        assert_eq!(
+            rebuild(frame, &out, &side),
+            vec![serde_json::to_string(&owned[0]).unwrap()]
+        );
+        // Every string is a slice of the frame, found by its address (no spans were given).
+        assert_eq!(side, "");
     }
 }
