@@ -1,107 +1,17 @@
-//! A fast path for the frames a streaming session is made of: flat event frames.
+//! A fast path for the frame a streaming session is mostly made of: `block_delta`.
 //!
-//! Most frames a client receives are events like `block_delta`: one flat object of strings and
-//! integers. The general parser reads every frame into a JSON tree and decodes the tree through
-//! tables that keep serde's exact error rules, which costs about three times what the frame
-//! needs. This module reads such a frame in one pass, straight into the event, and takes only
-//! frames it is sure about: an object whose keys are each an expected key of the event, each
-//! present once, with values of exactly the expected kind, no escapes, no floats, no nesting.
-//! Anything else returns `None` and goes through the general parser, so every result and every
-//! error stays the general parser's (tests/parse_equivalence.rs and the fuzz targets compare both
-//! paths with serde).
+//! The general parser reads every frame into a JSON tree, decodes the tree through tables that
+//! keep serde's exact error rules, and copies every string out; for a streamed delta that is
+//! most of the work a client does per frame. This module reads a `block_delta` in one pass and
+//! leaves its strings borrowed from the frame, so the store applies it without copying anything
+//! ([`BlockDeltaRef`]). It takes only frames it is sure about: one flat object with exactly the
+//! seven keys of a `block_delta`, each once, strings without escapes, integers without fraction,
+//! exponent or sign. Anything else returns `None` and goes through the general parser, so every
+//! result and every error stays the general parser's (tests/parse_equivalence.rs and the fuzz
+//! targets compare both with serde).
 
-use super::server::{
-    BlockDelta, BlockStart, BlockType, Event, EventKind, MessageRef, ServerFrame,
-    SessionStateChange, TurnEnd, TurnEndReason, TurnStart, UserMessage,
-};
+use super::server::{BlockDelta, Event, EventKind, ServerFrame};
 use super::TextSpan;
-use crate::SessionState;
-
-/// The most members a frame on the fast path has (`block_start` with `toolName` has eight).
-const MAX_MEMBERS: usize = 8;
-
-/// A member's value, as the fast path accepts them.
-#[derive(Debug, Clone, Copy)]
-enum Scalar<'a> {
-    /// A string without escapes, and where its contents start in the text.
-    Str(&'a str, usize),
-    Int(u64),
-    Null,
-}
-
-/// The members of one flat object, each marked when an expected key takes it.
-struct Members<'a> {
-    keys: [&'a str; MAX_MEMBERS],
-    values: [Scalar<'a>; MAX_MEMBERS],
-    taken: [bool; MAX_MEMBERS],
-    len: usize,
-    /// Where the next search for a key starts.
-    next: usize,
-}
-
-impl<'a> Members<'a> {
-    /// The value of `key`, marked as taken.
-    #[inline]
-    fn take(&mut self, key: &str) -> Option<Scalar<'a>> {
-        // Servers write the keys in the order they are taken here, so the search starts after
-        // the last key taken and usually matches at once.
-        let index = (self.next..self.len)
-            .chain(0..self.next)
-            .find(|index| self.keys[*index] == key)?;
-        self.taken[index] = true;
-        self.next = index + 1;
-        Some(self.values[index])
-    }
-
-    #[inline]
-    fn str(&mut self, key: &str) -> Option<&'a str> {
-        match self.take(key)? {
-            Scalar::Str(text, _) => Some(text),
-            _ => None,
-        }
-    }
-
-    #[inline]
-    fn string(&mut self, key: &str) -> Option<String> {
-        self.str(key).map(str::to_owned)
-    }
-
-    /// An optional string: absent or `null` is `None`.
-    #[inline]
-    fn opt_string(&mut self, key: &str) -> Option<Option<String>> {
-        match self.take(key) {
-            None | Some(Scalar::Null) => Some(None),
-            Some(Scalar::Str(text, _)) => Some(Some(text.to_owned())),
-            Some(_) => None,
-        }
-    }
-
-    #[inline]
-    fn int(&mut self, key: &str) -> Option<u64> {
-        match self.take(key)? {
-            Scalar::Int(n) => Some(n),
-            _ => None,
-        }
-    }
-
-    /// A unit enum given by name.
-    fn name<T: Copy>(
-        &mut self,
-        key: &str,
-        variants: &[T],
-        as_str: fn(T) -> &'static str,
-    ) -> Option<T> {
-        match self.take(key)? {
-            Scalar::Str(text, _) => variants.iter().copied().find(|v| as_str(*v) == text),
-            _ => None,
-        }
-    }
-
-    /// Whether every member was taken by an expected key (no unknown or duplicate keys).
-    fn all_taken(&self) -> bool {
-        self.taken[..self.len].iter().all(|taken| *taken)
-    }
-}
 
 /// A `block_delta` frame read in place, its strings borrowed from the frame's text: the frame a
 /// streaming session is mostly made of, applied without copying anything (see
@@ -149,132 +59,72 @@ impl ParsedFrame<'_> {
     }
 }
 
-/// The event `text` stands for, when it is a flat event frame the fast path is sure about. Also
-/// records the spans of its string values, as `parse_server_frame_spans` does.
-pub(super) fn event_frame<'a>(
-    text: &'a str,
-    spans: Option<&mut Vec<TextSpan>>,
-) -> Option<ParsedFrame<'a>> {
-    let mut members = read_flat_object(text)?;
-    let Scalar::Str(kind, _) = members.take("type")? else {
-        return None;
-    };
-    let frame = if kind == "block_delta" {
-        ParsedFrame::Delta(BlockDeltaRef {
-            session_id: members.str("sessionId")?,
-            seq: members.int("seq")?,
-            ts: members.int("ts")?,
-            message_id: members.str("messageId")?,
-            block_id: members.str("blockId")?,
-            delta: members.str("delta")?,
-        })
-    } else {
-        ParsedFrame::Frame(ServerFrame::Event(owned_event(kind, &mut members)?))
-    };
-    if !members.all_taken() {
-        return None;
-    }
-    if let Some(spans) = spans {
-        spans.clear();
-        for value in &members.values[..members.len] {
-            if let Scalar::Str(text, start) = value {
-                spans.push(*start..start + text.len());
-            }
-        }
-    }
-    Some(frame)
+/// The keys of a `block_delta`, in the order servers write them.
+const KEYS: [&str; 7] = [
+    "type",
+    "sessionId",
+    "seq",
+    "ts",
+    "messageId",
+    "blockId",
+    "delta",
+];
+
+/// A member's value, as the fast path accepts them.
+#[derive(Debug, Clone, Copy)]
+enum Scalar<'a> {
+    /// A string without escapes, and where its contents start in the text.
+    Str(&'a str, usize),
+    Int(u64),
 }
 
-/// Any other event the fast path reads, owned.
-fn owned_event(kind: &str, members: &mut Members<'_>) -> Option<Event> {
-    let session_id = members.string("sessionId")?;
-    let seq = members.int("seq")?;
-    let ts = members.int("ts")?;
-    let kind = match kind {
-        "user_message" => EventKind::UserMessage(UserMessage {
-            message_id: members.string("messageId")?,
-            text: members.string("text")?,
-        }),
-        "turn_start" => EventKind::TurnStart(TurnStart {
-            turn_id: members.string("turnId")?,
-        }),
-        "message_start" => EventKind::MessageStart(MessageRef {
-            message_id: members.string("messageId")?,
-        }),
-        "message_end" => EventKind::MessageEnd(MessageRef {
-            message_id: members.string("messageId")?,
-        }),
-        "block_start" => EventKind::BlockStart(BlockStart {
-            message_id: members.string("messageId")?,
-            block_id: members.string("blockId")?,
-            block_type: members.name("blockType", &BLOCK_TYPES, BlockType::as_str)?,
-            tool_name: members.opt_string("toolName")?,
-        }),
-        "turn_end" => EventKind::TurnEnd(TurnEnd {
-            turn_id: members.string("turnId")?,
-            reason: members.name("reason", &REASONS, TurnEndReason::as_str)?,
-            error: members.opt_string("error")?,
-            usage: None,
-        }),
-        "session_state" => EventKind::SessionState(SessionStateChange {
-            state: members.name("state", &STATES, SessionState::as_str)?,
-            previous: match members.take("previous")? {
-                Scalar::Null => None,
-                Scalar::Str(text, _) => Some(SessionState::parse(text)?),
-                _ => return None,
-            },
-            reason: members.string("reason")?,
-        }),
-        // `block_end` and `tool_result` carry JSON payloads: the general parser reads those.
-        _ => return None,
+/// The `block_delta` `text` is, when the fast path is sure of it; also records the spans of its
+/// string values, as `parse_server_frame_spans` does.
+pub(super) fn block_delta<'a>(
+    text: &'a str,
+    spans: Option<&mut Vec<TextSpan>>,
+) -> Option<BlockDeltaRef<'a>> {
+    let members = read_members(text)?;
+    let [Some(Scalar::Str("block_delta", _)), Some(Scalar::Str(session_id, _)), Some(Scalar::Int(seq)), Some(Scalar::Int(ts)), Some(Scalar::Str(message_id, _)), Some(Scalar::Str(block_id, _)), Some(Scalar::Str(delta, _))] =
+        members
+    else {
+        return None;
     };
-    Some(Event {
+    if let Some(spans) = spans {
+        spans.clear();
+        spans.extend(members.iter().filter_map(|member| match member {
+            Some(Scalar::Str(text, start)) => Some(*start..start + text.len()),
+            _ => None,
+        }));
+        // The general parser records them in text order.
+        spans.sort_unstable_by_key(|span| span.start);
+    }
+    Some(BlockDeltaRef {
         session_id,
         seq,
         ts,
-        kind,
+        message_id,
+        block_id,
+        delta,
     })
 }
 
-const BLOCK_TYPES: [BlockType; 3] = [BlockType::Text, BlockType::Thinking, BlockType::ToolUse];
-const REASONS: [TurnEndReason; 3] = [
-    TurnEndReason::Completed,
-    TurnEndReason::Interrupted,
-    TurnEndReason::Error,
-];
-const STATES: [SessionState; 7] = [
-    SessionState::Created,
-    SessionState::Starting,
-    SessionState::Active,
-    SessionState::Detached,
-    SessionState::Suspended,
-    SessionState::Closing,
-    SessionState::Ended,
-];
-
-/// Reads `text` as one flat JSON object of plain strings, unsigned integers and `null`, with at most [`MAX_MEMBERS`] members; `None` for anything else.
-fn read_flat_object(text: &str) -> Option<Members<'_>> {
+/// Reads `text` as one flat JSON object whose keys are each one of [`KEYS`], at most once, with
+/// plain strings and unsigned integers for values; the values by key. `None` for anything else.
+fn read_members(text: &str) -> Option<[Option<Scalar<'_>>; 7]> {
     let bytes = text.as_bytes();
-    let mut members = Members {
-        keys: [""; MAX_MEMBERS],
-        values: [Scalar::Null; MAX_MEMBERS],
-        taken: [false; MAX_MEMBERS],
-        len: 0,
-        next: 0,
-    };
+    let mut members = [None; 7];
     let mut pos = skip_whitespace(bytes, 0);
     if bytes.get(pos) != Some(&b'{') {
         return None;
     }
     pos = skip_whitespace(bytes, pos + 1);
-    if bytes.get(pos) == Some(&b'}') {
-        return None;
-    }
     loop {
-        if members.len == MAX_MEMBERS || bytes.get(pos) != Some(&b'"') {
+        if bytes.get(pos) != Some(&b'"') {
             return None;
         }
         let (key, key_end) = plain_string(text, pos + 1)?;
+        let slot = members.get_mut(KEYS.iter().position(|known| *known == key)?)?;
         pos = skip_whitespace(bytes, key_end);
         if bytes.get(pos) != Some(&b':') {
             return None;
@@ -286,12 +136,12 @@ fn read_flat_object(text: &str) -> Option<Members<'_>> {
                 (Scalar::Str(value, pos + 1), end)
             }
             b'0'..=b'9' => integer(bytes, pos)?,
-            b'n' if bytes.get(pos..pos + 4) == Some(b"null") => (Scalar::Null, pos + 4),
             _ => return None,
         };
-        members.keys[members.len] = key;
-        members.values[members.len] = value;
-        members.len += 1;
+        if slot.replace(value).is_some() {
+            // A duplicate key: the general parser knows which one wins.
+            return None;
+        }
         pos = skip_whitespace(bytes, value_end);
         match bytes.get(pos)? {
             b',' => pos = skip_whitespace(bytes, pos + 1),
@@ -381,32 +231,23 @@ mod tests {
 
     /// Frames the fast path takes: the result is the general parser's, and so are the spans.
     #[test]
-    fn takes_flat_event_frames_and_agrees_with_the_general_parser() {
+    fn takes_plain_block_deltas_and_agrees_with_the_general_parser() {
         let frames = [
             DELTA,
             r#" { "type" : "block_delta" , "sessionId":"s1","seq":0,"ts":0,"messageId":"","blockId":"b","delta":"d" } "#,
             r#"{"delta":"x","blockId":"b","messageId":"m","ts":1,"seq":18446744073709551,"sessionId":"s","type":"block_delta"}"#,
-            r#"{"type":"user_message","sessionId":"s1","seq":1,"ts":5,"messageId":"c-1","text":"hi"}"#,
-            r#"{"type":"turn_start","sessionId":"s1","seq":2,"ts":5,"turnId":"t1"}"#,
-            r#"{"type":"message_start","sessionId":"s1","seq":3,"ts":5,"messageId":"m1"}"#,
-            r#"{"type":"message_end","sessionId":"s1","seq":3,"ts":5,"messageId":"m1"}"#,
-            r#"{"type":"block_start","sessionId":"s1","seq":4,"ts":5,"messageId":"m1","blockId":"b0","blockType":"tool_use","toolName":"grep"}"#,
-            r#"{"type":"block_start","sessionId":"s1","seq":4,"ts":5,"messageId":"m1","blockId":"b0","blockType":"text","toolName":null}"#,
-            r#"{"type":"turn_end","sessionId":"s1","seq":9,"ts":5,"turnId":"t1","reason":"error","error":"boom"}"#,
-            r#"{"type":"turn_end","sessionId":"s1","seq":9,"ts":5,"turnId":"t1","reason":"completed"}"#,
-            r#"{"type":"session_state","sessionId":"s1","seq":1,"ts":5,"state":"ACTIVE","previous":null,"reason":"created"}"#,
-            r#"{"type":"session_state","sessionId":"s1","seq":2,"ts":5,"state":"ENDED","previous":"CLOSING","reason":""}"#,
+            r#"{"type":"block_delta","sessionId":"sé","seq":7,"ts":1,"messageId":"漢字","blockId":"b0","delta":"☃ snow"}"#,
         ];
         for frame in frames {
-            let fast = event_frame(frame, None);
+            let fast = block_delta(frame, None);
             assert!(fast.is_some(), "not taken: {frame}");
             assert_eq!(
-                fast.unwrap().into_frame(),
+                fast.unwrap().to_frame(),
                 parse_server_frame_general(frame).unwrap(),
                 "{frame}"
             );
             let (mut fast_spans, mut general_spans) = (Vec::new(), Vec::new());
-            event_frame(frame, Some(&mut fast_spans)).unwrap();
+            block_delta(frame, Some(&mut fast_spans)).unwrap();
             parse_server_frame_spans_general(frame, &mut general_spans).unwrap();
             assert_eq!(fast_spans, general_spans, "{frame}");
         }
@@ -428,6 +269,16 @@ mod tests {
             r#"{"type":"block_delta","sessionId":"s1","seq":7,"ts":1,"messageId":"m1","blockId":"b0","delta":"x"} x"#,
             r#"{"type":"block_delta","sessionId":"s1","seq":7,"ts":1,"messageId":"m1","blockId":"b0","delta":"x",}"#,
             r#"{"type":"block_end","sessionId":"s1","seq":7,"ts":1,"messageId":"m1","blockId":"b0"}"#,
+            r#"{"type":"user_message","sessionId":"s1","seq":1,"ts":5,"messageId":"c-1","text":"hi"}"#,
+            r#"{"type":"turn_start","sessionId":"s1","seq":2,"ts":5,"turnId":"t1"}"#,
+            r#"{"type":"message_start","sessionId":"s1","seq":3,"ts":5,"messageId":"m1"}"#,
+            r#"{"type":"message_end","sessionId":"s1","seq":3,"ts":5,"messageId":"m1"}"#,
+            r#"{"type":"block_start","sessionId":"s1","seq":4,"ts":5,"messageId":"m1","blockId":"b0","blockType":"tool_use","toolName":"grep"}"#,
+            r#"{"type":"block_start","sessionId":"s1","seq":4,"ts":5,"messageId":"m1","blockId":"b0","blockType":"text","toolName":null}"#,
+            r#"{"type":"turn_end","sessionId":"s1","seq":9,"ts":5,"turnId":"t1","reason":"error","error":"boom"}"#,
+            r#"{"type":"turn_end","sessionId":"s1","seq":9,"ts":5,"turnId":"t1","reason":"completed"}"#,
+            r#"{"type":"session_state","sessionId":"s1","seq":1,"ts":5,"state":"ACTIVE","previous":null,"reason":"created"}"#,
+            r#"{"type":"session_state","sessionId":"s1","seq":2,"ts":5,"state":"ENDED","previous":"CLOSING","reason":""}"#,
             r#"{"type":"turn_end","sessionId":"s1","seq":9,"ts":5,"turnId":"t1","reason":"done"}"#,
             r#"{"type":"turn_end","sessionId":"s1","seq":9,"ts":5,"turnId":"t1","reason":"completed","usage":null}"#,
             r#"{"type":"session_state","sessionId":"s1","seq":1,"ts":5,"state":"ACTIVE","reason":"created"}"#,
@@ -436,7 +287,7 @@ mod tests {
             "",
         ];
         for frame in frames {
-            assert!(event_frame(frame, None).is_none(), "taken: {frame}");
+            assert!(block_delta(frame, None).is_none(), "taken: {frame}");
         }
     }
 

@@ -53,8 +53,8 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, ProtocolError> {
 
 /// Parses one text frame sent by the server (the client's side of the wire).
 pub fn parse_server_frame(text: &str) -> Result<ServerFrame, ProtocolError> {
-    if let Some(frame) = fast::event_frame(text, None) {
-        return Ok(frame.into_frame());
+    if let Some(delta) = fast::block_delta(text, None) {
+        return Ok(delta.to_frame());
     }
     parse_server_frame_general(text)
 }
@@ -77,8 +77,8 @@ pub fn parse_server_frame_spans<'a>(
     text: &'a str,
     spans: &mut Vec<TextSpan>,
 ) -> Result<ParsedFrame<'a>, ProtocolError> {
-    if let Some(frame) = fast::event_frame(text, Some(spans)) {
-        return Ok(frame);
+    if let Some(delta) = fast::block_delta(text, Some(spans)) {
+        return Ok(ParsedFrame::Delta(delta));
     }
     parse_server_frame_spans_general(text, spans).map(ParsedFrame::Frame)
 }
