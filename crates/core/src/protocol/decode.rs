@@ -190,11 +190,16 @@ pub fn unit_enum<T: Copy>(
     match variants.iter().find(|(wire, _)| *wire == name) {
         Some((_, value)) => Ok(*value),
         None => {
-            let names: Vec<String> = variants.iter().map(|(w, _)| format!("`{w}`")).collect();
-            Err(path.error(format!(
-                "unknown variant `{name}`, expected one of {}",
-                names.join(", ")
-            )))
+            let mut message = format!("unknown variant `{name}`, expected one of ");
+            for (index, (wire, _)) in variants.iter().enumerate() {
+                if index > 0 {
+                    message.push_str(", ");
+                }
+                message.push('`');
+                message.push_str(wire);
+                message.push('`');
+            }
+            Err(path.error(message))
         }
     }
 }
