@@ -18,7 +18,6 @@ mod error;
 /// The JSON reader (not a stable API: public for the bindings' own inputs).
 #[doc(hidden)]
 pub mod json;
-mod pow10;
 mod server;
 pub(crate) mod table;
 /// The JSON writer for what the core hands out as text (frames, actions, the snapshot).
