@@ -7,6 +7,7 @@
 //! binary. Strings without escapes are borrowed from the frame text, so a streamed
 //! `block_delta` allocates only for the one vector of its fields.
 
+use super::floats;
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
 use std::fmt;
@@ -385,20 +386,16 @@ impl<'a> Reader<'a> {
     /// A number (after its `-`, if any). Integers convert as serde_json converts them. A float
     /// is checked against the grammar below (which finds its end and its errors, as serde_json
     /// does), then converted from its whole text with correct rounding, as serde_json's
-    /// `float_roundtrip` does: a float survives a round trip through `encode` (serde_json's
+    /// `float_roundtrip` does (in `floats.rs`): a float survives a round trip through `encode` (serde_json's
     /// default multiply-by-a-power-of-ten conversion read `8888888888888888.88888` one ULP off,
     /// and refused `1.7976931348623158e308`, which rounds to `f64::MAX`, as out of range).
     fn number(&mut self, positive: bool) -> Result<Num, JsonError> {
         let start = self.pos - usize::from(!positive);
         match self.number_grammar(positive)? {
-            Some(integer) => Ok(integer),
+            Some(number) => Ok(number),
             None => {
-                let exact: f64 = self.text[start..self.pos]
-                    .parse()
-                    .map_err(|_| self.error("invalid number"))?;
-                if exact.is_infinite() {
-                    return Err(self.error("number out of range"));
-                }
+                let exact = floats::parse(&self.text[start..self.pos])
+                    .map_err(|problem| self.error(problem))?;
                 Ok(Num::F64(exact))
             }
         }

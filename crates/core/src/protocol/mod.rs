@@ -15,6 +15,8 @@ pub mod decode;
 mod decode_client;
 mod decode_server;
 mod error;
+/// JSON floats: read and written here only, by std and zmij or by a codec the embedder installs.
+pub mod floats;
 /// The JSON reader (not a stable API: public for the bindings' own inputs).
 #[doc(hidden)]
 pub mod json;
