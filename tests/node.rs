@@ -10,4 +10,5 @@ wasm_suite!(
     subscribe_and_unsubscribe,
     the_outbox_survives_a_lost_connection,
     client_msg_ids_are_unique_across_stores,
+    floats_read_and_write_as_the_golden_file_says,
 );
