@@ -99,52 +99,78 @@ fn write_std(_: f64, _: &mut String) {}
 /// (`1e+16`, `1e-6`, `1.5e+300`); ECMAScript writes plain digits while `-7 <= e <= 20` (no
 /// `.0`) and `1e+21` style beyond. The sign comes from `value`, since `String(-0)` is `"0"`.
 pub fn write_from_ecmascript(value: f64, shortest: &str, out: &mut String) {
-    // The significant digits, without leading or trailing zeros, and the exponent of the
-    // first one.
-    let (mantissa, exponent_text) = match shortest.split_once('e') {
-        Some((mantissa, exponent)) => (mantissa, Some(exponent)),
-        None => (shortest, None),
+    // One pass over the text: its significant digits (at most 21, as in `1e+20`'s
+    // "100000000000000000000"), and `exponent`, that of the first one in scientific form.
+    let mut digits = [0u8; 24];
+    let mut count = 0;
+    let mut exponent: i32 = -1;
+    let mut after_point = false;
+    let mut bytes = shortest.bytes();
+    for byte in bytes.by_ref() {
+        match byte {
+            b'.' => after_point = true,
+            b'e' => break,
+            b'0' if count == 0 => exponent -= i32::from(after_point),
+            b'0'..=b'9' => {
+                if let Some(slot) = digits.get_mut(count) {
+                    *slot = byte;
+                    count += 1;
+                }
+                exponent += i32::from(!after_point);
+            }
+            _ => {}
+        }
+    }
+    // The exponent after an `e`, with its sign.
+    let mut shift: i32 = 0;
+    let mut negative_shift = false;
+    for byte in bytes {
+        match byte {
+            b'-' => negative_shift = true,
+            b'0'..=b'9' => shift = shift * 10 + i32::from(byte - b'0'),
+            _ => {}
+        }
+    }
+    exponent += if negative_shift { -shift } else { shift };
+    while count > 0 && digits[count - 1] == b'0' {
+        count -= 1;
+    }
+    let digits = &digits[..count];
+    let push_digits = |out: &mut String, digits: &[u8]| {
+        for &digit in digits {
+            out.push(char::from(digit));
+        }
     };
-    let mantissa = mantissa.trim_start_matches('-');
-    let (integral, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let all_digits = || integral.bytes().chain(fraction.bytes());
-    let leading_zeros = all_digits().take_while(|&digit| digit == b'0').count();
-    let mut digits: String = all_digits().skip(leading_zeros).map(char::from).collect();
-    digits.truncate(digits.trim_end_matches('0').len());
     if value.is_sign_negative() {
         out.push('-');
     }
     if digits.is_empty() {
         out.push_str("0.0");
-        return;
-    }
-    let shift: i32 = exponent_text
-        .and_then(|text| text.trim_start_matches('+').parse().ok())
-        .unwrap_or(0);
-    let exponent = integral.len() as i32 - 1 - leading_zeros as i32 + shift;
-    let count = digits.len() as i32;
-    if !(-5..=15).contains(&exponent) {
+    } else if !(-5..=15).contains(&exponent) {
         let (first, rest) = digits.split_at(1);
-        out.push_str(first);
+        push_digits(out, first);
         if !rest.is_empty() {
             out.push('.');
-            out.push_str(rest);
+            push_digits(out, rest);
         }
         out.push_str(if exponent < 0 { "e-" } else { "e+" });
         super::write::write_u64(out, u64::from(exponent.unsigned_abs()));
     } else if exponent < 0 {
         out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', (-exponent - 1) as usize));
-        out.push_str(&digits);
-    } else if exponent + 1 >= count {
-        out.push_str(&digits);
-        out.extend(std::iter::repeat_n('0', (exponent + 1 - count) as usize));
-        out.push_str(".0");
+        for _ in 1..-exponent {
+            out.push('0');
+        }
+        push_digits(out, digits);
     } else {
-        let (before, after) = digits.split_at(exponent as usize + 1);
-        out.push_str(before);
+        // `exponent + 1` digits before the point, padded with zeros, and at least one after.
+        let before = exponent as usize + 1;
+        let (integral, fraction) = digits.split_at(before.min(digits.len()));
+        push_digits(out, integral);
+        for _ in digits.len()..before {
+            out.push('0');
+        }
         out.push('.');
-        out.push_str(after);
+        push_digits(out, if fraction.is_empty() { b"0" } else { fraction });
     }
 }
 

@@ -385,10 +385,10 @@ impl<'a> Reader<'a> {
 
     /// A number (after its `-`, if any). Integers convert as serde_json converts them. A float
     /// is checked against the grammar below (which finds its end and its errors, as serde_json
-    /// does), then converted from its whole text with correct rounding, as serde_json's
-    /// `float_roundtrip` does (in `floats.rs`): a float survives a round trip through `encode` (serde_json's
-    /// default multiply-by-a-power-of-ten conversion read `8888888888888888.88888` one ULP off,
-    /// and refused `1.7976931348623158e308`, which rounds to `f64::MAX`, as out of range).
+    /// does), then converted from its whole text with correct rounding (`floats.rs`), as
+    /// serde_json's `float_roundtrip` does: a float survives a round trip through `encode`
+    /// (serde_json's default multiply-by-a-power-of-ten conversion read `8888888888888888.88888`
+    /// one ULP off, and refused `1.7976931348623158e308`, which rounds to `f64::MAX`).
     fn number(&mut self, positive: bool) -> Result<Num, JsonError> {
         let start = self.pos - usize::from(!positive);
         match self.number_grammar(positive)? {
