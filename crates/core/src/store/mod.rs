@@ -20,7 +20,8 @@ pub use parse::actions_for_frame;
 pub use reduce::{apply, reduce, sequence, Sequencing};
 pub use state::{
     Block, ClientState, Connection, ErrorInfo, Gap, Message, MessageStatus, OutboxEntry,
-    OutboxKind, Role, SessionEntry, SessionView, SessionsSnapshot, Snapshot, MAX_ERRORS,
+    OutboxKind, Role, SessionEntry, SessionView, SessionViews, SessionsSnapshot, Snapshot,
+    MAX_ERRORS,
 };
 
 use crate::protocol::{
