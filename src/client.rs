@@ -62,6 +62,7 @@ impl SessionwireClient {
         url: String,
         #[wasm_bindgen(unchecked_param_type = "SessionwireClientOptions")] options: Option<JsValue>,
     ) -> Result<SessionwireClient, JsValue> {
+        crate::floats::install();
         let options = Options::from_js(options)?;
         let inner = Rc::new_cyclic(|me| Inner {
             me: me.clone(),

@@ -15,6 +15,7 @@ pub use sessionwire_core as core;
 mod client;
 mod convert;
 mod error;
+mod floats;
 mod free;
 mod shared;
 mod store;

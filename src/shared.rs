@@ -31,6 +31,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(id_prefix: &str) -> Rc<Self> {
+        crate::floats::install();
         Rc::new(Self {
             store: RefCell::new(Store::new(id_prefix)),
             transfer: RefCell::default(),

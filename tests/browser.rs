@@ -14,6 +14,7 @@ wasm_suite!(
     the_outbox_survives_a_lost_connection,
     client_msg_ids_are_unique_across_stores,
     frames_cross_with_exact_strings,
+    floats_read_and_write_as_the_golden_file_says,
 );
 
 mod client {

@@ -378,3 +378,89 @@ macro_rules! wasm_suite {
         )*
     };
 }
+
+/// The float golden file the native core is checked against (`crates/core/tests/floats.rs`).
+const FLOATS: &str = include_str!("../fixtures/floats.json");
+
+fn fixture_bits(hex: &Value) -> u64 {
+    u64::from_str_radix(hex.as_str().unwrap(), 16).unwrap()
+}
+
+/// A `tool_result` event whose `result` is `result` (any JSON text).
+fn tool_result(result: &str) -> String {
+    format!(
+        r#"{{"type":"tool_result","sessionId":"s","seq":1,"ts":1,"messageId":"m","toolId":"t","result":{result},"isError":false}}"#
+    )
+}
+
+// The Wasm build must not link the core's `std-floats`: a dependency turning the feature back
+// on would fail this at compile time.
+const _: () = assert!(
+    !sessionwire_core::protocol::floats::USES_STD,
+    "the Wasm build links the core's std-floats: a dependency turned the feature back on"
+);
+
+/// Floats go through the JavaScript engine's codec (the bindings install it; the core is built
+/// without `std-floats` here) and come out exactly as the native core's std codec has them.
+pub fn floats_read_and_write_as_the_golden_file_says() {
+    let fixture: Value = serde_json::from_str(FLOATS).unwrap();
+    let bits_of = |value: JsValue| value.as_f64().map(f64::to_bits);
+
+    // Written: through `parseServerFrame` (the core reads each text and writes it back for
+    // the engine's `JSON.parse`), then the core's exact text.
+    let written = fixture["write"].as_array().unwrap();
+    assert!(written.len() > 2000);
+    let texts: Vec<&str> = written.iter().map(|e| e[1].as_str().unwrap()).collect();
+    let frame = parse_server_frame(&tool_result(&format!("[{}]", texts.join(",")))).unwrap();
+    let result = Array::from(&Reflect::get(&frame, &"result".into()).unwrap());
+    assert_eq!(result.length() as usize, written.len());
+    for (index, entry) in written.iter().enumerate() {
+        let (bits, text) = (fixture_bits(&entry[0]), texts[index]);
+        assert_eq!(bits_of(result.get(index as u32)), Some(bits), "{text}");
+        let value = Value::from(f64::from_bits(bits));
+        assert_eq!(sessionwire_core::protocol::to_json(&value), text);
+    }
+
+    // Read: each text alone, correctly rounded, or refused as out of range.
+    let read = fixture["read"].as_array().unwrap();
+    assert!(read.len() > 1000);
+    for entry in read {
+        let text = entry[0].as_str().unwrap();
+        let parsed = parse_server_frame(&tool_result(text));
+        match &entry[1] {
+            Value::Null => {
+                let error = parsed.expect_err(text);
+                assert_eq!(error_code(&error), "bad_frame", "{text}");
+                let message = Reflect::get(&error, &"message".into()).unwrap();
+                let message = message.as_string().unwrap();
+                assert!(message.contains("number out of range"), "{text}: {message}");
+            }
+            bits => {
+                let frame = parsed.unwrap();
+                let result = Reflect::get(&frame, &"result".into()).unwrap();
+                assert_eq!(bits_of(result), Some(fixture_bits(bits)), "{text}");
+            }
+        }
+    }
+
+    // And through a store: floats in a tool's input and result come back in the actions
+    // `receive` returns.
+    let store = ClientStore::with_prefix("t");
+    store.switch_session(Some("s".to_owned()));
+    let floats = "[8888888888888888.88888,-0.0,1e21,5e-324,0.1]";
+    let engine = "[8888888888888889,0,1e+21,5e-324,0.1]"; // `JSON.stringify`'s forms
+    for frame in [
+        r#"{"type":"message_start","sessionId":"s","seq":1,"ts":1,"messageId":"m"}"#.to_owned(),
+        r#"{"type":"block_start","sessionId":"s","seq":2,"ts":2,"messageId":"m","blockId":"t","blockType":"tool_use","toolName":"f"}"#.to_owned(),
+        format!(r#"{{"type":"block_end","sessionId":"s","seq":3,"ts":3,"messageId":"m","blockId":"t","input":{{"x":{floats}}}}}"#),
+        tool_result(floats).replace(r#""seq":1,"ts":1"#, r#""seq":4,"ts":4"#),
+    ] {
+        let actions = receive(&store, &frame).unwrap();
+        let text: String = JSON::stringify(&actions).unwrap().into();
+        if frame.contains(floats) {
+            assert!(text.contains(engine), "{frame} gave {text}");
+        }
+    }
+    let state: String = JSON::stringify(&store.get_state()).unwrap().into();
+    assert!(state.contains(engine), "{state}");
+}

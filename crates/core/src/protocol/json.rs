@@ -7,7 +7,7 @@
 //! binary. Strings without escapes are borrowed from the frame text, so a streamed
 //! `block_delta` allocates only for the one vector of its fields.
 
-use super::pow10::POW10;
+use super::floats;
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
 use std::fmt;
@@ -383,28 +383,27 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    /// A number (after its `-`, if any). Integers convert as serde_json converts them; a float
-    /// is read by the grammar below (which finds its end and its errors, as serde_json does),
-    /// then converted from its text by the standard library, which rounds correctly. serde_json's
-    /// default conversion may be one ULP off, and then a float would not survive a round trip
-    /// through `encode` (the fuzzer found `8888888888888888.88888` read as `…890`).
+    /// A number (after its `-`, if any). Integers convert as serde_json converts them. A float
+    /// is checked against the grammar below (which finds its end and its errors, as serde_json
+    /// does), then converted from its whole text with correct rounding (`floats.rs`), as
+    /// serde_json's `float_roundtrip` does: a float survives a round trip through `encode`
+    /// (serde_json's default multiply-by-a-power-of-ten conversion read `8888888888888888.88888`
+    /// one ULP off, and refused `1.7976931348623158e308`, which rounds to `f64::MAX`).
     fn number(&mut self, positive: bool) -> Result<Num, JsonError> {
         let start = self.pos - usize::from(!positive);
         match self.number_grammar(positive)? {
-            Num::F64(_) => {
-                let exact: f64 = self.text[start..self.pos]
-                    .parse()
-                    .map_err(|_| self.error("invalid number"))?;
-                if exact.is_infinite() {
-                    return Err(self.error("number out of range"));
-                }
+            Some(number) => Ok(number),
+            None => {
+                let exact = floats::parse(&self.text[start..self.pos])
+                    .map_err(|problem| self.error(problem))?;
                 Ok(Num::F64(exact))
             }
-            integer => Ok(integer),
         }
     }
 
-    fn number_grammar(&mut self, positive: bool) -> Result<Num, JsonError> {
+    /// Reads a number's text and returns it if it is an integer that serde_json keeps as one,
+    /// or `None` for a float, to be converted from its text.
+    fn number_grammar(&mut self, positive: bool) -> Result<Option<Num>, JsonError> {
         let Some(first) = self.peek() else {
             return Err(self.error("EOF while parsing a value"));
         };
@@ -423,56 +422,58 @@ impl<'a> Reader<'a> {
             while let Some(c @ b'0'..=b'9') = self.peek() {
                 let digit = u64::from(c - b'0');
                 if overflows(significand, digit, u64::MAX) {
-                    return self.long_integer(positive, significand).map(Num::F64);
+                    self.long_integer(significand)?;
+                    return Ok(None);
                 }
                 self.pos += 1;
                 significand = significand * 10 + digit;
             }
         }
         Ok(match self.peek() {
-            Some(b'.') => Num::F64(self.decimal(positive, significand, 0)?),
-            Some(b'e' | b'E') => Num::F64(self.exponent(positive, significand, 0)?),
-            _ if positive => Num::U64(significand),
+            Some(b'.') => {
+                self.decimal(significand)?;
+                None
+            }
+            Some(b'e' | b'E') => {
+                self.exponent(significand)?;
+                None
+            }
+            _ if positive => Some(Num::U64(significand)),
             _ => {
                 let negative = (significand as i64).wrapping_neg();
                 // A float on underflow, or for `-0`, as serde_json does.
                 if negative >= 0 {
-                    Num::F64(-(significand as f64))
+                    Some(Num::F64(-(significand as f64)))
                 } else {
-                    Num::I64(negative)
+                    Some(Num::I64(negative))
                 }
             }
         })
     }
 
+    /// The rest of an integer too long for a `u64`.
     #[cold]
-    fn long_integer(&mut self, positive: bool, significand: u64) -> Result<f64, JsonError> {
-        let mut exponent = 0i32;
+    fn long_integer(&mut self, significand: u64) -> Result<(), JsonError> {
         while let Some(b'0'..=b'9') = self.peek() {
             self.pos += 1;
-            exponent = exponent.saturating_add(1);
         }
         match self.peek() {
-            Some(b'.') => self.decimal(positive, significand, exponent),
-            Some(b'e' | b'E') => self.exponent(positive, significand, exponent),
-            _ => self.float_from_parts(positive, significand, exponent),
+            Some(b'.') => self.decimal(significand),
+            Some(b'e' | b'E') => self.exponent(significand),
+            _ => Ok(()),
         }
     }
 
-    fn decimal(
-        &mut self,
-        positive: bool,
-        mut significand: u64,
-        before_point: i32,
-    ) -> Result<f64, JsonError> {
+    /// A fraction, after the digits before its point. The significand is kept (as serde_json
+    /// keeps it, up to what fits in a `u64`) only to know whether it is zero in [`Self::exponent`].
+    fn decimal(&mut self, mut significand: u64) -> Result<(), JsonError> {
         self.pos += 1;
-        let mut after_point = 0i32;
         let mut digits = false;
         while let Some(c @ b'0'..=b'9') = self.peek() {
             digits = true;
             let digit = u64::from(c - b'0');
             if overflows(significand, digit, u64::MAX) {
-                // Further digits cannot change the f64: skip them.
+                // Further digits cannot make the significand zero: skip them.
                 while let Some(b'0'..=b'9') = self.peek() {
                     self.pos += 1;
                 }
@@ -480,7 +481,6 @@ impl<'a> Reader<'a> {
             }
             self.pos += 1;
             significand = significand * 10 + digit;
-            after_point -= 1;
         }
         if !digits {
             return Err(match self.peek() {
@@ -488,19 +488,16 @@ impl<'a> Reader<'a> {
                 None => self.error("EOF while parsing a value"),
             });
         }
-        let exponent = before_point + after_point;
         match self.peek() {
-            Some(b'e' | b'E') => self.exponent(positive, significand, exponent),
-            _ => self.float_from_parts(positive, significand, exponent),
+            Some(b'e' | b'E') => self.exponent(significand),
+            _ => Ok(()),
         }
     }
 
-    fn exponent(
-        &mut self,
-        positive: bool,
-        significand: u64,
-        starting: i32,
-    ) -> Result<f64, JsonError> {
+    /// An exponent, after the significand. An exponent beyond `i32` is refused as out of range
+    /// for a non-zero significand and a positive exponent, as serde_json refuses it (the
+    /// conversion of the text would give infinity, or zero, anyway).
+    fn exponent(&mut self, significand: u64) -> Result<(), JsonError> {
         self.pos += 1;
         let positive_exp = match self.peek() {
             Some(b'+') => {
@@ -532,51 +529,11 @@ impl<'a> Reader<'a> {
                 while let Some(b'0'..=b'9') = self.peek() {
                     self.pos += 1;
                 }
-                return Ok(if positive { 0.0 } else { -0.0 });
+                return Ok(());
             }
             exp = exp * 10 + digit;
         }
-        let exponent = if positive_exp {
-            starting.saturating_add(exp)
-        } else {
-            starting.saturating_sub(exp)
-        };
-        self.float_from_parts(positive, significand, exponent)
-    }
-
-    fn float_from_parts(
-        &self,
-        positive: bool,
-        significand: u64,
-        mut exponent: i32,
-    ) -> Result<f64, JsonError> {
-        let mut f = significand as f64;
-        loop {
-            match POW10.get(exponent.unsigned_abs() as usize) {
-                Some(&pow) => {
-                    if exponent >= 0 {
-                        f *= pow;
-                        if f.is_infinite() {
-                            return Err(self.error("number out of range"));
-                        }
-                    } else {
-                        f /= pow;
-                    }
-                    break;
-                }
-                None => {
-                    if f == 0.0 {
-                        break;
-                    }
-                    if exponent >= 0 {
-                        return Err(self.error("number out of range"));
-                    }
-                    f /= 1e308;
-                    exponent += 308;
-                }
-            }
-        }
-        Ok(if positive { f } else { -f })
+        Ok(())
     }
 }
 

@@ -16,10 +16,11 @@ mod decode_client;
 mod decode_server;
 mod error;
 mod fast;
+/// JSON floats: read and written here only, by std and zmij or by a codec the embedder installs.
+pub mod floats;
 /// The JSON reader (not a stable API: public for the bindings' own inputs).
 #[doc(hidden)]
 pub mod json;
-mod pow10;
 mod server;
 pub(crate) mod table;
 /// The JSON writer for what the core hands out as text (frames, actions, the snapshot).

@@ -220,8 +220,8 @@ impl ToJson for Value {
                     out.push('-');
                     write_u64(out, n.unsigned_abs());
                 } else if let Some(n) = number.as_f64() {
-                    // A `Number` is always finite; serde_json writes floats with zmij.
-                    out.push_str(zmij::Buffer::new().format_finite(n));
+                    // A `Number` is always finite.
+                    super::floats::write(n, out);
                 }
             }
             Value::String(text) => write_str(out, text),

@@ -21,7 +21,8 @@ use parse::{action_for_event, actions_for_reply};
 pub use reduce::{apply, reduce, sequence, Sequencing};
 pub use state::{
     Block, ClientState, Connection, ErrorInfo, Gap, Message, MessageStatus, OutboxEntry,
-    OutboxKind, Role, SessionEntry, SessionView, SessionsSnapshot, Snapshot, MAX_ERRORS,
+    OutboxKind, Role, SessionEntry, SessionView, SessionViews, SessionsSnapshot, Snapshot,
+    MAX_ERRORS,
 };
 
 use crate::protocol::{

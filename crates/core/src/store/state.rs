@@ -8,6 +8,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::ops::Index;
 
 /// The transport as the store sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -241,6 +242,127 @@ pub struct ErrorInfo {
 /// The most errors kept; older ones are dropped first.
 pub const MAX_ERRORS: usize = 50;
 
+/// The sessions' views by session id, in id order, as a `BTreeMap` would keep them (the
+/// snapshot's `sessions` object is written in that order), with a map's methods.
+///
+/// Why not a `BTreeMap`: a client holds a handful of sessions, and a vector kept sorted (binary
+/// search to find, insert or remove) is as fast there while its code is a fraction of the
+/// B-tree's, which was the largest generic code in the Wasm package.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionViews(Vec<(String, SessionView)>);
+
+impl SessionViews {
+    /// Where `session_id` is, or where it would go.
+    fn search(&self, session_id: &str) -> Result<usize, usize> {
+        self.0
+            .binary_search_by(|(id, _)| id.as_str().cmp(session_id))
+    }
+
+    /// The view of a session, if the client has one.
+    pub fn get(&self, session_id: &str) -> Option<&SessionView> {
+        self.search(session_id).ok().map(|at| &self.0[at].1)
+    }
+
+    /// The view of a session, mutably, if the client has one.
+    pub fn get_mut(&mut self, session_id: &str) -> Option<&mut SessionView> {
+        let at = self.search(session_id).ok()?;
+        Some(&mut self.0[at].1)
+    }
+
+    /// The view of a session, made empty first if the client has none.
+    pub fn get_or_insert(&mut self, session_id: &str) -> &mut SessionView {
+        let at = match self.search(session_id) {
+            Ok(at) => at,
+            Err(at) => {
+                self.0
+                    .insert(at, (session_id.to_owned(), SessionView::default()));
+                at
+            }
+        };
+        &mut self.0[at].1
+    }
+
+    /// Whether the client has a view of the session.
+    pub fn contains_key(&self, session_id: &str) -> bool {
+        self.search(session_id).is_ok()
+    }
+
+    /// Sets the view of a session, returning the one it replaces.
+    pub fn insert(&mut self, session_id: String, view: SessionView) -> Option<SessionView> {
+        match self.search(&session_id) {
+            Ok(at) => Some(std::mem::replace(&mut self.0[at].1, view)),
+            Err(at) => {
+                self.0.insert(at, (session_id, view));
+                None
+            }
+        }
+    }
+
+    /// Drops the view of a session, returning it.
+    pub fn remove(&mut self, session_id: &str) -> Option<SessionView> {
+        let at = self.search(session_id).ok()?;
+        Some(self.0.remove(at).1)
+    }
+
+    /// The session ids and their views, in id order.
+    pub fn iter(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = (&String, &SessionView)> + ExactSizeIterator {
+        self.0.iter().map(|(id, view)| (id, view))
+    }
+
+    /// The session ids, in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator {
+        self.0.iter().map(|(id, _)| id)
+    }
+
+    /// The views, in session id order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &SessionView> + ExactSizeIterator {
+        self.0.iter().map(|(_, view)| view)
+    }
+
+    /// The views, mutably, in session id order.
+    pub fn values_mut(
+        &mut self,
+    ) -> impl DoubleEndedIterator<Item = &mut SessionView> + ExactSizeIterator {
+        self.0.iter_mut().map(|(_, view)| view)
+    }
+
+    /// How many sessions the client has a view of.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the client has no view of any session.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a SessionViews {
+    type Item = (&'a String, &'a SessionView);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, SessionView)>,
+        fn(&'a (String, SessionView)) -> (&'a String, &'a SessionView),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(id, view)| (id, view))
+    }
+}
+
+/// `views[id]`, as for a map: panics when the client has no view of `id`.
+impl<K: AsRef<str> + ?Sized> Index<&K> for SessionViews {
+    type Output = SessionView;
+
+    fn index(&self, session_id: &K) -> &SessionView {
+        match self.get(session_id.as_ref()) {
+            Some(view) => view,
+            None => panic!("no view of session {:?}", session_id.as_ref()),
+        }
+    }
+}
+
 /// The whole client state. Its serialized form is the snapshot of PROTOCOL.md §8: `messages`,
 /// `running` and `sessionState` show the current session's view only.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -249,10 +371,8 @@ pub struct ClientState {
     pub epoch: Option<String>,
     pub connection_id: Option<String>,
     pub current_session_id: Option<String>,
-    /// One view per session. Hashed (FxHash): every event looks its view up, and session ids
-    /// made close in time (UUIDv7) share long prefixes, which an ordered map compares byte by
-    /// byte on each step. Snapshots list them in id order.
-    pub views: Views,
+    /// One view per session, ordered by id so snapshots are deterministic.
+    pub views: SessionViews,
     /// The messages of a session not created yet (typed while no session was current).
     pub draft: SessionView,
     pub outbox: Vec<OutboxEntry>,
@@ -271,11 +391,7 @@ impl ClientState {
     }
 
     pub(crate) fn view_mut(&mut self, session_id: &str) -> &mut SessionView {
-        if !self.views.contains_key(session_id) {
-            self.views
-                .insert(session_id.to_owned(), SessionView::default());
-        }
-        self.views.get_mut(session_id).expect("inserted above")
+        self.views.get_or_insert(session_id)
     }
 
     /// The current session's `running`.
@@ -297,32 +413,21 @@ pub struct SessionEntry<'a> {
     pub gap: bool,
 }
 
-/// The store's views, by session id.
-pub type Views = HashMap<String, SessionView, FxBuildHasher>;
-
-/// The snapshot's `sessions` object, keyed by session id (serialized as a map), in id order so
-/// snapshots are deterministic.
+/// The snapshot's `sessions` object, keyed by session id (serialized as a map).
 #[derive(Debug)]
-pub struct SessionsSnapshot<'a>(Vec<(&'a str, &'a SessionView)>);
+pub struct SessionsSnapshot<'a>(&'a SessionViews);
 
 impl<'a> SessionsSnapshot<'a> {
-    fn new(views: &'a Views) -> Self {
-        let mut sorted: Vec<(&str, &SessionView)> =
-            views.iter().map(|(id, view)| (id.as_str(), view)).collect();
-        sorted.sort_unstable_by_key(|(id, _)| *id);
-        Self(sorted)
-    }
-
     /// The views, in session id order.
-    pub(crate) fn views(&self) -> &[(&'a str, &'a SessionView)] {
-        &self.0
+    pub(crate) fn views(&self) -> &'a SessionViews {
+        self.0
     }
 }
 
 impl Serialize for SessionsSnapshot<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (id, view) in &self.0 {
+        for (id, view) in self.0 {
             map.serialize_entry(
                 id,
                 &SessionEntry {
@@ -372,7 +477,7 @@ impl ClientState {
             session_state: view.state,
             last_seq: view.last_seq,
             messages: &view.messages,
-            sessions: SessionsSnapshot::new(&self.views),
+            sessions: SessionsSnapshot(&self.views),
             outbox: &self.outbox,
             errors: &self.errors,
         }
