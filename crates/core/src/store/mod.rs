@@ -83,13 +83,7 @@ impl Received<'_> {
     /// The actions applied, owned.
     pub fn into_actions(self) -> Vec<Action> {
         match self {
-            Self::Delta(delta) => vec![Action::BlockDelta {
-                session_id: delta.session_id.to_owned(),
-                seq: delta.seq,
-                message_id: delta.message_id.to_owned(),
-                block_id: delta.block_id.to_owned(),
-                delta: delta.delta.to_owned(),
-            }],
+            Self::Delta(delta) => actions_for_frame(delta.to_frame()),
             Self::Actions(actions) => actions,
         }
     }
