@@ -284,7 +284,6 @@ fn refuse_request(state: &mut ClientState, client_msg_id: &str) {
     }
 }
 
-/// Applies an in-order event to its session's view.
 /// The view an event at `seq` applies to, with its `lastSeq` moved to `seq`; `None` unless
 /// `seq` is the next one (see [`sequence`]; a session without a view is at 0). One lookup on the
 /// hot path: every streamed event comes through here.
@@ -326,6 +325,7 @@ pub(crate) fn apply_block_delta(state: &mut ClientState, delta: &BlockDeltaRef<'
     }
 }
 
+/// Applies an in-order event to its session's view.
 fn apply_event(view: &mut SessionView, action: &Action) {
     match action {
         Action::UserMessageReceived {
