@@ -33,35 +33,9 @@ try {
     async ({ origin, frameCount }) => {
       const { default: init, ClientStore } = await import(`${origin}/www/pkg/sessionwire.js`);
       const { makeTrace } = await import(`${origin}/bench/trace.mjs`);
-      const { JsReducer } = await import(`${origin}/bench/js-reducer.mjs`);
+      const { compare } = await import(`${origin}/bench/compare.mjs`);
       await init();
-      const frames = makeTrace(frameCount);
-      let sink = 0;
-      const measure = (name, run) => {
-        run();
-        let best = Infinity;
-        for (let i = 0; i < 7; i++) {
-          const start = performance.now();
-          run();
-          best = Math.min(best, performance.now() - start);
-        }
-        return { name, framesPerSecond: frameCount / (best / 1000) };
-      };
-      const out = [
-        measure("wasm ClientStore.receive", () => {
-          const store = new ClientStore();
-          for (const frame of frames) sink += store.receive(frame).length;
-          store.free();
-        }),
-        measure("JS reducer (bench/js-reducer.mjs)", () => {
-          const reducer = new JsReducer();
-          for (const frame of frames) sink += reducer.receive(frame).length;
-        }),
-        measure("bare JSON.parse", () => {
-          for (const frame of frames) sink += JSON.parse(frame).seq ?? 0;
-        }),
-      ];
-      if (sink === 0) throw new Error("nothing was measured");
+      const out = compare(ClientStore, makeTrace(frameCount));
       return { results: out, userAgent: navigator.userAgent };
     },
     { origin, frameCount },

@@ -4,6 +4,7 @@
 import { createRequire } from "node:module";
 import { makeTrace } from "./trace.mjs";
 import { JsReducer } from "./js-reducer.mjs";
+import { compare } from "./compare.mjs";
 
 const require = createRequire(import.meta.url);
 const { ClientStore } = require("../pkg-node/sessionwire.js");
@@ -13,33 +14,7 @@ const rounds = 7;
 const frames = makeTrace(frameCount);
 const bytes = frames.reduce((sum, f) => sum + f.length, 0);
 
-function measure(name, run) {
-  run(); // warm-up
-  const times = [];
-  for (let i = 0; i < rounds; i++) {
-    const start = process.hrtime.bigint();
-    run();
-    times.push(Number(process.hrtime.bigint() - start) / 1e9);
-  }
-  const best = Math.min(...times);
-  return { name, framesPerSecond: frameCount / best, seconds: best };
-}
-
-let sink = 0;
-const results = [
-  measure("wasm ClientStore.receive", () => {
-    const store = new ClientStore();
-    for (const frame of frames) sink += store.receive(frame).length;
-    store.free();
-  }),
-  measure("JS reducer (bench/js-reducer.mjs)", () => {
-    const reducer = new JsReducer();
-    for (const frame of frames) sink += reducer.receive(frame).length;
-  }),
-  measure("bare JSON.parse", () => {
-    for (const frame of frames) sink += JSON.parse(frame).seq ?? 0;
-  }),
-];
+const results = compare(ClientStore, frames, rounds);
 
 // The two reducers must agree on what they built.
 const store = new ClientStore();
@@ -60,4 +35,3 @@ for (const r of results) {
   console.log(`${r.name.padEnd(36)} ${Math.round(r.framesPerSecond).toLocaleString("en-US").padStart(12)} frames/s  (${(r.seconds * 1000).toFixed(1)} ms)`);
 }
 console.log(`wasm / JS reducer: ${(wasm.framesPerSecond / js.framesPerSecond).toFixed(2)}x   wasm / JSON.parse: ${(wasm.framesPerSecond / parse.framesPerSecond).toFixed(2)}x`);
-if (sink === 0) console.log("");
