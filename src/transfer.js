@@ -89,13 +89,13 @@ export class FrameTransfer {
       p += 2;
       switch (fields[f + 1]) {
         case STR:
-          action[fields[f]] = a >= 0 ? frame.slice(a, b) : this.text(side, -1 - a, b);
+          action[fields[f]] = this.string(frame, side, a, b);
           break;
         case OPT_STR:
-          if (a === a) action[fields[f]] = a >= 0 ? frame.slice(a, b) : this.text(side, -1 - a, b);
+          if (a === a) action[fields[f]] = this.string(frame, side, a, b);
           break;
         case NULL_STR:
-          action[fields[f]] = a !== a ? null : a >= 0 ? frame.slice(a, b) : this.text(side, -1 - a, b);
+          action[fields[f]] = a === a ? this.string(frame, side, a, b) : null;
           break;
         case NUM:
           action[fields[f]] = a;
@@ -113,6 +113,11 @@ export class FrameTransfer {
     }
     this.p = p;
     return action;
+  }
+
+  // A string field: the frame's [a, b) when a >= 0, else the side text's [-1 - a, b).
+  string(frame, side, a, b) {
+    return a >= 0 ? frame.slice(a, b) : this.text(side, -1 - a, b);
   }
 
   // The side text's bytes [start, end), decoded.
