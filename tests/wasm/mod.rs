@@ -367,8 +367,22 @@ pub fn frames_cross_with_exact_strings() {
     assert_eq!(error_code(&error), "bad_frame");
 }
 
+/// Declares every test of this module as a `#[wasm_bindgen_test]` of the including suite
+/// (`tests/node.rs`, `tests/browser.rs`): the list lives here, once.
 #[macro_export]
 macro_rules! wasm_suite {
+    () => {
+        wasm_suite!(
+            every_golden_vector_passes_through_the_js_api,
+            a_bad_frame_throws_a_real_error_and_changes_nothing,
+            state_is_a_plain_object_snapshot,
+            subscribe_and_unsubscribe,
+            the_outbox_survives_a_lost_connection,
+            client_msg_ids_are_unique_across_stores,
+            frames_cross_with_exact_strings,
+            floats_read_and_write_as_the_golden_file_says,
+        );
+    };
     ($($name:ident),* $(,)?) => {
         $(
             #[wasm_bindgen_test::wasm_bindgen_test]
