@@ -29,6 +29,8 @@ log "rust targets and components"
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+# The package build rebuilds std for size (scripts/build-pkg.sh), which needs std's source.
+rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
 
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2 minutes)"

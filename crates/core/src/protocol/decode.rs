@@ -74,10 +74,21 @@ fn unexpected(json: &Json<'_>) -> String {
             "floating point `{}`",
             super::write::to_json(&json.to_value())
         ),
-        Json::String(s) => format!("string {s:?}"),
+        Json::String(s) => format!("string {}", quoted(s)),
         Json::Array(_) => "sequence".to_owned(),
         Json::Object(_) => "map".to_owned(),
     }
+}
+
+/// `s` quoted as JSON text. serde's message quotes with `{s:?}`; the two agree on printable
+/// text (the equivalence tests check it) and differ only in how control and other unprintable
+/// characters are escaped. Not `Debug` itself: the Wasm package is built with `-Zfmt-debug=none`
+/// (scripts/build-pkg.sh), where `{:?}` writes nothing, and `char::escape_debug` would bring in
+/// the Unicode tables, 3.4 KB of the gzipped package.
+fn quoted(s: &str) -> String {
+    let mut quoted = String::with_capacity(s.len() + 2);
+    super::write::write_str(&mut quoted, s);
+    quoted
 }
 
 #[cold]
@@ -390,5 +401,27 @@ impl<'j, 'a, 'p> Fields<'j, 'a, 'p> {
             ))),
             _ => Ok(value),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quoted;
+
+    #[test]
+    fn quoted_matches_str_debug_on_printable_text() {
+        let printable = [
+            "",
+            "plain",
+            "it's",
+            "say \"hi\"",
+            "back\\slash",
+            "é café",
+            "emoji 😀",
+        ];
+        for s in printable {
+            assert_eq!(quoted(s), format!("{s:?}"), "{s}");
+        }
+        assert_eq!(quoted("tab\tnul\u{0}"), r#""tab\tnul\u0000""#);
     }
 }
