@@ -7,7 +7,8 @@ import { JsReducer } from "./js-reducer.mjs";
 import { compare } from "./compare.mjs";
 
 const require = createRequire(import.meta.url);
-const { ClientStore } = require("../pkg-node/sessionwire.js");
+// SESSIONWIRE_PKG points the benchmark at another build of the package (A/B runs of build options).
+const { ClientStore } = require(process.env.SESSIONWIRE_PKG ?? "../pkg-node/sessionwire.js");
 
 const frameCount = Number(process.argv[2] ?? 100_000);
 const rounds = 7;

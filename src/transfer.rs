@@ -14,9 +14,8 @@
 //! unit test here and every golden vector in the Wasm suites check it.
 
 use crate::error::{js_error, store_error};
-use serde_json::Value;
 use sessionwire_core::protocol::{
-    write::ToJson, BlockDeltaRef, BlockType, TextSpan, TurnEndReason,
+    write::ToJson, BlockDeltaRef, BlockType, RawJson, TextSpan, TurnEndReason,
 };
 use sessionwire_core::store::{Action, Received, Store};
 use sessionwire_core::SessionState;
@@ -112,14 +111,14 @@ impl Describe for Option<SessionState> {
     }
 }
 
-impl Describe for Value {
+impl Describe for RawJson {
     const KIND: FieldKind = FieldKind::Json;
     fn describe(&self, encoder: &mut Encoder<'_>) {
         encoder.json(self);
     }
 }
 
-impl Describe for Option<Value> {
+impl Describe for Option<RawJson> {
     const KIND: FieldKind = FieldKind::OptJson;
     fn describe(&self, encoder: &mut Encoder<'_>) {
         match self {
@@ -197,11 +196,11 @@ layouts! {
     }
     BlockEnd "BLOCK_END" {
         session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
-        block_id "blockId": String, input "input": Option<Value>,
+        block_id "blockId": String, input "input": Option<RawJson>,
     }
     ToolResult "TOOL_RESULT" {
         session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
-        tool_id "toolId": String, result "result": Value, is_error "isError": bool,
+        tool_id "toolId": String, result "result": RawJson, is_error "isError": bool,
     }
     MessageEnd "MESSAGE_END" {
         session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
@@ -428,7 +427,7 @@ mod tests {
     //! The layouts against serde: every action with a layout, described and rebuilt the way
     //! `transfer.js` builds it, equals its serde JSON form, key order included.
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
     use sessionwire_core::protocol::{parse_server_frame_spans, ParsedFrame};
 
     /// The JSON text of what `transfer.js` builds from a description (for an ASCII frame), keys

@@ -339,6 +339,7 @@ fn floats_are_read_correctly_rounded() {
     };
     let numbers: Vec<f64> = result
         .result
+        .to_value()
         .as_array()
         .unwrap()
         .iter()

@@ -136,9 +136,14 @@ proptest! {
             seq: 3,
             message_id: "m".into(),
             tool_id: text,
-            result: value,
+            result: value.clone().into(),
             is_error: false,
         };
         same(&action);
+        // A payload read from any spelling of the value holds serde_json's compact text of it.
+        let pretty = serde_json::to_string_pretty(&value).unwrap();
+        let raw = RawJson::parse(&pretty).unwrap();
+        prop_assert_eq!(raw.as_str(), serde_json::to_string(&value).unwrap());
+        prop_assert_eq!(raw.to_value(), value);
     }
 }

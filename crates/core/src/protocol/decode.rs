@@ -70,10 +70,9 @@ fn unexpected(json: &Json<'_>) -> String {
         // serde_json's own float formatting, as its error messages use: a `Value`'s `Display`
         // is its compact JSON text, which our writer produces byte for byte without linking
         // serde_json's serializer.
-        Json::Number(Num::F64(_)) => format!(
-            "floating point `{}`",
-            super::write::to_json(&json.to_value())
-        ),
+        Json::Number(Num::F64(_)) => {
+            format!("floating point `{}`", super::RawJson::from_json(json))
+        }
         Json::String(s) => format!("string {}", quoted(s)),
         Json::Array(_) => "sequence".to_owned(),
         Json::Object(_) => "map".to_owned(),

@@ -21,6 +21,7 @@ pub mod floats;
 /// The JSON reader (not a stable API: public for the bindings' own inputs).
 #[doc(hidden)]
 pub mod json;
+mod raw_json;
 mod server;
 pub(crate) mod table;
 /// The JSON writer for what the core hands out as text (frames, actions, the snapshot).
@@ -34,6 +35,7 @@ pub use client::{
 };
 pub use error::{ErrorCode, ProtocolError};
 pub use fast::{BlockDeltaRef, ParsedFrame};
+pub use raw_json::RawJson;
 pub use server::{
     Ack, BlockDelta, BlockEnd, BlockStart, BlockType, ErrorReply, Event, EventKind, MessageRef,
     Pong, Reconnected, ReconnectedSession, Reply, ServerFrame, ServerInfo, SessionCleared,

@@ -1,10 +1,9 @@
 //! Frames the server sends to clients (PROTOCOL.md §5): replies, which are not persisted, and
 //! events, which are persisted and carry `sessionId`, `seq` and `ts`.
 
-use super::{client::nullable, ErrorCode, ProtocolError};
+use super::{client::nullable, ErrorCode, ProtocolError, RawJson};
 use crate::SessionState;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// Any frame from the server: a reply to a request, or a persisted event of a session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -312,7 +311,8 @@ pub struct BlockEnd {
     pub message_id: String,
     pub block_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<Value>,
+    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+    pub input: Option<RawJson>,
 }
 
 /// `tool_result`: the result of the `tool_use` block whose `blockId` is `toolId`.
@@ -322,7 +322,8 @@ pub struct BlockEnd {
 pub struct ToolResult {
     pub message_id: String,
     pub tool_id: String,
-    pub result: Value,
+    #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
+    pub result: RawJson,
     pub is_error: bool,
 }
 
@@ -357,7 +358,8 @@ pub struct TurnEnd {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Value>,
+    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+    pub usage: Option<RawJson>,
 }
 
 /// `session_state`: a lifecycle change. `previous` is always sent, `null` for the first.

@@ -13,8 +13,8 @@ use super::decode::{DecodeError, Fields, FromJson, Path};
 use super::json::Json;
 use super::server::{BlockType, ReconnectedSession, ServerInfo, SessionSummary, TurnEndReason};
 use super::ErrorCode;
+use super::RawJson;
 use crate::SessionState;
-use serde_json::Value;
 
 /// The type of a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +120,7 @@ enum Slot {
     Str(String),
     U64(u64),
     Bool(bool),
-    Value(Value),
+    Value(RawJson),
     State(SessionState),
     BlockType(BlockType),
     Reason(TurnEndReason),
@@ -143,7 +143,7 @@ fn read(kind: Kind, json: &Json<'_>, path: Path<'_>) -> Result<Slot, DecodeError
         Kind::U32 => Slot::U64(u64::from(u32::from_json(json, path)?)),
         Kind::U64 => Slot::U64(u64::from_json(json, path)?),
         Kind::Bool => Slot::Bool(bool::from_json(json, path)?),
-        Kind::Value => Slot::Value(json.to_value()),
+        Kind::Value => Slot::Value(RawJson::from_json(json)),
         Kind::State => Slot::State(SessionState::from_json(json, path)?),
         Kind::BlockType => Slot::BlockType(BlockType::from_json(json, path)?),
         Kind::Reason => Slot::Reason(TurnEndReason::from_json(json, path)?),
@@ -234,7 +234,7 @@ impl Slots {
     }
 
     #[inline(never)]
-    pub fn opt_value(&mut self, position: usize) -> Option<Value> {
+    pub fn opt_value(&mut self, position: usize) -> Option<RawJson> {
         match self.take(position) {
             Slot::Value(value) => Some(value),
             _ => None,
@@ -242,7 +242,7 @@ impl Slots {
     }
 
     #[inline(never)]
-    pub fn value(&mut self, position: usize) -> Value {
+    pub fn value(&mut self, position: usize) -> RawJson {
         self.opt_value(position).unwrap_or_default()
     }
 

@@ -5,10 +5,11 @@
 //! Event actions carry the event's `sessionId` and `seq`, which the store uses to apply each
 //! event at most once.
 
-use crate::protocol::{BlockType, ErrorCode, ReconnectedSession, SessionSummary, TurnEndReason};
+use crate::protocol::{
+    BlockType, ErrorCode, RawJson, ReconnectedSession, SessionSummary, TurnEndReason,
+};
 use crate::SessionState;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// One change to the client state. Serialized as `{"type": "SET_RUNNING", ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -155,7 +156,8 @@ pub enum Action {
         message_id: String,
         block_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        input: Option<Value>,
+        #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+        input: Option<RawJson>,
     },
     /// Event `tool_result`.
     ToolResult {
@@ -163,7 +165,8 @@ pub enum Action {
         seq: u64,
         message_id: String,
         tool_id: String,
-        result: Value,
+        #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
+        result: RawJson,
         is_error: bool,
     },
     /// Event `message_end`.

@@ -2,11 +2,10 @@
 //! the snapshot that JavaScript and the golden vectors read.
 
 use super::fxhash::FxBuildHasher;
-use crate::protocol::{BlockType, ErrorCode};
+use crate::protocol::{BlockType, ErrorCode, RawJson};
 use crate::SessionState;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::ops::Index;
 
@@ -66,9 +65,11 @@ pub struct Block {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<Value>,
+    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+    pub input: Option<RawJson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
+    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+    pub result: Option<RawJson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_error: Option<bool>,
     pub done: bool,

@@ -91,7 +91,7 @@ impl Agent for EchoAgent {
                     events.emit(EventKind::ToolResult(ToolResult {
                         message_id: message.clone(),
                         tool_id: block,
-                        result: json!({ "echo": text }),
+                        result: json!({ "echo": text }).into(),
                         is_error: false,
                     }));
                     events.end_message(&message);

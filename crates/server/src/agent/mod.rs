@@ -10,7 +10,9 @@ pub mod echo;
 
 use crate::clock::new_id;
 use serde_json::Value;
-use sessionwire_core::protocol::{BlockDelta, BlockEnd, BlockStart, BlockType, MessageRef};
+use sessionwire_core::protocol::{
+    BlockDelta, BlockEnd, BlockStart, BlockType, MessageRef, RawJson,
+};
 use sessionwire_core::EventKind;
 use std::{fmt, future::Future, pin::Pin, sync::Arc};
 
@@ -94,7 +96,7 @@ impl EventSink {
         self.emit(EventKind::BlockEnd(BlockEnd {
             message_id: message_id.to_owned(),
             block_id: block_id.to_owned(),
-            input,
+            input: input.map(RawJson::from),
         }));
     }
 
