@@ -1,5 +1,7 @@
-//! Store benchmarks: throughput on a 100k-frame streamed trace, and the cost of one
-//! `block_delta` on a 1 KB versus a 1 MB message (it must be flat: O(delta), not O(message)).
+//! Store benchmarks: throughput on a 100k-frame streamed trace, the cost of one `block_delta` on
+//! a 1 KB versus a 1 MB message (it must be flat: O(delta), not O(message)), and a long
+//! conversation replayed into a fresh view (10,000 short turns: every new message searches the
+//! messages already there).
 //!
 //! Run with `cargo bench -p sessionwire-core --bench store`; numbers go in docs/benchmarks.md.
 
@@ -113,5 +115,48 @@ fn delta_cost(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, stream, delta_cost);
+/// `turns` short turns (a user message and a one-delta reply): 7 frames per turn.
+fn conversation(turns: usize) -> Vec<String> {
+    let mut out = Vec::with_capacity(turns * 7);
+    for turn in 0..turns {
+        let bodies = [
+            format!(r#""type":"user_message","messageId":"u{turn}","text":"question {turn}""#),
+            format!(r#""type":"turn_start","turnId":"t{turn}""#),
+            format!(r#""type":"message_start","messageId":"a{turn}""#),
+            format!(
+                r#""type":"block_start","messageId":"a{turn}","blockId":"b0","blockType":"text""#
+            ),
+            format!(
+                r#""type":"block_delta","messageId":"a{turn}","blockId":"b0","delta":"answer {turn}""#
+            ),
+            format!(r#""type":"message_end","messageId":"a{turn}""#),
+            format!(r#""type":"turn_end","turnId":"t{turn}","reason":"completed""#),
+        ];
+        for body in bodies {
+            let seq = out.len() as u64 + 1;
+            out.push(event(seq, &body));
+        }
+    }
+    out
+}
+
+fn long_conversation(c: &mut Criterion) {
+    let trace = conversation(10_000);
+    let mut group = c.benchmark_group("store");
+    group.throughput(Throughput::Elements(trace.len() as u64));
+    group.sample_size(10);
+    group.bench_function("replay_10k_turn_conversation", |b| {
+        b.iter(|| {
+            let mut store = Store::new("bench");
+            store.switch_session(Some(SESSION));
+            for frame in &trace {
+                black_box(store.receive(frame).expect("valid frame"));
+            }
+            store
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stream, delta_cost, long_conversation);
 criterion_main!(benches);

@@ -9,7 +9,7 @@
 
 mod action;
 mod action_decode;
-mod fxhash;
+mod message_index;
 mod parse;
 mod reduce;
 mod state;

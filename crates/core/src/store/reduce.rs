@@ -459,8 +459,8 @@ fn apply_event(view: &mut SessionView, action: &Action) {
 /// The assistant message an event names, created if the stream began before this view did.
 fn assistant_message<'v>(view: &'v mut SessionView, message_id: &str) -> &'v mut Message {
     // One index lookup on the hot path (every delta); a miss pushes the message.
-    match view.index.get(message_id) {
-        Some(&position) => &mut view.messages[position],
+    match view.position(message_id) {
+        Some(position) => &mut view.messages[position],
         None => view.push_confirmed(Message::assistant(message_id.to_owned())),
     }
 }

@@ -1,12 +1,11 @@
 //! The client state: one view per session the client has seen, the outbox and the errors, and
 //! the snapshot that JavaScript and the golden vectors read.
 
-use super::fxhash::FxBuildHasher;
+use super::message_index::MessageIndex;
 use crate::protocol::{BlockType, ErrorCode, RawJson};
 use crate::SessionState;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
-use std::collections::HashMap;
 use std::ops::Index;
 
 /// The transport as the store sees it.
@@ -128,8 +127,8 @@ pub struct SessionView {
     pub last_seq: u64,
     pub title: Option<String>,
     pub messages: Vec<Message>,
-    /// Message id to its index in `messages`, so a delta finds its message in O(1).
-    pub(crate) index: HashMap<String, usize, FxBuildHasher>,
+    /// Where each message is, by id, so an event finds its message in O(1).
+    pub(crate) index: MessageIndex,
     /// `messages[..confirmed]` come from the session's log, in seq order; the rest are the
     /// user's optimistic messages not echoed yet. Keeping them apart means the conversation
     /// always reads in the server's order, even when the user typed while a reply streamed.
@@ -138,8 +137,13 @@ pub struct SessionView {
 }
 
 impl SessionView {
+    /// Where message `id` is in `messages`.
+    pub(crate) fn position(&self, id: &str) -> Option<usize> {
+        self.index.find(&self.messages, id)
+    }
+
     pub(crate) fn message_mut(&mut self, id: &str) -> Option<&mut Message> {
-        let position = *self.index.get(id)?;
+        let position = self.position(id)?;
         self.messages.get_mut(position)
     }
 
@@ -149,7 +153,12 @@ impl SessionView {
         let position = self.confirmed;
         self.messages.insert(position, message);
         self.confirmed += 1;
-        self.reindex_from(position);
+        if self.confirmed == self.messages.len() {
+            self.index.appended(&self.messages);
+        } else {
+            // It went before the optimistic messages, which moved up one.
+            self.index.rebuild(&self.messages);
+        }
         &mut self.messages[position]
     }
 
@@ -166,38 +175,35 @@ impl SessionView {
 
     /// Adds an optimistic message (shown at once, not in the log yet) at the very end.
     pub(crate) fn push_optimistic(&mut self, message: Message) {
-        self.index.insert(message.id.clone(), self.messages.len());
         self.messages.push(message);
+        self.index.appended(&self.messages);
     }
 
     /// An optimistic message's echo arrived: it takes its place in log order. Returns it, or
     /// `None` when no message has this id.
     pub(crate) fn confirm(&mut self, id: &str) -> Option<&mut Message> {
-        let position = *self.index.get(id)?;
+        let mut position = self.position(id)?;
         if position >= self.confirmed {
-            let message = self.messages.remove(position);
-            self.messages.insert(self.confirmed, message);
-            self.reindex_from(self.confirmed);
+            if position > self.confirmed {
+                let message = self.messages.remove(position);
+                self.messages.insert(self.confirmed, message);
+                self.index.rebuild(&self.messages);
+            }
+            position = self.confirmed;
             self.confirmed += 1;
         }
-        self.message_mut(id)
+        self.messages.get_mut(position)
     }
 
     /// Removes an optimistic message (one moving to its new session).
     pub(crate) fn take_message(&mut self, id: &str) -> Option<Message> {
-        let position = self.index.remove(id)?;
+        let position = self.position(id)?;
         let message = self.messages.remove(position);
         if position < self.confirmed {
             self.confirmed -= 1;
         }
-        self.reindex_from(position);
+        self.index.rebuild(&self.messages);
         Some(message)
-    }
-
-    fn reindex_from(&mut self, position: usize) {
-        for (index, message) in self.messages.iter().enumerate().skip(position) {
-            self.index.insert(message.id.clone(), index);
-        }
     }
 }
 
