@@ -15,6 +15,7 @@ use crate::store::random_prefix;
 use crate::timers::Timer;
 use js_sys::{Function, Promise};
 use options::Options;
+use sessionwire_core::protocol::write::u64_text;
 use sessionwire_core::store::{Action, Connection};
 use socket::Socket;
 use std::cell::{Cell, RefCell};
@@ -348,7 +349,7 @@ impl Inner {
         self.awaiting_pong.set(true);
         let count = self.ping_count.get() + 1;
         self.ping_count.set(count);
-        let ping = self.shared.store().ping(Some(count.to_string()));
+        let ping = self.shared.store().ping(Some(u64_text(count)));
         self.send_if_open(&ping);
     }
 

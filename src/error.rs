@@ -34,6 +34,6 @@ pub(crate) fn store_error(error: &StoreError) -> JsValue {
         StoreError::Protocol(protocol) => {
             js_error(error.code(), protocol.message(), protocol.field())
         }
-        StoreError::NoCurrentSession => js_error(error.code(), &error.to_string(), None),
+        StoreError::NoCurrentSession => js_error(error.code(), error.message(), None),
     }
 }

@@ -19,7 +19,6 @@ use sessionwire_core::protocol::{
 };
 use sessionwire_core::store::{Action, Received, Store};
 use sessionwire_core::SessionState;
-use std::fmt::Write as _;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/src/transfer.js")]
@@ -232,10 +231,18 @@ layouts! {
 fn layouts_json() -> String {
     let mut text = String::from("[null");
     for (name, fields) in LAYOUTS {
-        let _ = write!(text, ",[\"{name}\",[");
+        // Pushed piece by piece, not `write!`: the package links no `core::fmt`.
+        text.push_str(",[\"");
+        text.push_str(name);
+        text.push_str("\",[");
         for (index, (key, kind)) in fields.iter().enumerate() {
-            let comma = if index > 0 { "," } else { "" };
-            let _ = write!(text, "{comma}\"{key}\",{}", *kind as u8);
+            if index > 0 {
+                text.push(',');
+            }
+            text.push('"');
+            text.push_str(key);
+            text.push_str("\",");
+            text.push(char::from(b'0' + *kind as u8));
         }
         text.push_str("]]");
     }

@@ -55,7 +55,7 @@ impl Options {
     /// Reads the options from JSON text: every field may be absent (its default), `token` may
     /// be `null`, unknown fields are ignored (the rules serde's `#[serde(default)]` had).
     fn from_json(text: &str) -> Result<Self, String> {
-        let json = json::parse(text).map_err(|error| error.to_string())?;
+        let json = json::parse(text).map_err(|error| error.message())?;
         let read = || -> Result<Self, DecodeError> {
             const ORDER: &[&str] = &[
                 "token",

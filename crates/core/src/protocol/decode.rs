@@ -12,6 +12,7 @@
 
 use super::json::{Json, Num};
 use super::table::Field;
+use super::write::{i64_text, u64_text, write_u64};
 use super::ProtocolError;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -40,21 +41,43 @@ pub enum Path<'p> {
 
 impl fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Path::Root => f.write_str("."),
-            Path::Key(Path::Root, key) => f.write_str(key),
-            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
-            Path::Index(Path::Root, index) => write!(f, "[{index}]"),
-            Path::Index(parent, index) => write!(f, "{parent}[{index}]"),
-        }
+        f.write_str(&self.text())
     }
 }
 
 impl Path<'_> {
+    /// The path as `serde_path_to_error` displays it, e.g. `sessions[2].id`.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut String) {
+        match self {
+            Path::Root => out.push('.'),
+            Path::Key(parent, key) => {
+                if !matches!(parent, Path::Root) {
+                    parent.write(out);
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Path::Index(parent, index) => {
+                if !matches!(parent, Path::Root) {
+                    parent.write(out);
+                }
+                out.push('[');
+                write_u64(out, *index as u64);
+                out.push(']');
+            }
+        }
+    }
+
     #[cold]
     pub fn error(&self, message: String) -> DecodeError {
         DecodeError {
-            field: self.to_string(),
+            field: self.text(),
             message,
         }
     }
@@ -64,16 +87,19 @@ impl Path<'_> {
 fn unexpected(json: &Json<'_>) -> String {
     match json {
         Json::Null => "null".to_owned(),
-        Json::Bool(b) => format!("boolean `{b}`"),
-        Json::Number(Num::U64(n)) => format!("integer `{n}`"),
-        Json::Number(Num::I64(n)) => format!("integer `{n}`"),
+        Json::Bool(b) => ["boolean `", if *b { "true" } else { "false" }, "`"].concat(),
+        Json::Number(Num::U64(n)) => ["integer `", &u64_text(*n), "`"].concat(),
+        Json::Number(Num::I64(n)) => ["integer `", &i64_text(*n), "`"].concat(),
         // serde_json's own float formatting, as its error messages use: a `Value`'s `Display`
         // is its compact JSON text, which our writer produces byte for byte without linking
         // serde_json's serializer.
-        Json::Number(Num::F64(_)) => {
-            format!("floating point `{}`", super::RawJson::from_json(json))
-        }
-        Json::String(s) => format!("string {}", quoted(s)),
+        Json::Number(Num::F64(_)) => [
+            "floating point `",
+            super::RawJson::from_json(json).as_str(),
+            "`",
+        ]
+        .concat(),
+        Json::String(s) => ["string ", &quoted(s)].concat(),
         Json::Array(_) => "sequence".to_owned(),
         Json::Object(_) => "map".to_owned(),
     }
@@ -92,10 +118,20 @@ fn quoted(s: &str) -> String {
 
 #[cold]
 pub fn invalid_type(json: &Json<'_>, path: Path<'_>, expected: &str) -> DecodeError {
-    path.error(format!(
-        "invalid type: {}, expected {expected}",
-        unexpected(json)
-    ))
+    path.error(["invalid type: ", &unexpected(json), ", expected ", expected].concat())
+}
+
+#[cold]
+fn invalid_integer(integer: &str, path: Path<'_>, expected: &str) -> DecodeError {
+    path.error(
+        [
+            "invalid value: integer `",
+            integer,
+            "`, expected ",
+            expected,
+        ]
+        .concat(),
+    )
 }
 
 /// A type read from the JSON tree.
@@ -125,12 +161,8 @@ impl FromJson for bool {
 fn unsigned(json: &Json<'_>, path: Path<'_>, max: u64, expected: &str) -> Result<u64, DecodeError> {
     match json {
         Json::Number(Num::U64(n)) if *n <= max => Ok(*n),
-        Json::Number(Num::U64(n)) => {
-            Err(path.error(format!("invalid value: integer `{n}`, expected {expected}")))
-        }
-        Json::Number(Num::I64(n)) => {
-            Err(path.error(format!("invalid value: integer `{n}`, expected {expected}")))
-        }
+        Json::Number(Num::U64(n)) => Err(invalid_integer(&u64_text(*n), path, expected)),
+        Json::Number(Num::I64(n)) => Err(invalid_integer(&i64_text(*n), path, expected)),
         other => Err(invalid_type(other, path, expected)),
     }
 }
@@ -200,7 +232,7 @@ pub fn unit_enum<T: Copy>(
     match variants.iter().find(|(wire, _)| *wire == name) {
         Some((_, value)) => Ok(*value),
         None => {
-            let mut message = format!("unknown variant `{name}`, expected one of ");
+            let mut message = ["unknown variant `", name, "`, expected one of "].concat();
             for (index, (wire, _)) in variants.iter().enumerate() {
                 if index > 0 {
                     message.push_str(", ");
@@ -379,14 +411,23 @@ impl<'j, 'a, 'p> Fields<'j, 'a, 'p> {
     #[cold]
     pub(crate) fn missing(&self, key: &str) -> DecodeError {
         match self.form {
-            Form::Map(_) => Path::Key(&self.path, key).error(format!("missing field `{key}`")),
+            Form::Map(_) => {
+                Path::Key(&self.path, key).error(["missing field `", key, "`"].concat())
+            }
             Form::Seq(_) => {
                 let index = self.order.position(key).unwrap_or(0);
-                self.path.error(format!(
-                    "invalid length {index}, expected {} with {} elements",
-                    self.name,
-                    self.order.len()
-                ))
+                self.path.error(
+                    [
+                        "invalid length ",
+                        &u64_text(index as u64),
+                        ", expected ",
+                        self.name,
+                        " with ",
+                        &u64_text(self.order.len() as u64),
+                        " elements",
+                    ]
+                    .concat(),
+                )
             }
         }
     }
@@ -394,10 +435,14 @@ impl<'j, 'a, 'p> Fields<'j, 'a, 'p> {
     /// The decoded struct, unless it was an array with more elements than fields.
     pub fn done<T>(&self, value: T) -> Result<T, DecodeError> {
         match self.form {
-            Form::Seq(items) if items.len() > self.order.len() => Err(self.path.error(format!(
-                "invalid length {}, expected fewer elements in array",
-                items.len()
-            ))),
+            Form::Seq(items) if items.len() > self.order.len() => Err(self.path.error(
+                [
+                    "invalid length ",
+                    &u64_text(items.len() as u64),
+                    ", expected fewer elements in array",
+                ]
+                .concat(),
+            )),
             _ => Ok(value),
         }
     }
@@ -405,7 +450,28 @@ impl<'j, 'a, 'p> Fields<'j, 'a, 'p> {
 
 #[cfg(test)]
 mod tests {
-    use super::quoted;
+    use super::{quoted, Path};
+
+    #[test]
+    fn paths_read_as_serde_path_to_error_writes_them() {
+        let root = Path::Root;
+        let sessions = Path::Key(&root, "sessions");
+        let third = Path::Index(&sessions, 2);
+        let nested = Path::Index(&third, 0);
+        let cases = [
+            (Path::Root, "."),
+            (sessions, "sessions"),
+            (Path::Key(&sessions, "x"), "sessions.x"),
+            (Path::Index(&root, 0), "[0]"),
+            (third, "sessions[2]"),
+            (Path::Key(&third, "lastSeq"), "sessions[2].lastSeq"),
+            (nested, "sessions[2][0]"),
+        ];
+        for (path, text) in cases {
+            assert_eq!(path.text(), text);
+            assert_eq!(path.to_string(), text);
+        }
+    }
 
     #[test]
     fn quoted_matches_str_debug_on_printable_text() {

@@ -71,7 +71,7 @@ impl ProtocolError {
     pub fn unknown_type(kind: &str) -> Self {
         Self::new(
             ErrorCode::UnknownType,
-            format!("unknown frame type `{kind}`"),
+            ["unknown frame type `", kind, "`"].concat(),
         )
     }
 
@@ -79,7 +79,7 @@ impl ProtocolError {
     pub fn invalid_field(field: &str, problem: &str) -> Self {
         Self {
             code: ErrorCode::InvalidField,
-            message: format!("invalid field `{field}`: {problem}"),
+            message: ["invalid field `", field, "`: ", problem].concat(),
             field: Some(field.to_owned()),
         }
     }

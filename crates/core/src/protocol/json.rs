@@ -8,6 +8,7 @@
 //! `block_delta` allocates only for the one vector of its fields.
 
 use super::floats;
+use super::write::u64_text;
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
 use std::fmt;
@@ -40,13 +41,24 @@ pub struct JsonError {
     column: usize,
 }
 
+impl JsonError {
+    /// What went wrong and where, e.g. `trailing characters at line 1 column 3` (serde_json's
+    /// wording). Built without `format!`, like every message the Wasm package can show.
+    pub fn message(&self) -> String {
+        [
+            self.problem,
+            " at line ",
+            &u64_text(self.line as u64),
+            " column ",
+            &u64_text(self.column as u64),
+        ]
+        .concat()
+    }
+}
+
 impl fmt::Display for JsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} at line {} column {}",
-            self.problem, self.line, self.column
-        )
+        f.write_str(&self.message())
     }
 }
 

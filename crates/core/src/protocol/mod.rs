@@ -139,8 +139,9 @@ fn read_frame<'a>(
     text: &'a str,
     known_types: &[&'static str],
 ) -> Result<(Json<'a>, &'static str), ProtocolError> {
-    let json = json::parse(text)
-        .map_err(|error| ProtocolError::bad_frame(format!("frame is not JSON: {error}")))?;
+    let json = json::parse(text).map_err(|error| {
+        ProtocolError::bad_frame(["frame is not JSON: ", &error.message()].concat())
+    })?;
     if !matches!(json, Json::Object(_)) {
         return Err(ProtocolError::bad_frame("frame is not a JSON object"));
     }

@@ -122,6 +122,24 @@ pub fn write_str(out: &mut String, text: &str) {
     out.push('"');
 }
 
+/// The decimal text of `n`, as `n.to_string()` writes it. Messages are built with these and
+/// `concat` instead of `format!`, so the Wasm package links no `core::fmt` (about 2 KB gzipped).
+pub fn u64_text(n: u64) -> String {
+    let mut out = String::new();
+    write_u64(&mut out, n);
+    out
+}
+
+/// The decimal text of `n`, as `n.to_string()` writes it (see [`u64_text`]).
+pub fn i64_text(n: i64) -> String {
+    let mut out = String::new();
+    if n < 0 {
+        out.push('-');
+    }
+    write_u64(&mut out, n.unsigned_abs());
+    out
+}
+
 /// Writes an unsigned integer in decimal (what `itoa` writes).
 pub fn write_u64(out: &mut String, mut n: u64) {
     let mut digits = [0u8; 20];

@@ -334,7 +334,7 @@ impl Action {
     /// Reads an action from JSON text, e.g. `{"type":"SET_RUNNING","sessionId":"s","running":true}`.
     /// The error is a sentence for people.
     pub fn from_json(text: &str) -> Result<Self, String> {
-        let json = json::parse(text).map_err(|error| error.to_string())?;
+        let json = json::parse(text).map_err(|error| error.message())?;
         decode(&json).map_err(|error| error.message)
     }
 }
@@ -366,7 +366,9 @@ fn decode(json: &Json<'_>) -> Result<Action, DecodeError> {
             names.push_str(name);
             names.push('`');
         }
-        return Err(Path::Root.error(format!("unknown variant `{kind}`, expected one of {names}")));
+        return Err(
+            Path::Root.error(["unknown variant `", kind, "`, expected one of ", &names].concat())
+        );
     };
     // Unit variants read no fields (their table is empty), as serde's derive.
     let mut slots = fields(json, table)?;
@@ -379,7 +381,7 @@ fn fields(json: &Json<'_>, table: &'static Table) -> Result<Slots, DecodeError> 
     if let Json::Object(members) = json {
         for (key, _, _) in table.fields() {
             if members.iter().filter(|(k, _)| k == key).count() > 1 {
-                return Err(Path::Root.error(format!("duplicate field `{key}`")));
+                return Err(Path::Root.error(["duplicate field `", key, "`"].concat()));
             }
         }
     }

@@ -25,6 +25,7 @@ pub use state::{
     MAX_ERRORS,
 };
 
+use crate::protocol::write::u64_text;
 use crate::protocol::{
     parse_server_frame, parse_server_frame_spans, to_json, BlockDeltaRef, ClientFrame, HelloFrame,
     InterruptFrame, ListSessionsFrame, ParsedFrame, PingFrame, ProtocolError, ReconnectFrame,
@@ -52,10 +53,20 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// A sentence for people (without the code, unlike `Display`).
+    pub fn message(&self) -> &str {
+        match self {
+            Self::NoCurrentSession => "there is no current session",
+            Self::Protocol(error) => error.message(),
+        }
+    }
+}
+
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NoCurrentSession => f.write_str("there is no current session"),
+            Self::NoCurrentSession => f.write_str(self.message()),
             Self::Protocol(error) => error.fmt(f),
         }
     }
@@ -227,7 +238,7 @@ impl Store {
     }
 
     fn fresh_id(&mut self) -> String {
-        let id = format!("{}-{}", self.id_prefix, self.next_id);
+        let id = [&self.id_prefix, "-", &u64_text(self.next_id)].concat();
         self.next_id += 1;
         id
     }
