@@ -10,6 +10,9 @@
 //! The TypeScript types (`Action`, `ClientState`, frames) are generated from the core's Rust
 //! types with ts-rs (`src/types.d.ts`) and inserted into the package's `.d.ts`.
 
+// See crates/core/src/lib.rs: the package's size build keeps `receive`'s path optimized for speed.
+#![cfg_attr(sessionwire_size, feature(optimize_attribute))]
+
 pub use sessionwire_core as core;
 
 mod client;

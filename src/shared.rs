@@ -57,6 +57,7 @@ impl Shared {
 
     /// Parses and applies a frame (a JavaScript string); returns the applied actions: in Rust
     /// form those the client acts on (see [`crate::transfer::Applied`]), in JS form all of them.
+    #[cfg_attr(sessionwire_size, optimize(speed))]
     pub(crate) fn receive(&self, frame: &JsValue) -> Result<(Vec<Action>, JsValue), JsValue> {
         let applied = {
             let mut transfer = self.transfer.borrow_mut();

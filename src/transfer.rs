@@ -262,6 +262,7 @@ struct Encoder<'a> {
 }
 
 impl Encoder<'_> {
+    #[cfg_attr(sessionwire_size, optimize(speed))]
     fn pair(&mut self, a: f64, b: f64) {
         self.out.push(a);
         self.out.push(b);
@@ -269,6 +270,7 @@ impl Encoder<'_> {
 
     /// The fields of a borrowed `block_delta`, in the order of the `BlockDelta` layout (the unit
     /// test checks it against serde's form of the action).
+    #[cfg_attr(sessionwire_size, optimize(speed))]
     fn block_delta(&mut self, delta: &BlockDeltaRef<'_>) {
         self.out.push(f64::from(Layout::BlockDelta as u8));
         self.string(delta.session_id);
@@ -280,6 +282,7 @@ impl Encoder<'_> {
 
     /// A string: a slice of the frame when it is one (borrowed from it), or when one of the
     /// frame's string values is exactly this text; else a copy in the side text.
+    #[cfg_attr(sessionwire_size, optimize(speed))]
     fn string(&mut self, text: &str) {
         let frame = self.frame;
         // A `&str` borrowed from the frame lies inside it: its offset is the pointer difference.
@@ -354,6 +357,7 @@ impl Transfer {
 
     /// Parses and applies `frame` (a JavaScript string) in `store`. A bad frame is an `Error`
     /// with its §6 code, and changes nothing.
+    #[cfg_attr(sessionwire_size, optimize(speed))]
     pub(crate) fn receive(
         &mut self,
         store: &mut Store,
@@ -406,6 +410,7 @@ impl Transfer {
 
     /// Has JavaScript write the frame's UTF-8 into `input`; returns its length and whether it
     /// is all ASCII.
+    #[cfg_attr(sessionwire_size, optimize(speed))]
     fn write(&mut self, frame: &JsValue) -> Result<(usize, bool), JsValue> {
         loop {
             let result = self.js.write(

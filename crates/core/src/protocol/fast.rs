@@ -80,6 +80,7 @@ enum Scalar<'a> {
 
 /// The `block_delta` `text` is, when the fast path is sure of it; also records the spans of its
 /// string values, as `parse_server_frame_spans` does.
+#[cfg_attr(sessionwire_size, optimize(speed))]
 pub(super) fn block_delta<'a>(
     text: &'a str,
     spans: Option<&mut Vec<TextSpan>>,

@@ -76,6 +76,7 @@ pub type TextSpan = std::ops::Range<usize>;
 /// values sit in `text`, for every value that is exactly its slice of the text (no escapes).
 /// The Wasm bindings use them to hand strings back to JavaScript as slices of the frame string
 /// it already holds, instead of copying each one out of Wasm memory and decoding it again.
+#[cfg_attr(sessionwire_size, optimize(speed))]
 pub fn parse_server_frame_spans<'a>(
     text: &'a str,
     spans: &mut Vec<TextSpan>,

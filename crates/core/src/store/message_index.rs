@@ -38,6 +38,7 @@ impl PartialEq for MessageIndex {
 
 impl MessageIndex {
     /// The position of the message `id` in `messages`.
+    #[cfg_attr(sessionwire_size, optimize(speed))]
     pub(crate) fn find(&self, messages: &[Message], id: &str) -> Option<usize> {
         if self.slots.is_empty() {
             return None;
@@ -88,6 +89,7 @@ impl MessageIndex {
 }
 
 /// rustc's FxHash of the id's bytes, read as little-endian words.
+#[cfg_attr(sessionwire_size, optimize(speed))]
 fn hash(id: &str) -> usize {
     const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
     let add = |hash: u64, word: u64| (hash.rotate_left(5) ^ word).wrapping_mul(SEED);

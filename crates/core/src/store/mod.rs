@@ -145,6 +145,7 @@ impl Store {
     /// values sit in its text (see [`crate::protocol::parse_server_frame_spans`]), and applies
     /// a streamed `block_delta` without copying it (the usual frame), so the bindings hand the
     /// actions' strings to JavaScript as slices of the frame.
+    #[cfg_attr(sessionwire_size, optimize(speed))]
     pub fn receive_spans<'f>(
         &mut self,
         frame: &'f str,

@@ -287,6 +287,7 @@ fn refuse_request(state: &mut ClientState, client_msg_id: &str) {
 /// The view an event at `seq` applies to, with its `lastSeq` moved to `seq`; `None` unless
 /// `seq` is the next one (see [`sequence`]; a session without a view is at 0). One lookup on the
 /// hot path: every streamed event comes through here.
+#[cfg_attr(sessionwire_size, optimize(speed))]
 fn next_event_view<'s>(
     state: &'s mut ClientState,
     session_id: &str,
@@ -311,6 +312,7 @@ fn next_event_view<'s>(
 /// Applies a `BLOCK_DELTA` given by reference (the store's zero-copy path for streamed deltas):
 /// exactly what [`apply`] does with the owned action. Returns whether it applied (its seq was
 /// the next one).
+#[cfg_attr(sessionwire_size, optimize(speed))]
 pub(crate) fn apply_block_delta(state: &mut ClientState, delta: &BlockDeltaRef<'_>) -> bool {
     match next_event_view(state, delta.session_id, delta.seq) {
         Some(view) => {
@@ -467,6 +469,7 @@ fn assistant_message<'v>(view: &'v mut SessionView, message_id: &str) -> &'v mut
 
 /// Appends a delta in O(delta): the block's text grows, and so does the message's `text` when
 /// the block is its last text block (the usual case). Otherwise `text` is rebuilt in block order.
+#[cfg_attr(sessionwire_size, optimize(speed))]
 fn append_delta(message: &mut Message, block_id: &str, delta: &str) {
     let Some(position) = message
         .blocks

@@ -138,6 +138,7 @@ pub struct SessionView {
 
 impl SessionView {
     /// Where message `id` is in `messages`.
+    #[cfg_attr(sessionwire_size, optimize(speed))]
     pub(crate) fn position(&self, id: &str) -> Option<usize> {
         self.index.find(&self.messages, id)
     }
@@ -271,6 +272,7 @@ impl SessionViews {
     }
 
     /// The view of a session, mutably, if the client has one.
+    #[cfg_attr(sessionwire_size, optimize(speed))]
     pub fn get_mut(&mut self, session_id: &str) -> Option<&mut SessionView> {
         let at = self.search(session_id).ok()?;
         Some(&mut self.0[at].1)
