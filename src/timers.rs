@@ -11,14 +11,11 @@ extern "C" {
     fn clear_timeout(id: &JsValue);
     #[wasm_bindgen(js_name = setInterval)]
     fn set_interval(handler: &Function, ms: f64) -> JsValue;
-    #[wasm_bindgen(js_name = clearInterval)]
-    fn clear_interval(id: &JsValue);
 }
 
 /// A running timer and the closure it calls; dropping it cancels the timer.
 pub(crate) struct Timer {
     id: JsValue,
-    repeat: bool,
     _closure: Closure<dyn FnMut()>,
 }
 
@@ -29,7 +26,6 @@ impl Timer {
         let id = set_timeout(closure.as_ref().unchecked_ref(), ms);
         Self {
             id,
-            repeat: false,
             _closure: closure,
         }
     }
@@ -40,26 +36,21 @@ impl Timer {
         let id = set_interval(closure.as_ref().unchecked_ref(), ms);
         Self {
             id,
-            repeat: true,
             _closure: closure,
         }
     }
 }
 
 impl Drop for Timer {
+    /// `clearTimeout` cancels an interval too: browsers and Node keep one list of timers for
+    /// both (the HTML standard's "map of active timers"), so one import serves both kinds.
     fn drop(&mut self) {
-        if self.repeat {
-            clear_interval(&self.id);
-        } else {
-            clear_timeout(&self.id);
-        }
+        clear_timeout(&self.id);
     }
 }
 
 impl std::fmt::Debug for Timer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Timer")
-            .field("repeat", &self.repeat)
-            .finish_non_exhaustive()
+        f.debug_struct("Timer").finish_non_exhaustive()
     }
 }
