@@ -32,7 +32,7 @@ fi
 # A separate target directory keeps these artifacts from invalidating the other wasm32 builds.
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="$PWD/target/pkg"
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Csymbol-mangling-version=legacy --cfg sessionwire_size"
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Csymbol-mangling-version=legacy -Zmir-opt-level=1 --cfg sessionwire_size"
 build_std=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
 # Our two crates at opt-level "z" (the release profile's "s" stays for the server and for the
 # other dependencies, where "z" measured no smaller), except the functions on `receive`'s
