@@ -2,19 +2,15 @@
 // half, and the reasons, are in transfer.rs). Per frame: one `encodeInto` writes the frame's
 // UTF-8 straight into Wasm memory (no allocation, no copy loop), and the applied actions are
 // built as plain objects from a description the Wasm side writes as numbers, with their strings
-// sliced from the frame string itself. No JSON text is made or parsed for the usual event.
+// sliced from the frame string itself. No JSON text is made or parsed for a streamed delta, the
+// usual event; other actions come as JSON text.
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 // Field kinds: the numbers of `FieldKind` in transfer.rs. Every field takes two numbers.
 const STR = 0; // a, b: the frame's [a, b) when a >= 0, else the side text's [-1 - a, b)
-const OPT_STR = 1; // as STR, or NaN when absent (the key is left out)
-const NULL_STR = 2; // as STR, or NaN for null
-const NUM = 3; // the number
-const BOOL = 4; // 0 or 1
-const JSON_VALUE = 5; // the side text's [a, b) is JSON
-const OPT_JSON = 6; // as JSON_VALUE, or NaN when absent (the key is left out)
+const NUM = 1; // the number
 
 export class FrameTransfer {
   // `memory` is the module's WebAssembly.Memory; `layouts` (JSON text) lists, by layout number,
@@ -87,29 +83,7 @@ export class FrameTransfer {
       const a = numbers[p];
       const b = numbers[p + 1];
       p += 2;
-      switch (fields[f + 1]) {
-        case STR:
-          action[fields[f]] = this.string(frame, side, a, b);
-          break;
-        case OPT_STR:
-          if (a === a) action[fields[f]] = this.string(frame, side, a, b);
-          break;
-        case NULL_STR:
-          action[fields[f]] = a === a ? this.string(frame, side, a, b) : null;
-          break;
-        case NUM:
-          action[fields[f]] = a;
-          break;
-        case BOOL:
-          action[fields[f]] = a !== 0;
-          break;
-        case JSON_VALUE:
-          action[fields[f]] = JSON.parse(this.text(side, a, b));
-          break;
-        case OPT_JSON:
-          if (a === a) action[fields[f]] = JSON.parse(this.text(side, a, b));
-          break;
-      }
+      action[fields[f]] = fields[f + 1] === NUM ? a : this.string(frame, side, a, b);
     }
     this.p = p;
     return action;

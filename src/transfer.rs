@@ -5,20 +5,17 @@
 //! passing the string costs a malloc, a per-character copy loop and a free (~0.5 µs), and turning
 //! the actions into objects through JSON text costs a decode and a `JSON.parse` (~0.6 µs); that
 //! was more than a hand-written JavaScript reducer spends on the whole frame. Here the frame is
-//! written into a buffer Wasm keeps (one `TextEncoder.encodeInto`), and the actions are described
-//! as numbers: a layout per action type, and for each string the range of the frame string it is
-//! a slice of (the parser records where the frame's string values sit), so JavaScript builds each
+//! written into a buffer Wasm keeps (one `TextEncoder.encodeInto`), and a streamed delta's action
+//! is described as numbers: its layout, and for each string the range of the frame string it is
+//! a slice of (the parser records where the frame's string values sit), so JavaScript builds the
 //! object with `frame.slice` instead of decoding bytes. Strings that are not slices of the frame
-//! (escaped ones, ids the store made) and JSON payloads go through a side text; actions without a
-//! layout go whole as JSON. The layouts below must match the actions' serde form exactly: the
-//! unit test here and every golden vector in the Wasm suites check it.
+//! (escaped ones, ids the store made) go through a side text; actions without a layout go whole
+//! as JSON in it. The layouts below must match the actions' serde form exactly: the unit test
+//! here and every golden vector in the Wasm suites check it.
 
 use crate::error::{js_error, store_error};
-use sessionwire_core::protocol::{
-    write::ToJson, BlockDeltaRef, BlockType, RawJson, TextSpan, TurnEndReason,
-};
+use sessionwire_core::protocol::{write::ToJson, BlockDeltaRef, TextSpan};
 use sessionwire_core::store::{Action, Received, Store};
-use sessionwire_core::SessionState;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/src/transfer.js")]
@@ -40,215 +37,20 @@ extern "C" {
 /// The §6 code for a frame that cannot be read.
 const BAD_FRAME: &str = "bad_frame";
 
-/// How a field is described: two numbers each (see `transfer.js` for their meaning).
-#[derive(Debug, Clone, Copy)]
-#[repr(u8)]
-enum FieldKind {
-    Str = 0,
-    OptStr = 1,
-    NullStr = 2,
-    Num = 3,
-    Bool = 4,
-    Json = 5,
-    OptJson = 6,
-}
+/// The layouts `transfer.js` builds actions from, by number: `[type, [key, kind, ...]]`, where
+/// kind 0 is a string (two numbers: a range of the frame or of the side text) and 1 a number.
+/// Layout 0 (`null`) is "the whole action as JSON in the side text".
+///
+/// Only `BLOCK_DELTA` has one, described by [`Encoder::block_delta`] in this key order (serde's,
+/// which the unit test checks): it is nearly every frame of a stream. Every event type once had
+/// a layout; measured on bench/store.mjs, the others made no difference to frames/s (they are
+/// one frame in a hundred), and their code was 0.7 KB of the gzipped package.
+const LAYOUTS: &str =
+    r#"[null,["BLOCK_DELTA",["sessionId",0,"seq",1,"messageId",0,"blockId",0,"delta",0]]]"#;
 
-/// A field type and how it is described. The kind follows from the Rust type, which is how the
-/// actions' serde attributes use them: every `Option<String>` of an action with a layout is
-/// skipped when `None`, an `Option<SessionState>` is written as `null`.
-trait Describe {
-    const KIND: FieldKind;
-    fn describe(&self, encoder: &mut Encoder<'_>);
-}
-
-impl Describe for String {
-    const KIND: FieldKind = FieldKind::Str;
-    fn describe(&self, encoder: &mut Encoder<'_>) {
-        encoder.string(self);
-    }
-}
-
-impl Describe for u64 {
-    const KIND: FieldKind = FieldKind::Num;
-    fn describe(&self, encoder: &mut Encoder<'_>) {
-        // Exactly what JSON.parse makes of the integer: the nearest double.
-        encoder.pair(*self as f64, 0.0);
-    }
-}
-
-impl Describe for u32 {
-    const KIND: FieldKind = FieldKind::Num;
-    fn describe(&self, encoder: &mut Encoder<'_>) {
-        encoder.pair(f64::from(*self), 0.0);
-    }
-}
-
-impl Describe for bool {
-    const KIND: FieldKind = FieldKind::Bool;
-    fn describe(&self, encoder: &mut Encoder<'_>) {
-        encoder.pair(f64::from(u8::from(*self)), 0.0);
-    }
-}
-
-impl Describe for Option<String> {
-    const KIND: FieldKind = FieldKind::OptStr;
-    fn describe(&self, encoder: &mut Encoder<'_>) {
-        match self {
-            Some(text) => encoder.string(text),
-            None => encoder.pair(f64::NAN, 0.0),
-        }
-    }
-}
-
-impl Describe for Option<SessionState> {
-    const KIND: FieldKind = FieldKind::NullStr;
-    fn describe(&self, encoder: &mut Encoder<'_>) {
-        match self {
-            Some(state) => encoder.string(state.as_str()),
-            None => encoder.pair(f64::NAN, 0.0),
-        }
-    }
-}
-
-impl Describe for RawJson {
-    const KIND: FieldKind = FieldKind::Json;
-    fn describe(&self, encoder: &mut Encoder<'_>) {
-        encoder.json(self);
-    }
-}
-
-impl Describe for Option<RawJson> {
-    const KIND: FieldKind = FieldKind::OptJson;
-    fn describe(&self, encoder: &mut Encoder<'_>) {
-        match self {
-            Some(value) => encoder.json(value),
-            None => encoder.pair(f64::NAN, 0.0),
-        }
-    }
-}
-
-/// Enums written as their name.
-macro_rules! describe_as_str {
-    ($($ty:ty),*) => {$(
-        impl Describe for $ty {
-            const KIND: FieldKind = FieldKind::Str;
-            fn describe(&self, encoder: &mut Encoder<'_>) {
-                encoder.string(self.as_str());
-            }
-        }
-    )*};
-}
-describe_as_str!(SessionState, BlockType, TurnEndReason);
-
-/// The actions that get a layout (what `receive` hands out per streamed event; the rest go as
-/// JSON), from one list: the layout table for JavaScript and the encoder's match.
-macro_rules! layouts {
-    ($($variant:ident $name:literal { $($field:ident $key:literal: $ty:ty),* $(,)? })*) => {
-        /// Layout numbers: 0 is "the whole action as JSON".
-        #[derive(Debug, Clone, Copy)]
-        #[repr(u8)]
-        enum Layout {
-            Json = 0,
-            $($variant),*
-        }
-
-        /// Each layout's action type and fields (after the JSON one).
-        const LAYOUTS: &[(&str, &[(&str, FieldKind)])] = &[
-            $(($name, &[$(($key, <$ty as Describe>::KIND)),*])),*
-        ];
-
-        impl Encoder<'_> {
-            /// Describes one action.
-            fn action(&mut self, action: &Action) {
-                match action {
-                    $(Action::$variant { $($field),* } => {
-                        self.out.push(f64::from(Layout::$variant as u8));
-                        $(<$ty as Describe>::describe($field, self);)*
-                    })*
-                    other => {
-                        self.out.push(f64::from(Layout::Json as u8));
-                        self.json(other);
-                    }
-                }
-            }
-        }
-    };
-}
-
-layouts! {
-    UserMessageReceived "USER_MESSAGE_RECEIVED" {
-        session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
-        text "text": String,
-    }
-    TurnStart "TURN_START" { session_id "sessionId": String, seq "seq": u64, turn_id "turnId": String }
-    MessageStart "MESSAGE_START" {
-        session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
-    }
-    BlockStart "BLOCK_START" {
-        session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
-        block_id "blockId": String, block_type "blockType": BlockType,
-        tool_name "toolName": Option<String>,
-    }
-    BlockDelta "BLOCK_DELTA" {
-        session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
-        block_id "blockId": String, delta "delta": String,
-    }
-    BlockEnd "BLOCK_END" {
-        session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
-        block_id "blockId": String, input "input": Option<RawJson>,
-    }
-    ToolResult "TOOL_RESULT" {
-        session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
-        tool_id "toolId": String, result "result": RawJson, is_error "isError": bool,
-    }
-    MessageEnd "MESSAGE_END" {
-        session_id "sessionId": String, seq "seq": u64, message_id "messageId": String,
-    }
-    TurnEnd "TURN_END" {
-        session_id "sessionId": String, seq "seq": u64, turn_id "turnId": String,
-        reason "reason": TurnEndReason, error "error": Option<String>,
-    }
-    SessionStateChanged "SESSION_STATE_CHANGED" {
-        session_id "sessionId": String, seq "seq": u64, state "state": SessionState,
-        previous "previous": Option<SessionState>, reason "reason": String,
-    }
-    SessionSwitched "SESSION_SWITCHED" {
-        session_id "sessionId": String, state "state": SessionState, last_seq "lastSeq": u64,
-        title "title": String,
-    }
-    SetRunning "SET_RUNNING" { session_id "sessionId": String, running "running": bool }
-    Ack "ACK" {
-        session_id "sessionId": String, client_msg_id "clientMsgId": String, seq "seq": u64,
-        duplicate "duplicate": bool, running "running": bool,
-    }
-    GapDetected "GAP_DETECTED" {
-        session_id "sessionId": String, expected_seq "expectedSeq": u64,
-        received_seq "receivedSeq": u64,
-    }
-}
-
-/// The layout table as the JSON text `transfer.js` reads: `[null, [type, [key, kind, ...]], ...]`.
-fn layouts_json() -> String {
-    let mut text = String::from("[null");
-    for (name, fields) in LAYOUTS {
-        // Pushed piece by piece, not `write!`: the package links no `core::fmt`.
-        text.push_str(",[\"");
-        text.push_str(name);
-        text.push_str("\",[");
-        for (index, (key, kind)) in fields.iter().enumerate() {
-            if index > 0 {
-                text.push(',');
-            }
-            text.push('"');
-            text.push_str(key);
-            text.push_str("\",");
-            text.push(char::from(b'0' + *kind as u8));
-        }
-        text.push_str("]]");
-    }
-    text.push(']');
-    text
-}
+/// Layout numbers (positions in [`LAYOUTS`]).
+const JSON_LAYOUT: f64 = 0.0;
+const BLOCK_DELTA_LAYOUT: f64 = 1.0;
 
 /// Writes the description of a list of actions.
 struct Encoder<'a> {
@@ -268,13 +70,38 @@ impl Encoder<'_> {
         self.out.push(b);
     }
 
-    /// The fields of a borrowed `block_delta`, in the order of the `BlockDelta` layout (the unit
-    /// test checks it against serde's form of the action).
+    /// Describes one action: a `BLOCK_DELTA` by its layout, anything else as JSON.
+    fn action(&mut self, action: &Action) {
+        match action {
+            Action::BlockDelta {
+                session_id,
+                seq,
+                message_id,
+                block_id,
+                delta,
+            } => self.block_delta(&BlockDeltaRef {
+                session_id,
+                seq: *seq,
+                ts: 0,
+                message_id,
+                block_id,
+                delta,
+            }),
+            other => {
+                self.out.push(JSON_LAYOUT);
+                self.json(other);
+            }
+        }
+    }
+
+    /// The fields of a `block_delta`, in the order of its layout in [`LAYOUTS`] (the unit test
+    /// checks it against serde's form of the action).
     #[cfg_attr(sessionwire_size, optimize(speed))]
     fn block_delta(&mut self, delta: &BlockDeltaRef<'_>) {
-        self.out.push(f64::from(Layout::BlockDelta as u8));
+        self.out.push(BLOCK_DELTA_LAYOUT);
         self.string(delta.session_id);
-        delta.seq.describe(self);
+        // Exactly what JSON.parse makes of the integer: the nearest double.
+        self.pair(delta.seq as f64, 0.0);
         self.string(delta.message_id);
         self.string(delta.block_id);
         self.string(delta.delta);
@@ -347,7 +174,7 @@ pub(crate) struct Transfer {
 impl Transfer {
     pub(crate) fn new() -> Self {
         Self {
-            js: FrameTransfer::new(&wasm_bindgen::memory(), &layouts_json()),
+            js: FrameTransfer::new(&wasm_bindgen::memory(), LAYOUTS),
             input: vec![0; 4096],
             spans: Vec::with_capacity(16),
             out: Vec::with_capacity(64),
@@ -445,16 +272,13 @@ mod tests {
     /// The JSON text of what `transfer.js` builds from a description (for an ASCII frame), keys
     /// in the order it sets them.
     fn rebuild(frame: &str, out: &[f64], side: &str) -> Vec<String> {
-        let layouts: Value = serde_json::from_str(&layouts_json()).unwrap();
+        let layouts: Value = serde_json::from_str(LAYOUTS).unwrap();
         let text = |a: f64, b: f64| -> Value {
             Value::String(if a >= 0.0 {
                 frame[a as usize..b as usize].to_owned()
             } else {
                 side[(-1.0 - a) as usize..b as usize].to_owned()
             })
-        };
-        let json = |a: f64, b: f64| -> Value {
-            serde_json::from_str(&side[a as usize..b as usize]).unwrap()
         };
         let mut p = 1;
         let mut actions = Vec::new();
@@ -471,18 +295,11 @@ mod tests {
                 let (a, b) = (out[p], out[p + 1]);
                 p += 2;
                 let value = match field[1].as_u64().unwrap() {
-                    0 => Some(text(a, b)),
-                    1 => (!a.is_nan()).then(|| text(a, b)),
-                    2 => Some(if a.is_nan() { Value::Null } else { text(a, b) }),
-                    3 => Some(json!(a as u64)),
-                    4 => Some(Value::Bool(a != 0.0)),
-                    5 => Some(json(a, b)),
-                    6 => (!a.is_nan()).then(|| json(a, b)),
+                    0 => text(a, b),
+                    1 => json!(a as u64),
                     kind => panic!("unknown kind {kind}"),
                 };
-                if let Some(value) = value {
-                    members.push(format!("{}:{value}", field[0]));
-                }
+                members.push(format!("{}:{value}", field[0]));
             }
             actions.push(format!("{{{}}}", members.join(",")));
         }
@@ -542,8 +359,23 @@ mod tests {
             .map(|a| serde_json::to_string(a).unwrap())
             .collect();
         assert_eq!(rebuild(frame, &out, &side), expected);
-        // The ids and texts found in the frame were sliced from it, not copied.
-        assert!(!side.contains("s1") && side.contains("m2"));
+        // A laid-out action's ids and texts found in the frame are sliced from it, not copied.
+        let delta = &actions[5];
+        assert!(matches!(delta, Action::BlockDelta { .. }));
+        let (mut out, mut side) = (vec![1.0], String::new());
+        let mut encoder = Encoder {
+            frame,
+            spans: &spans,
+            ascii: true,
+            out: &mut out,
+            side: &mut side,
+        };
+        encoder.action(delta);
+        assert_eq!(side, "m2é\"\\");
+        assert_eq!(
+            rebuild(frame, &out, &side),
+            [serde_json::to_string(delta).unwrap()]
+        );
     }
 
     #[test]
