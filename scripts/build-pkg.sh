@@ -24,9 +24,10 @@ fi
 # - no file names for panic locations (`-Zlocation-detail=none`);
 # - `{:?}` writes nothing (`-Zfmt-debug=none`): no message the package shows uses `Debug`
 #   (crates/core/src/protocol/decode.rs spells out the one quoted string it needs);
-# - std's `optimize_for_size` feature picks its smaller algorithms.
+# - std's `optimize_for_size` feature picks its smaller algorithms;
 # - legacy symbol names, as stable uses: with RUSTC_BOOTSTRAP the compiler takes nightly's v0
-#   default, whose longer names end up in the closure exports of the .wasm and the glue.
+#   default, whose longer names end up in the closure exports of the .wasm and the glue;
+# - MIR optimization level 1 (of 2): 128 B gzip less, no change bench/store.mjs can see.
 # These are unstable options on the machine's stable toolchain (checked with 1.95.0), enabled by
 # RUSTC_BOOTSTRAP=1 for this build only; they need the `rust-src` component (scripts/setup.sh).
 # A separate target directory keeps these artifacts from invalidating the other wasm32 builds.
