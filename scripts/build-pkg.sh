@@ -51,14 +51,5 @@ build bundler pkg
 build nodejs pkg-node
 build web www/pkg
 
-# What a browser downloads: the .wasm, the glue and the JS snippets the glue imports.
-raw_total=0
-gzip_total=0
-for f in pkg/sessionwire_bg.wasm pkg/sessionwire_bg.js pkg/sessionwire.js $(find pkg/snippets -name '*.js' | sort); do
-  raw=$(stat -c%s "$f")
-  gz=$(gzip -9c "$f" | wc -c)
-  raw_total=$((raw_total + raw))
-  gzip_total=$((gzip_total + gz))
-  printf 'build-pkg: %-26s %7d bytes raw, %6d bytes gzip -9\n' "$f" "$raw" "$gz"
-done
-printf 'build-pkg: %-26s %7d bytes raw, %6d bytes gzip -9\n' "total" "$raw_total" "$gzip_total"
+# What a browser downloads, file by file and in total (scripts/pkg-size.sh).
+scripts/pkg-size.sh | sed 's/^/build-pkg: /'

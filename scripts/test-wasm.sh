@@ -3,7 +3,7 @@
 #   1. clippy for wasm32 and native, rustfmt
 #   2. the generated TypeScript is up to date (native test)
 #   3. the Wasm suites: every golden vector and the JS-facing API, in Node and headless Chromium
-#   4. the package builds (pkg/, pkg-node/, www/pkg/), with sizes
+#   4. the package builds (pkg/, pkg-node/, www/pkg/), within its size budget (50,000 B gzip)
 #   5. tsc --noEmit on tests/ts/usage.ts against pkg/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +36,9 @@ wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver || 
 
 section "build the package (scripts/build-pkg.sh)"
 scripts/build-pkg.sh
+
+section "size budget: .wasm + JavaScript at most 50,000 B gzip -9 (scripts/pkg-size.sh)"
+scripts/pkg-size.sh --budget 50000 | tail -1
 
 section "TypeScript usage check (tsc --noEmit -p tests/ts)"
 tsc -p tests/ts

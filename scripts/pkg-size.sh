@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Prints what a browser downloads of the built package (pkg/): the .wasm, the glue and the JS
+# snippets the glue imports, raw and gzip -9, then their total. With `--budget BYTES`, fails
+# when the gzipped total is larger (scripts/test-wasm.sh checks issue 3's 50 KB goal).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+budget=""
+if [ "${1:-}" = "--budget" ]; then budget=$2; fi
+
+raw_total=0
+gzip_total=0
+for f in pkg/sessionwire_bg.wasm pkg/sessionwire_bg.js pkg/sessionwire.js $(find pkg/snippets -name '*.js' | sort); do
+  raw=$(stat -c%s "$f")
+  gz=$(gzip -9c "$f" | wc -c)
+  raw_total=$((raw_total + raw))
+  gzip_total=$((gzip_total + gz))
+  printf '%-26s %7d bytes raw, %6d bytes gzip -9\n' "$f" "$raw" "$gz"
+done
+printf '%-26s %7d bytes raw, %6d bytes gzip -9\n' "total" "$raw_total" "$gzip_total"
+
+if [ -n "$budget" ] && [ "$gzip_total" -gt "$budget" ]; then
+  echo "pkg-size: the package is $gzip_total B gzipped, over its budget of $budget B" >&2
+  echo "pkg-size: (docs/benchmarks.md lists what it is made of and what was cut)" >&2
+  exit 1
+fi
