@@ -306,6 +306,22 @@ mod tests {
         actions
     }
 
+    /// The description `receive` writes for `actions` (an ASCII frame): the numbers and the side text.
+    fn describe(frame: &str, spans: &[TextSpan], actions: &[Action]) -> (Vec<f64>, String) {
+        let (mut out, mut side) = (vec![actions.len() as f64], String::new());
+        let mut encoder = Encoder {
+            frame,
+            spans,
+            ascii: true,
+            out: &mut out,
+            side: &mut side,
+        };
+        for action in actions {
+            encoder.action(action);
+        }
+        (out, side)
+    }
+
     #[test]
     fn every_layout_rebuilds_the_serde_form() {
         // One frame whose string values cover some of the actions' strings, so both the frame
@@ -341,18 +357,7 @@ mod tests {
             {"type": "CONNECTION_LOST"}
         ]))
         .unwrap();
-        let (mut out, mut side) = (Vec::new(), String::new());
-        out.push(actions.len() as f64);
-        let mut encoder = Encoder {
-            frame,
-            spans: &spans,
-            ascii: true,
-            out: &mut out,
-            side: &mut side,
-        };
-        for action in &actions {
-            encoder.action(action);
-        }
+        let (out, side) = describe(frame, &spans, &actions);
         // serde writes the keys in declaration order, and so must the layouts.
         let expected: Vec<String> = actions
             .iter()
@@ -362,15 +367,7 @@ mod tests {
         // A laid-out action's ids and texts found in the frame are sliced from it, not copied.
         let delta = &actions[5];
         assert!(matches!(delta, Action::BlockDelta { .. }));
-        let (mut out, mut side) = (vec![1.0], String::new());
-        let mut encoder = Encoder {
-            frame,
-            spans: &spans,
-            ascii: true,
-            out: &mut out,
-            side: &mut side,
-        };
-        encoder.action(delta);
+        let (out, side) = describe(frame, &spans, std::slice::from_ref(delta));
         assert_eq!(side, "m2é\"\\");
         assert_eq!(
             rebuild(frame, &out, &side),

@@ -1,7 +1,7 @@
 //! Store benchmarks: throughput on a 100k-frame streamed trace, the cost of one `block_delta` on
 //! a 1 KB versus a 1 MB message (it must be flat: O(delta), not O(message)), and a long
-//! conversation replayed into a fresh view (10,000 short turns: every new message searches the
-//! messages already there).
+//! conversation replayed into a fresh view (10,000 short turns: every new message is looked up
+//! first), also with two unechoed sends that every replayed message goes in before.
 //!
 //! Run with `cargo bench -p sessionwire-core --bench store`; numbers go in docs/benchmarks.md.
 
@@ -52,22 +52,35 @@ pub fn streamed_trace(frames: usize) -> Vec<String> {
     out
 }
 
-fn stream(c: &mut Criterion) {
-    let trace = streamed_trace(100_000);
+/// Benchmarks `store/name`: `trace` fed to a fresh store, in the session it streams, after
+/// `pending` sends the server has not echoed yet (their messages stay after the logged ones).
+fn receive_trace(c: &mut Criterion, name: &str, trace: &[String], pending: usize) {
     let mut group = c.benchmark_group("store");
     group.throughput(Throughput::Elements(trace.len() as u64));
     group.sample_size(10);
-    group.bench_function("receive_100k_streamed_frames", |b| {
+    group.bench_function(name, |b| {
         b.iter(|| {
             let mut store = Store::new("bench");
             store.switch_session(Some(SESSION));
-            for frame in &trace {
+            for _ in 0..pending {
+                store.send("typed while offline");
+            }
+            for frame in trace {
                 black_box(store.receive(frame).expect("valid frame"));
             }
             store
         })
     });
     group.finish();
+}
+
+fn stream(c: &mut Criterion) {
+    receive_trace(
+        c,
+        "receive_100k_streamed_frames",
+        &streamed_trace(100_000),
+        0,
+    );
 }
 
 /// A store whose current message already holds `length` bytes of text, and the next seq.
@@ -142,20 +155,13 @@ fn conversation(turns: usize) -> Vec<String> {
 
 fn long_conversation(c: &mut Criterion) {
     let trace = conversation(10_000);
-    let mut group = c.benchmark_group("store");
-    group.throughput(Throughput::Elements(trace.len() as u64));
-    group.sample_size(10);
-    group.bench_function("replay_10k_turn_conversation", |b| {
-        b.iter(|| {
-            let mut store = Store::new("bench");
-            store.switch_session(Some(SESSION));
-            for frame in &trace {
-                black_box(store.receive(frame).expect("valid frame"));
-            }
-            store
-        })
-    });
-    group.finish();
+    receive_trace(c, "replay_10k_turn_conversation", &trace, 0);
+    receive_trace(
+        c,
+        "replay_10k_turn_conversation_with_2_pending_sends",
+        &trace,
+        2,
+    );
 }
 
 criterion_group!(benches, stream, delta_cost, long_conversation);

@@ -7,9 +7,9 @@
 //! standard map's insert and rehash were 1.2 KB of the gzipped Wasm package.
 //!
 //! The table is open addressing with linear probing, at most half full, so a lookup reads one
-//! or two slots. Appending a message adds one slot; anything that moves messages (a message
-//! taking its place in log order, or leaving for another view) rebuilds the table in O(n),
-//! which is what re-indexing the moved messages cost before.
+//! or two slots. Adding a message places one slot, and moves the slots of the messages after
+//! it (the user's unconfirmed ones, usually none). The rarer moves (a message confirmed into
+//! log order, or leaving for another view; once per user message) rebuild the table in O(n).
 //!
 //! The hash is rustc's FxHash over 8-byte words: the ids come from the user's own server and a
 //! view holds one conversation, so SipHash's resistance to chosen keys buys nothing here.
@@ -60,10 +60,26 @@ impl MessageIndex {
 
     /// Records the message just appended at the end of `messages`.
     pub(crate) fn appended(&mut self, messages: &[Message]) {
+        self.inserted(messages, messages.len().saturating_sub(1));
+    }
+
+    /// Records the message just inserted at `at`; the messages after it moved up one. Costs
+    /// O(1 + moved): a logged message goes before the user's few unconfirmed ones, and a
+    /// replayed conversation must not rebuild the table per message.
+    pub(crate) fn inserted(&mut self, messages: &[Message], at: usize) {
         if 2 * messages.len() > self.slots.len() {
-            self.rebuild(messages);
-        } else if let Some(last) = messages.last() {
-            self.place(&last.id, messages.len() - 1);
+            return self.rebuild(messages);
+        }
+        // From the last down, so that the old position looked for is held by one slot only:
+        // the moved message's own, which lies on its id's probe sequence.
+        for position in (at + 1..messages.len()).rev() {
+            match self.slot_holding(&messages[position].id, position - 1) {
+                Some(slot) => self.slots[slot] = position as u32,
+                None => return self.rebuild(messages),
+            }
+        }
+        if let Some(message) = messages.get(at) {
+            self.place(&message.id, at);
         }
     }
 
@@ -74,6 +90,19 @@ impl MessageIndex {
         self.slots.resize(size, EMPTY);
         for (position, message) in messages.iter().enumerate() {
             self.place(&message.id, position);
+        }
+    }
+
+    /// The slot on `id`'s probe sequence that holds `position`.
+    fn slot_holding(&self, id: &str, position: usize) -> Option<usize> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let mut slot = hash(id) & mask;
+        loop {
+            match *self.slots.get(slot)? {
+                EMPTY => return None,
+                held if held as usize == position => return Some(slot),
+                _ => slot = (slot + 1) & mask,
+            }
         }
     }
 
@@ -138,6 +167,32 @@ mod tests {
         assert_eq!(index.find(&list, ""), None);
         // At most half full, so a miss always meets an empty slot.
         assert!(index.slots.len() >= 2 * list.len());
+    }
+
+    #[test]
+    fn inserting_before_the_last_messages_moves_them() {
+        let mut list = Vec::new();
+        let mut index = MessageIndex::default();
+        // Logged messages go in before two unconfirmed ones, many times, as in a replay.
+        for id in ["pending-1", "pending-2"] {
+            list.push(Message::assistant(id.to_owned()));
+            index.appended(&list);
+        }
+        for n in 0..500 {
+            let at = list.len() - 2;
+            list.insert(at, Message::assistant(format!("logged-{n}")));
+            index.inserted(&list, at);
+        }
+        for (position, message) in list.iter().enumerate() {
+            assert_eq!(
+                index.find(&list, &message.id),
+                Some(position),
+                "{}",
+                message.id
+            );
+        }
+        assert_eq!(list[500].id, "pending-1");
+        assert_eq!(index.find(&list, "logged-500"), None);
     }
 
     #[test]

@@ -154,12 +154,8 @@ impl SessionView {
         let position = self.confirmed;
         self.messages.insert(position, message);
         self.confirmed += 1;
-        if self.confirmed == self.messages.len() {
-            self.index.appended(&self.messages);
-        } else {
-            // It went before the optimistic messages, which moved up one.
-            self.index.rebuild(&self.messages);
-        }
+        // Before the optimistic messages, if any: they moved up one.
+        self.index.inserted(&self.messages, position);
         &mut self.messages[position]
     }
 
