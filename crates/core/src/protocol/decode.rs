@@ -12,7 +12,7 @@
 
 use super::json::{Json, Num};
 use super::table::Field;
-use super::write::{i64_text, u64_text, write_u64};
+use super::write::{concat, i64_text, u64_text, write_u64};
 use super::ProtocolError;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -87,19 +87,18 @@ impl Path<'_> {
 fn unexpected(json: &Json<'_>) -> String {
     match json {
         Json::Null => "null".to_owned(),
-        Json::Bool(b) => ["boolean `", if *b { "true" } else { "false" }, "`"].concat(),
-        Json::Number(Num::U64(n)) => ["integer `", &u64_text(*n), "`"].concat(),
-        Json::Number(Num::I64(n)) => ["integer `", &i64_text(*n), "`"].concat(),
+        Json::Bool(b) => concat(&["boolean `", if *b { "true" } else { "false" }, "`"]),
+        Json::Number(Num::U64(n)) => concat(&["integer `", &u64_text(*n), "`"]),
+        Json::Number(Num::I64(n)) => concat(&["integer `", &i64_text(*n), "`"]),
         // serde_json's own float formatting, as its error messages use: a `Value`'s `Display`
         // is its compact JSON text, which our writer produces byte for byte without linking
         // serde_json's serializer.
-        Json::Number(Num::F64(_)) => [
+        Json::Number(Num::F64(_)) => concat(&[
             "floating point `",
             super::RawJson::from_json(json).as_str(),
             "`",
-        ]
-        .concat(),
-        Json::String(s) => ["string ", &quoted(s)].concat(),
+        ]),
+        Json::String(s) => concat(&["string ", &quoted(s)]),
         Json::Array(_) => "sequence".to_owned(),
         Json::Object(_) => "map".to_owned(),
     }
@@ -118,20 +117,22 @@ fn quoted(s: &str) -> String {
 
 #[cold]
 pub fn invalid_type(json: &Json<'_>, path: Path<'_>, expected: &str) -> DecodeError {
-    path.error(["invalid type: ", &unexpected(json), ", expected ", expected].concat())
+    path.error(concat(&[
+        "invalid type: ",
+        &unexpected(json),
+        ", expected ",
+        expected,
+    ]))
 }
 
 #[cold]
 fn invalid_integer(integer: &str, path: Path<'_>, expected: &str) -> DecodeError {
-    path.error(
-        [
-            "invalid value: integer `",
-            integer,
-            "`, expected ",
-            expected,
-        ]
-        .concat(),
-    )
+    path.error(concat(&[
+        "invalid value: integer `",
+        integer,
+        "`, expected ",
+        expected,
+    ]))
 }
 
 /// A type read from the JSON tree.
@@ -232,7 +233,7 @@ pub fn unit_enum<T: Copy>(
     match variants.iter().find(|(wire, _)| *wire == name) {
         Some((_, value)) => Ok(*value),
         None => {
-            let mut message = ["unknown variant `", name, "`, expected one of "].concat();
+            let mut message = concat(&["unknown variant `", name, "`, expected one of "]);
             for (index, (wire, _)) in variants.iter().enumerate() {
                 if index > 0 {
                     message.push_str(", ");
@@ -412,22 +413,19 @@ impl<'j, 'a, 'p> Fields<'j, 'a, 'p> {
     pub(crate) fn missing(&self, key: &str) -> DecodeError {
         match self.form {
             Form::Map(_) => {
-                Path::Key(&self.path, key).error(["missing field `", key, "`"].concat())
+                Path::Key(&self.path, key).error(concat(&["missing field `", key, "`"]))
             }
             Form::Seq(_) => {
                 let index = self.order.position(key).unwrap_or(0);
-                self.path.error(
-                    [
-                        "invalid length ",
-                        &u64_text(index as u64),
-                        ", expected ",
-                        self.name,
-                        " with ",
-                        &u64_text(self.order.len() as u64),
-                        " elements",
-                    ]
-                    .concat(),
-                )
+                self.path.error(concat(&[
+                    "invalid length ",
+                    &u64_text(index as u64),
+                    ", expected ",
+                    self.name,
+                    " with ",
+                    &u64_text(self.order.len() as u64),
+                    " elements",
+                ]))
             }
         }
     }
@@ -435,14 +433,11 @@ impl<'j, 'a, 'p> Fields<'j, 'a, 'p> {
     /// The decoded struct, unless it was an array with more elements than fields.
     pub fn done<T>(&self, value: T) -> Result<T, DecodeError> {
         match self.form {
-            Form::Seq(items) if items.len() > self.order.len() => Err(self.path.error(
-                [
-                    "invalid length ",
-                    &u64_text(items.len() as u64),
-                    ", expected fewer elements in array",
-                ]
-                .concat(),
-            )),
+            Form::Seq(items) if items.len() > self.order.len() => Err(self.path.error(concat(&[
+                "invalid length ",
+                &u64_text(items.len() as u64),
+                ", expected fewer elements in array",
+            ]))),
             _ => Ok(value),
         }
     }

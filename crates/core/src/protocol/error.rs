@@ -1,5 +1,6 @@
 //! Protocol errors and the stable error codes of PROTOCOL.md §6.
 
+use super::write::concat;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -71,7 +72,7 @@ impl ProtocolError {
     pub fn unknown_type(kind: &str) -> Self {
         Self::new(
             ErrorCode::UnknownType,
-            ["unknown frame type `", kind, "`"].concat(),
+            concat(&["unknown frame type `", kind, "`"]),
         )
     }
 
@@ -79,7 +80,7 @@ impl ProtocolError {
     pub fn invalid_field(field: &str, problem: &str) -> Self {
         Self {
             code: ErrorCode::InvalidField,
-            message: ["invalid field `", field, "`: ", problem].concat(),
+            message: concat(&["invalid field `", field, "`: ", problem]),
             field: Some(field.to_owned()),
         }
     }

@@ -8,7 +8,7 @@
 //! `block_delta` allocates only for the one vector of its fields.
 
 use super::floats;
-use super::write::u64_text;
+use super::write::{concat, u64_text};
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
 use std::fmt;
@@ -45,14 +45,13 @@ impl JsonError {
     /// What went wrong and where, e.g. `trailing characters at line 1 column 3` (serde_json's
     /// wording). Built without `format!`, like every message the Wasm package can show.
     pub fn message(&self) -> String {
-        [
+        concat(&[
             self.problem,
             " at line ",
             &u64_text(self.line as u64),
             " column ",
             &u64_text(self.column as u64),
-        ]
-        .concat()
+        ])
     }
 }
 

@@ -141,7 +141,7 @@ fn read_frame<'a>(
     known_types: &[&'static str],
 ) -> Result<(Json<'a>, &'static str), ProtocolError> {
     let json = json::parse(text).map_err(|error| {
-        ProtocolError::bad_frame(["frame is not JSON: ", &error.message()].concat())
+        ProtocolError::bad_frame(write::concat(&["frame is not JSON: ", &error.message()]))
     })?;
     if !matches!(json, Json::Object(_)) {
         return Err(ProtocolError::bad_frame("frame is not a JSON object"));

@@ -14,6 +14,7 @@ use super::Action;
 use crate::protocol::decode::{invalid_type, DecodeError, Path};
 use crate::protocol::json::{self, Json};
 use crate::protocol::table::{self, Field, Kind, Need, Slots, Table};
+use crate::protocol::write::concat;
 use Kind::{BlockType, Bool, Code, Reason, Reconnected, State, Str, Summaries, Value, U32, U64};
 use Need::{Opt, Req};
 
@@ -366,9 +367,12 @@ fn decode(json: &Json<'_>) -> Result<Action, DecodeError> {
             names.push_str(name);
             names.push('`');
         }
-        return Err(
-            Path::Root.error(["unknown variant `", kind, "`, expected one of ", &names].concat())
-        );
+        return Err(Path::Root.error(concat(&[
+            "unknown variant `",
+            kind,
+            "`, expected one of ",
+            &names,
+        ])));
     };
     // Unit variants read no fields (their table is empty), as serde's derive.
     let mut slots = fields(json, table)?;
@@ -381,7 +385,7 @@ fn fields(json: &Json<'_>, table: &'static Table) -> Result<Slots, DecodeError> 
     if let Json::Object(members) = json {
         for (key, _, _) in table.fields() {
             if members.iter().filter(|(k, _)| k == key).count() > 1 {
-                return Err(Path::Root.error(["duplicate field `", key, "`"].concat()));
+                return Err(Path::Root.error(concat(&["duplicate field `", key, "`"])));
             }
         }
     }

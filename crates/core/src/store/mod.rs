@@ -25,7 +25,7 @@ pub use state::{
     MAX_ERRORS,
 };
 
-use crate::protocol::write::u64_text;
+use crate::protocol::write::{concat, u64_text};
 use crate::protocol::{
     parse_server_frame, parse_server_frame_spans, to_json, BlockDeltaRef, ClientFrame, HelloFrame,
     InterruptFrame, ListSessionsFrame, ParsedFrame, PingFrame, ProtocolError, ReconnectFrame,
@@ -239,7 +239,7 @@ impl Store {
     }
 
     fn fresh_id(&mut self) -> String {
-        let id = [&self.id_prefix, "-", &u64_text(self.next_id)].concat();
+        let id = concat(&[&self.id_prefix, "-", &u64_text(self.next_id)]);
         self.next_id += 1;
         id
     }
