@@ -3,14 +3,18 @@
 use super::Inner;
 use std::rc::Weak;
 use wasm_bindgen::prelude::*;
-use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
+use web_sys::{MessageEvent, WebSocket};
+
+/// An event handler. The three handlers share this one closure type (the event as a plain
+/// `JsValue`), so wasm-bindgen generates one set of glue for them, not three.
+type Handler = Closure<dyn FnMut(JsValue)>;
 
 /// A WebSocket with its handlers; dropping it detaches them.
 pub(super) struct Socket {
     ws: WebSocket,
-    _on_open: Closure<dyn FnMut(Event)>,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_close: Closure<dyn FnMut(CloseEvent)>,
+    _on_open: Handler,
+    _on_message: Handler,
+    _on_close: Handler,
 }
 
 impl std::fmt::Debug for Socket {
@@ -28,7 +32,7 @@ impl Socket {
         let ws = WebSocket::new(url)?;
         let on_open = {
             let client = client.clone();
-            Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            Handler::new(move |_: JsValue| {
                 if let Some(client) = client.upgrade() {
                     client.on_open();
                 }
@@ -36,15 +40,15 @@ impl Socket {
         };
         let on_message = {
             let client = client.clone();
-            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            Handler::new(move |event: JsValue| {
                 // Text frames only (PROTOCOL.md §1); anything else is ignored.
-                let data = event.data();
+                let data = event.unchecked_into::<MessageEvent>().data();
                 if let (Some(client), true) = (client.upgrade(), data.is_string()) {
                     client.on_frame(&data);
                 }
             })
         };
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_: CloseEvent| {
+        let on_close = Handler::new(move |_: JsValue| {
             if let Some(client) = client.upgrade() {
                 client.on_lost();
             }
