@@ -5,6 +5,8 @@
 use js_sys::{Array, Function, Reflect, JSON};
 use serde_json::Value;
 use sessionwire::{parse_server_frame, ClientStore};
+use sessionwire_core::protocol::json::{Json, Num};
+use sessionwire_core::protocol::RawJson;
 use sessionwire_core::vectors::{run_vector, Driver};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -431,8 +433,8 @@ pub fn floats_read_and_write_as_the_golden_file_says() {
     for (index, entry) in written.iter().enumerate() {
         let (bits, text) = (fixture_bits(&entry[0]), texts[index]);
         assert_eq!(bits_of(result.get(index as u32)), Some(bits), "{text}");
-        let value = Value::from(f64::from_bits(bits));
-        assert_eq!(sessionwire_core::protocol::to_json(&value), text);
+        let value = Json::Number(Num::F64(f64::from_bits(bits)));
+        assert_eq!(RawJson::from_json(&value).as_str(), text);
     }
 
     // Read: each text alone, correctly rounded, or refused as out of range.

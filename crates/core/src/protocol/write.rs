@@ -8,8 +8,6 @@
 //! same skipped `None`s, same escapes, same number forms); `tests/write_equivalence.rs` checks
 //! it against the serde derives, which stay on the types for native users and the server.
 
-use serde_json::{Map, Value};
-
 /// A value that can write itself as JSON text.
 pub trait ToJson {
     /// Appends this value's JSON text to `out`.
@@ -235,43 +233,6 @@ pub fn write_seq(out: &mut String, items: &mut dyn Iterator<Item = &dyn ToJson>)
         item.write_json(out);
     }
     out.push(']');
-}
-
-impl ToJson for Value {
-    fn write_json(&self, out: &mut String) {
-        match self {
-            Value::Null => out.push_str("null"),
-            Value::Bool(value) => value.write_json(out),
-            Value::Number(number) => {
-                if let Some(n) = number.as_u64() {
-                    write_u64(out, n);
-                } else if let Some(n) = number.as_i64() {
-                    out.push('-');
-                    write_u64(out, n.unsigned_abs());
-                } else if let Some(n) = number.as_f64() {
-                    // A `Number` is always finite.
-                    super::floats::write(n, out);
-                }
-            }
-            Value::String(text) => write_str(out, text),
-            Value::Array(items) => items.write_json(out),
-            Value::Object(map) => write_map(out, map),
-        }
-    }
-}
-
-/// Writes a JSON object in the map's own order (what serde_json does).
-fn write_map(out: &mut String, map: &Map<String, Value>) {
-    out.push('{');
-    for (index, (key, value)) in map.iter().enumerate() {
-        if index > 0 {
-            out.push(',');
-        }
-        write_str(out, key);
-        out.push(':');
-        value.write_json(out);
-    }
-    out.push('}');
 }
 
 /// Implements [`ToJson`] for fieldless enums that serialize as their `as_str()`.
