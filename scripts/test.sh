@@ -30,6 +30,13 @@ run() {
   fi
 }
 
+# The core's tests, then the one test of its build without `std-floats` (the Wasm package's
+# configuration: floats through an installed codec), which only runs in that build.
+core_tests() {
+  cargo test -p sessionwire-core || return 1
+  cargo test -p sessionwire-core --no-default-features --lib without_std
+}
+
 # The core must stay pure (PROTOCOL.md's "no I/O, clock, randomness"): it builds for wasm32
 # and none of these crates appears among its normal dependencies.
 purity() {
@@ -49,7 +56,7 @@ section() {
     fmt) run fmt cargo fmt --all --check ;;
     clippy) run clippy cargo clippy -q --workspace --all-targets -- -D warnings ;;
     purity) run purity purity ;;
-    core) run core cargo test -p sessionwire-core ;;
+    core) run core core_tests ;;
     server) run server cargo test -p sessionwire-server ;;
     wasm) run wasm scripts/test-wasm.sh ;;
     e2e) run e2e scripts/test-e2e.sh ;;
