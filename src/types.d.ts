@@ -68,7 +68,11 @@ export type Welcome = { protocol: number, connectionId: string,
  */
 epoch: string, server: ServerInfo, };
 
-export type Sessions = { sessions: Array<SessionSummary>, };
+export type Sessions = { sessions: Array<SessionSummary>, 
+/**
+ * The cursor of the following page (`list_sessions.before`); absent on the last page.
+ */
+next?: string | null, };
 
 export type SessionSwitched = { sessionId: string, state: SessionState, running: boolean, lastSeq: number, title: string, };
 
@@ -128,7 +132,7 @@ export type ClientFrame = { "type": "hello" } & HelloFrame | { "type": "list_ses
 
 export type HelloFrame = { protocol: number, token?: string | null, clientId?: string | null, };
 
-export type ListSessionsFrame = Record<symbol, never>;
+export type ListSessionsFrame = { limit?: number | null, before?: string | null, };
 
 export type SwitchSessionFrame = { sessionId: string | null, lastSeq?: number | null, };
 

@@ -138,6 +138,9 @@ fn client_corpus() -> Vec<Value> {
     vec![
         json!({"type":"hello","protocol":1,"token":"t","clientId":"tab-1"}),
         json!({"type":"list_sessions"}),
+        json!({"type":"list_sessions","limit":50}),
+        json!({"type":"list_sessions","before":"cursor-1"}),
+        json!({"type":"list_sessions","limit":500,"before":"cé\"x"}),
         json!({"type":"switch_session","sessionId":"s1","lastSeq":4}),
         json!({"type":"send","sessionId":null,"clientMsgId":"a:b.c_d-1","text":"hi"}),
         json!({"type":"interrupt","sessionId":"s1","clientMsgId":"m2","text":"instead"}),
@@ -157,6 +160,8 @@ fn server_corpus() -> Vec<Value> {
         json!({"type":"welcome","protocol":1,"connectionId":"c","epoch":"e","server":{"name":"n","version":"1"}}),
         json!({"type":"welcome","protocol":1,"connectionId":"c","epoch":"e","server":["n","1"]}),
         json!({"type":"sessions","sessions":[{"sessionId":"s","title":"t","state":"ACTIVE","running":true,"lastSeq":3,"updatedAt":9}]}),
+        json!({"type":"sessions","sessions":[{"sessionId":"s","title":"t","state":"ACTIVE","running":true,"lastSeq":3,"updatedAt":9}],"next":"cursor-2"}),
+        json!({"type":"sessions","sessions":[],"next":"c"}),
         json!({"type":"session_switched","sessionId":"s","state":"DETACHED","running":false,"lastSeq":0,"title":""}),
         json!({"type":"session_cleared"}),
         json!({"type":"session_created","sessionId":"s","clientMsgId":"m"}),

@@ -21,6 +21,7 @@ fn every_client_frame_type_parses_and_round_trips() {
         r#"{"type":"hello","protocol":1,"token":"t","clientId":"tab-1"}"#,
         r#"{"type":"hello","protocol":1}"#,
         r#"{"type":"list_sessions"}"#,
+        r#"{"type":"list_sessions","limit":20,"before":"c1"}"#,
         r#"{"type":"switch_session","sessionId":"s1","lastSeq":4}"#,
         r#"{"type":"switch_session","sessionId":null}"#,
         r#"{"type":"send","sessionId":null,"clientMsgId":"a:b.c_d-1","text":"hi"}"#,
@@ -50,6 +51,7 @@ fn every_server_frame_type_parses_and_round_trips() {
     let frames = [
         r#"{"type":"welcome","protocol":1,"connectionId":"c","epoch":"e","server":{"name":"n","version":"1"}}"#,
         r#"{"type":"sessions","sessions":[{"sessionId":"s","title":"t","state":"ACTIVE","running":true,"lastSeq":3,"updatedAt":9}]}"#,
+        r#"{"type":"sessions","sessions":[],"next":"c2"}"#,
         r#"{"type":"session_switched","sessionId":"s","state":"DETACHED","running":false,"lastSeq":0,"title":""}"#,
         r#"{"type":"session_cleared"}"#,
         r#"{"type":"session_created","sessionId":"s","clientMsgId":"m"}"#,
@@ -209,6 +211,9 @@ fn invalid_fields_are_named() {
         (r#"{"type":"stop"}"#, "sessionId"),
         (r#"{"type":"watch","sessionId":["s"]}"#, "sessionId"),
         (r#"{"type":"ping","nonce":1}"#, "nonce"),
+        (r#"{"type":"list_sessions","limit":-1}"#, "limit"),
+        (r#"{"type":"list_sessions","limit":4294967296}"#, "limit"),
+        (r#"{"type":"list_sessions","before":7}"#, "before"),
     ];
     for (text, field) in cases {
         let (code, named) = client_error(text);
@@ -269,6 +274,7 @@ fn invalid_server_fields_are_named() {
             r#"{"type":"sessions","sessions":[{"sessionId":"s","title":"t","state":"ACTIVE","running":true,"lastSeq":3}]}"#,
             "sessions[0].updatedAt",
         ),
+        (r#"{"type":"sessions","sessions":[],"next":1}"#, "next"),
     ];
     for (text, field) in cases {
         let (code, named) = server_error(text);

@@ -45,10 +45,16 @@ pub struct HelloFrame {
     pub client_id: Option<String>,
 }
 
-/// `list_sessions`: no fields.
+/// `list_sessions`: one page of the caller's sessions, newest `updatedAt` first. `limit`
+/// defaults to 100 and is at most 500; `before` is the `next` cursor of an earlier `sessions`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct ListSessionsFrame {}
+pub struct ListSessionsFrame {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+}
 
 /// `switch_session`: `sessionId: null` clears the current session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

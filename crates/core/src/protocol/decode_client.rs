@@ -11,9 +11,9 @@ table_struct!(HelloFrame, "struct HelloFrame",
     ["protocol" => U32 Req, "token" => Str Opt, "clientId" => Str Opt],
     |s| Self { protocol: s.u32(0), token: s.opt_str(1), client_id: s.opt_str(2) });
 
-table_struct!(ListSessionsFrame, "struct ListSessionsFrame", [], |s| {
-    Self {}
-});
+table_struct!(ListSessionsFrame, "struct ListSessionsFrame",
+    ["limit" => U32 Opt, "before" => Str Opt],
+    |s| Self { limit: s.opt_u32(0), before: s.opt_str(1) });
 
 table_struct!(SwitchSessionFrame, "struct SwitchSessionFrame",
     ["sessionId" => Str Nullable, "lastSeq" => U64 Opt],

@@ -84,8 +84,8 @@ table_struct!(SessionSummary, "struct SessionSummary",
     |s| Self { session_id: s.str(0), title: s.str(1), state: s.state(2), running: s.bool(3),
         last_seq: s.u64(4), updated_at: s.u64(5) });
 
-table_struct!(Sessions, "struct Sessions", ["sessions" => Summaries Req],
-    |s| Self { sessions: s.summaries(0) });
+table_struct!(Sessions, "struct Sessions", ["sessions" => Summaries Req, "next" => Str Opt],
+    |s| Self { sessions: s.summaries(0), next: s.opt_str(1) });
 
 table_struct!(SessionSwitched, "struct SessionSwitched",
     ["sessionId" => Str Req, "state" => State Req, "running" => Bool Req,

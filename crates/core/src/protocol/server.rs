@@ -97,6 +97,9 @@ pub struct SessionSummary {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Sessions {
     pub sessions: Vec<SessionSummary>,
+    /// The cursor of the following page (`list_sessions.before`); absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// `session_switched`: the answer to `switch_session`; replayed events follow it.

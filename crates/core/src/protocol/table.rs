@@ -222,6 +222,12 @@ impl Slots {
         self.opt_u64(position).unwrap_or_default()
     }
 
+    /// An optional `u32` field (range-checked when read).
+    #[inline(never)]
+    pub fn opt_u32(&mut self, position: usize) -> Option<u32> {
+        self.opt_u64(position).and_then(|n| u32::try_from(n).ok())
+    }
+
     /// A `u32` field (range-checked when read).
     #[inline(never)]
     pub fn u32(&mut self, position: usize) -> u32 {

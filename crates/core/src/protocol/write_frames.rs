@@ -89,7 +89,7 @@ json_object! {
     HelloFrame => |v, o| {
         o.field("protocol", &v.protocol).some("token", &v.token).some("clientId", &v.client_id);
     }
-    ListSessionsFrame => |_v, _o| {}
+    ListSessionsFrame => |v, o| { o.some("limit", &v.limit).some("before", &v.before); }
     SwitchSessionFrame => |v, o| {
         o.field("sessionId", &v.session_id).some("lastSeq", &v.last_seq);
     }
@@ -124,7 +124,7 @@ json_object! {
             .field("lastSeq", &v.last_seq)
             .field("updatedAt", &v.updated_at);
     }
-    Sessions => |v, o| { o.field("sessions", &v.sessions); }
+    Sessions => |v, o| { o.field("sessions", &v.sessions).some("next", &v.next); }
     SessionSwitched => |v, o| {
         o.field("sessionId", &v.session_id)
             .field("state", &v.state)

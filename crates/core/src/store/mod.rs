@@ -363,7 +363,7 @@ impl Store {
 
     /// The `list_sessions` frame.
     pub fn list_sessions(&self) -> String {
-        to_json(&ClientFrame::ListSessions(ListSessionsFrame {}))
+        to_json(&ClientFrame::ListSessions(ListSessionsFrame::default()))
     }
 
     /// A `ping` frame.
