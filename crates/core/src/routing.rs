@@ -7,6 +7,7 @@
 //! "is running" boolean for reconnect; here every decision reads the durable state.
 
 use crate::lifecycle::{triggers, SessionState};
+use crate::protocol::SessionCursor;
 
 /// What the runtime registry knows about a session's live runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +261,47 @@ pub fn decide_reconnect(last_seq: u64, lookup: Lookup) -> ReconnectDecision {
             running: false,
             replay_after: last_seq,
         },
+    }
+}
+
+/// A `reconnect` names at most this many sessions (PROTOCOL.md §1.2).
+pub const MAX_RECONNECT_SESSIONS: usize = 1000;
+
+/// The sessions of a `reconnect`, each once, in the order they first appear; a session named
+/// twice keeps its lowest `lastSeq` (so nothing it may have missed is skipped). More than
+/// [`MAX_RECONNECT_SESSIONS`] distinct sessions is refused with their count.
+pub fn merge_cursors(cursors: Vec<SessionCursor>) -> Result<Vec<SessionCursor>, usize> {
+    let mut merged: Vec<SessionCursor> =
+        Vec::with_capacity(cursors.len().min(MAX_RECONNECT_SESSIONS));
+    let mut index = std::collections::BTreeMap::new();
+    for cursor in cursors {
+        match index.get(&cursor.session_id) {
+            Some(&at) => {
+                let kept: &mut SessionCursor = &mut merged[at];
+                kept.last_seq = kept.last_seq.min(cursor.last_seq);
+            }
+            None => {
+                index.insert(cursor.session_id.clone(), merged.len());
+                merged.push(cursor);
+            }
+        }
+    }
+    if merged.len() > MAX_RECONNECT_SESSIONS {
+        return Err(merged.len());
+    }
+    Ok(merged)
+}
+
+/// `list_sessions.limit` when absent, and its largest allowed value (PROTOCOL.md §5).
+pub const DEFAULT_LIST_LIMIT: u32 = 100;
+pub const MAX_LIST_LIMIT: u32 = 500;
+
+/// The page size a `list_sessions` asks for, or `None` if it is out of range (1 to 500).
+pub fn list_limit(limit: Option<u32>) -> Option<usize> {
+    match limit.unwrap_or(DEFAULT_LIST_LIMIT) {
+        0 => None,
+        n if n > MAX_LIST_LIMIT => None,
+        n => Some(n as usize),
     }
 }
 

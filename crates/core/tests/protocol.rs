@@ -311,6 +311,8 @@ fn error_codes_have_their_wire_names() {
         (ErrorCode::SessionNotFound, "session_not_found"),
         (ErrorCode::FrameTooLarge, "frame_too_large"),
         (ErrorCode::RateLimited, "rate_limited"),
+        (ErrorCode::PermissionResolved, "permission_resolved"),
+        (ErrorCode::Unavailable, "unavailable"),
         (ErrorCode::Internal, "internal"),
     ];
     for (code, name) in codes {

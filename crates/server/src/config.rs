@@ -47,6 +47,21 @@ pub struct Config {
     pub max_frame_bytes: usize,
     /// The pause between the chunks of `/slow` (100 ms per PROTOCOL.md §9).
     pub slow_interval: Duration,
+    /// Origins besides the server's own whose pages may open `/ws` (`--allow-origin`,
+    /// exact `scheme://host[:port]`).
+    pub allowed_origins: Vec<String>,
+    /// The HTTP request head must arrive within this long of the TCP accept (10 s).
+    pub head_deadline: Duration,
+    /// `hello` must arrive within this long of the upgrade (10 s).
+    pub hello_deadline: Duration,
+    /// A connection that sends nothing for this long is closed with 1001 (90 s).
+    pub idle_timeout: Duration,
+    /// Open sockets beyond this many get HTTP 503 on upgrade (10,000).
+    pub max_connections: usize,
+    /// Frame text queued for one connection beyond this many bytes closes it with 1013 (8 MiB).
+    pub max_queued_bytes: usize,
+    /// Failed `hello`s answered per second and client address (10).
+    pub failed_hellos_per_second: f64,
 }
 
 impl Config {
@@ -64,6 +79,86 @@ impl Config {
             rate_limit: RateLimit::default(),
             max_frame_bytes: sessionwire_core::MAX_FRAME_BYTES,
             slow_interval: Duration::from_millis(100),
+            allowed_origins: Vec::new(),
+            head_deadline: Duration::from_secs(10),
+            hello_deadline: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(90),
+            max_connections: 10_000,
+            max_queued_bytes: 8 * 1024 * 1024,
+            failed_hellos_per_second: 10.0,
+        }
+    }
+
+    /// Refuses a configuration that would be unsafe or cannot work: a blank token (it must
+    /// never turn authentication off) or an `--allow-origin` that is not `scheme://host[:port]`.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.tokens.iter().any(|token| token.trim().is_empty()) {
+            anyhow::bail!(
+                "a token is empty or blank; every --token (and every entry of SESSIONWIRE_TOKENS) must have \
+                 characters other than spaces"
+            );
+        }
+        if let Some(token) = self
+            .tokens
+            .iter()
+            .find(|token| token.trim() != token.as_str())
+        {
+            anyhow::bail!(
+                "a token has spaces around it ({} characters); trim it",
+                token.chars().count()
+            );
+        }
+        for origin in &self.allowed_origins {
+            if !origin_is_well_formed(origin) {
+                anyhow::bail!(
+                    "--allow-origin {origin:?} is not an origin: write scheme://host[:port], with no path or trailing slash"
+                );
+            }
+        }
+        if self.max_connections == 0 {
+            anyhow::bail!("--max-connections must be at least 1");
+        }
+        if self.idle_timeout.is_zero() {
+            anyhow::bail!("--idle-timeout-secs must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://host[:port]` with an http(s) scheme and nothing after the authority.
+fn origin_is_well_formed(origin: &str) -> bool {
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !authority.is_empty()
+        && !authority.contains(['/', '?', '#', ' ', '@'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_tokens_and_bad_origins_are_refused() {
+        let mut config = Config::new("x.db");
+        assert!(config.validate().is_ok());
+        config.tokens = vec![" ".into()];
+        assert!(config.validate().is_err());
+        config.tokens = vec![String::new()];
+        assert!(config.validate().is_err());
+        config.tokens = vec!["alice".into()];
+        config.allowed_origins = vec!["http://localhost:5173".into(), "https://app.example".into()];
+        assert!(config.validate().is_ok());
+        for bad in [
+            "localhost:5173",
+            "http://localhost:5173/",
+            "null",
+            "*",
+            "ftp://x",
+        ] {
+            config.allowed_origins = vec![bad.into()];
+            assert!(config.validate().is_err(), "{bad}");
         }
     }
 }

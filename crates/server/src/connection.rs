@@ -11,6 +11,7 @@
 //!   later event of that session.
 
 use crate::{
+    accept::Peer,
     auth::authenticate,
     clock::new_id,
     hub::Hub,
@@ -29,19 +30,37 @@ use std::{
     collections::{HashMap, HashSet},
     ops::ControlFlow,
     sync::{atomic::Ordering, Arc},
+    time::Duration,
 };
+use tokio::time::Instant;
 
-/// Live events a connection may have queued before it is considered too slow and closed.
-const EVENT_QUEUE: usize = 65_536;
+/// Events read from the store per page of a replay: the replay of a long history costs one
+/// page of memory at a time, whatever its length.
+const REPLAY_PAGE: usize = 256;
 
-/// A socket write failed: the peer is gone.
+/// How long a close frame may take to go out to a peer that may not be reading.
+const CLOSE_DEADLINE: Duration = Duration::from_secs(1);
+
+/// Why the connection stops.
 #[derive(Debug)]
-struct Gone;
+enum Stop {
+    /// A socket write failed: the peer is gone.
+    Gone,
+    /// Its event queue passed its bound (close 1013: reconnect and replay).
+    Overflow,
+    /// A write made no progress for the idle timeout (the peer stopped reading).
+    Stalled,
+    /// The server is shutting down.
+    Shutdown,
+}
 
 struct Connection {
     hub: Arc<Hub>,
     sink: SplitSink<WebSocket, Message>,
     handle: ConnHandle,
+    queue_state: Arc<crate::registry::QueueState>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    peer: Peer,
     /// Set once `hello` was accepted.
     ctx: Option<ConnCtx>,
     /// Per session, the highest seq sent on this connection.
@@ -51,50 +70,121 @@ struct Connection {
     bucket: TokenBucket,
 }
 
+/// Completes once the server is shutting down.
+async fn shut_down(signal: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = signal.wait_for(|down| *down).await;
+}
+
+/// The close code RFC 6455 asks for when a peer breaks the WebSocket framing.
+fn violation_close(error: axum::Error) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::Error;
+    match error
+        .into_inner()
+        .downcast::<Error>()
+        .ok()
+        .map(|error| *error)
+    {
+        Some(Error::Utf8(_)) => Some((close_code::INVALID, "invalid UTF-8 in a text frame")),
+        Some(Error::Protocol(_)) => Some((close_code::PROTOCOL, "WebSocket protocol violation")),
+        Some(Error::Capacity(_)) => Some((close_code::SIZE, "message too big")),
+        _ => None,
+    }
+}
+
 /// Serves one upgraded WebSocket until it closes or the server shuts down.
-pub async fn serve(hub: Arc<Hub>, socket: WebSocket) {
+pub async fn serve(hub: Arc<Hub>, socket: WebSocket, peer: Peer) {
     let id = hub.next_connection.fetch_add(1, Ordering::Relaxed) + 1;
-    let (handle, mut events, overflowed) = ConnHandle::new(id, EVENT_QUEUE);
+    let (handle, mut events) = ConnHandle::new(id, hub.config.max_queued_bytes);
     let (sink, mut stream) = socket.split();
-    let mut shutdown = hub.shutdown_signal();
+    let hello_deadline = Instant::now() + hub.config.hello_deadline;
+    let idle_timeout = hub.config.idle_timeout;
     let mut conn = Connection {
         bucket: TokenBucket::new(hub.config.rate_limit),
+        shutdown: hub.shutdown_signal(),
+        queue_state: events.state.clone(),
         hub,
         sink,
         handle,
+        peer,
         ctx: None,
         sent: HashMap::new(),
         pending_acks: HashMap::new(),
     };
-    tracing::debug!(connection = id, "connection opened");
-    loop {
-        let step = tokio::select! {
-            () = async { let _ = shutdown.wait_for(|down| *down).await; } => {
-                conn.close(close_code::AWAY, "server shutting down").await;
-                ControlFlow::Break(())
-            }
-            () = overflowed.1.notified() => {
-                conn.close(close_code::AGAIN, "too slow to receive events; reconnect").await;
-                ControlFlow::Break(())
-            }
-            message = stream.next() => match message {
-                Some(Ok(message)) => conn.on_message(message).await,
-                _ => ControlFlow::Break(()),
-            },
-            Some(event) = events.recv() => match conn.send_event(event, false).await {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(Gone) => ControlFlow::Break(()),
-            },
+    tracing::debug!(connection = id, addr = %conn.peer.addr, "connection opened");
+    let mut heard = Instant::now();
+    let stop = loop {
+        let deadline = if conn.ctx.is_none() {
+            hello_deadline
+        } else {
+            heard + idle_timeout
         };
-        if step.is_break() {
-            break;
+        let mut shutdown = conn.shutdown.clone();
+        let queue_state = conn.queue_state.clone();
+        let step: Result<ControlFlow<()>, Stop> = tokio::select! {
+            () = shut_down(&mut shutdown) => Err(Stop::Shutdown),
+            () = queue_state.overflow.notified() => Err(Stop::Overflow),
+            () = tokio::time::sleep_until(deadline) => {
+                if conn.ctx.is_none() {
+                    let _ = conn
+                        .error(ErrorCode::HelloRequired, "no hello within the deadline".into(), None, Some("hello".into()))
+                        .await;
+                    conn.close(close_code::POLICY, "no hello").await;
+                } else {
+                    conn.close(close_code::AWAY, "idle").await;
+                }
+                Ok(ControlFlow::Break(()))
+            }
+            message = stream.next() => {
+                match message {
+                    Some(Ok(message)) => {
+                        let flow = conn.on_message(message).await;
+                        // Idleness counts from the end of the handling: a long handler (a
+                        // replay to a slow reader) is not the client being idle.
+                        heard = Instant::now();
+                        flow
+                    }
+                    Some(Err(error)) => {
+                        if let Some((code, reason)) = violation_close(error) {
+                            conn.close(code, reason).await;
+                        }
+                        Ok(ControlFlow::Break(()))
+                    }
+                    None => Ok(ControlFlow::Break(())),
+                }
+            }
+            Some(event) = events.recv() => conn.send_event(event, false).await.map(|()| ControlFlow::Continue(())),
+        };
+        match step {
+            Ok(ControlFlow::Continue(())) => {}
+            Ok(ControlFlow::Break(())) => break None,
+            Err(stop) => break Some(stop),
         }
         // Frames are fed without flushing; they go out together once no event is waiting, so
         // a streamed turn costs one write per burst instead of one per event. (Past the write
         // buffer's size tungstenite writes anyway, so a busy stream never waits long.)
-        if events.is_empty() && conn.sink.flush().await.is_err() {
-            break;
+        if events.is_empty() {
+            if let Err(stop) = conn.flush().await {
+                break Some(stop);
+            }
         }
+    };
+    match stop {
+        Some(Stop::Shutdown) => conn.close(close_code::AWAY, "server shutting down").await,
+        Some(Stop::Overflow) => {
+            tracing::info!(
+                connection = id,
+                queued = events.queued_bytes(),
+                "closing a connection that does not keep up"
+            );
+            conn.close(close_code::AGAIN, "too slow to receive events; reconnect")
+                .await;
+        }
+        Some(Stop::Stalled) => {
+            tracing::info!(connection = id, "closing a connection that stopped reading");
+            conn.close(close_code::AGAIN, "not reading; reconnect")
+                .await;
+        }
+        Some(Stop::Gone) | None => {}
     }
     // Leaving in any way unwatches everything (the last watcher leaving detaches a session).
     if let Some(ctx) = conn.ctx.take() {
@@ -118,14 +208,40 @@ fn frame_ref(text: &str) -> (Option<String>, Option<String>) {
 }
 
 impl Connection {
-    async fn write(&mut self, text: String) -> Result<(), Gone> {
-        self.sink
-            .feed(Message::Text(text.into()))
-            .await
-            .map_err(|_| Gone)
+    /// Queues one frame on the socket. A write blocks while the peer's socket is full: it is
+    /// given up when the event queue overflows meanwhile, when the server shuts down, or when
+    /// it makes no progress for the idle timeout, so no wait is unbounded.
+    async fn write(&mut self, text: String) -> Result<(), Stop> {
+        let mut shutdown = self.shutdown.clone();
+        let queue = self.queue_state.clone();
+        let deadline = self.hub.config.idle_timeout;
+        tokio::select! {
+            written = tokio::time::timeout(deadline, self.sink.feed(Message::Text(text.into()))) => match written {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(Stop::Gone),
+                Err(_) => Err(Stop::Stalled),
+            },
+            () = queue.overflow.notified() => Err(Stop::Overflow),
+            () = shut_down(&mut shutdown) => Err(Stop::Shutdown),
+        }
     }
 
-    async fn reply(&mut self, reply: &Reply) -> Result<(), Gone> {
+    async fn flush(&mut self) -> Result<(), Stop> {
+        let mut shutdown = self.shutdown.clone();
+        let queue = self.queue_state.clone();
+        let deadline = self.hub.config.idle_timeout;
+        tokio::select! {
+            flushed = tokio::time::timeout(deadline, self.sink.flush()) => match flushed {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(Stop::Gone),
+                Err(_) => Err(Stop::Stalled),
+            },
+            () = queue.overflow.notified() => Err(Stop::Overflow),
+            () = shut_down(&mut shutdown) => Err(Stop::Shutdown),
+        }
+    }
+
+    async fn reply(&mut self, reply: &Reply) -> Result<(), Stop> {
         self.write(encode(reply)).await
     }
 
@@ -135,22 +251,21 @@ impl Connection {
         message: String,
         session_id: Option<String>,
         reference: Option<String>,
-    ) -> Result<(), Gone> {
+    ) -> Result<(), Stop> {
         self.reply(&error_reply(code, message, session_id, reference))
             .await
     }
 
+    /// Sends a close frame, giving up after a short deadline (the peer may not be reading).
     async fn close(&mut self, code: u16, reason: &'static str) {
-        let _ = self
-            .sink
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })))
-            .await;
+        let frame = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = tokio::time::timeout(CLOSE_DEADLINE, self.sink.send(frame)).await;
     }
 
-    async fn on_message(&mut self, message: Message) -> ControlFlow<()> {
+    async fn on_message(&mut self, message: Message) -> Result<ControlFlow<()>, Stop> {
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
@@ -162,23 +277,16 @@ impl Connection {
                         None,
                     )
                     .await;
-                return if sent.is_ok() {
-                    ControlFlow::Continue(())
-                } else {
-                    ControlFlow::Break(())
-                };
+                return sent.map(|()| ControlFlow::Continue(()));
             }
-            Message::Close(_) => return ControlFlow::Break(()),
+            Message::Close(_) => return Ok(ControlFlow::Break(())),
             // Protocol-level pings are answered by the WebSocket layer.
-            Message::Ping(_) | Message::Pong(_) => return ControlFlow::Continue(()),
+            Message::Ping(_) | Message::Pong(_) => return Ok(ControlFlow::Continue(())),
         };
-        match self.on_text(text.as_str()).await {
-            Ok(flow) => flow,
-            Err(Gone) => ControlFlow::Break(()),
-        }
+        self.on_text(text.as_str()).await
     }
 
-    async fn on_text(&mut self, text: &str) -> Result<ControlFlow<()>, Gone> {
+    async fn on_text(&mut self, text: &str) -> Result<ControlFlow<()>, Stop> {
         let limit = self.hub.config.max_frame_bytes;
         if text.len() > limit {
             let (reference, session_id) = (None, None);
@@ -231,7 +339,7 @@ impl Connection {
     }
 
     /// Before `hello` only `hello` is accepted.
-    async fn on_first_frame(&mut self, frame: ClientFrame) -> Result<ControlFlow<()>, Gone> {
+    async fn on_first_frame(&mut self, frame: ClientFrame) -> Result<ControlFlow<()>, Stop> {
         let ClientFrame::Hello(hello) = frame else {
             let reference = frame
                 .client_msg_id()
@@ -263,6 +371,16 @@ impl Connection {
             return Ok(ControlFlow::Break(()));
         }
         let Some(user) = authenticate(&self.hub.config.tokens, hello.token.as_deref()) else {
+            // Failed hellos are answered at most so many a second per client address, so
+            // opening many sockets does not make guessing tokens faster.
+            let delay = self.hub.failed_hellos.delay(self.peer.addr.ip());
+            if !delay.is_zero() {
+                let mut shutdown = self.shutdown.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shut_down(&mut shutdown) => return Err(Stop::Shutdown),
+                }
+            }
             self.error(
                 ErrorCode::Unauthorized,
                 "a valid token is required".into(),
@@ -293,10 +411,14 @@ impl Connection {
         Ok(ControlFlow::Continue(()))
     }
 
-    async fn emit(&mut self, out: Out) -> Result<(), Gone> {
+    async fn emit(&mut self, out: Out) -> Result<(), Stop> {
         match out {
             Out::Reply(reply) => self.reply(&reply).await,
-            Out::Replay(event) => self.send_event(event, true).await,
+            Out::Replay {
+                session_id,
+                after,
+                through,
+            } => self.replay(session_id, after, through).await,
             Out::AckAfter { seq, ack } => {
                 let session: Arc<str> = Arc::from(ack.session_id.as_str());
                 if self.sent.get(&session).is_some_and(|sent| *sent >= seq) {
@@ -309,9 +431,47 @@ impl Connection {
         }
     }
 
+    /// Streams a replay from the store page by page; each page is read once the previous one
+    /// has gone into the socket, so a slow reader holds one page, not the whole history.
+    async fn replay(
+        &mut self,
+        session_id: Arc<str>,
+        mut after: u64,
+        through: u64,
+    ) -> Result<(), Stop> {
+        while after < through {
+            let id = session_id.to_string();
+            let page = self
+                .hub
+                .read(move |store| store.events_page(&id, after, through, REPLAY_PAGE))
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::error!(session = %session_id, %error, "replay read failed");
+                    let reply = error_reply(
+                        ErrorCode::Unavailable,
+                        "the session's history could not be read; reconnect to retry".into(),
+                        Some(session_id.to_string()),
+                        None,
+                    );
+                    return self.reply(&reply).await;
+                }
+            };
+            let Some(last) = page.last().map(|event| event.seq) else {
+                break;
+            };
+            for event in page {
+                self.send_event(event, true).await?;
+            }
+            after = last;
+        }
+        Ok(())
+    }
+
     /// Sends one event. A live event of a session no longer watched, or with a seq already sent
     /// here, is dropped; a replayed one is always sent (the client asked for it).
-    async fn send_event(&mut self, event: StoredEvent, replay: bool) -> Result<(), Gone> {
+    async fn send_event(&mut self, event: StoredEvent, replay: bool) -> Result<(), Stop> {
         if !replay {
             let watching = self
                 .ctx

@@ -13,6 +13,7 @@
 //! Routing operations on one session are serialised by its `route` lock, so a decision and its
 //! execution see the same registry and state.
 
+use crate::{accept::SocketCount, rate_limit::FailedHellos};
 use crate::{
     agent::Agent,
     auth::User,
@@ -31,7 +32,10 @@ use sessionwire_core::{
 };
 use std::{
     collections::HashMap,
-    sync::{atomic::AtomicU64, Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
 };
 use tokio::sync::{oneshot, watch};
 
@@ -119,13 +123,19 @@ pub struct Hub {
     user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub next_connection: AtomicU64,
     shutdown: watch::Sender<bool>,
+    /// Open sockets (the accept loop and `--max-connections`).
+    pub sockets: Arc<SocketCount>,
+    /// Failed `hello`s per client address.
+    pub failed_hellos: FailedHellos,
+    /// Session lookups that went to the store (tests check that a foreign session and an
+    /// unknown one take the same path).
+    pub session_reads: AtomicU64,
 }
 
 impl Hub {
     /// A hub over an open store.
     pub fn new(config: Config, store: Arc<dyn Store>, agent: Arc<dyn Agent>) -> Self {
         Self {
-            config,
             epoch: new_id(),
             store,
             agent,
@@ -135,6 +145,10 @@ impl Hub {
             user_locks: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(0),
             shutdown: watch::channel(false).0,
+            sockets: Arc::default(),
+            failed_hellos: FailedHellos::new(config.failed_hellos_per_second),
+            session_reads: AtomicU64::new(0),
+            config,
         }
     }
 
@@ -193,6 +207,75 @@ impl Hub {
                 .or_insert(entry)
                 .clone(),
         ))
+    }
+
+    /// A session's entry if `user` owns it. A session that is not loaded and one that belongs
+    /// to someone else take the same path, one store read, so how long the answer takes does
+    /// not tell a foreign session from an unknown one (PROTOCOL.md §6). A foreign session is
+    /// not loaded into memory.
+    pub async fn entry_for(&self, user: &User, id: &str) -> StoreResult<Option<Arc<SessionEntry>>> {
+        if let Some(entry) = self.loaded(id).filter(|entry| entry.owner == user.0) {
+            return Ok(Some(entry));
+        }
+        let key = id.to_owned();
+        self.session_reads.fetch_add(1, Ordering::Relaxed);
+        let record = self.read(move |store| store.session(&key)).await?;
+        let Some(record) = record.filter(|record| record.owner == user.0) else {
+            return Ok(None);
+        };
+        let entry = Arc::new(SessionEntry::from_record(record));
+        Ok(Some(
+            lock(&self.sessions)
+                .entry(id.to_owned())
+                .or_insert(entry)
+                .clone(),
+        ))
+    }
+
+    /// Forgets the in-memory entries of sessions nobody uses (no runtime, no watcher, no task
+    /// holding them), once everything written for them is committed; they are reloaded from the
+    /// store on their next use. Returns how many were evicted. Bounded memory for a user with
+    /// many old sessions (PROTOCOL.md §1.2).
+    pub async fn evict_idle(&self) -> usize {
+        let idle = |entry: &Arc<SessionEntry>| {
+            Arc::strong_count(entry) == 2 // the map's and ours
+                && self.runtimes.get(&entry.id).is_none()
+                && self.connections.watcher_count(&entry.id) == 0
+        };
+        let candidates: Vec<(Arc<SessionEntry>, u64, u64)> = lock(&self.sessions)
+            .values()
+            .cloned()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter(idle)
+            .map(|entry| {
+                let snapshot = entry.snapshot();
+                (entry, snapshot.last_seq, snapshot.version)
+            })
+            .collect();
+        if candidates.is_empty() {
+            return 0;
+        }
+        // What was submitted for them must be committed, or a reload would read a stale seq.
+        if self.durable().await.is_err() {
+            return 0;
+        }
+        let mut sessions = lock(&self.sessions);
+        let mut evicted = 0;
+        for (entry, last_seq, version) in candidates {
+            let snapshot = entry.snapshot();
+            // Unchanged while we waited, and still nobody else's (ours, the map's).
+            if snapshot.last_seq == last_seq && snapshot.version == version && idle(&entry) {
+                sessions.remove(&*entry.id);
+                evicted += 1;
+            }
+        }
+        evicted
+    }
+
+    /// How many session entries are in memory.
+    pub fn loaded_count(&self) -> usize {
+        lock(&self.sessions).len()
     }
 
     /// A loaded entry, if any (no store access).

@@ -6,7 +6,9 @@
 //!
 //! How the pieces fit (one concept per module):
 //!
-//! - [`http`]: axum routes: the WebSocket at `/ws` and static files at `/`.
+//! - [`accept`]: the TCP accept loop: request-head deadline, socket count, client address.
+//! - [`http`]: axum routes: the WebSocket at `/ws` (with its Origin and Host checks) and static
+//!   files at `/`.
 //! - [`connection`]: one WebSocket: `hello`, limits, and the ordering of replies and events.
 //! - [`routing`]: carries out the core's routing decisions for each client frame.
 //! - [`hub`]: the shared state: session entries, seq assignment, lifecycle transitions, timers.
@@ -25,6 +27,7 @@
 //! # }
 //! ```
 
+pub mod accept;
 pub mod agent;
 pub mod auth;
 pub mod clock;
@@ -43,7 +46,6 @@ pub use config::{AgentConfig, Config, RateLimit};
 pub use store::sqlite::WriterHandle;
 
 use anyhow::Result;
-use axum::serve::ListenerExt;
 use hub::Hub;
 use std::{
     future::Future,
@@ -63,6 +65,7 @@ impl Server {
     /// Opens the store (running migrations), starts its writer and recovers the sessions a
     /// previous process left unfinished.
     pub async fn open(config: Config) -> Result<Self> {
+        config.validate()?;
         // The store delivers committed events to the hub, which owns the store: the hub is
         // reached through a weak reference set once it exists.
         let hub_slot: Arc<OnceLock<Weak<Hub>>> = Arc::new(OnceLock::new());
@@ -109,19 +112,53 @@ impl Server {
             // WebSockets are long-lived: tell them to close now rather than waiting for them.
             signal_hub.begin_shutdown();
         };
-        // Events are many small frames: without TCP_NODELAY, Nagle's algorithm and delayed ACKs
-        // add tens of milliseconds to a turn.
-        let listener = listener.tap_io(|stream| {
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, http::router(hub.clone()))
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let sweeper = tokio::spawn(sweep_idle_entries(hub.clone()));
+        let limits = accept::AcceptLimits {
+            head_deadline: hub.config.head_deadline,
+            max_connections: hub.config.max_connections,
+        };
+        accept::serve(
+            listener,
+            http::router(hub.clone()),
+            hub.sockets.clone(),
+            limits,
+            shutdown,
+        )
+        .await;
+        sweeper.abort();
         hub.shutdown().await;
         Ok(())
     }
+}
+
+/// How often the in-memory entries of idle sessions are evicted.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn sweep_idle_entries(hub: Arc<Hub>) {
+    let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let evicted = hub.evict_idle().await;
+        if evicted > 0 {
+            tracing::debug!(evicted, "idle session entries evicted");
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit (PROTOCOL.md §1.2): every socket is a
+/// file, and the usual soft limit of 1,024 is far below `--max-connections`. Returns the limit
+/// in force.
+pub fn raise_open_file_limit() -> Option<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft < hard {
+        if let Err(error) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            tracing::warn!(%error, soft, hard, "cannot raise the open-file limit");
+            return Some(soft);
+        }
+    }
+    Some(hard)
 }
 
 /// Opens the store at `config.db_path`, recovers it and serves on `listener` until `shutdown`

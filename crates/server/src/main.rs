@@ -50,6 +50,20 @@ struct Args {
     /// Frames each connection may send in a burst.
     #[arg(long, env = "SESSIONWIRE_RATE_BURST", default_value_t = 200.0)]
     rate_burst: f64,
+    /// An origin (exact `scheme://host[:port]`) whose pages may connect besides the server's
+    /// own (repeatable). Env: comma-separated.
+    #[arg(
+        long = "allow-origin",
+        env = "SESSIONWIRE_ALLOW_ORIGINS",
+        value_delimiter = ','
+    )]
+    allow_origins: Vec<String>,
+    /// Seconds a connection may send nothing before it is closed (clients ping every 30 s).
+    #[arg(long, env = "SESSIONWIRE_IDLE_TIMEOUT_SECS", default_value_t = 90)]
+    idle_timeout_secs: u64,
+    /// Open sockets beyond this many get HTTP 503.
+    #[arg(long, env = "SESSIONWIRE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
 }
 
 impl Args {
@@ -65,11 +79,20 @@ impl Args {
         };
         let mut config = Config::new(self.db);
         config.agent = agent;
+        // Trimmed; a token left empty is refused by `Config::validate` (it must never turn
+        // authentication off).
         config.tokens = self
             .tokens
             .into_iter()
-            .filter(|token| !token.is_empty())
+            .map(|token| token.trim().to_owned())
             .collect();
+        config.allowed_origins = self
+            .allow_origins
+            .into_iter()
+            .map(|origin| origin.trim().to_owned())
+            .collect();
+        config.idle_timeout = Duration::from_secs(self.idle_timeout_secs);
+        config.max_connections = self.max_connections;
         config.www_dir = self.www;
         config.detach_ttl = Duration::from_secs(self.detach_ttl_secs);
         config.suspend_grace = Duration::from_secs(self.suspend_grace_secs);
@@ -123,11 +146,15 @@ async fn main() {
 async fn serve(args: Args) -> Result<()> {
     let listen = args.listen;
     let config = args.into_config()?;
+    config.validate()?;
     if !listen.ip().is_loopback() && config.tokens.is_empty() {
         bail!(
             "refusing to listen on the non-loopback address {listen} without a token: anyone who can reach \
              it could read and drive every session. Pass --token TOKEN (repeatable), or listen on 127.0.0.1."
         );
+    }
+    if let Some(limit) = sessionwire_server::raise_open_file_limit() {
+        tracing::debug!(limit, "open-file limit");
     }
     let server = Server::open(config).await.context("opening the store")?;
     let listener = tokio::net::TcpListener::bind(listen)

@@ -11,7 +11,7 @@ use sessionwire_core::routing::RuntimeView;
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex, MutexGuard,
     },
 };
@@ -28,44 +28,107 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// How the registry reaches one connection: a bounded queue of committed events. A connection
-/// too slow to drain it is told to close (`overflowed`) rather than making the store wait or
-/// growing memory without bound; its client reconnects and replays what it missed.
+/// How the registry reaches one connection: a queue of committed events bounded by the bytes of
+/// frame text in it (PROTOCOL.md §1.2). A connection too slow to drain it is told to close
+/// (`overflowed`) rather than making the store wait or growing memory without bound; its client
+/// reconnects and replays what it missed.
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
     pub id: ConnId,
-    events: mpsc::Sender<StoredEvent>,
-    overflowed: Arc<(AtomicBool, Notify)>,
+    events: mpsc::UnboundedSender<StoredEvent>,
+    queue: Arc<QueueState>,
+}
+
+/// What the two ends of a connection's event queue share.
+#[derive(Debug)]
+pub struct QueueState {
+    /// Bytes of frame text queued and not yet taken by the connection.
+    queued: AtomicUsize,
+    limit: usize,
+    overflowed: AtomicBool,
+    /// Woken once, when the queue first passes its limit.
+    pub overflow: Notify,
+}
+
+impl QueueState {
+    /// True once the queue has passed its limit (it then takes nothing more).
+    pub fn has_overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::SeqCst)
+    }
+}
+
+/// The connection's end of its event queue.
+#[derive(Debug)]
+pub struct EventQueue {
+    events: mpsc::UnboundedReceiver<StoredEvent>,
+    pub state: Arc<QueueState>,
+}
+
+impl EventQueue {
+    /// The next event (None when every handle is gone).
+    pub async fn recv(&mut self) -> Option<StoredEvent> {
+        let event = self.events.recv().await?;
+        self.state
+            .queued
+            .fetch_sub(event.text.len(), Ordering::SeqCst);
+        Some(event)
+    }
+
+    /// Whether no event is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Bytes of frame text waiting.
+    pub fn queued_bytes(&self) -> usize {
+        self.state.queued.load(Ordering::SeqCst)
+    }
 }
 
 impl ConnHandle {
-    /// A handle and the receiving end the connection drains.
-    pub fn new(
-        id: ConnId,
-        capacity: usize,
-    ) -> (Self, mpsc::Receiver<StoredEvent>, Arc<(AtomicBool, Notify)>) {
-        let (events, rx) = mpsc::channel(capacity);
-        let overflowed = Arc::new((AtomicBool::new(false), Notify::new()));
+    /// A handle and the queue the connection drains, holding at most `limit` bytes of frames.
+    pub fn new(id: ConnId, limit: usize) -> (Self, EventQueue) {
+        let (events, rx) = mpsc::unbounded_channel();
+        let queue = Arc::new(QueueState {
+            queued: AtomicUsize::new(0),
+            limit,
+            overflowed: AtomicBool::new(false),
+            overflow: Notify::new(),
+        });
         (
             Self {
                 id,
                 events,
-                overflowed: overflowed.clone(),
+                queue: queue.clone(),
             },
-            rx,
-            overflowed,
+            EventQueue {
+                events: rx,
+                state: queue,
+            },
         )
     }
 
     fn deliver(&self, event: &StoredEvent) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(event.clone()) {
-            if !self.overflowed.0.swap(true, Ordering::SeqCst) {
+        let queue = &self.queue;
+        if queue.has_overflowed() {
+            return;
+        }
+        let size = event.text.len();
+        let queued = queue.queued.fetch_add(size, Ordering::SeqCst) + size;
+        if queued > queue.limit {
+            queue.queued.fetch_sub(size, Ordering::SeqCst);
+            if !queue.overflowed.swap(true, Ordering::SeqCst) {
                 tracing::warn!(
                     connection = self.id,
+                    queued,
                     "connection too slow for its events; closing it"
                 );
+                queue.overflow.notify_one();
             }
-            self.overflowed.1.notify_one();
+            return;
+        }
+        if self.events.send(event.clone()).is_err() {
+            queue.queued.fetch_sub(size, Ordering::SeqCst);
         }
     }
 }

@@ -13,18 +13,19 @@ use crate::{
     hub::{Hub, SessionEntry},
     registry::{ConnHandle, ConnId},
     runtime::{RuntimeHandle, TurnRequest},
-    store::{StoreResult, StoredEvent},
+    store::StoreResult,
 };
 use sessionwire_core::{
     lifecycle::{reason, triggers},
     protocol::{
-        Ack, ErrorReply, InterruptFrame, Pong, ReconnectFrame, Reconnected, ReconnectedSession,
-        SendFrame, SessionCleared, SessionCreated, SessionId, SessionSummary, SessionSwitched,
-        Sessions, SwitchSessionFrame, UserMessage,
+        encode, Ack, ErrorReply, InterruptFrame, ListSessionsFrame, Pong, ReconnectFrame,
+        Reconnected, ReconnectedSession, SendFrame, SessionCleared, SessionCreated, SessionId,
+        SessionSummary, SessionSwitched, Sessions, SwitchSessionFrame, UserMessage,
     },
     routing::{
-        decide_interrupt, decide_reconnect, decide_send, decide_switch, running, InterruptDecision,
-        Lookup, ReconnectDecision, SendDecision, StoredMessage, SwitchDecision,
+        decide_interrupt, decide_reconnect, decide_send, decide_switch, list_limit, merge_cursors,
+        running, InterruptDecision, Lookup, ReconnectDecision, SendDecision, StoredMessage,
+        SwitchDecision, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_RECONNECT_SESSIONS,
     },
     ClientFrame, ErrorCode, EventKind, Reply,
 };
@@ -46,8 +47,13 @@ pub struct ConnCtx {
 #[derive(Debug)]
 pub enum Out {
     Reply(Reply),
-    /// A stored event sent as part of a replay.
-    Replay(StoredEvent),
+    /// A replay: the stored events of a session with `after < seq <= through`, which the
+    /// connection reads from the store page by page as its socket drains.
+    Replay {
+        session_id: Arc<str>,
+        after: u64,
+        through: u64,
+    },
     /// An `ack` to send right after the event with this seq of the ack's session (its
     /// `user_message`), which is still on its way through the live queue.
     AckAfter {
@@ -120,7 +126,7 @@ pub async fn handle(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: ClientFrame) -> Ve
             message: "hello was already received on this connection".into(),
             session_id: None,
         }),
-        ClientFrame::ListSessions(_) => list_sessions(hub, ctx, &mut out).await,
+        ClientFrame::ListSessions(frame) => list_sessions(hub, ctx, frame, &mut out).await,
         ClientFrame::SwitchSession(frame) => switch_session(hub, ctx, frame, &mut out).await,
         ClientFrame::Send(frame) => send(hub, ctx, frame, &mut out).await,
         ClientFrame::Interrupt(frame) => interrupt(hub, ctx, frame, &mut out).await,
@@ -152,10 +158,9 @@ async fn owned_entry(
     user: &User,
     session_id: &str,
 ) -> Result<Arc<SessionEntry>, Refusal> {
-    match hub.entry(session_id).await? {
-        Some(entry) if entry.owner == user.0 => Ok(entry),
-        _ => Err(Refusal::not_found(session_id)),
-    }
+    hub.entry_for(user, session_id)
+        .await?
+        .ok_or_else(|| Refusal::not_found(session_id))
 }
 
 async fn stored_client_msg(
@@ -167,13 +172,17 @@ async fn stored_client_msg(
     hub.read(move |store| store.client_msg(&owner, &id)).await
 }
 
-async fn events_after(
-    hub: &Hub,
-    session_id: &str,
-    after: u64,
-) -> StoreResult<(Vec<StoredEvent>, u64)> {
-    let id = session_id.to_owned();
-    hub.read(move |store| store.events_after(&id, after)).await
+/// The replay of a session after `after`, up to its last committed seq (read now: later events
+/// come live), and that seq.
+async fn replay_of(hub: &Hub, session_id: &Arc<str>, after: u64) -> StoreResult<(Out, u64)> {
+    let id = session_id.to_string();
+    let through = hub.read(move |store| store.last_seq(&id)).await?;
+    let replay = Out::Replay {
+        session_id: session_id.clone(),
+        after,
+        through,
+    };
+    Ok((replay, through))
 }
 
 /// The route lock of a session, if there is one.
@@ -211,10 +220,49 @@ fn title_of(text: &str) -> String {
     title
 }
 
-async fn list_sessions(hub: &Arc<Hub>, ctx: &mut ConnCtx, out: &mut Vec<Out>) -> Handled {
+/// A `list_sessions` cursor: `updatedAt:sessionId` of the last session of the page before.
+fn list_cursor(record: &SessionSummary) -> String {
+    format!("{}:{}", record.updated_at, record.session_id)
+}
+
+fn parse_list_cursor(cursor: &str) -> Option<(u64, String)> {
+    let (updated_at, id) = cursor.split_once(':')?;
+    Some((updated_at.parse().ok()?, id.to_owned())).filter(|(_, id)| !id.is_empty())
+}
+
+fn invalid_field(message: impl Into<String>) -> Refusal {
+    Refusal {
+        code: ErrorCode::InvalidField,
+        message: message.into(),
+        session_id: None,
+    }
+}
+
+async fn list_sessions(
+    hub: &Arc<Hub>,
+    ctx: &mut ConnCtx,
+    frame: ListSessionsFrame,
+    out: &mut Vec<Out>,
+) -> Handled {
+    let limit = list_limit(frame.limit).ok_or_else(|| {
+        invalid_field(format!(
+            "limit: must be between 1 and {MAX_LIST_LIMIT} (default {DEFAULT_LIST_LIMIT})"
+        ))
+    })?;
+    let before = match frame.before.as_deref() {
+        Some(cursor) => Some(parse_list_cursor(cursor).ok_or_else(|| {
+            invalid_field("before: not a cursor from the `next` of a `sessions` reply")
+        })?),
+        None => None,
+    };
     let owner = ctx.user.0.clone();
-    let records = hub.read(move |store| store.sessions_of(&owner)).await?;
-    let sessions = records
+    // One more than asked tells whether another page follows.
+    let mut records = hub
+        .read(move |store| store.sessions_page(&owner, before, limit + 1))
+        .await?;
+    let more = records.len() > limit;
+    records.truncate(limit);
+    let mut sessions: Vec<SessionSummary> = records
         .into_iter()
         .map(|record| {
             // The in-memory state is the newest (its event may still be committing).
@@ -231,8 +279,25 @@ async fn list_sessions(hub: &Arc<Hub>, ctx: &mut ConnCtx, out: &mut Vec<Out>) ->
             }
         })
         .collect();
-    out.push(Out::Reply(Reply::Sessions(Sessions { sessions })));
-    Ok(())
+    let mut next = if more {
+        sessions.last().map(list_cursor)
+    } else {
+        None
+    };
+    // A reply never passes the frame limit: a page that would is cut short (its `next` then
+    // points after the last session it kept).
+    loop {
+        let reply = Reply::Sessions(Sessions {
+            sessions: sessions.clone(),
+            next: next.clone(),
+        });
+        if sessions.len() <= 1 || encode(&reply).len() <= hub.config.max_frame_bytes {
+            out.push(Out::Reply(reply));
+            return Ok(());
+        }
+        sessions.truncate(sessions.len() / 2);
+        next = sessions.last().map(list_cursor);
+    }
 }
 
 async fn send(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: SendFrame, out: &mut Vec<Out>) -> Handled {
@@ -242,7 +307,7 @@ async fn send(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: SendFrame, out: &mut Vec
     let _user = user_lock.lock().await;
     let stored = stored_client_msg(hub, &ctx.user, &frame.client_msg_id).await?;
     let entry = match &frame.session_id {
-        Some(id) => hub.entry(id).await?,
+        Some(id) => hub.entry_for(&ctx.user, id).await?,
         None => None,
     };
     let _route = route_guard(&entry).await;
@@ -401,8 +466,8 @@ async fn duplicate(
             if hub.runtimes.get(&entry.id).is_some() {
                 hub.reattach(entry, triggers::watcher_joined(entry.state()));
             }
-            let (events, _) = events_after(hub, &entry.id, 0).await?;
-            out.extend(events.into_iter().map(Out::Replay));
+            let (replay, _) = replay_of(hub, &entry.id, 0).await?;
+            out.push(replay);
         }
     }
     out.push(Out::Reply(Reply::Ack(Ack {
@@ -426,7 +491,7 @@ async fn interrupt(
     let user_lock = hub.user_lock(&ctx.user);
     let _user = user_lock.lock().await;
     let stored = stored_client_msg(hub, &ctx.user, &frame.client_msg_id).await?;
-    let entry = hub.entry(&frame.session_id).await?;
+    let entry = hub.entry_for(&ctx.user, &frame.session_id).await?;
     let _route = route_guard(&entry).await;
     let lookup: Lookup = hub.lookup(entry.as_deref(), &ctx.user);
     let decision = decide_interrupt(frame.text.is_some(), lookup, stored);
@@ -502,7 +567,7 @@ async fn switch_session(
     out: &mut Vec<Out>,
 ) -> Handled {
     let entry = match &frame.session_id {
-        Some(id) => hub.entry(id).await?,
+        Some(id) => hub.entry_for(&ctx.user, id).await?,
         None => None,
     };
     let _route = route_guard(&entry).await;
@@ -540,7 +605,7 @@ async fn switch_session(
             start_watching(hub, ctx, &entry);
             ctx.current = Some(entry.id.to_string());
             hub.reattach(&entry, reattach);
-            let (events, last_seq) = events_after(hub, &entry.id, replay_after).await?;
+            let (replay, last_seq) = replay_of(hub, &entry.id, replay_after).await?;
             let snapshot = entry.snapshot();
             out.push(Out::Reply(Reply::SessionSwitched(SessionSwitched {
                 session_id: entry.id.to_string(),
@@ -549,7 +614,7 @@ async fn switch_session(
                 last_seq,
                 title: snapshot.title,
             })));
-            out.extend(events.into_iter().map(Out::Replay));
+            out.push(replay);
             Ok(())
         }
     }
@@ -561,9 +626,16 @@ async fn reconnect(
     frame: ReconnectFrame,
     out: &mut Vec<Out>,
 ) -> Handled {
-    let mut sessions = Vec::with_capacity(frame.sessions.len());
-    for cursor in frame.sessions {
-        let entry = hub.entry(&cursor.session_id).await?;
+    let cursors = merge_cursors(frame.sessions).map_err(|count| Refusal {
+        code: ErrorCode::InvalidField,
+        message: format!(
+            "sessions: {count} distinct sessions; a reconnect names at most {MAX_RECONNECT_SESSIONS}"
+        ),
+        session_id: None,
+    })?;
+    let mut sessions = Vec::with_capacity(cursors.len());
+    for cursor in cursors {
+        let entry = hub.entry_for(&ctx.user, &cursor.session_id).await?;
         let _route = route_guard(&entry).await;
         let lookup = hub.lookup(entry.as_deref(), &ctx.user);
         match (decide_reconnect(cursor.last_seq, lookup), entry) {
@@ -581,16 +653,16 @@ async fn reconnect(
                 }
                 start_watching(hub, ctx, &entry);
                 hub.reattach(&entry, reattach);
-                let (events, last_seq) = events_after(hub, &entry.id, replay_after).await?;
-                let replayed = events.len() as u64;
-                let last_sent = events.last().map_or(replay_after, |event| event.seq);
-                out.extend(events.into_iter().map(Out::Replay));
+                let (replay, last_seq) = replay_of(hub, &entry.id, replay_after).await?;
+                // Seqs are dense, so the replay holds exactly this many events.
+                let replayed = last_seq.saturating_sub(replay_after);
+                out.push(replay);
                 sessions.push(ReconnectedSession {
                     session_id: entry.id.to_string(),
                     replayed,
                     state: entry.state(),
                     running,
-                    last_seq: last_sent.max(last_seq),
+                    last_seq: last_seq.max(replay_after),
                 });
             }
             // Unknown (or not the caller's): an error for that session; the others go on.

@@ -53,7 +53,7 @@ impl FromJson for TurnEndReason {
 
 impl FromJson for ErrorCode {
     fn from_json(json: &Json<'_>, path: Path<'_>) -> Result<Self, DecodeError> {
-        const VARIANTS: [(&str, ErrorCode); 10] = [
+        const VARIANTS: [(&str, ErrorCode); 12] = [
             ("bad_frame", ErrorCode::BadFrame),
             ("unknown_type", ErrorCode::UnknownType),
             ("invalid_field", ErrorCode::InvalidField),
@@ -63,6 +63,8 @@ impl FromJson for ErrorCode {
             ("session_not_found", ErrorCode::SessionNotFound),
             ("frame_too_large", ErrorCode::FrameTooLarge),
             ("rate_limited", ErrorCode::RateLimited),
+            ("permission_resolved", ErrorCode::PermissionResolved),
+            ("unavailable", ErrorCode::Unavailable),
             ("internal", ErrorCode::Internal),
         ];
         unit_enum(json, path, &VARIANTS)

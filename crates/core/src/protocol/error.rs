@@ -18,6 +18,10 @@ pub enum ErrorCode {
     SessionNotFound,
     FrameTooLarge,
     RateLimited,
+    /// A later answer to a permission request that was already answered (§5.1).
+    PermissionResolved,
+    /// Storage is failing or full: retry later (the client keeps the frame in its outbox).
+    Unavailable,
     Internal,
 }
 
@@ -34,6 +38,8 @@ impl ErrorCode {
             Self::SessionNotFound => "session_not_found",
             Self::FrameTooLarge => "frame_too_large",
             Self::RateLimited => "rate_limited",
+            Self::PermissionResolved => "permission_resolved",
+            Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
     }

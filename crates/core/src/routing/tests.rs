@@ -500,3 +500,42 @@ fn reconnect_table() {
         assert_eq!(decide_reconnect(5, lookup), expected, "{name}");
     }
 }
+
+fn cursor(id: &str, last_seq: u64) -> SessionCursor {
+    SessionCursor {
+        session_id: id.into(),
+        last_seq,
+    }
+}
+
+#[test]
+fn reconnect_cursors_merge_to_the_lowest_last_seq_and_are_capped() {
+    let merged = merge_cursors(vec![
+        cursor("a", 9),
+        cursor("b", 4),
+        cursor("a", 3),
+        cursor("a", 7),
+    ]);
+    assert_eq!(merged, Ok(vec![cursor("a", 3), cursor("b", 4)]));
+    let many: Vec<_> = (0..MAX_RECONNECT_SESSIONS)
+        .map(|n| cursor(&n.to_string(), 0))
+        .collect();
+    let mut repeated = many.clone();
+    repeated.extend(many.iter().cloned());
+    assert_eq!(
+        merge_cursors(repeated).map(|m| m.len()),
+        Ok(MAX_RECONNECT_SESSIONS)
+    );
+    let mut over = many;
+    over.push(cursor("one more", 0));
+    assert_eq!(merge_cursors(over), Err(MAX_RECONNECT_SESSIONS + 1));
+}
+
+#[test]
+fn list_limits() {
+    assert_eq!(list_limit(None), Some(100));
+    assert_eq!(list_limit(Some(1)), Some(1));
+    assert_eq!(list_limit(Some(500)), Some(500));
+    assert_eq!(list_limit(Some(0)), None);
+    assert_eq!(list_limit(Some(501)), None);
+}

@@ -83,13 +83,30 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn submit(&self, write: Write) -> StoreResult<()>;
     /// One session, whoever owns it.
     fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
-    /// The sessions of one user, most recently updated first.
-    fn sessions_of(&self, owner: &str) -> StoreResult<Vec<SessionRecord>>;
+    /// At most `limit` sessions of one user, most recently updated first (ties: higher id
+    /// first), starting after the position `before` (`updated_at`, `id`) when given.
+    fn sessions_page(
+        &self,
+        owner: &str,
+        before: Option<(u64, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<SessionRecord>>;
     /// Every session whose state is not ENDED (start-up recovery).
     fn not_ended(&self) -> StoreResult<Vec<SessionRecord>>;
     /// The committed events of a session with `seq > after`, in order, and the session's last
     /// committed seq, read in one snapshot.
     fn events_after(&self, session_id: &str, after: u64) -> StoreResult<(Vec<StoredEvent>, u64)>;
+    /// At most `limit` committed events of a session with `after < seq <= through`, in order
+    /// (replays read pages of these as the socket drains, never a whole history at once).
+    fn events_page(
+        &self,
+        session_id: &str,
+        after: u64,
+        through: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    /// The highest committed seq of a session (0 if it has no events).
+    fn last_seq(&self, session_id: &str) -> StoreResult<u64>;
     /// The `turnId` of a `turn_start` with no `turn_end` after it, if the log has one.
     fn open_turn(&self, session_id: &str) -> StoreResult<Option<String>>;
     /// Where a user's `clientMsgId` was stored, if it was.

@@ -324,12 +324,26 @@ impl Store for SqliteStore {
         })
     }
 
-    fn sessions_of(&self, owner: &str) -> StoreResult<Vec<SessionRecord>> {
+    fn sessions_page(
+        &self,
+        owner: &str,
+        before: Option<(u64, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<SessionRecord>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Without a cursor, start above every possible position.
+        let (updated_at, id) = before.unwrap_or((i64::MAX as u64, String::new()));
+        let unbounded = id.is_empty();
         self.read(|conn| {
             conn.prepare_cached(&format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions WHERE owner = ?1 ORDER BY updated_at DESC, id DESC"
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE owner = ?1
+                 AND (?4 OR updated_at < ?2 OR (updated_at = ?2 AND id < ?3))
+                 ORDER BY updated_at DESC, id DESC LIMIT ?5"
             ))?
-            .query_map([owner], row_to_session)?
+            .query_map(
+                params![owner, updated_at, id, unbounded, limit],
+                row_to_session,
+            )?
             .collect()
         })
     }
@@ -371,6 +385,43 @@ impl Store for SqliteStore {
             .query_row([session_id], |row| row.get(0))?;
         tx.finish()?;
         Ok((events, last.unwrap_or(0)))
+    }
+
+    fn events_page(
+        &self,
+        session_id: &str,
+        after: u64,
+        through: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let session: Arc<str> = Arc::from(session_id);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT seq, type, payload, ts FROM events WHERE session_id = ?1 AND seq > ?2 AND seq <= ?3
+                 ORDER BY seq LIMIT ?4",
+            )?
+            .query_map(params![session_id, after, through, limit], |row| {
+                let kind: String = row.get(1)?;
+                let text: String = row.get(2)?;
+                Ok(StoredEvent {
+                    session_id: session.clone(),
+                    seq: row.get(0)?,
+                    kind: static_kind(&kind),
+                    ts: row.get(3)?,
+                    text: Arc::from(text),
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn last_seq(&self, session_id: &str) -> StoreResult<u64> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT MAX(seq) FROM events WHERE session_id = ?1")?
+                .query_row([session_id], |row| row.get::<_, Option<u64>>(0))
+                .map(Option::unwrap_or_default)
+        })
     }
 
     fn open_turn(&self, session_id: &str) -> StoreResult<Option<String>> {
