@@ -144,6 +144,7 @@ pub async fn serve(hub: Arc<Hub>, socket: WebSocket, peer: Peer) {
                         flow
                     }
                     Some(Err(error)) => {
+                        tracing::debug!(connection = id, %error, "websocket read failed");
                         if let Some((code, reason)) = violation_close(error) {
                             conn.close(code, reason).await;
                         }
@@ -258,11 +259,15 @@ impl Connection {
 
     /// Sends a close frame, giving up after a short deadline (the peer may not be reading).
     async fn close(&mut self, code: u16, reason: &'static str) {
+        self.close_within(CLOSE_DEADLINE, code, reason).await;
+    }
+
+    async fn close_within(&mut self, deadline: Duration, code: u16, reason: &'static str) {
         let frame = Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
         }));
-        let _ = tokio::time::timeout(CLOSE_DEADLINE, self.sink.send(frame)).await;
+        let _ = tokio::time::timeout(deadline, self.sink.send(frame)).await;
     }
 
     async fn on_message(&mut self, message: Message) -> Result<ControlFlow<()>, Stop> {

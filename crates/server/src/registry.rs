@@ -114,8 +114,10 @@ impl ConnHandle {
             return;
         }
         let size = event.text.len();
-        let queued = queue.queued.fetch_add(size, Ordering::SeqCst) + size;
-        if queued > queue.limit {
+        let before = queue.queued.fetch_add(size, Ordering::SeqCst);
+        let queued = before + size;
+        // One event larger than the bound still goes through an empty queue.
+        if before > 0 && queued > queue.limit {
             queue.queued.fetch_sub(size, Ordering::SeqCst);
             if !queue.overflowed.swap(true, Ordering::SeqCst) {
                 tracing::warn!(

@@ -105,3 +105,47 @@ async fn static_files_are_served_with_the_right_types() {
     assert!(head.starts_with("http/1.1 404"), "{head}");
     server.stop().await;
 }
+
+#[test]
+fn a_blank_token_in_the_environment_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for tokens in [" ", "alice, ", ""] {
+        let output = Command::new(BIN)
+            .args(["--listen", "0.0.0.0:0", "--db"])
+            .arg(dir.path().join("cli.db"))
+            .env("SESSIONWIRE_TOKENS", tokens)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{tokens:?} started a server");
+        assert!(output.stdout.is_empty(), "{tokens:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("token"), "{tokens:?}: {stderr}");
+    }
+    // Spaces around a token are trimmed: " alice " is the token "alice".
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("trim.db"))
+        .env("SESSIONWIRE_TOKENS", " alice ")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect(&line)
+        .to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = Client::connect(&format!("ws://{addr}/ws")).await;
+        assert_eq!(ty(&client.hello(Some("alice")).await), "welcome");
+        let mut client = Client::connect(&format!("ws://{addr}/ws")).await;
+        assert_eq!(client.hello(Some(" alice ")).await["code"], "unauthorized");
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+}

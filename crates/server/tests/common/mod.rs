@@ -161,6 +161,11 @@ impl Client {
         Self { ws }
     }
 
+    /// The raw socket (for frames the helpers do not make).
+    pub fn ws_mut(&mut self) -> &mut WebSocketStream<MaybeTlsStream<TcpStream>> {
+        &mut self.ws
+    }
+
     pub async fn hello(&mut self, token: Option<&str>) -> Value {
         let mut hello = json!({"type": "hello", "protocol": 1});
         if let Some(token) = token {
