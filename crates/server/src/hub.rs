@@ -19,19 +19,21 @@ use crate::{
     auth::User,
     clock::{new_id, now_ms},
     registry::{lock, ConnHandle, ConnId, ConnectionRegistry, RuntimeRegistry},
-    runtime::{self, RuntimeHandle},
-    store::{ClientMsg, SessionRecord, Store, StoreResult, StoredEvent, Write},
+    runtime::{self, RuntimeHandle, TurnRequest},
+    store::{
+        Append, ClientMsgKey, Done, QueueOp, SessionRecord, Store, StoreResult, StoredEvent, Write,
+    },
     Config,
 };
 use anyhow::anyhow;
 use sessionwire_core::{
     lifecycle::{self, reason, triggers},
-    protocol::{encode, SessionStateChange},
+    protocol::SessionStateChange,
     routing::{Lookup, SessionView},
-    Event, EventKind, SessionState,
+    EventKind, SessionState,
 };
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex,
@@ -42,6 +44,32 @@ use tokio::sync::{oneshot, watch};
 /// `session_state.reason` when a graceful shutdown stops a runtime (not in the core's list: it
 /// is a server-process concern).
 pub const SERVER_SHUTDOWN: &str = "server_shutdown";
+
+/// `session_state.reason` when a storage failure stops a runtime.
+pub const STORAGE_FAILED: &str = crate::store::sqlite::STORAGE_FAILED;
+
+/// How soon a failed session's repair is first retried, and at most how long apart.
+const REPAIR_FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+const REPAIR_MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What an appended event may carry besides itself.
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// The session's new durable state.
+    pub new_state: Option<SessionState>,
+    /// The `clientMsgId` that produced the event.
+    pub client_msg: Option<ClientMsgKey>,
+    pub queue: Option<QueueOp>,
+}
+
+impl Extras {
+    fn state(state: SessionState) -> Self {
+        Self {
+            new_state: Some(state),
+            ..Self::default()
+        }
+    }
+}
 
 /// One session's in-memory entry.
 #[derive(Debug)]
@@ -56,7 +84,7 @@ pub struct SessionEntry {
 #[derive(Debug)]
 struct EntryInner {
     state: SessionState,
-    /// The last seq assigned (submitted to the store; committed shortly after).
+    /// The last seq stored (moved by [`Hub::dispatch`]).
     last_seq: u64,
     title: String,
     /// Bumped on every state change, so a timer can tell whether it is stale.
@@ -130,10 +158,15 @@ pub struct Hub {
     /// Session lookups that went to the store (tests check that a foreign session and an
     /// unknown one take the same path).
     pub session_reads: AtomicU64,
+    /// Sessions whose writes failed, waiting for their repair (PROTOCOL.md §2): a `send` to
+    /// one is answered `unavailable` at once.
+    fenced: Mutex<HashSet<Arc<str>>>,
+    /// Where the store's writer thread starts repairs.
+    tasks: tokio::runtime::Handle,
 }
 
 impl Hub {
-    /// A hub over an open store.
+    /// A hub over an open store. Call it inside the Tokio runtime that will serve.
     pub fn new(config: Config, store: Arc<dyn Store>, agent: Arc<dyn Agent>) -> Self {
         Self {
             epoch: new_id(),
@@ -148,6 +181,8 @@ impl Hub {
             sockets: Arc::default(),
             failed_hellos: FailedHellos::new(config.failed_hellos_per_second),
             session_reads: AtomicU64::new(0),
+            fenced: Mutex::new(HashSet::new()),
+            tasks: tokio::runtime::Handle::current(),
             config,
         }
     }
@@ -294,9 +329,14 @@ impl Hub {
         }
     }
 
-    /// Makes a new session (state CREATED) owned by `owner`. Its first event is written by
+    /// Makes a new session (state CREATED) owned by `owner` and waits until its row is stored
+    /// (a client is told about a session only once it exists). Its first event is written by
     /// [`Hub::announce_created`], after the creating connection watches it.
-    pub fn create_session(&self, owner: &User, title: String) -> StoreResult<Arc<SessionEntry>> {
+    pub async fn create_session(
+        &self,
+        owner: &User,
+        title: String,
+    ) -> StoreResult<Arc<SessionEntry>> {
         let now = now_ms();
         let record = SessionRecord {
             id: new_id(),
@@ -307,7 +347,12 @@ impl Hub {
             created_at: now,
             updated_at: now,
         };
-        self.store.submit(Write::CreateSession(record.clone()))?;
+        let (done, stored) = oneshot::channel();
+        self.store
+            .submit(Write::CreateSession(record.clone(), Some(done)))?;
+        stored
+            .await
+            .map_err(|_| anyhow!("store writer stopped"))??;
         let entry = Arc::new(SessionEntry::from_record(record));
         lock(&self.sessions).insert(entry.id.to_string(), entry.clone());
         Ok(entry)
@@ -315,80 +360,98 @@ impl Hub {
 
     /// Writes seq 1 of a new session: `session_state{CREATED, previous: null}`.
     pub fn announce_created(&self, entry: &SessionEntry) {
-        let mut inner = lock(&entry.inner);
+        let _inner = lock(&entry.inner);
         let kind = EventKind::SessionState(SessionStateChange {
             state: SessionState::Created,
             previous: None,
             reason: reason::CREATED.to_owned(),
         });
-        self.append_locked(entry, &mut inner, kind, Some(SessionState::Created), None);
+        self.submit_append(entry, kind, Extras::state(SessionState::Created), None);
     }
 
-    /// Appends one event to a session's log; returns its seq. `client_msg` stores the
-    /// `clientMsgId` that produced it in the same transaction.
-    pub fn append(
+    /// Appends one event to a session's log (its seq is given when it is stored).
+    pub fn append(&self, entry: &SessionEntry, kind: EventKind) {
+        let _inner = lock(&entry.inner);
+        self.submit_append(entry, kind, Extras::default(), None);
+    }
+
+    /// Appends one event with what comes with it (not waiting for it to be stored).
+    pub fn append_with(&self, entry: &SessionEntry, kind: EventKind, extras: Extras) {
+        let _inner = lock(&entry.inner);
+        self.submit_append(entry, kind, extras, None);
+    }
+
+    /// Appends one event with what comes with it, and waits until it is stored: its seq, or
+    /// an error if storage failed (the caller answers `unavailable`).
+    pub async fn append_durable(
         &self,
         entry: &SessionEntry,
         kind: EventKind,
-        client_msg: Option<(&User, &str)>,
-    ) -> u64 {
-        let mut inner = lock(&entry.inner);
-        self.append_locked(entry, &mut inner, kind, None, client_msg)
+        extras: Extras,
+    ) -> StoreResult<u64> {
+        let (done, stored) = oneshot::channel();
+        {
+            let _inner = lock(&entry.inner);
+            self.submit_append(entry, kind, extras, Some(done));
+        }
+        stored.await.map_err(|_| anyhow!("store writer stopped"))?
     }
 
-    fn append_locked(
+    /// Submits under the entry's lock: the store gives seqs in submission order, so each
+    /// session's events are stored in the order its tasks produced them.
+    fn submit_append(
         &self,
         entry: &SessionEntry,
-        inner: &mut EntryInner,
         kind: EventKind,
-        new_state: Option<SessionState>,
-        client_msg: Option<(&User, &str)>,
-    ) -> u64 {
-        let seq = inner.last_seq + 1;
-        let event = Event {
-            session_id: entry.id.to_string(),
-            seq,
+        extras: Extras,
+        done: Option<Done<u64>>,
+    ) {
+        let append = Append {
+            session_id: entry.id.clone(),
             ts: now_ms(),
             kind,
+            new_state: extras.new_state,
+            client_msg: extras.client_msg,
+            queue: extras.queue,
+            done,
         };
-        let stored = StoredEvent {
-            session_id: entry.id.clone(),
-            seq,
-            kind: event.kind.type_name(),
-            ts: event.ts,
-            text: Arc::from(encode(&event)),
-        };
-        let client_msg = client_msg.map(|(user, id)| ClientMsg {
-            owner: user.0.clone(),
-            client_msg_id: id.to_owned(),
-            session_id: entry.id.to_string(),
-            seq,
-        });
-        match self.store.submit(Write::Append {
-            event: stored,
-            new_state,
-            client_msg,
-        }) {
-            Ok(()) => inner.last_seq = seq,
-            Err(error) => tracing::error!(session = %entry.id, %error, "event not stored"),
+        if let Err(error) = self.store.submit(Write::Append(append)) {
+            tracing::error!(session = %entry.id, %error, "event not stored");
         }
-        seq
     }
 
-    /// Stores a `clientMsgId` that has no event of its own (an `interrupt` without text).
-    pub fn store_client_msg(
+    /// Stores a `clientMsgId` that has no event of its own (an `interrupt` without text) with
+    /// the session's last stored seq, which it returns once stored.
+    pub async fn store_client_msg(
         &self,
         user: &User,
         client_msg_id: &str,
-        session_id: &str,
-        seq: u64,
-    ) -> StoreResult<()> {
-        self.store.submit(Write::ClientMsg(ClientMsg {
-            owner: user.0.clone(),
-            client_msg_id: client_msg_id.to_owned(),
-            session_id: session_id.to_owned(),
-            seq,
-        }))
+        entry: &SessionEntry,
+    ) -> StoreResult<u64> {
+        let (done, stored) = oneshot::channel();
+        self.store.submit(Write::ClientMsg {
+            key: ClientMsgKey {
+                owner: user.0.clone(),
+                client_msg_id: client_msg_id.to_owned(),
+            },
+            session_id: entry.id.clone(),
+            done,
+        })?;
+        stored.await.map_err(|_| anyhow!("store writer stopped"))?
+    }
+
+    /// Queued turns that will not run (a close or stop dropped them).
+    pub fn dequeue(&self, entry: &SessionEntry, message_ids: Vec<String>) {
+        if message_ids.is_empty() {
+            return;
+        }
+        let write = Write::Dequeue {
+            session_id: entry.id.clone(),
+            message_ids,
+        };
+        if let Err(error) = self.store.submit(write) {
+            tracing::error!(session = %entry.id, %error, "dropped turns not recorded");
+        }
     }
 
     /// Moves a session to `to` if the table allows it, persisting and emitting the change.
@@ -453,7 +516,7 @@ impl Hub {
             previous: Some(from),
             reason: why.to_owned(),
         });
-        self.append_locked(entry, inner, kind, Some(to), None);
+        self.submit_append(entry, kind, Extras::state(to), None);
         tracing::debug!(session = %entry.id, %from, %to, reason = why, "session state");
         inner.version
     }
@@ -600,9 +663,133 @@ impl Hub {
         }
     }
 
-    /// Hands committed events to their watchers (called by the store's writer).
+    /// Hands committed events to their watchers (called by the store's writer), and moves each
+    /// loaded entry's last stored seq.
     pub fn dispatch(&self, events: &[StoredEvent]) {
         self.connections.dispatch(events);
+        let mut newest: HashMap<&Arc<str>, u64> = HashMap::new();
+        for event in events {
+            newest.insert(&event.session_id, event.seq);
+        }
+        let sessions = lock(&self.sessions);
+        for (id, seq) in newest {
+            if let Some(entry) = sessions.get(&**id) {
+                let mut inner = lock(&entry.inner);
+                inner.last_seq = inner.last_seq.max(seq);
+            }
+        }
+    }
+
+    /// Whether a session's writes are refused until its repair (storage failed).
+    pub fn is_fenced(&self, session_id: &str) -> bool {
+        lock(&self.fenced).contains(session_id)
+    }
+
+    /// Called by the store's writer when a batch could not be stored: each of its sessions is
+    /// fenced, its runtime stopped (the turn it was running is cut short), and a repair retried
+    /// until storage works again; the repair ends the cut turn with `error: "storage"`, the
+    /// session becomes ENDED, and its queued messages run again (PROTOCOL.md §2).
+    pub fn storage_failed(self: &Arc<Self>, sessions: Vec<Arc<str>>) {
+        for session in sessions {
+            if !lock(&self.fenced).insert(session.clone()) {
+                continue; // its repair is already under way
+            }
+            tracing::warn!(%session, "storage failed; the session waits for its repair");
+            let hub = self.clone();
+            self.tasks.spawn(async move { hub.repair(session).await });
+        }
+    }
+
+    async fn repair(self: Arc<Self>, session: Arc<str>) {
+        if let Some(runtime) = self.runtimes.get(&session) {
+            self.abort_runtime(&runtime, STORAGE_FAILED).await;
+        }
+        let mut backoff = REPAIR_FIRST_RETRY;
+        let mut shutdown = self.shutdown_signal();
+        loop {
+            let (done, repaired) = oneshot::channel();
+            let write = Write::Repair {
+                session_id: session.clone(),
+                ts: now_ms(),
+                done,
+            };
+            let result = match self.store.submit(write) {
+                Ok(()) => repaired
+                    .await
+                    .map_err(|_| anyhow!("store writer stopped"))
+                    .and_then(|r| r),
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(repaired) => {
+                    let entry = self.loaded(&session);
+                    match (repaired.exists, entry) {
+                        // Its creation was never stored: the session does not exist.
+                        (false, _) => {
+                            lock(&self.sessions).remove(&*session);
+                        }
+                        (true, Some(entry)) => {
+                            let mut inner = lock(&entry.inner);
+                            inner.state = repaired.state.unwrap_or(SessionState::Ended);
+                            inner.version += 1;
+                        }
+                        (true, None) => {}
+                    }
+                    lock(&self.fenced).remove(&session);
+                    tracing::info!(%session, "storage works again; session repaired");
+                    if let Err(error) = self.resume_pending(&session).await {
+                        tracing::error!(%session, %error, "queued turns not resumed");
+                    }
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(%session, %error, "repair failed; retrying");
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                _ = shutdown.wait_for(|down| *down) => return,
+            }
+            backoff = (backoff * 2).min(REPAIR_MAX_RETRY);
+        }
+    }
+
+    /// Starts a runtime for a session whose stored turn queue is not empty and hands it those
+    /// turns, in order: acked messages a crash, shutdown or storage failure left unrun
+    /// (PROTOCOL.md §3). A session nobody watches is left DETACHED.
+    pub async fn resume_pending(self: &Arc<Self>, session_id: &str) -> StoreResult<usize> {
+        let id = session_id.to_owned();
+        let pending = self
+            .read(move |store| store.pending_turns(Some(&id)))
+            .await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let Some(entry) = self.entry(session_id).await? else {
+            return Ok(0);
+        };
+        let _route = entry.lock_route().await;
+        let runtime = match self.runtimes.get(&entry.id) {
+            Some(runtime) => runtime,
+            None => match self.start_runtime(&entry) {
+                Some(runtime) => runtime,
+                None => return Ok(0),
+            },
+        };
+        let count = pending.len();
+        for turn in pending {
+            runtime.deliver(TurnRequest {
+                message_id: turn.message_id,
+                prompt: turn.text,
+            });
+        }
+        if self.connections.watcher_count(&entry.id) == 0 {
+            if let Some(to) = triggers::last_watcher_left(entry.state()) {
+                self.transition(&entry, to, reason::WATCHERS_LEFT);
+            }
+        }
+        tracing::info!(session = %entry.id, turns = count, "queued turns resumed");
+        Ok(count)
     }
 
     /// Tells connections and timers that the server is going away.

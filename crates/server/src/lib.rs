@@ -70,11 +70,17 @@ impl Server {
         // reached through a weak reference set once it exists.
         let hub_slot: Arc<OnceLock<Weak<Hub>>> = Arc::new(OnceLock::new());
         let sink_slot = hub_slot.clone();
+        let failure_slot = hub_slot.clone();
         let store = SqliteStore::open(
             &config.db_path,
             Box::new(move |events| {
                 if let Some(hub) = sink_slot.get().and_then(Weak::upgrade) {
                     hub.dispatch(events);
+                }
+            }),
+            Box::new(move |sessions| {
+                if let Some(hub) = failure_slot.get().and_then(Weak::upgrade) {
+                    hub.storage_failed(sessions);
                 }
             }),
         )?;

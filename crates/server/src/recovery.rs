@@ -1,6 +1,8 @@
 //! Start-up recovery: the runtimes of the previous process are gone, so every session that is
 //! not ENDED becomes ENDED with reason `server_restart` (the one transition outside the table).
 //!
+//! Then every session with acked messages that never ran gets a runtime that runs them.
+//!
 //! Before that, a session whose log has a `turn_start` without its `turn_end` (the process died
 //! mid-turn) gets `turn_end{reason:"error", error:"server_restart"}`, so no client spinner stays
 //! on forever.
@@ -29,18 +31,36 @@ pub async fn recover(hub: &Arc<Hub>) -> Result<usize> {
                 error: Some(reason::SERVER_RESTART.to_owned()),
                 usage: None,
             };
-            hub.append(&entry, EventKind::TurnEnd(turn_end), None);
+            hub.append(&entry, EventKind::TurnEnd(turn_end));
         }
         if let Some(to) = lifecycle::recover_on_start(entry.state()) {
             hub.force_state(&entry, to, reason::SERVER_RESTART);
         }
     }
-    hub.durable().await?;
+    // On a full disk the server still starts and serves what is stored: the sessions whose
+    // recovery could not be written are fenced and repaired once storage works.
+    if let Err(error) = hub.durable().await {
+        tracing::error!(%error, "recovery could not be stored; serving what is stored");
+        return Ok(sessions.len());
+    }
     if !sessions.is_empty() {
         tracing::info!(
             sessions = sessions.len(),
             "recovered unfinished sessions as ENDED (server_restart)"
         );
+    }
+    // Acked messages the previous process never ran run now, in order (PROTOCOL.md §3).
+    let pending = hub.read(|store| store.pending_turns(None)).await?;
+    let mut resumed: Vec<&str> = pending
+        .iter()
+        .map(|turn| turn.session_id.as_str())
+        .collect();
+    resumed.dedup();
+    for session in resumed {
+        if hub.is_fenced(session) {
+            continue;
+        }
+        hub.resume_pending(session).await?;
     }
     Ok(sessions.len())
 }

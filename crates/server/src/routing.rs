@@ -10,10 +10,10 @@
 
 use crate::{
     auth::User,
-    hub::{Hub, SessionEntry},
+    hub::{Extras, Hub, SessionEntry},
     registry::{ConnHandle, ConnId},
     runtime::{RuntimeHandle, TurnRequest},
-    store::StoreResult,
+    store::{ClientMsgKey, QueueOp, StoreResult},
 };
 use sessionwire_core::{
     lifecycle::{reason, triggers},
@@ -76,6 +76,16 @@ impl Refusal {
             code: ErrorCode::SessionNotFound,
             message: format!("no session `{session_id}`"),
             session_id: Some(session_id.to_owned()),
+        }
+    }
+
+    /// Storage failed: the frame was not carried out; the client retries it later.
+    fn unavailable(session_id: &str, error: &anyhow::Error) -> Self {
+        tracing::warn!(session = session_id, %error, "write not stored");
+        Self {
+            code: ErrorCode::Unavailable,
+            message: "storage is failing or full; nothing was stored, retry later".into(),
+            session_id: (!session_id.is_empty()).then(|| session_id.to_owned()),
         }
     }
 
@@ -311,6 +321,9 @@ async fn send(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: SendFrame, out: &mut Vec
         None => None,
     };
     let _route = route_guard(&entry).await;
+    if stored.is_none() {
+        refuse_if_fenced(hub, entry.as_deref())?;
+    }
     let lookup = hub.lookup(entry.as_deref(), &ctx.user);
     let decision = decide_send(frame.session_id.as_deref(), lookup, stored);
     tracing::debug!(?decision, "send");
@@ -337,7 +350,10 @@ async fn send(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: SendFrame, out: &mut Vec
             frame.session_id.as_deref().unwrap_or_default(),
         )),
         SendDecision::Create => {
-            let entry = hub.create_session(&ctx.user, title_of(&frame.text))?;
+            let entry = hub
+                .create_session(&ctx.user, title_of(&frame.text))
+                .await
+                .map_err(|error| Refusal::unavailable("", &error))?;
             let _new_route = entry.lock_route().await;
             // Watch before the first event, so this connection sees seq 1 onwards.
             start_watching(hub, ctx, &entry);
@@ -370,6 +386,17 @@ async fn send(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: SendFrame, out: &mut Vec
             let runtime = hub.start_runtime(&entry);
             deliver(hub, ctx, &entry, runtime, request, Delivery::Queue, out).await
         }
+    }
+}
+
+/// A session whose writes failed takes nothing new until its repair.
+fn refuse_if_fenced(hub: &Hub, entry: Option<&SessionEntry>) -> Handled {
+    match entry {
+        Some(entry) if hub.is_fenced(&entry.id) => Err(Refusal::unavailable(
+            &entry.id,
+            &anyhow::anyhow!("session waiting for its storage repair"),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -406,8 +433,24 @@ async fn deliver(
         message_id: request.message_id.clone(),
         text: request.prompt.clone(),
     });
-    let seq = hub.append(entry, message, Some((&ctx.user, &request.message_id)));
-    hub.durable().await?;
+    let extras = Extras {
+        client_msg: Some(ClientMsgKey {
+            owner: ctx.user.0.clone(),
+            client_msg_id: request.message_id.clone(),
+        }),
+        // Stored with its place in the turn queue, so that an acked message runs even if the
+        // server dies before its turn starts.
+        queue: Some(QueueOp::Push {
+            message_id: request.message_id.clone(),
+            text: request.prompt.clone(),
+            front: how == Delivery::Interrupt,
+        }),
+        ..Extras::default()
+    };
+    let seq = hub
+        .append_durable(entry, message, extras)
+        .await
+        .map_err(|error| Refusal::unavailable(&entry.id, &error))?;
     let delivered = match (&runtime, how) {
         (Some(runtime), Delivery::Queue) => runtime.deliver(request.clone()),
         (Some(runtime), Delivery::Interrupt) => runtime.interrupt(Some(request.clone())).await,
@@ -493,6 +536,9 @@ async fn interrupt(
     let stored = stored_client_msg(hub, &ctx.user, &frame.client_msg_id).await?;
     let entry = hub.entry_for(&ctx.user, &frame.session_id).await?;
     let _route = route_guard(&entry).await;
+    if stored.is_none() {
+        refuse_if_fenced(hub, entry.as_deref())?;
+    }
     let lookup: Lookup = hub.lookup(entry.as_deref(), &ctx.user);
     let decision = decide_interrupt(frame.text.is_some(), lookup, stored);
     tracing::debug!(?decision, "interrupt");
@@ -544,9 +590,10 @@ async fn ack_without_text(
     runtime: Option<RuntimeHandle>,
     out: &mut Vec<Out>,
 ) -> Handled {
-    let seq = entry.snapshot().last_seq;
-    hub.store_client_msg(&ctx.user, client_msg_id, &entry.id, seq)?;
-    hub.durable().await?;
+    let seq = hub
+        .store_client_msg(&ctx.user, client_msg_id, entry)
+        .await
+        .map_err(|error| Refusal::unavailable(&entry.id, &error))?;
     if let Some(runtime) = runtime {
         runtime.interrupt(None).await;
     }

@@ -12,7 +12,8 @@
 use crate::{
     agent::{EventSink, Turn},
     clock::new_id,
-    hub::{Hub, SessionEntry},
+    hub::{Extras, Hub, SessionEntry, SERVER_SHUTDOWN, STORAGE_FAILED},
+    store::QueueOp,
 };
 use sessionwire_core::{
     lifecycle::reason,
@@ -211,6 +212,7 @@ impl Runtime<'_> {
                     if closing {
                         // A closing session runs no new prompt; the message stays in history.
                         self.turns.fetch_sub(1, Ordering::SeqCst);
+                        self.hub.dequeue(self.entry, vec![turn.message_id]);
                     } else {
                         queue.push_back(turn);
                     }
@@ -220,6 +222,7 @@ impl Runtime<'_> {
                     if let Some(turn) = next {
                         if closing {
                             self.turns.fetch_sub(1, Ordering::SeqCst);
+                            self.hub.dequeue(self.entry, vec![turn.message_id]);
                         } else {
                             queue.push_front(turn);
                         }
@@ -228,35 +231,48 @@ impl Runtime<'_> {
                 }
                 Wake::Command(Some(Command::Close)) => {
                     closing = true;
-                    self.drop_queue(&mut queue);
+                    self.drop_queue(&mut queue, true);
                 }
                 Wake::Command(Some(Command::Abort { reason })) => {
                     self.cancel(current.take()).await;
-                    self.drop_queue(&mut queue);
+                    // The user's stop drops the queue; a server shutdown or a storage failure
+                    // keeps it stored, to run when the session's runtime next starts.
+                    let dropped = reason != SERVER_SHUTDOWN && reason != STORAGE_FAILED;
+                    self.drop_queue(&mut queue, dropped);
                     return reason;
                 }
             }
         }
     }
 
-    fn drop_queue(&self, queue: &mut VecDeque<TurnRequest>) {
+    /// Empties the in-memory queue; `dropped`: its turns will never run (recorded durably).
+    fn drop_queue(&self, queue: &mut VecDeque<TurnRequest>, dropped: bool) {
         self.turns.fetch_sub(queue.len(), Ordering::SeqCst);
-        queue.clear();
+        let ids = queue.drain(..).map(|turn| turn.message_id).collect();
+        if dropped {
+            self.hub.dequeue(self.entry, ids);
+        }
     }
 
     fn start_turn(&self, request: TurnRequest) -> Current {
         let turn_id = new_id();
-        self.hub.append(
+        // The turn that runs a queued message takes it off the stored queue, atomically.
+        self.hub.append_with(
             self.entry,
             EventKind::TurnStart(TurnStart {
                 turn_id: turn_id.clone(),
             }),
-            None,
+            Extras {
+                queue: Some(QueueOp::Pop {
+                    message_id: request.message_id.clone(),
+                }),
+                ..Extras::default()
+            },
         );
         let events = {
             let (hub, entry) = (self.hub.clone(), self.entry.clone());
             EventSink::new(move |kind| {
-                hub.append(&entry, kind, None);
+                hub.append(&entry, kind);
             })
         };
         tracing::debug!(session = %self.entry.id, message = %request.message_id, "turn starts");
@@ -290,7 +306,6 @@ impl Runtime<'_> {
                 error,
                 usage: None,
             }),
-            None,
         );
         self.turns.fetch_sub(1, Ordering::SeqCst);
     }

@@ -8,10 +8,15 @@
 //! them in batches (group commit), and only after a batch is durable does it hand the batch's
 //! events to the [`CommitSink`], which delivers them to clients. That is how "an event is durable
 //! before any client sees it" and "streaming many deltas is not one fsync each" hold together.
+//!
+//! The store, not its caller, gives each event its seq, as it writes it: a batch that fails
+//! (disk full) is rolled back with its seqs, and the next stored event takes the first of them,
+//! so seqs stay dense whatever storage does. A failed session's writes are refused until it is
+//! repaired ([`Write::Repair`]), so no later event of a cut-short turn is shown out of context.
 
 pub mod sqlite;
 
-use sessionwire_core::{routing::StoredMessage, SessionState};
+use sessionwire_core::{routing::StoredMessage, EventKind, SessionState};
 use std::{fmt, sync::Arc};
 use tokio::sync::oneshot;
 
@@ -51,20 +56,89 @@ pub struct ClientMsg {
     pub seq: u64,
 }
 
+/// Who sent a `clientMsgId`: stored with the seq the store gives its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientMsgKey {
+    pub owner: String,
+    pub client_msg_id: String,
+}
+
+/// The durable turn queue of a session (PROTOCOL.md §3: a message acked and still queued when
+/// the server dies runs after the restart). A `user_message` pushes its turn; the `turn_start`
+/// that runs it pops it; a close or stop drops what is left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueOp {
+    /// Queued after the others, or (`front`, an interrupt's text) before them.
+    Push {
+        message_id: String,
+        text: String,
+        front: bool,
+    },
+    /// Its turn started.
+    Pop { message_id: String },
+}
+
+/// A turn still queued, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingTurn {
+    pub session_id: String,
+    pub message_id: String,
+    pub text: String,
+}
+
+/// Told whether a write was stored: the seq it got, or why not.
+pub type Done<T> = oneshot::Sender<StoreResult<T>>;
+
+/// One event to append. The store gives it its seq when it writes it, the session's last
+/// stored seq + 1, so an event that could not be stored never leaves a hole (PROTOCOL.md §2).
+#[derive(Debug)]
+pub struct Append {
+    pub session_id: Arc<str>,
+    pub ts: u64,
+    pub kind: EventKind,
+    /// Also the session's new durable state (for `session_state` events).
+    pub new_state: Option<SessionState>,
+    /// Records the `clientMsgId` that produced it, atomically with it.
+    pub client_msg: Option<ClientMsgKey>,
+    pub queue: Option<QueueOp>,
+    pub done: Option<Done<u64>>,
+}
+
+/// What a repair wrote (see [`Write::Repair`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Repaired {
+    /// The session exists in the store.
+    pub exists: bool,
+    /// Its state after the repair (ENDED unless it had no row).
+    pub state: Option<SessionState>,
+}
+
 /// A write, applied in submission order.
 #[derive(Debug)]
 pub enum Write {
     /// A new session row (its first event follows in a later `Append`).
-    CreateSession(SessionRecord),
-    /// One event; `new_state` also updates the session's durable state (for `session_state`
-    /// events), and `client_msg` records the `clientMsgId` that produced it, atomically with it.
-    Append {
-        event: StoredEvent,
-        new_state: Option<SessionState>,
-        client_msg: Option<ClientMsg>,
+    CreateSession(SessionRecord, Option<Done<()>>),
+    Append(Append),
+    /// A `clientMsgId` with no event of its own (an `interrupt` without text), stored with the
+    /// session's last stored seq, which `done` receives.
+    ClientMsg {
+        key: ClientMsgKey,
+        session_id: Arc<str>,
+        done: Done<u64>,
     },
-    /// A `clientMsgId` with no event of its own (an `interrupt` without text).
-    ClientMsg(ClientMsg),
+    /// Queued turns that will not run (the session was closed or stopped).
+    Dequeue {
+        session_id: Arc<str>,
+        message_ids: Vec<String>,
+    },
+    /// After a storage failure: the session accepts writes again, and its log is closed the
+    /// way a restart closes it: an open turn gets `turn_end{reason:"error", error:"storage"}`
+    /// and the session becomes ENDED (`storage_failed`).
+    Repair {
+        session_id: Arc<str>,
+        ts: u64,
+        done: Done<Repaired>,
+    },
     /// Answered once everything submitted before it is durable.
     Barrier(oneshot::Sender<()>),
 }
@@ -72,7 +146,12 @@ pub enum Write {
 /// Receives every committed batch of events, in commit order, on the store's writer.
 pub type CommitSink = Box<dyn Fn(&[StoredEvent]) + Send + 'static>;
 
-/// The store's error: I/O or database failures. Callers log them and answer `internal`.
+/// Receives the sessions whose writes were lost in a failed batch (disk full, I/O error). Their
+/// later writes are refused until a [`Write::Repair`] of theirs succeeds.
+pub type FailureSink = Box<dyn Fn(Vec<Arc<str>>) + Send + 'static>;
+
+/// The store's error: I/O or database failures. Callers log them and answer `internal`, or
+/// `unavailable` for a write that could not be stored.
 pub type StoreResult<T> = anyhow::Result<T>;
 
 /// What routing and runtimes need from durable storage.
@@ -109,6 +188,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn last_seq(&self, session_id: &str) -> StoreResult<u64>;
     /// The `turnId` of a `turn_start` with no `turn_end` after it, if the log has one.
     fn open_turn(&self, session_id: &str) -> StoreResult<Option<String>>;
+    /// Every queued turn, in the order each session will run them (start-up and repairs).
+    fn pending_turns(&self, session_id: Option<&str>) -> StoreResult<Vec<PendingTurn>>;
     /// Where a user's `clientMsgId` was stored, if it was.
     fn client_msg(&self, owner: &str, client_msg_id: &str) -> StoreResult<Option<StoredMessage>>;
     /// Flushes every submitted write and stops the writer (graceful shutdown).

@@ -6,12 +6,19 @@
 //! one transaction and one fsync. Readers use their own connection; WAL lets them read the last
 //! committed snapshot while the writer writes.
 
-use super::{ClientMsg, CommitSink, SessionRecord, Store, StoreResult, StoredEvent, Write};
+use super::{
+    Append, CommitSink, Done, FailureSink, PendingTurn, QueueOp, Repaired, SessionRecord, Store,
+    StoreResult, StoredEvent, Write,
+};
 use anyhow::{anyhow, Context};
 use rusqlite::{params, Connection, OptionalExtension};
-use sessionwire_core::{routing::StoredMessage, EventKind, SessionState};
+use sessionwire_core::{
+    protocol::{encode, SessionStateChange, TurnEnd, TurnEndReason},
+    routing::StoredMessage,
+    Event, EventKind, SessionState,
+};
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::Path,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -47,6 +54,15 @@ const MIGRATIONS: &[&str] = &[
         session_id TEXT NOT NULL,
         seq INTEGER NOT NULL,
         PRIMARY KEY (owner, client_msg_id)
+    ) WITHOUT ROWID;",
+    // 2: the durable turn queue: acked messages not yet run (`ord`: the seq of the message, or
+    // its negation for an interrupt's text, which runs before the others).
+    "CREATE TABLE pending_turns (
+        session_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ord INTEGER NOT NULL,
+        PRIMARY KEY (session_id, message_id)
     ) WITHOUT ROWID;",
 ];
 
@@ -120,7 +136,7 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 impl SqliteStore {
     /// Opens (or creates) the database, runs migrations and starts the writer thread, which hands
     /// every committed batch of events to `sink`.
-    pub fn open(path: &Path, sink: CommitSink) -> StoreResult<Self> {
+    pub fn open(path: &Path, sink: CommitSink, failures: FailureSink) -> StoreResult<Self> {
         let mut write_conn = open_connection(path)?;
         migrate(&mut write_conn)?;
         let reader = open_connection(path)?;
@@ -129,7 +145,16 @@ impl SqliteStore {
         let writer_severed = severed.clone();
         let thread = std::thread::Builder::new()
             .name("sessionwire-store".into())
-            .spawn(move || writer_loop(write_conn, rx, sink, &writer_severed))
+            .spawn(move || {
+                let mut writer = Writer {
+                    conn: write_conn,
+                    sink,
+                    failures,
+                    last_seq: HashMap::new(),
+                    fenced: HashSet::new(),
+                };
+                writer.run(&rx, &writer_severed);
+            })
             .context("spawning the store writer")?;
         Ok(Self {
             writer: Mutex::new(Some(tx)),
@@ -156,78 +181,120 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(
-    mut conn: Connection,
-    rx: mpsc::Receiver<Write>,
+/// The writer thread's state.
+struct Writer {
+    conn: Connection,
     sink: CommitSink,
-    severed: &AtomicBool,
-) {
-    while let Ok(first) = rx.recv() {
-        if severed.load(Ordering::SeqCst) {
-            break;
-        }
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(write) => batch.push(write),
-                Err(_) => break,
+    failures: FailureSink,
+    /// The last stored seq of each session this process has written to.
+    last_seq: HashMap<Arc<str>, u64>,
+    /// Sessions whose writes were lost in a failed batch: refused until repaired.
+    fenced: HashSet<Arc<str>>,
+}
+
+/// What a committed batch owes its submitters.
+#[derive(Default)]
+struct Outcome {
+    events: Vec<StoredEvent>,
+    seqs: Vec<(Done<u64>, u64)>,
+    created: Vec<Done<()>>,
+    repaired: Vec<(Done<Repaired>, Repaired)>,
+    barriers: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// Seqs and fences as they stand if the batch commits.
+    last_seq: HashMap<Arc<str>, u64>,
+    unfenced: HashSet<Arc<str>>,
+    /// Every session the batch wrote to (fenced if it fails).
+    sessions: HashSet<Arc<str>>,
+}
+
+fn unavailable() -> anyhow::Error {
+    anyhow!("storage is failing; the write was not stored (retry later)")
+}
+
+impl Writer {
+    fn run(&mut self, rx: &mpsc::Receiver<Write>, severed: &AtomicBool) {
+        while let Ok(first) = rx.recv() {
+            if severed.load(Ordering::SeqCst) {
+                break;
             }
-        }
-        let mut barriers = Vec::new();
-        if severed.load(Ordering::SeqCst) {
-            break;
-        }
-        match apply_batch(&mut conn, batch, &mut barriers) {
-            Ok(events) => {
-                if !events.is_empty() {
-                    sink(&events);
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(write) => batch.push(write),
+                    Err(_) => break,
                 }
-                for barrier in barriers {
+            }
+            if severed.load(Ordering::SeqCst) {
+                break;
+            }
+            self.commit(batch);
+        }
+        tracing::debug!("store writer stopped");
+    }
+
+    /// Applies and commits one batch, then tells everyone; a failed batch is rolled back whole
+    /// (nothing of it was shown to anyone), its sessions are fenced, and its writers told.
+    fn commit(&mut self, batch: Vec<Write>) {
+        let mut outcome = Outcome::default();
+        let result = self.apply(batch, &mut outcome);
+        match result {
+            Ok(()) => {
+                self.last_seq.extend(outcome.last_seq);
+                for session in &outcome.unfenced {
+                    self.fenced.remove(session);
+                }
+                if !outcome.events.is_empty() {
+                    (self.sink)(&outcome.events);
+                }
+                for (done, seq) in outcome.seqs {
+                    let _ = done.send(Ok(seq));
+                }
+                for done in outcome.created {
+                    let _ = done.send(Ok(()));
+                }
+                for (done, repaired) in outcome.repaired {
+                    let _ = done.send(Ok(repaired));
+                }
+                for barrier in outcome.barriers {
                     let _ = barrier.send(());
                 }
             }
-            // The batch was rolled back: nothing of it was shown to anyone. Dropping the barriers
-            // tells their waiters that their writes failed.
-            Err(error) => tracing::error!(%error, "store batch failed and was rolled back"),
+            Err(error) => {
+                tracing::error!(%error, sessions = outcome.sessions.len(), "store batch failed and was rolled back");
+                for (done, _) in outcome.seqs {
+                    let _ = done.send(Err(unavailable()));
+                }
+                for done in outcome.created {
+                    let _ = done.send(Err(unavailable()));
+                }
+                for (done, _) in outcome.repaired {
+                    let _ = done.send(Err(unavailable()));
+                }
+                // Dropped barriers tell their waiters that the writes before them failed.
+                let sessions: Vec<Arc<str>> = outcome.sessions.into_iter().collect();
+                self.fenced.extend(sessions.iter().cloned());
+                if !sessions.is_empty() {
+                    (self.failures)(sessions);
+                }
+            }
         }
     }
-    tracing::debug!("store writer stopped");
-}
 
-fn apply_batch(
-    conn: &mut Connection,
-    batch: Vec<Write>,
-    barriers: &mut Vec<tokio::sync::oneshot::Sender<()>>,
-) -> StoreResult<Vec<StoredEvent>> {
-    let tx = conn.transaction()?;
-    let mut events = Vec::new();
-    {
-        let mut insert_event = tx.prepare_cached(
-            "INSERT INTO events (session_id, seq, type, payload, ts) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        let mut touch =
-            tx.prepare_cached("UPDATE sessions SET last_seq = ?2, updated_at = ?3 WHERE id = ?1")?;
-        let mut set_state = tx.prepare_cached("UPDATE sessions SET state = ?2 WHERE id = ?1")?;
-        let mut insert_msg = tx.prepare_cached(
-            "INSERT OR IGNORE INTO client_messages (owner, client_msg_id, session_id, seq) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        let mut insert_session = tx.prepare_cached(
-            "INSERT INTO sessions (id, owner, title, state, last_seq, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        let mut store_msg = |msg: &ClientMsg| {
-            insert_msg.execute(params![
-                msg.owner,
-                msg.client_msg_id,
-                msg.session_id,
-                msg.seq
-            ])
-        };
+    fn apply(&mut self, batch: Vec<Write>, outcome: &mut Outcome) -> StoreResult<()> {
+        let fenced = &self.fenced;
+        let known = &self.last_seq;
+        let tx = self.conn.transaction()?;
         let mut touched: HashMap<Arc<str>, (u64, u64)> = HashMap::new();
         for write in batch {
             match write {
-                Write::CreateSession(record) => {
-                    insert_session.execute(params![
+                Write::CreateSession(record, done) => {
+                    let id: Arc<str> = Arc::from(record.id.as_str());
+                    outcome.sessions.insert(id.clone());
+                    tx.prepare_cached(
+                        "INSERT INTO sessions (id, owner, title, state, last_seq, created_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )?
+                    .execute(params![
                         record.id,
                         record.owner,
                         record.title,
@@ -236,42 +303,264 @@ fn apply_batch(
                         record.created_at,
                         record.updated_at
                     ])?;
+                    outcome.last_seq.insert(id, record.last_seq);
+                    if let Some(done) = done {
+                        outcome.created.push(done);
+                    }
                 }
-                Write::Append {
-                    event,
-                    new_state,
-                    client_msg,
+                Write::Append(append) => {
+                    let session = append.session_id.clone();
+                    if fenced.contains(&session) && !outcome.unfenced.contains(&session) {
+                        if let Some(done) = append.done {
+                            let _ = done.send(Err(unavailable()));
+                        }
+                        continue;
+                    }
+                    outcome.sessions.insert(session.clone());
+                    let seq = current_seq(&tx, known, &outcome.last_seq, &session)? + 1;
+                    let ts = append.ts;
+                    insert_append(&tx, append, seq, outcome)?;
+                    touched.insert(session, (seq, ts));
+                }
+                Write::ClientMsg {
+                    key,
+                    session_id,
+                    done,
                 } => {
-                    insert_event.execute(params![
-                        &*event.session_id,
-                        event.seq,
-                        event.kind,
-                        &*event.text,
-                        event.ts
-                    ])?;
-                    // A streamed turn appends many events of one session per batch: its row
-                    // is updated once, after the loop, with the newest seq (same transaction).
-                    touched.insert(event.session_id.clone(), (event.seq, event.ts));
-                    if let Some(state) = new_state {
-                        set_state.execute(params![&*event.session_id, state.as_str()])?;
+                    if fenced.contains(&session_id) && !outcome.unfenced.contains(&session_id) {
+                        let _ = done.send(Err(unavailable()));
+                        continue;
                     }
-                    if let Some(msg) = &client_msg {
-                        store_msg(msg)?;
+                    outcome.sessions.insert(session_id.clone());
+                    let seq = current_seq(&tx, known, &outcome.last_seq, &session_id)?;
+                    insert_client_msg(&tx, &key.owner, &key.client_msg_id, &session_id, seq)?;
+                    outcome.seqs.push((done, seq));
+                }
+                Write::Dequeue {
+                    session_id,
+                    message_ids,
+                } => {
+                    let mut delete = tx.prepare_cached(
+                        "DELETE FROM pending_turns WHERE session_id = ?1 AND message_id = ?2",
+                    )?;
+                    for id in &message_ids {
+                        delete.execute(params![&*session_id, id])?;
                     }
-                    events.push(event);
                 }
-                Write::ClientMsg(msg) => {
-                    store_msg(&msg)?;
+                Write::Repair {
+                    session_id,
+                    ts,
+                    done,
+                } => {
+                    outcome.unfenced.insert(session_id.clone());
+                    outcome.sessions.insert(session_id.clone());
+                    let repaired = repair(&tx, known, outcome, &session_id, ts)?;
+                    if let Some((seq, ts)) = repaired.1 {
+                        touched.insert(session_id, (seq, ts));
+                    }
+                    outcome.repaired.push((done, repaired.0));
                 }
-                Write::Barrier(done) => barriers.push(done),
+                Write::Barrier(done) => outcome.barriers.push(done),
             }
         }
-        for (session_id, (seq, ts)) in touched {
-            touch.execute(params![&*session_id, seq, ts])?;
+        {
+            let mut touch = tx.prepare_cached(
+                "UPDATE sessions SET last_seq = ?2, updated_at = ?3 WHERE id = ?1",
+            )?;
+            for (session_id, (seq, ts)) in touched {
+                touch.execute(params![&*session_id, seq, ts])?;
+            }
         }
+        tx.commit()?;
+        Ok(())
     }
-    tx.commit()?;
-    Ok(events)
+}
+
+/// The last stored seq of a session, as this batch has it so far.
+fn current_seq(
+    conn: &Connection,
+    known: &HashMap<Arc<str>, u64>,
+    batch: &HashMap<Arc<str>, u64>,
+    session: &Arc<str>,
+) -> StoreResult<u64> {
+    if let Some(seq) = batch.get(session).or_else(|| known.get(session)) {
+        return Ok(*seq);
+    }
+    let last: Option<u64> = conn
+        .prepare_cached("SELECT MAX(seq) FROM events WHERE session_id = ?1")?
+        .query_row([&**session], |row| row.get(0))?;
+    Ok(last.unwrap_or(0))
+}
+
+fn insert_client_msg(
+    conn: &Connection,
+    owner: &str,
+    client_msg_id: &str,
+    session_id: &str,
+    seq: u64,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO client_messages (owner, client_msg_id, session_id, seq) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![owner, client_msg_id, session_id, seq])
+}
+
+/// Writes one event with `seq`, and what comes with it.
+fn insert_append(
+    conn: &Connection,
+    append: Append,
+    seq: u64,
+    outcome: &mut Outcome,
+) -> StoreResult<()> {
+    let session = append.session_id;
+    let event = Event {
+        session_id: session.to_string(),
+        seq,
+        ts: append.ts,
+        kind: append.kind,
+    };
+    let stored = StoredEvent {
+        session_id: session.clone(),
+        seq,
+        kind: event.kind.type_name(),
+        ts: event.ts,
+        text: Arc::from(encode(&event)),
+    };
+    conn.prepare_cached(
+        "INSERT INTO events (session_id, seq, type, payload, ts) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        &*session,
+        seq,
+        stored.kind,
+        &*stored.text,
+        stored.ts
+    ])?;
+    if let Some(state) = append.new_state {
+        conn.prepare_cached("UPDATE sessions SET state = ?2 WHERE id = ?1")?
+            .execute(params![&*session, state.as_str()])?;
+    }
+    if let Some(key) = &append.client_msg {
+        insert_client_msg(conn, &key.owner, &key.client_msg_id, &session, seq)?;
+    }
+    match append.queue {
+        Some(QueueOp::Push {
+            message_id,
+            text,
+            front,
+        }) => {
+            let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+            let ord = if front { -seq } else { seq };
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO pending_turns (session_id, message_id, text, ord) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![&*session, message_id, text, ord])?;
+        }
+        Some(QueueOp::Pop { message_id }) => {
+            conn.prepare_cached(
+                "DELETE FROM pending_turns WHERE session_id = ?1 AND message_id = ?2",
+            )?
+            .execute(params![&*session, message_id])?;
+        }
+        None => {}
+    }
+    outcome.last_seq.insert(session, seq);
+    if let Some(done) = append.done {
+        outcome.seqs.push((done, seq));
+    }
+    outcome.events.push(stored);
+    Ok(())
+}
+
+/// Closes a session's log after a storage failure, as a restart would: an open turn ends with
+/// `error: "storage"`, and the session becomes ENDED. Returns what it found and the last seq
+/// it wrote with its timestamp.
+fn repair(
+    conn: &Connection,
+    known: &HashMap<Arc<str>, u64>,
+    outcome: &mut Outcome,
+    session: &Arc<str>,
+    ts: u64,
+) -> StoreResult<(Repaired, Option<(u64, u64)>)> {
+    let state: Option<String> = conn
+        .prepare_cached("SELECT state FROM sessions WHERE id = ?1")?
+        .query_row([&**session], |row| row.get(0))
+        .optional()?;
+    let Some(state) = state else {
+        return Ok((Repaired::default(), None));
+    };
+    let state = SessionState::parse(&state).unwrap_or(SessionState::Ended);
+    let mut written = None;
+    let mut append = |kind: EventKind, new_state: Option<SessionState>, outcome: &mut Outcome| {
+        let seq = current_seq(conn, known, &outcome.last_seq, session)? + 1;
+        let append = Append {
+            session_id: session.clone(),
+            ts,
+            kind,
+            new_state,
+            client_msg: None,
+            queue: None,
+            done: None,
+        };
+        insert_append(conn, append, seq, outcome)?;
+        written = Some((seq, ts));
+        StoreResult::Ok(())
+    };
+    if let Some(turn_id) = open_turn_in(conn, session)? {
+        let turn_end = TurnEnd {
+            turn_id,
+            reason: TurnEndReason::Error,
+            error: Some(STORAGE_ERROR.to_owned()),
+            usage: None,
+        };
+        append(EventKind::TurnEnd(turn_end), None, outcome)?;
+    }
+    if state != SessionState::Ended {
+        let change = SessionStateChange {
+            state: SessionState::Ended,
+            previous: Some(state),
+            reason: STORAGE_FAILED.to_owned(),
+        };
+        append(
+            EventKind::SessionState(change),
+            Some(SessionState::Ended),
+            outcome,
+        )?;
+    }
+    let repaired = Repaired {
+        exists: true,
+        state: Some(SessionState::Ended),
+    };
+    Ok((repaired, written))
+}
+
+/// `turn_end.error` of a turn cut short by a storage failure (PROTOCOL.md §2).
+pub const STORAGE_ERROR: &str = "storage";
+/// `session_state.reason` of a session ended by a storage failure.
+pub const STORAGE_FAILED: &str = "storage_failed";
+
+/// The `turnId` of a `turn_start` with no `turn_end` after it.
+fn open_turn_in(conn: &Connection, session_id: &str) -> StoreResult<Option<String>> {
+    let last = conn
+        .prepare_cached(
+            "SELECT type, payload FROM events WHERE session_id = ?1 AND type IN ('turn_start', 'turn_end')
+             ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row([session_id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+        .optional()?;
+    Ok(match last {
+        Some((kind, payload)) if kind == "turn_start" => {
+            let value: serde_json::Value = serde_json::from_str(&payload)?;
+            Some(
+                value
+                    .get("turnId")
+                    .and_then(|id| id.as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        }
+        _ => None,
+    })
 }
 
 fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
@@ -425,26 +714,34 @@ impl Store for SqliteStore {
     }
 
     fn open_turn(&self, session_id: &str) -> StoreResult<Option<String>> {
-        let last = self.read(|conn| {
-            conn.prepare_cached(
-                "SELECT type, payload FROM events WHERE session_id = ?1 AND type IN ('turn_start', 'turn_end')
-                 ORDER BY seq DESC LIMIT 1",
-            )?
-            .query_row([session_id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
-            .optional()
-        })?;
-        Ok(match last {
-            Some((kind, payload)) if kind == "turn_start" => {
-                let value: serde_json::Value = serde_json::from_str(&payload)?;
-                Some(
-                    value
-                        .get("turnId")
-                        .and_then(|id| id.as_str())
-                        .unwrap_or_default()
-                        .to_owned(),
-                )
-            }
-            _ => None,
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| anyhow!("reader lock poisoned"))?;
+        open_turn_in(&conn, session_id)
+    }
+
+    fn pending_turns(&self, session_id: Option<&str>) -> StoreResult<Vec<PendingTurn>> {
+        let row = |row: &rusqlite::Row<'_>| {
+            Ok(PendingTurn {
+                session_id: row.get(0)?,
+                message_id: row.get(1)?,
+                text: row.get(2)?,
+            })
+        };
+        self.read(|conn| match session_id {
+            Some(id) => conn
+                .prepare_cached(
+                    "SELECT session_id, message_id, text FROM pending_turns WHERE session_id = ?1 ORDER BY ord",
+                )?
+                .query_map([id], row)?
+                .collect(),
+            None => conn
+                .prepare_cached(
+                    "SELECT session_id, message_id, text FROM pending_turns ORDER BY session_id, ord",
+                )?
+                .query_map([], row)?
+                .collect(),
         })
     }
 

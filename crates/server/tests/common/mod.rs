@@ -219,7 +219,11 @@ impl Client {
                     return (frames, frame.map(|f| u16::from(f.code)))
                 }
                 Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return (frames, None),
+                Some(Err(error)) => {
+                    eprintln!("recv_close: websocket error {error}");
+                    return (frames, None);
+                }
+                None => return (frames, None),
             }
         }
     }
