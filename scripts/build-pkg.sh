@@ -32,7 +32,8 @@ fi
 # RUSTC_BOOTSTRAP=1 for this build only; they need the `rust-src` component (scripts/setup.sh).
 # A separate target directory keeps these artifacts from invalidating the other wasm32 builds.
 export RUSTC_BOOTSTRAP=1
-export CARGO_TARGET_DIR="$PWD/target/pkg"
+# (SESSIONWIRE_TARGET_DIR: another checkout's target directory, shared by scripts/test-demo.sh.)
+export CARGO_TARGET_DIR="${SESSIONWIRE_TARGET_DIR:-$PWD/target}/pkg"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Csymbol-mangling-version=legacy -Zmir-opt-level=1 --cfg sessionwire_size"
 build_std=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
 # Our two crates at opt-level "z" (the release profile's "s" stays for the server and for the

@@ -10,4 +10,6 @@ if [ ! -f www/pkg/sessionwire.js ] || [ -n "$(find src crates/core/src -newer ww
   scripts/build-pkg.sh
 fi
 echo "open http://127.0.0.1:8787 (Ctrl-C stops the server)"
+# SESSIONWIRE_TARGET_DIR: build into another checkout's target directory (scripts/test-demo.sh).
+if [ -n "${SESSIONWIRE_TARGET_DIR:-}" ]; then export CARGO_TARGET_DIR="$SESSIONWIRE_TARGET_DIR"; fi
 exec cargo run --release -q -p sessionwire-server -- --www www "$@"

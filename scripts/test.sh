@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-SECTIONS=(fmt clippy purity core server wasm e2e reliability fuzz)
+SECTIONS=(fmt clippy purity core server wasm e2e demo reliability fuzz)
 selected=("$@")
 [ ${#selected[@]} -eq 0 ] && selected=("${SECTIONS[@]}")
 
@@ -60,6 +60,7 @@ section() {
     server) run server cargo test -p sessionwire-server ;;
     wasm) run wasm scripts/test-wasm.sh ;;
     e2e) run e2e scripts/test-e2e.sh ;;
+    demo) run demo scripts/test-demo.sh ;;
     reliability) run reliability scripts/test-reliability.sh ;;
     fuzz) run fuzz scripts/test-fuzz.sh ;;
     *) echo "unknown section $1 (known: ${SECTIONS[*]})"; failed+=("$1") ;;
