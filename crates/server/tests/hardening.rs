@@ -534,3 +534,42 @@ async fn idle_session_entries_are_evicted_and_reloaded_on_use() {
     assert_eq!(assistant_text(&frames), "echo: back");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_flood_of_half_open_sockets_does_not_lock_real_clients_out() {
+    sessionwire_server::raise_open_file_limit();
+    let server = start_config(|config| {
+        config.head_deadline = Duration::from_millis(500);
+        config.max_connections = 100;
+    })
+    .await;
+    // 1,100 sockets that start a request and stop, as in the probe.
+    let mut flood = Vec::new();
+    for _ in 0..1100 {
+        match tokio::net::TcpStream::connect(server.addr).await {
+            Ok(mut stream) => {
+                let _ = stream.write_all(b"GET /ws HT").await;
+                flood.push(stream);
+            }
+            Err(error) => panic!("the client side ran out first: {error}"),
+        }
+    }
+    // Once the head deadline has passed, a real client gets in.
+    let deadline = Instant::now() + GUARD;
+    loop {
+        // While the flood holds every slot, a new socket is closed at once (or gets 503).
+        if let Ok(Ok((_, response))) =
+            tokio::time::timeout(GUARD, tokio_tungstenite::connect_async(server.url())).await
+        {
+            assert_eq!(response.status().as_u16(), 101);
+            break;
+        }
+        assert!(Instant::now() < deadline, "a real client stayed locked out");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut client = server.client().await;
+    let (_, frames) = client.create_session("m1", "still here").await;
+    assert_eq!(assistant_text(&frames), "echo: still here");
+    drop(flood);
+    server.stop().await;
+}
