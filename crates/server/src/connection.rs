@@ -113,6 +113,9 @@ pub async fn serve(hub: Arc<Hub>, socket: WebSocket, peer: Peer) {
     tracing::debug!(connection = id, addr = %conn.peer.addr, "connection opened");
     let mut heard = Instant::now();
     let stop = loop {
+        if conn.queue_state.has_overflowed() {
+            break Some(Stop::Overflow);
+        }
         let deadline = if conn.ctx.is_none() {
             hello_deadline
         } else {
