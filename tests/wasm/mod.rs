@@ -146,6 +146,10 @@ pub fn a_bad_frame_throws_a_real_error_and_changes_nothing() {
         (r#"{"type":7}"#, "bad_frame"),
         (r#"{"type":"nope"}"#, "unknown_type"),
         (
+            r#"{"type":"welcome","protocol":2,"connectionId":"c2","epoch":"e2","server":{"name":"t","version":"0"}}"#,
+            "unsupported_protocol",
+        ),
+        (
             r#"{"type":"block_delta","sessionId":"s","seq":1,"ts":1,"messageId":"m","blockId":"b"}"#,
             "invalid_field",
         ),

@@ -27,9 +27,10 @@ pub use state::{
 
 use crate::protocol::write::{concat, u64_text};
 use crate::protocol::{
-    parse_server_frame, parse_server_frame_spans, to_json, BlockDeltaRef, ClientFrame, HelloFrame,
-    InterruptFrame, ListSessionsFrame, ParsedFrame, PingFrame, ProtocolError, ReconnectFrame,
-    SendFrame, ServerFrame, SessionCursor, SessionRef, SwitchSessionFrame, TextSpan,
+    parse_server_frame, parse_server_frame_spans, to_json, BlockDeltaRef, ClientFrame, ErrorCode,
+    HelloFrame, InterruptFrame, ListSessionsFrame, ParsedFrame, PingFrame, ProtocolError,
+    ReconnectFrame, Reply, SendFrame, ServerFrame, SessionCursor, SessionRef, SwitchSessionFrame,
+    TextSpan,
 };
 use crate::PROTOCOL_VERSION;
 use std::fmt;
@@ -138,7 +139,7 @@ impl Store {
     /// itself. A bad frame returns an error and changes nothing.
     pub fn receive(&mut self, frame: &str) -> Result<Vec<Action>, StoreError> {
         let frame = parse_server_frame(frame)?;
-        Ok(self.apply_frame(frame))
+        self.apply_frame(frame)
     }
 
     /// [`Store::receive`] for the bindings: also records where the frame's top-level string
@@ -156,13 +157,14 @@ impl Store {
                 Received::Delta(delta)
             }
             // A duplicate or a gap: the general path decides, exactly as for any event.
-            ParsedFrame::Delta(delta) => Received::Actions(self.apply_frame(delta.to_frame())),
-            ParsedFrame::Frame(frame) => Received::Actions(self.apply_frame(frame)),
+            ParsedFrame::Delta(delta) => Received::Actions(self.apply_frame(delta.to_frame())?),
+            ParsedFrame::Frame(frame) => Received::Actions(self.apply_frame(frame)?),
         })
     }
 
     /// Applies a parsed frame's actions in order; returns the ones applied.
-    fn apply_frame(&mut self, frame: ServerFrame) -> Vec<Action> {
+    fn apply_frame(&mut self, frame: ServerFrame) -> Result<Vec<Action>, StoreError> {
+        refuse_other_protocol(&frame)?;
         let mut applied = Vec::with_capacity(2);
         match frame {
             // An event is one action: no list for it (this is every streamed frame).
@@ -173,7 +175,7 @@ impl Store {
                 }
             }
         }
-        applied
+        Ok(applied)
     }
 
     /// Applies one action a frame dispatched, in sequence: a duplicate event is dropped, an
@@ -434,6 +436,20 @@ impl Store {
             })
             .map(outbox_frame)
             .collect()
+    }
+}
+
+/// A `welcome` of another protocol version than this client's is refused
+/// (`unsupported_protocol`), before it changes anything.
+fn refuse_other_protocol(frame: &ServerFrame) -> Result<(), ProtocolError> {
+    match frame {
+        ServerFrame::Reply(Reply::Welcome(welcome)) if welcome.protocol != PROTOCOL_VERSION => {
+            Err(ProtocolError::new(
+                ErrorCode::UnsupportedProtocol,
+                "the server speaks another protocol version",
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
