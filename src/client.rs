@@ -204,10 +204,12 @@ impl SessionwireClient {
         Ok(())
     }
 
-    /// Asks for the user's sessions; they arrive in `state.sessions`.
+    /// Asks for the user's sessions; they arrive in `state.sessions`, page by page (the client
+    /// asks for each following page itself, as `takeReadyFrames()` says), and the last page
+    /// drops the sessions the listing did not name.
     #[wasm_bindgen(js_name = listSessions)]
     pub fn list_sessions(&self) {
-        let frame = self.inner.shared.store().list_sessions();
+        let frame = self.inner.shared.with(|store| store.list_sessions(None));
         self.inner.send_or_queue(frame);
     }
 

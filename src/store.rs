@@ -195,10 +195,13 @@ impl ClientStore {
             .map_err(|error| store_error(&error))
     }
 
-    /// The `list_sessions` frame.
+    /// The `list_sessions` frame: the first page of the user's sessions, or with `before` (the
+    /// `next` of a `SESSIONS_LISTED`) the page after it. A first page starts a listing that
+    /// replaces `sessions` once its last page has arrived; send every frame this returns (replies
+    /// are matched to requests in order).
     #[wasm_bindgen(js_name = listSessions)]
-    pub fn list_sessions(&self) -> String {
-        self.shared.store().list_sessions()
+    pub fn list_sessions(&self, before: Option<String>) -> String {
+        self.shared.with(|store| store.list_sessions(before))
     }
 
     /// A `ping` frame.
@@ -213,8 +216,10 @@ impl ClientStore {
         self.shared.store().reconnect_frame(session_id.as_deref())
     }
 
-    /// Frames of messages that waited for a session being created and can go now. Call it
-    /// after `receive`; each frame comes out once.
+    /// The frames to send now: messages that waited for a session being created and can go
+    /// now, and the `list_sessions` for the next page of a session listing in progress (after a
+    /// page with `next`, or after `welcome` when a lost connection cut the listing short). Call
+    /// it after `receive`; each frame comes out once.
     #[wasm_bindgen(js_name = takeReadyFrames)]
     pub fn take_ready_frames(&self) -> Vec<String> {
         self.shared.with(|store| store.take_ready_frames())

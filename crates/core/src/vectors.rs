@@ -10,13 +10,15 @@
 //!   Expect `"actions"` (the exact list applied) or `"error"` (the code thrown).
 //! - `{"call": "send" | "createSession" | "switchSession" | "interrupt" | "hello" | "stop" |
 //!   "closeSession" | "suspend" | "listSessions" | "connectionOpened" | "connectionLost" |
-//!   "pendingFrames" | "takeReadyFrames", "args": [...]}`: a client call. Expect `"frame"` (the
-//!   frame it returned, as an object, or `null` for none), `"frames"` (for the calls that return
-//!   a list) or `"error"`.
+//!   "pendingFrames" | "takeReadyFrames", "args": [...]}`: a client call (`listSessions` takes
+//!   an optional `before` cursor). Expect `"frame"` (the frame it returned, as an object, or
+//!   `null` for none), `"frames"` (for the calls that return a list) or `"error"`.
 //! - `{"dispatch": <action object>}`: an action applied directly.
 //!
 //! Any step may carry `"state"`: every key given must equal the snapshot's value (objects are
-//! compared key by key, recursively, for the keys given; arrays and scalars exactly).
+//! compared key by key, recursively, for the keys given; arrays and scalars exactly), and
+//! `"sessionIds"`: the keys of the snapshot's `sessions`, all of them, in order (what `"state"`
+//! cannot say: that a session is not there).
 
 use crate::store::{Action, Store};
 use serde_json::Value;
@@ -77,6 +79,18 @@ fn run_step<D: Driver>(driver: &mut D, step: &Value) -> Result<(), String> {
     if let Some(expected) = step.get("state") {
         let state = driver.state();
         subset_matches(expected, &state, "state")?;
+    }
+    if let Some(expected) = step.get("sessionIds") {
+        let got: Vec<Value> = driver.state()["sessions"]
+            .as_object()
+            .map(|sessions| sessions.keys().cloned().map(Value::String).collect())
+            .unwrap_or_default();
+        if expected.as_array() != Some(&got) {
+            return Err(format!(
+                "session ids differ\n  expected: {expected}\n  got:      {}",
+                Value::Array(got)
+            ));
+        }
     }
     Ok(())
 }
@@ -195,7 +209,7 @@ impl Driver for NativeDriver {
                     .map_err(|error| error.code().to_owned())?,
             ),
             "suspend" => frame(store.suspend().map_err(|error| error.code().to_owned())?),
-            "listSessions" => frame(store.list_sessions()),
+            "listSessions" => frame(store.list_sessions(string_arg(args, 0).map(str::to_owned))),
             "connectionOpened" => {
                 store.connection_opened();
                 Value::Null

@@ -325,6 +325,7 @@ fn actions_decode_as_before() {
     corpus.push(json!({"type":"SESSION_STATE_CHANGED","sessionId":"s","seq":1,"state":"ENDED","reason":"r"}));
     corpus.push(json!({"type":"TOOL_RESULT","sessionId":"s","seq":1,"messageId":"m","toolId":"t","result":null,"isError":true}));
     corpus.push(json!({"type":"SESSIONS_LISTED","sessions":[{"sessionId":"s","title":"t","state":"ACTIVE","running":true,"lastSeq":3,"updatedAt":9}]}));
+    corpus.push(json!({"type":"SESSIONS_LISTED","sessions":[],"next":"c"}));
     assert!(corpus.len() > 100);
     let mut checked = 0;
     for text in mutations(&corpus) {

@@ -58,7 +58,12 @@ fn client_frame() -> impl Strategy<Value = Value> {
             if let Some(c) = c { v["clientId"] = c.into(); }
             v
         }),
-        Just(json!({"type": "list_sessions"})),
+        (prop::option::of(any::<u32>()), prop::option::of(text())).prop_map(|(l, b)| {
+            let mut v = json!({"type": "list_sessions"});
+            if let Some(l) = l { v["limit"] = l.into(); }
+            if let Some(b) = b { v["before"] = b.into(); }
+            v
+        }),
         (prop::option::of(id()), prop::option::of(any::<u64>())).prop_map(|(s, l)| {
             let mut v = json!({"type": "switch_session", "sessionId": s});
             if let Some(l) = l { v["lastSeq"] = l.into(); }
@@ -179,8 +184,12 @@ fn server_frame() -> impl Strategy<Value = Value> {
     });
     let reply = prop_oneof![
         (any::<u32>(), id(), id()).prop_map(|(p, c, e)| json!({"type": "welcome", "protocol": p, "connectionId": c, "epoch": e, "server": {"name": "n", "version": "v"}})),
-        prop::collection::vec((id(), text(), state(), any::<bool>(), any::<u64>(), any::<u64>()), 0..3).prop_map(|rows| json!({"type": "sessions", "sessions":
-            rows.into_iter().map(|(s, t, st, r, l, u)| json!({"sessionId": s, "title": t, "state": st, "running": r, "lastSeq": l, "updatedAt": u})).collect::<Vec<_>>()})),
+        (prop::collection::vec((id(), text(), state(), any::<bool>(), any::<u64>(), any::<u64>()), 0..3), prop::option::of(text())).prop_map(|(rows, next)| {
+            let mut v = json!({"type": "sessions", "sessions":
+                rows.into_iter().map(|(s, t, st, r, l, u)| json!({"sessionId": s, "title": t, "state": st, "running": r, "lastSeq": l, "updatedAt": u})).collect::<Vec<_>>()});
+            if let Some(next) = next { v["next"] = next.into(); }
+            v
+        }),
         (id(), state(), any::<bool>(), any::<u64>(), text()).prop_map(|(s, st, r, l, t)| json!({"type": "session_switched", "sessionId": s, "state": st, "running": r, "lastSeq": l, "title": t})),
         Just(json!({"type": "session_cleared"})),
         (id(), id()).prop_map(|(s, m)| json!({"type": "session_created", "sessionId": s, "clientMsgId": m})),

@@ -30,9 +30,13 @@ pub enum Action {
         connection_id: String,
         epoch: String,
     },
-    /// `sessions`: the caller's sessions.
+    /// `sessions`: a page of the caller's sessions, newest first; `next` is the cursor of the
+    /// following page, absent on the last. A first page starts a listing, a page asked for with
+    /// `before` adds to it, and the last page drops the sessions the listing did not name.
     SessionsListed {
         sessions: Vec<SessionSummary>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
     },
     /// The user asked to switch (`switchSession`): the cached conversation shows at once.
     SwitchRequested {

@@ -48,9 +48,10 @@ const VARIANTS: &[Variant] = &[
     ),
     (
         "SESSIONS_LISTED",
-        &Table::new(&[("sessions", Summaries, Req)]),
+        &Table::new(&[("sessions", Summaries, Req), ("next", Str, Opt)]),
         |s| Action::SessionsListed {
             sessions: s.summaries(0),
+            next: s.opt_str(1),
         },
     ),
     (

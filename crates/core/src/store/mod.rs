@@ -363,9 +363,19 @@ impl Store {
         Ok(to_json(&make(SessionRef { session_id })))
     }
 
-    /// The `list_sessions` frame.
-    pub fn list_sessions(&self) -> String {
-        to_json(&ClientFrame::ListSessions(ListSessionsFrame::default()))
+    /// The `list_sessions` frame: the first page of the user's sessions, or with `before` (a
+    /// page's `next`) the page after it. Replies are matched to requests in order, so send every
+    /// frame this returns.
+    pub fn list_sessions(&mut self, before: Option<String>) -> String {
+        let frame = ClientFrame::ListSessions(ListSessionsFrame {
+            limit: None,
+            before,
+        });
+        let text = to_json(&frame);
+        if let ClientFrame::ListSessions(ListSessionsFrame { before, .. }) = frame {
+            self.state.list_requests.push(before);
+        }
+        text
     }
 
     /// A `ping` frame.
@@ -422,11 +432,13 @@ impl Store {
             .then(|| to_json(&ClientFrame::Reconnect(ReconnectFrame { sessions })))
     }
 
-    /// Frames of messages that waited for a session being created and can go now that it
-    /// exists. Call it after `receive`; it returns each frame once.
+    /// The frames to send now that a frame was received: messages that waited for a session
+    /// being created and can go now that it exists, and the `list_sessions` of the next page of a
+    /// session listing in progress (after a page with `next`, or after `welcome` when a lost
+    /// connection cut the listing short). Call it after `receive`; it returns each frame once.
     pub fn take_ready_frames(&mut self) -> Vec<String> {
         let released = std::mem::take(&mut self.state.released);
-        released
+        let mut frames: Vec<String> = released
             .iter()
             .filter_map(|id| {
                 self.state
@@ -435,7 +447,15 @@ impl Store {
                     .find(|entry| &entry.client_msg_id == id)
             })
             .map(outbox_frame)
-            .collect()
+            .collect();
+        if self.state.connection == Connection::Open && std::mem::take(&mut self.state.page_wanted)
+        {
+            let cursor = self.state.listing.clone();
+            if cursor.is_some() {
+                frames.push(self.list_sessions(cursor));
+            }
+        }
+        frames
     }
 }
 

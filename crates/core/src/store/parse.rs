@@ -95,6 +95,7 @@ pub(super) fn actions_for_reply(reply: Reply) -> Vec<Action> {
         }],
         Reply::Sessions(s) => vec![Action::SessionsListed {
             sessions: s.sessions,
+            next: s.next,
         }],
         Reply::SessionSwitched(s) => vec![
             Action::SessionSwitched {

@@ -9,7 +9,7 @@ use super::state::{
     OutboxKind, SessionView, MAX_ERRORS,
 };
 use super::Action;
-use crate::protocol::{BlockDeltaRef, BlockType, TurnEndReason};
+use crate::protocol::{BlockDeltaRef, BlockType, SessionSummary, TurnEndReason};
 use crate::SessionState;
 
 /// How many of the newest messages `turn_end` looks at for ones still streaming. A turn's own
@@ -58,7 +58,14 @@ pub fn apply(state: &mut ClientState, action: &Action) {
     }
     match action {
         Action::ConnectionOpened => state.connection = Connection::Connecting,
-        Action::ConnectionLost => state.connection = Connection::Closed,
+        Action::ConnectionLost => {
+            state.connection = Connection::Closed;
+            // What was asked on the lost connection will never be answered; a listing it cut
+            // short goes on from where it stood on the next connection.
+            state.list_requests.clear();
+            state.list_answered = 0;
+            state.page_wanted = state.listing.is_some();
+        }
         Action::Welcome {
             connection_id,
             epoch,
@@ -75,14 +82,7 @@ pub fn apply(state: &mut ClientState, action: &Action) {
             state.connection_id = Some(connection_id.clone());
             state.epoch = Some(epoch.clone());
         }
-        Action::SessionsListed { sessions } => {
-            for summary in sessions {
-                let view = state.view_mut(&summary.session_id);
-                view.state = Some(summary.state);
-                view.running = summary.running;
-                view.title = Some(summary.title.clone());
-            }
-        }
+        Action::SessionsListed { sessions, next } => sessions_listed(state, sessions, next),
         Action::SwitchRequested { session_id } => {
             if let Some(id) = session_id {
                 state.view_mut(id);
@@ -163,6 +163,10 @@ pub fn apply(state: &mut ClientState, action: &Action) {
             reference,
         } => {
             if let Some(reference) = reference {
+                // A refused `list_sessions` is answered too.
+                if reference == "list_sessions" {
+                    answered_list_request(state);
+                }
                 refuse_request(state, reference);
             }
             if state.errors.len() == MAX_ERRORS {
@@ -191,6 +195,59 @@ pub fn apply(state: &mut ClientState, action: &Action) {
         // Event actions were handled above.
         _ => {}
     }
+}
+
+/// A page of `sessions`. A reply does not say what it answers, so the oldest request not answered
+/// yet tells (none: a first page): a first page (no `before`) starts a new listing and marks
+/// every view unlisted; a page asked for with the listing's cursor continues it; any other page
+/// (of a listing a newer one replaced) only adds what it names. A page of the listing with `next`
+/// wants the page after it (`Store::take_ready_frames`); its last page drops the views it did not
+/// name, except the current session's. So a complete listing replaces `sessions`, while its
+/// pages only add to it: a session on a later page keeps its view (and messages), and the list
+/// never shrinks to the first page meanwhile.
+fn sessions_listed(state: &mut ClientState, sessions: &[SessionSummary], next: &Option<String>) {
+    let continues = match &answered_list_request(state) {
+        None => {
+            for view in state.views.values_mut() {
+                view.unlisted = true;
+            }
+            true
+        }
+        Some(cursor) => state.listing.as_ref() == Some(cursor),
+    };
+    for summary in sessions {
+        let view = state.view_mut(&summary.session_id);
+        view.state = Some(summary.state);
+        view.running = summary.running;
+        view.title = Some(summary.title.clone());
+        view.unlisted = false;
+    }
+    if !continues {
+        return;
+    }
+    state.listing = next.clone();
+    state.page_wanted = next.is_some();
+    if next.is_none() {
+        let current = state.current_session_id.as_deref();
+        state
+            .views
+            .retain(|id, view| !view.unlisted || current == Some(id));
+    }
+}
+
+/// The `before` of the oldest `list_sessions` not answered yet, now answered (`None` for a first
+/// page, and when none is waiting).
+fn answered_list_request(state: &mut ClientState) -> Option<String> {
+    let before = state
+        .list_requests
+        .get_mut(state.list_answered)
+        .and_then(Option::take);
+    state.list_answered += 1;
+    if state.list_answered >= state.list_requests.len() {
+        state.list_requests.clear();
+        state.list_answered = 0;
+    }
+    before
 }
 
 /// A user message: shown at once as pending, and put in the outbox. With no current session it

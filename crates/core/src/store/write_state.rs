@@ -71,8 +71,8 @@ impl ToJson for Action {
                     .field("connectionId", connection_id)
                     .field("epoch", epoch);
             }
-            Self::SessionsListed { sessions } => {
-                o.field("sessions", sessions);
+            Self::SessionsListed { sessions, next } => {
+                o.field("sessions", sessions).some("next", next);
             }
             Self::Reconnected { sessions } => {
                 o.field("sessions", sessions);
