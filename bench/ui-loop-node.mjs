@@ -1,0 +1,7 @@
+// node bench/ui-loop-node.mjs: bench/ui-loop.mjs in Node, on the nodejs build (pkg-node).
+import { createRequire } from "node:module";
+import { uiLoop, report } from "./ui-loop.mjs";
+
+const require = createRequire(import.meta.url);
+const { ClientStore } = require(process.env.SESSIONWIRE_PKG ?? "../pkg-node/sessionwire.js");
+console.log(report(uiLoop(ClientStore), `node ${process.version}`));
