@@ -2,8 +2,10 @@
 # The README's "run the product" command on a fresh clone: clones this repository's HEAD into a
 # temporary directory, runs scripts/setup.sh there (quick: the tools are installed; it installs
 # the clone's node_modules), then scripts/demo.sh on a free port, waits for its listening line,
-# and fetches / and /pkg/sessionwire.js. Build artifacts are shared with this checkout's target
-# directory (SESSIONWIRE_TARGET_DIR) so the clone does not compile everything again.
+# and fetches / and /pkg/sessionwire.js. The clone builds into target/demo-clone of this
+# checkout (SESSIONWIRE_TARGET_DIR): kept between runs so a second run is quick, and apart from
+# this checkout's own artifacts, which cargo would otherwise take for the clone's (and the
+# other way round) since both trees have the same crates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -17,7 +19,7 @@ trap cleanup EXIT
 
 git clone -q "$root" "$work/clone"
 cd "$work/clone"
-export SESSIONWIRE_TARGET_DIR="$root/target"
+export SESSIONWIRE_TARGET_DIR="$root/target/demo-clone"
 bash scripts/setup.sh >"$work/setup.log" 2>&1 || { cat "$work/setup.log"; exit 1; }
 
 # In its own process group, so the server cargo starts is stopped with it.
