@@ -402,6 +402,7 @@ impl Store {
             frames.push(reconnect);
         }
         self.state.released.clear();
+        self.state.retrying.clear();
         frames.extend(
             self.state
                 .outbox

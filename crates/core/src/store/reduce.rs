@@ -9,7 +9,7 @@ use super::state::{
     OutboxKind, SessionView, MAX_ERRORS,
 };
 use super::Action;
-use crate::protocol::{BlockDeltaRef, BlockType, SessionSummary, TurnEndReason};
+use crate::protocol::{BlockDeltaRef, BlockType, ErrorCode, SessionSummary, TurnEndReason};
 use crate::SessionState;
 
 /// How many of the newest messages `turn_end` looks at for ones still streaming. A turn's own
@@ -155,7 +155,12 @@ pub fn apply(state: &mut ClientState, action: &Action) {
                 view.gap = None;
             }
         }
-        Action::Watched { .. } | Action::Unwatched { .. } | Action::Pong { .. } => {}
+        Action::Watched { .. } | Action::Unwatched { .. } => {}
+        // The server was unavailable for some sends: they go again now (pings come every 15 s).
+        Action::Pong { .. } => {
+            let retry = std::mem::take(&mut state.retrying);
+            state.released.extend(retry);
+        }
         Action::Error {
             code,
             message,
@@ -167,7 +172,14 @@ pub fn apply(state: &mut ClientState, action: &Action) {
                 if reference == "list_sessions" {
                     answered_list_request(state);
                 }
-                refuse_request(state, reference);
+                // Storage failing or a burst limit: a send stays in the outbox, pending, and is
+                // sent again (same clientMsgId) after the next pong or welcome. (A reference
+                // that is not an outbox entry is left out by `take_ready_frames`.)
+                if matches!(code, ErrorCode::Unavailable | ErrorCode::RateLimited) {
+                    state.retrying.push(reference.clone());
+                } else {
+                    refuse_request(state, reference);
+                }
             }
             if state.errors.len() == MAX_ERRORS {
                 state.errors.remove(0);

@@ -400,6 +400,9 @@ pub struct ClientState {
     pub errors: Vec<ErrorInfo>,
     /// Outbox entries released by `session_created`, to be sent now (see `Store::take_ready_frames`).
     pub(crate) released: Vec<String>,
+    /// Outbox entries the server could not take yet (`unavailable`, `rate_limited`): released
+    /// by the next `pong`.
+    pub(crate) retrying: Vec<String>,
     /// The `before` of every `list_sessions` asked for (`None` for a first page), oldest first,
     /// of which the first `list_answered` were answered: replies come in order, and do not say
     /// what they answer.
