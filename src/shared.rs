@@ -5,7 +5,7 @@
 //! any listener runs, so a listener may call back into the store (say, `getState()`).
 
 use crate::convert::to_js;
-use crate::transfer::Transfer;
+use crate::transfer::{StateMirror, Transfer};
 use js_sys::{Array, Function};
 use sessionwire_core::store::{Action, OutboxEntry, OutboxKind, Store};
 use std::cell::{Cell, Ref, RefCell};
@@ -27,6 +27,9 @@ pub(crate) struct Shared {
     transfer: RefCell<Option<Transfer>>,
     listeners: RefCell<Vec<(u32, Function)>>,
     next_listener: Cell<u32>,
+    /// The structurally shared state JavaScript reads, and the text patches cross in.
+    mirror: StateMirror,
+    patch: RefCell<String>,
 }
 
 impl Shared {
@@ -37,7 +40,17 @@ impl Shared {
             transfer: RefCell::default(),
             listeners: RefCell::default(),
             next_listener: Cell::new(1),
+            mirror: StateMirror::new(),
+            patch: RefCell::default(),
         })
+    }
+
+    /// Hands what changed in the store since the last patch to the mirror.
+    fn flush(&self) {
+        let mut patch = self.patch.borrow_mut();
+        if self.store.borrow_mut().take_patch(&mut patch) {
+            self.mirror.patch(&patch);
+        }
     }
 
     /// The store, borrowed (never across a listener call).
@@ -47,12 +60,15 @@ impl Shared {
 
     /// Runs a core call that changes the store.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
-        f(&mut self.store.borrow_mut())
+        let result = f(&mut self.store.borrow_mut());
+        self.flush();
+        result
     }
 
-    /// The state snapshot as a plain object.
+    /// The state: the same object until something changes, shared structurally with the one
+    /// before (PROTOCOL.md §7).
     pub(crate) fn state_js(&self) -> JsValue {
-        to_js(&self.store.borrow().state().snapshot())
+        self.mirror.state()
     }
 
     /// Parses and applies a frame (a JavaScript string); returns the applied actions: in Rust
@@ -61,9 +77,12 @@ impl Shared {
     pub(crate) fn receive(&self, frame: &JsValue) -> Result<(Vec<Action>, JsValue), JsValue> {
         let applied = {
             let mut transfer = self.transfer.borrow_mut();
-            let transfer = transfer.get_or_insert_with(Transfer::new);
+            let transfer = transfer.get_or_insert_with(|| Transfer::new(&self.mirror));
             transfer.receive(&mut self.store.borrow_mut(), frame)?
         };
+        if !applied.mirrored {
+            self.flush();
+        }
         if applied.changed {
             self.notify(&applied.js);
         }

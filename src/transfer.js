@@ -12,10 +12,102 @@ const decoder = new TextDecoder();
 const STR = 0; // a, b: the frame's [a, b) when a >= 0, else the side text's [-1 - a, b)
 const NUM = 1; // the number
 
+const NONE = [];
+
+// The state `getState()` returns, shared structurally (PROTOCOL.md §7): the store sends patches
+// of what changed (crates/core/src/store/patch.rs says their form), and only the objects along
+// a change's path are made anew; every other message, block and `sessions` entry is the same
+// object as before, and the state is the same object until something changes.
+export class StateMirror {
+  constructor() {
+    this.top = { connection: "closed", epoch: null, connectionId: null, currentSessionId: null, outbox: NONE, errors: NONE };
+    this.sessions = {};
+    this.views = new Map(); // sessionId ("" for the draft) -> messages
+    this.compose();
+  }
+
+  state() {
+    return this.current;
+  }
+
+  patch(text) {
+    const p = JSON.parse(text);
+    if (p.top) this.top = p.top;
+    const changed = p.sessions;
+    let sessions = this.sessions;
+    if (p.all) {
+      sessions = changed;
+      for (const id of this.views.keys()) if (id !== "" && !(id in changed)) this.views.delete(id);
+    } else {
+      for (const id in changed) {
+        if (sessions === this.sessions) sessions = { ...sessions };
+        sessions[id] = changed[id];
+      }
+    }
+    this.sessions = sessions;
+    for (const [id, ids, messages] of p.views) {
+      const old = this.views.get(id) ?? NONE;
+      let next;
+      if (ids === null) next = old.slice();
+      else {
+        const byId = new Map();
+        for (const m of old) byId.set(m.id, m);
+        next = ids.map((m) => byId.get(m));
+      }
+      for (const [at, m] of messages) next[at] = m;
+      this.views.set(id, next);
+    }
+    this.compose();
+  }
+
+  // A streamed delta that only appended text to block `b` of message `m` (the core's
+  // append_delta: the message's text grows when the block is its last text block, else it is
+  // the text blocks' texts in order).
+  delta(action, m, b) {
+    const id = action.sessionId;
+    const messages = this.views.get(id).slice();
+    const message = messages[m];
+    const blocks = message.blocks.slice();
+    const block = blocks[b];
+    blocks[b] = { ...block, text: block.text + action.delta };
+    let text = message.text;
+    if (block.type === "text") {
+      let last = true;
+      for (let i = b + 1; i < blocks.length; i++) if (blocks[i].type === "text") last = false;
+      text = last ? text + action.delta : blocks.filter((x) => x.type === "text").map((x) => x.text).join("");
+    }
+    messages[m] = { ...message, text, blocks };
+    this.views.set(id, messages);
+    this.sessions = { ...this.sessions, [id]: { ...this.sessions[id], lastSeq: action.seq } };
+    this.compose();
+  }
+
+  compose() {
+    const top = this.top;
+    const id = top.currentSessionId;
+    const entry = id === null ? undefined : this.sessions[id];
+    this.current = {
+      connection: top.connection,
+      epoch: top.epoch,
+      connectionId: top.connectionId,
+      currentSessionId: id,
+      running: entry ? entry.running : false,
+      sessionState: entry ? entry.state : null,
+      lastSeq: entry ? entry.lastSeq : 0,
+      messages: this.views.get(entry ? id : "") ?? NONE,
+      sessions: this.sessions,
+      outbox: top.outbox,
+      errors: top.errors,
+    };
+  }
+}
+
 export class FrameTransfer {
   // `memory` is the module's WebAssembly.Memory; `layouts` (JSON text) lists, by layout number,
-  // `[type, [key, kind, key, kind, ...]]`, or null for "the whole action is JSON in the side text".
-  constructor(memory, layouts) {
+  // `[type, [key, kind, key, kind, ...]]`, or null for "the whole action is JSON in the side text";
+  // `mirror` is the store's StateMirror, which a hot delta is applied to as it is built.
+  constructor(memory, layouts, mirror) {
+    this.mirror = mirror;
     this.memory = memory;
     this.layouts = JSON.parse(layouts);
     this.bytes = null;
@@ -85,7 +177,9 @@ export class FrameTransfer {
       p += 2;
       action[fields[f]] = fields[f + 1] === NUM ? a : this.string(frame, side, a, b);
     }
-    this.p = p;
+    // A BLOCK_DELTA ends with the hot patch's message and block positions (-1: none).
+    if (numbers[p] >= 0) this.mirror.delta(action, numbers[p], numbers[p + 1]);
+    this.p = p + 2;
     return action;
   }
 

@@ -25,13 +25,26 @@ extern "C" {
     type FrameTransfer;
 
     #[wasm_bindgen(constructor)]
-    fn new(memory: &JsValue, layouts: &str) -> FrameTransfer;
+    fn new(memory: &JsValue, layouts: &str, mirror: &StateMirror) -> FrameTransfer;
 
     #[wasm_bindgen(method)]
     fn write(this: &FrameTransfer, frame: &JsValue, ptr: u32, capacity: u32) -> i32;
 
     #[wasm_bindgen(method)]
     fn build(this: &FrameTransfer, frame: &JsValue, out: u32, side: u32) -> JsValue;
+
+    /// The structurally shared state `getState()` returns, kept by applying patches.
+    #[derive(Debug, Clone)]
+    pub(crate) type StateMirror;
+
+    #[wasm_bindgen(constructor)]
+    pub(crate) fn new() -> StateMirror;
+
+    #[wasm_bindgen(method)]
+    pub(crate) fn patch(this: &StateMirror, patch: &str);
+
+    #[wasm_bindgen(method)]
+    pub(crate) fn state(this: &StateMirror) -> JsValue;
 }
 
 /// The §6 code for a frame that cannot be read.
@@ -79,14 +92,17 @@ impl Encoder<'_> {
                 message_id,
                 block_id,
                 delta,
-            } => self.block_delta(&BlockDeltaRef {
-                session_id,
-                seq: *seq,
-                ts: 0,
-                message_id,
-                block_id,
-                delta,
-            }),
+            } => self.block_delta(
+                &BlockDeltaRef {
+                    session_id,
+                    seq: *seq,
+                    ts: 0,
+                    message_id,
+                    block_id,
+                    delta,
+                },
+                None,
+            ),
             other => {
                 self.out.push(JSON_LAYOUT);
                 self.json(other);
@@ -95,9 +111,10 @@ impl Encoder<'_> {
     }
 
     /// The fields of a `block_delta`, in the order of its layout in [`LAYOUTS`] (the unit test
-    /// checks it against serde's form of the action).
+    /// checks it against serde's form of the action), then the hot patch's message and block
+    /// positions (`-1` when the delta is in the state's next patch instead).
     #[cfg_attr(sessionwire_size, optimize(speed))]
-    fn block_delta(&mut self, delta: &BlockDeltaRef<'_>) {
+    fn block_delta(&mut self, delta: &BlockDeltaRef<'_>, hot: Option<(u32, u32)>) {
         self.out.push(BLOCK_DELTA_LAYOUT);
         self.string(delta.session_id);
         // Exactly what JSON.parse makes of the integer: the nearest double.
@@ -105,6 +122,10 @@ impl Encoder<'_> {
         self.string(delta.message_id);
         self.string(delta.block_id);
         self.string(delta.delta);
+        match hot {
+            Some((message, block)) => self.pair(f64::from(message), f64::from(block)),
+            None => self.pair(-1.0, 0.0),
+        }
     }
 
     /// A string: a slice of the frame when it is one (borrowed from it), or when one of the
@@ -156,6 +177,8 @@ pub(crate) struct Applied {
     pub(crate) actions: Vec<Action>,
     /// Whether anything was applied (subscribers hear of it).
     pub(crate) changed: bool,
+    /// Whether the state's change is already in the mirror (a hot delta): no patch to take.
+    pub(crate) mirrored: bool,
     /// All the actions applied, as the array of plain objects `receive` returns.
     pub(crate) js: JsValue,
 }
@@ -172,9 +195,9 @@ pub(crate) struct Transfer {
 }
 
 impl Transfer {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(mirror: &StateMirror) -> Self {
         Self {
-            js: FrameTransfer::new(&wasm_bindgen::memory(), LAYOUTS),
+            js: FrameTransfer::new(&wasm_bindgen::memory(), LAYOUTS, mirror),
             input: vec![0; 4096],
             spans: Vec::with_capacity(16),
             out: Vec::with_capacity(64),
@@ -212,10 +235,11 @@ impl Transfer {
             out,
             side,
         };
+        let hot = store.take_hot();
         let (actions, changed) = match received {
             Received::Delta(delta) => {
                 encoder.out.push(1.0);
-                encoder.block_delta(&delta);
+                encoder.block_delta(&delta, hot);
                 (Vec::new(), true)
             }
             Received::Actions(actions) => {
@@ -231,6 +255,7 @@ impl Transfer {
         Ok(Applied {
             actions,
             changed,
+            mirrored: hot.is_some(),
             js,
         })
     }
@@ -302,6 +327,9 @@ mod tests {
                 members.push(format!("{}:{value}", field[0]));
             }
             actions.push(format!("{{{}}}", members.join(",")));
+            // The hot patch's positions (none in these tests).
+            assert_eq!(out[p], -1.0);
+            p += 2;
         }
         actions
     }
@@ -390,7 +418,7 @@ mod tests {
             out: &mut out,
             side: &mut side,
         };
-        encoder.block_delta(&delta);
+        encoder.block_delta(&delta, None);
         let owned = Received::Delta(delta).into_actions();
         assert_eq!(
             rebuild(frame, &out, &side),

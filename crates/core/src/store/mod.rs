@@ -11,6 +11,7 @@ mod action;
 mod action_decode;
 mod message_index;
 mod parse;
+mod patch;
 mod reduce;
 mod state;
 mod write_state;

@@ -51,11 +51,13 @@ pub fn reduce(state: &mut ClientState, action: Action) {
 /// a streamed delta is appended without copying it first.
 pub fn apply(state: &mut ClientState, action: &Action) {
     if let Some((session_id, seq)) = action.event_position() {
-        if let Some(view) = next_event_view(state, session_id, seq) {
+        if let Some((view, _)) = next_event_view(state, session_id, seq) {
             apply_event(view, action);
         }
         return;
     }
+    // Connection, ids, outbox and errors are written again in the next patch.
+    state.marks.top = true;
     match action {
         Action::ConnectionOpened => state.connection = Connection::Connecting,
         Action::ConnectionLost => {
@@ -77,6 +79,7 @@ pub fn apply(state: &mut ClientState, action: &Action) {
                 for view in state.views.values_mut() {
                     view.running = false;
                 }
+                state.marks.all_sessions = true;
             }
             state.connection = Connection::Open;
             state.connection_id = Some(connection_id.clone());
@@ -203,6 +206,7 @@ pub fn apply(state: &mut ClientState, action: &Action) {
         }
         Action::SessionViewDropped { session_id } => {
             state.views.remove(session_id);
+            state.marks.all_sessions = true;
         }
         // Event actions were handled above.
         _ => {}
@@ -244,6 +248,7 @@ fn sessions_listed(state: &mut ClientState, sessions: &[SessionSummary], next: &
         state
             .views
             .retain(|id, view| !view.unlisted || current == Some(id));
+        state.marks.all_sessions = true;
     }
 }
 
@@ -355,17 +360,20 @@ fn refuse_request(state: &mut ClientState, client_msg_id: &str) {
 
 /// The view an event at `seq` applies to, with its `lastSeq` moved to `seq`; `None` unless
 /// `seq` is the next one (see [`sequence`]; a session without a view is at 0). One lookup on the
-/// hot path: every streamed event comes through here.
+/// hot path: every streamed event comes through here. The flag says that nothing but `lastSeq`
+/// changed in the view since its last patch (so a delta may be applied as a hot patch).
 #[cfg_attr(sessionwire_size, optimize(speed))]
 fn next_event_view<'s>(
     state: &'s mut ClientState,
     session_id: &str,
     seq: u64,
-) -> Option<&'s mut SessionView> {
+) -> Option<(&'s mut SessionView, bool)> {
+    let mut clean = true;
     if seq == 1 && !state.views.contains_key(session_id) {
         state
             .views
             .insert(session_id.to_owned(), SessionView::default());
+        clean = false;
     }
     let view = state.views.get_mut(session_id)?;
     if seq != view.last_seq + 1 {
@@ -374,8 +382,12 @@ fn next_event_view<'s>(
     view.last_seq = seq;
     if view.gap.is_some_and(|gap| gap.received_seq <= seq) {
         view.gap = None;
+        clean = false;
     }
-    Some(view)
+    let marks = &mut view.marks;
+    clean &= !marks.entry && !marks.reshaped && marks.touched.is_empty();
+    marks.entry = true;
+    Some((view, clean))
 }
 
 /// Applies a `BLOCK_DELTA` given by reference (the store's zero-copy path for streamed deltas):
@@ -383,17 +395,34 @@ fn next_event_view<'s>(
 /// the next one).
 #[cfg_attr(sessionwire_size, optimize(speed))]
 pub(crate) fn apply_block_delta(state: &mut ClientState, delta: &BlockDeltaRef<'_>) -> bool {
-    match next_event_view(state, delta.session_id, delta.seq) {
-        Some(view) => {
+    let mut hot = None;
+    let applied = match next_event_view(state, delta.session_id, delta.seq) {
+        Some((view, clean)) => {
+            // Only text appended to a block that exists: the bindings apply it as a hot patch
+            // (message and block position), with no patch text.
+            let at = view.position(delta.message_id).and_then(|m| {
+                let b = view.messages[m]
+                    .blocks
+                    .iter()
+                    .rposition(|block| block.id == delta.block_id)?;
+                Some((m as u32, b as u32))
+            });
             append_delta(
                 assistant_message(view, delta.message_id),
                 delta.block_id,
                 delta.delta,
             );
+            if clean && at.is_some() {
+                view.marks.entry = false;
+                view.marks.touched.clear();
+                hot = at;
+            }
             true
         }
         None => false,
-    }
+    };
+    state.marks.hot = hot;
+    applied
 }
 
 /// Applies an in-order event to its session's view.
@@ -514,6 +543,7 @@ fn apply_event(view: &mut SessionView, action: &Action) {
             for message in view.messages.iter_mut().rev().take(TURN_END_SCAN) {
                 if message.status == MessageStatus::Streaming {
                     message.status = status;
+                    view.marks.touch(&message.id);
                 }
             }
         }
@@ -531,7 +561,10 @@ fn apply_event(view: &mut SessionView, action: &Action) {
 fn assistant_message<'v>(view: &'v mut SessionView, message_id: &str) -> &'v mut Message {
     // One index lookup on the hot path (every delta); a miss pushes the message.
     match view.position(message_id) {
-        Some(position) => &mut view.messages[position],
+        Some(position) => {
+            view.marks.touch(message_id);
+            &mut view.messages[position]
+        }
         None => view.push_confirmed(Message::assistant(message_id.to_owned())),
     }
 }

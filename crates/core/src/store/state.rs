@@ -137,6 +137,8 @@ pub struct SessionView {
     /// The session listing in progress has not named this session (yet): when its last page
     /// arrives, the view is dropped unless it is the current session's.
     pub(crate) unlisted: bool,
+    /// What changed since the last patch (see `store/patch.rs`).
+    pub(crate) marks: ViewMarks,
 }
 
 impl SessionView {
@@ -148,6 +150,7 @@ impl SessionView {
 
     pub(crate) fn message_mut(&mut self, id: &str) -> Option<&mut Message> {
         let position = self.position(id)?;
+        self.marks.touch(id);
         self.messages.get_mut(position)
     }
 
@@ -155,6 +158,7 @@ impl SessionView {
     /// optimistic ones.
     pub(crate) fn push_confirmed(&mut self, message: Message) -> &mut Message {
         let position = self.confirmed;
+        self.marks.reshape(&message.id);
         self.messages.insert(position, message);
         self.confirmed += 1;
         // Before the optimistic messages, if any: they moved up one.
@@ -175,6 +179,7 @@ impl SessionView {
 
     /// Adds an optimistic message (shown at once, not in the log yet) at the very end.
     pub(crate) fn push_optimistic(&mut self, message: Message) {
+        self.marks.reshape(&message.id);
         self.messages.push(message);
         self.index.appended(&self.messages);
     }
@@ -183,8 +188,10 @@ impl SessionView {
     /// `None` when no message has this id.
     pub(crate) fn confirm(&mut self, id: &str) -> Option<&mut Message> {
         let mut position = self.position(id)?;
+        self.marks.touch(id);
         if position >= self.confirmed {
             if position > self.confirmed {
+                self.marks.reshaped = true;
                 let message = self.messages.remove(position);
                 self.messages.insert(self.confirmed, message);
                 self.index.rebuild(&self.messages);
@@ -198,12 +205,62 @@ impl SessionView {
     /// Removes an optimistic message (one moving to its new session).
     pub(crate) fn take_message(&mut self, id: &str) -> Option<Message> {
         let position = self.position(id)?;
+        self.marks.reshaped = true;
         let message = self.messages.remove(position);
         if position < self.confirmed {
             self.confirmed -= 1;
         }
         self.index.rebuild(&self.messages);
         Some(message)
+    }
+}
+
+/// What changed in a view since the last patch: its `sessions` entry, which messages (by id),
+/// and whether messages were added, removed or moved. Not part of the state: two states that
+/// differ only in their marks are equal.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ViewMarks {
+    pub(crate) entry: bool,
+    pub(crate) reshaped: bool,
+    pub(crate) touched: Vec<String>,
+}
+
+impl ViewMarks {
+    // Not inlined: it is called from a dozen places, and the package is built for size.
+    #[inline(never)]
+    pub(crate) fn touch(&mut self, id: &str) {
+        if self.touched.last().map(String::as_str) != Some(id) {
+            self.touched.push(id.to_owned());
+        }
+    }
+
+    fn reshape(&mut self, id: &str) {
+        self.reshaped = true;
+        self.touch(id);
+    }
+}
+
+impl PartialEq for ViewMarks {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// What changed in the state outside the views since the last patch; `hot` is set by a streamed
+/// delta that only appended text (message and block position), which the bindings apply without
+/// a patch. Not part of the state, like [`ViewMarks`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StateMarks {
+    /// Connection, epoch, ids, outbox or errors.
+    pub(crate) top: bool,
+    /// Views were removed, or every entry changed: the whole `sessions` object is written.
+    pub(crate) all_sessions: bool,
+    pub(crate) hot: Option<(u32, u32)>,
+}
+
+impl PartialEq for StateMarks {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }
 
@@ -277,7 +334,8 @@ impl SessionViews {
         Some(&mut self.0[at].1)
     }
 
-    /// The view of a session, made empty first if the client has none.
+    /// The view of a session, made empty first if the client has none. Its `sessions` entry
+    /// is marked changed (callers change it, or made it).
     pub fn get_or_insert(&mut self, session_id: &str) -> &mut SessionView {
         let at = match self.search(session_id) {
             Ok(at) => at,
@@ -287,7 +345,9 @@ impl SessionViews {
                 at
             }
         };
-        &mut self.0[at].1
+        let view = &mut self.0[at].1;
+        view.marks.entry = true;
+        view
     }
 
     /// Whether the client has a view of the session.
@@ -330,6 +390,11 @@ impl SessionViews {
         &self,
     ) -> impl DoubleEndedIterator<Item = (&String, &SessionView)> + ExactSizeIterator {
         self.0.iter().map(|(id, view)| (id, view))
+    }
+
+    /// The session ids and their views, mutably, in id order.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut SessionView)> {
+        self.0.iter_mut().map(|(id, view)| (id.as_str(), view))
     }
 
     /// The session ids, in order.
@@ -396,6 +461,7 @@ pub struct ClientState {
     pub views: SessionViews,
     /// The messages of a session not created yet (typed while no session was current).
     pub draft: SessionView,
+    pub(crate) marks: StateMarks,
     pub outbox: Vec<OutboxEntry>,
     pub errors: Vec<ErrorInfo>,
     /// Outbox entries released by `session_created`, to be sent now (see `Store::take_ready_frames`).
