@@ -11,7 +11,11 @@
 //!   event. The one exception is start-up recovery ([`Hub::force_state`]).
 //!
 //! Routing operations on one session are serialised by its `route` lock, so a decision and its
-//! execution see the same registry and state.
+//! execution see the same registry and state. The lock covers deciding and *submitting* only: it
+//! is released before anyone awaits durability, an agent's cancellation or a store read. A
+//! `clientMsgId` being stored is *reserved* here ([`Hub::reserve`]) until the store answers, so a
+//! retry racing its original waits for that answer (holding nothing) and then finds it stored.
+//! No lock, mutex or queue position is held across an await of I/O.
 
 use crate::{accept::SocketCount, rate_limit::FailedHellos};
 use crate::{
@@ -26,6 +30,7 @@ use crate::{
     Config,
 };
 use anyhow::anyhow;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use sessionwire_core::{
     lifecycle::{self, reason, triggers},
     protocol::SessionStateChange,
@@ -34,9 +39,10 @@ use sessionwire_core::{
 };
 use std::{
     collections::{HashMap, HashSet},
+    fmt,
     sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc, Condvar, Mutex,
     },
 };
 use tokio::sync::{oneshot, watch};
@@ -67,6 +73,128 @@ impl Extras {
         Self {
             new_state: Some(state),
             ..Self::default()
+        }
+    }
+}
+
+/// The store's answer to one write, which several parties may await (the handler that answers the
+/// client, the runtime that must not start the turn before its message is stored): the seq it
+/// got, or why it was not stored.
+#[derive(Clone)]
+pub struct Durable(Shared<BoxFuture<'static, Result<u64, Arc<str>>>>);
+
+impl fmt::Debug for Durable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Durable").field(&self.0.peek()).finish()
+    }
+}
+
+impl Durable {
+    /// The `done` to submit with a write, and its answer.
+    pub fn channel() -> (Done<u64>, Self) {
+        let (done, stored) = oneshot::channel::<StoreResult<u64>>();
+        let answer = async move {
+            match stored.await {
+                Ok(Ok(seq)) => Ok(seq),
+                Ok(Err(error)) => Err(Arc::from(error.to_string())),
+                Err(_) => Err(Arc::from("store writer stopped")),
+            }
+        };
+        (done, Self(answer.boxed().shared()))
+    }
+
+    /// A write stored before (a queued turn read back from the store).
+    pub fn stored(seq: u64) -> Self {
+        Self(std::future::ready(Ok(seq)).boxed().shared())
+    }
+
+    /// The answer, if it has come and someone has looked.
+    pub fn peek(&self) -> Option<&Result<u64, Arc<str>>> {
+        self.0.peek()
+    }
+
+    /// Waits for the answer.
+    pub async fn wait(&self) -> StoreResult<u64> {
+        self.0.clone().await.map_err(|error| anyhow!("{error}"))
+    }
+}
+
+/// A `clientMsgId` of one user being stored right now (see [`Hub::reserve`]). Dropping it
+/// releases the id: anyone waiting for it then reads the store again. Drop it once the store
+/// answered; if it is dropped while its write is still on the way (the handler was cancelled), the
+/// release waits for that write's answer.
+#[derive(Debug)]
+pub struct Reservation {
+    hub: Arc<Hub>,
+    key: (String, String),
+    /// Never sent on: waiters wake when it is dropped.
+    released: Option<watch::Sender<()>>,
+    /// The write that stores the id, once submitted.
+    write: Option<Durable>,
+}
+
+impl Reservation {
+    /// The id's write was submitted: a release before its answer waits for it.
+    pub fn submitted(&mut self, write: &Durable) {
+        self.write = Some(write.clone());
+    }
+
+    fn release(hub: &Hub, key: &(String, String), released: watch::Sender<()>) {
+        lock(&hub.reservations).remove(key);
+        drop(released);
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let Some(released) = self.released.take() else {
+            return;
+        };
+        match self.write.take() {
+            Some(write) if write.peek().is_none() => {
+                let (hub, key) = (self.hub.clone(), std::mem::take(&mut self.key));
+                self.hub.tasks.spawn(async move {
+                    let _ = write.wait().await;
+                    Self::release(&hub, &key, released);
+                });
+            }
+            _ => Self::release(&self.hub, &self.key, released),
+        }
+    }
+}
+
+/// Counters and a gate tests use to see how the store's batches go (cheap enough to keep on).
+#[derive(Debug, Default)]
+pub struct Hooks {
+    /// Committed batches with events.
+    pub batches: AtomicU64,
+    /// Committed batches with at least one `user_message`.
+    pub user_message_batches: AtomicU64,
+    /// `send`s and `interrupt`s whose write was submitted and whose handler awaits its answer.
+    pub awaiting_durability: AtomicUsize,
+    held: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Hooks {
+    /// While held, the store's writer stops after committing a batch, before anyone hears of it
+    /// (tests: everything submitted meanwhile waits in the writer's queue).
+    pub fn hold_commits(&self, hold: bool) {
+        *lock(&self.held) = hold;
+        self.opened.notify_all();
+    }
+
+    fn committed(&self, events: &[StoredEvent]) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        if events.iter().any(|event| event.kind == "user_message") {
+            self.user_message_batches.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut held = lock(&self.held);
+        while *held {
+            held = self
+                .opened
+                .wait(held)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
     }
 }
@@ -148,7 +276,11 @@ pub struct Hub {
     pub connections: ConnectionRegistry,
     pub runtimes: RuntimeRegistry,
     sessions: Mutex<HashMap<String, Arc<SessionEntry>>>,
-    user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// `clientMsgId`s (owner, id) being stored now: the duplicate check reads these and the
+    /// store's (see [`Hub::reserve`]).
+    reservations: Mutex<HashMap<(String, String), watch::Receiver<()>>>,
+    /// Test counters and the commit gate.
+    pub hooks: Hooks,
     pub next_connection: AtomicU64,
     shutdown: watch::Sender<bool>,
     /// Open sockets (the accept loop and `--max-connections`).
@@ -175,7 +307,8 @@ impl Hub {
             connections: ConnectionRegistry::default(),
             runtimes: RuntimeRegistry::default(),
             sessions: Mutex::new(HashMap::new()),
-            user_locks: Mutex::new(HashMap::new()),
+            reservations: Mutex::new(HashMap::new()),
+            hooks: Hooks::default(),
             next_connection: AtomicU64::new(0),
             shutdown: watch::channel(false).0,
             sockets: Arc::default(),
@@ -216,12 +349,38 @@ impl Hub {
         committed.await.map_err(|_| anyhow!("a store write failed"))
     }
 
-    /// The serialisation lock of one user's `send`s and `interrupt`s (exactly-once checks).
-    pub fn user_lock(&self, user: &User) -> Arc<tokio::sync::Mutex<()>> {
-        lock(&self.user_locks)
-            .entry(user.0.clone())
-            .or_default()
-            .clone()
+    /// Reserves a user's `clientMsgId` until its write is answered. If the id is reserved
+    /// already (a retry racing its original), waits, holding nothing, until that reservation is
+    /// released, then takes it: the caller then reads the store, which has the original if it
+    /// was stored. So the duplicate check reads reserved ∪ stored, and one user's sends to
+    /// different sessions never wait for one another.
+    pub async fn reserve(self: &Arc<Self>, user: &User, client_msg_id: &str) -> Reservation {
+        let key = (user.0.clone(), client_msg_id.to_owned());
+        loop {
+            let mut reserved = {
+                let mut reservations = lock(&self.reservations);
+                match reservations.get(&key) {
+                    Some(reserved) => reserved.clone(),
+                    None => {
+                        let (released, reserved) = watch::channel(());
+                        reservations.insert(key.clone(), reserved);
+                        return Reservation {
+                            hub: self.clone(),
+                            key,
+                            released: Some(released),
+                            write: None,
+                        };
+                    }
+                }
+            };
+            // Nothing is ever sent: this returns when the holder lets go.
+            while reserved.changed().await.is_ok() {}
+        }
+    }
+
+    /// How many `clientMsgId`s are reserved now.
+    pub fn reserved_count(&self) -> usize {
+        lock(&self.reservations).len()
     }
 
     /// A session's entry, loaded from the store on first use; whoever owns it.
@@ -381,20 +540,17 @@ impl Hub {
         self.submit_append(entry, kind, extras, None);
     }
 
-    /// Appends one event with what comes with it, and waits until it is stored: its seq, or
-    /// an error if storage failed (the caller answers `unavailable`).
-    pub async fn append_durable(
+    /// Appends one event with what comes with it; `done` (see [`Durable::channel`]) hears its
+    /// seq once it is stored, or an error if storage failed (the caller answers `unavailable`).
+    pub fn append_answered(
         &self,
         entry: &SessionEntry,
         kind: EventKind,
         extras: Extras,
-    ) -> StoreResult<u64> {
-        let (done, stored) = oneshot::channel();
-        {
-            let _inner = lock(&entry.inner);
-            self.submit_append(entry, kind, extras, Some(done));
-        }
-        stored.await.map_err(|_| anyhow!("store writer stopped"))?
+        done: Done<u64>,
+    ) {
+        let _inner = lock(&entry.inner);
+        self.submit_append(entry, kind, extras, Some(done));
     }
 
     /// Submits under the entry's lock: the store gives seqs in submission order, so each
@@ -420,24 +576,28 @@ impl Hub {
         }
     }
 
-    /// Stores a `clientMsgId` that has no event of its own (an `interrupt` without text) with
-    /// the session's last stored seq, which it returns once stored.
-    pub async fn store_client_msg(
+    /// Submits a `clientMsgId` that has no event of its own (an `interrupt` without text), to be
+    /// stored with the session's last stored seq, which the answer carries.
+    pub fn submit_client_msg(
         &self,
         user: &User,
         client_msg_id: &str,
         entry: &SessionEntry,
-    ) -> StoreResult<u64> {
-        let (done, stored) = oneshot::channel();
-        self.store.submit(Write::ClientMsg {
+    ) -> Durable {
+        let (done, stored) = Durable::channel();
+        let write = Write::ClientMsg {
             key: ClientMsgKey {
                 owner: user.0.clone(),
                 client_msg_id: client_msg_id.to_owned(),
             },
             session_id: entry.id.clone(),
             done,
-        })?;
-        stored.await.map_err(|_| anyhow!("store writer stopped"))?
+        };
+        if let Err(error) = self.store.submit(write) {
+            // The write (and its `done`) is dropped: the answer says it was not stored.
+            tracing::error!(session = %entry.id, %error, "clientMsgId not stored");
+        }
+        stored
     }
 
     /// Queued turns that will not run (a close or stop dropped them).
@@ -545,13 +705,17 @@ impl Hub {
                 () = tokio::time::sleep(delay) => {}
                 _ = shutdown.wait_for(|down| *down) => return,
             }
-            let _route = entry.route.lock().await;
+            let route = entry.lock_route().await;
             if entry.snapshot().version != version {
                 return;
             }
             match state {
                 SessionState::Detached => {
-                    hub.close_locked(&entry, reason::DETACH_TTL_EXPIRED).await
+                    let aborted = hub.close_locked(&entry, reason::DETACH_TTL_EXPIRED);
+                    drop(route);
+                    if let Some(runtime) = aborted {
+                        runtime.exited().await;
+                    }
                 }
                 _ => {
                     if let Some(to) = triggers::suspend_grace_expired(state) {
@@ -617,8 +781,14 @@ impl Hub {
     }
 
     /// `close_session` (and the detach TTL): CLOSING, let the current turn finish, then ENDED;
-    /// straight to ENDED from a state without a CLOSING edge. The caller holds the route lock.
-    pub async fn close_locked(self: &Arc<Self>, entry: &Arc<SessionEntry>, why: &'static str) {
+    /// straight to ENDED from a state without a CLOSING edge. The caller holds the route lock;
+    /// a runtime this aborts is returned, for the caller to await its exit once it let go.
+    #[must_use]
+    pub fn close_locked(
+        self: &Arc<Self>,
+        entry: &Arc<SessionEntry>,
+        why: &'static str,
+    ) -> Option<RuntimeHandle> {
         let runtime = self.runtimes.get(&entry.id);
         match triggers::close(entry.state()) {
             [SessionState::Closing] => {
@@ -629,14 +799,19 @@ impl Hub {
                         self.transition(entry, SessionState::Ended, reason::CLOSED);
                     }
                 }
+                None
             }
             [SessionState::Ended] => match runtime {
-                Some(runtime) => self.abort_runtime(&runtime, reason::CLOSED).await,
+                Some(runtime) => {
+                    runtime.abort(reason::CLOSED);
+                    Some(runtime)
+                }
                 None => {
                     self.transition(entry, SessionState::Ended, reason::CLOSED);
+                    None
                 }
             },
-            _ => {}
+            _ => None,
         }
     }
 
@@ -666,6 +841,7 @@ impl Hub {
     /// Hands committed events to their watchers (called by the store's writer), and moves each
     /// loaded entry's last stored seq.
     pub fn dispatch(&self, events: &[StoredEvent]) {
+        self.hooks.committed(events);
         self.connections.dispatch(events);
         let mut newest: HashMap<&Arc<str>, u64> = HashMap::new();
         for event in events {
@@ -781,6 +957,7 @@ impl Hub {
             runtime.deliver(TurnRequest {
                 message_id: turn.message_id,
                 prompt: turn.text,
+                stored: Durable::stored(0),
             });
         }
         if self.connections.watcher_count(&entry.id) == 0 {

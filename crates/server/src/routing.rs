@@ -10,7 +10,7 @@
 
 use crate::{
     auth::User,
-    hub::{Extras, Hub, SessionEntry},
+    hub::{Durable, Extras, Hub, Reservation, SessionEntry},
     registry::{ConnHandle, ConnId},
     runtime::{RuntimeHandle, TurnRequest},
     store::{ClientMsgKey, QueueOp, StoreResult},
@@ -29,7 +29,11 @@ use sessionwire_core::{
     },
     ClientFrame, ErrorCode, EventKind, Reply,
 };
-use std::{collections::HashSet, sync::Arc};
+use std::{
+    collections::HashSet,
+    sync::{atomic::Ordering, Arc},
+};
+use tokio::sync::oneshot;
 
 /// What one connection knows about itself.
 #[derive(Debug)]
@@ -311,82 +315,145 @@ async fn list_sessions(
 }
 
 async fn send(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: SendFrame, out: &mut Vec<Out>) -> Handled {
-    // One user's sends and interrupts are checked and stored one at a time: a retried
-    // clientMsgId racing its original must find it stored.
-    let user_lock = hub.user_lock(&ctx.user);
-    let _user = user_lock.lock().await;
+    // The clientMsgId is reserved until the store answers for it: a retry racing its original
+    // waits here (holding nothing) and then finds it stored. Sends to other sessions, or with
+    // other ids, do not wait.
+    let mut reservation = hub.reserve(&ctx.user, &frame.client_msg_id).await;
     let stored = stored_client_msg(hub, &ctx.user, &frame.client_msg_id).await?;
-    let entry = match &frame.session_id {
+    let mut entry = match &frame.session_id {
         Some(id) => hub.entry_for(&ctx.user, id).await?,
         None => None,
     };
-    let _route = route_guard(&entry).await;
-    if stored.is_none() {
-        refuse_if_fenced(hub, entry.as_deref())?;
-    }
-    let lookup = hub.lookup(entry.as_deref(), &ctx.user);
-    let decision = decide_send(frame.session_id.as_deref(), lookup, stored);
-    tracing::debug!(?decision, "send");
-    let request = TurnRequest {
-        message_id: frame.client_msg_id.clone(),
-        prompt: frame.text.clone(),
-    };
-    match decision {
-        SendDecision::Duplicate {
-            original,
-            announce_session,
-        } => {
-            duplicate(
-                hub,
-                ctx,
-                &frame.client_msg_id,
+    let text = frame.text.clone();
+    // Decide and submit under the session's route lock; anything that must be awaited (an
+    // aborted runtime's exit) is awaited without it, and the decision is then made again.
+    let submitted = loop {
+        let route = route_guard(&entry).await;
+        if stored.is_none() {
+            refuse_if_fenced(hub, entry.as_deref())?;
+        }
+        let lookup = hub.lookup(entry.as_deref(), &ctx.user);
+        // A session this send created (then found its runtime gone) is decided as that session.
+        let target = entry.as_ref().map(|entry| &*entry.id);
+        let decision = decide_send(
+            target.or(frame.session_id.as_deref()),
+            lookup,
+            stored.clone(),
+        );
+        tracing::debug!(?decision, "send");
+        let attempt = match decision {
+            SendDecision::Duplicate {
                 original,
                 announce_session,
-                out,
-            )
-            .await
+            } => {
+                drop(route);
+                drop(reservation);
+                return duplicate(
+                    hub,
+                    ctx,
+                    &frame.client_msg_id,
+                    original,
+                    announce_session,
+                    out,
+                )
+                .await;
+            }
+            SendDecision::NotFound => {
+                return Err(Refusal::not_found(
+                    frame.session_id.as_deref().unwrap_or_default(),
+                ))
+            }
+            SendDecision::Create => {
+                // (No route lock is held: there was no session.)
+                let created = hub
+                    .create_session(&ctx.user, title_of(&frame.text))
+                    .await
+                    .map_err(|error| Refusal::unavailable("", &error))?;
+                let _route = created.lock_route().await;
+                // Watch before the first event, so this connection sees seq 1 onwards.
+                start_watching(hub, ctx, &created);
+                ctx.current = Some(created.id.to_string());
+                out.push(Out::Reply(Reply::SessionCreated(SessionCreated {
+                    session_id: created.id.to_string(),
+                    client_msg_id: frame.client_msg_id.clone(),
+                })));
+                hub.announce_created(&created);
+                let runtime = hub.start_runtime(&created);
+                let attempt = submit_message(
+                    hub,
+                    ctx,
+                    &created,
+                    runtime,
+                    &frame.client_msg_id,
+                    &text,
+                    Delivery::Queue,
+                );
+                entry = Some(created);
+                attempt
+            }
+            SendDecision::Deliver { reattach, .. } => {
+                let entry = entry
+                    .as_ref()
+                    .ok_or_else(|| Refusal::internal("session vanished"))?;
+                start_watching(hub, ctx, entry);
+                hub.reattach(entry, reattach);
+                let runtime = hub.runtimes.get(&entry.id);
+                submit_message(
+                    hub,
+                    ctx,
+                    entry,
+                    runtime,
+                    &frame.client_msg_id,
+                    &text,
+                    Delivery::Queue,
+                )
+            }
+            SendDecision::AbortZombieThenResume { .. } | SendDecision::Resume => {
+                let entry = entry
+                    .as_ref()
+                    .ok_or_else(|| Refusal::internal("session vanished"))?;
+                start_watching(hub, ctx, entry);
+                if let Some(zombie) = abort_zombie(hub, entry) {
+                    drop(route);
+                    zombie.exited().await;
+                    continue;
+                }
+                let runtime = hub.start_runtime(entry);
+                submit_message(
+                    hub,
+                    ctx,
+                    entry,
+                    runtime,
+                    &frame.client_msg_id,
+                    &text,
+                    Delivery::Queue,
+                )
+            }
+        };
+        drop(route);
+        match attempt? {
+            Attempt::Submitted(submitted) => break submitted,
+            // The runtime ended between the lookup and the hand-over (nothing was submitted):
+            // wait for its clean-up and decide again, as for a session without a live runtime.
+            Attempt::RuntimeGone(old) => old.exited().await,
         }
-        SendDecision::NotFound => Err(Refusal::not_found(
-            frame.session_id.as_deref().unwrap_or_default(),
-        )),
-        SendDecision::Create => {
-            let entry = hub
-                .create_session(&ctx.user, title_of(&frame.text))
-                .await
-                .map_err(|error| Refusal::unavailable("", &error))?;
-            let _new_route = entry.lock_route().await;
-            // Watch before the first event, so this connection sees seq 1 onwards.
-            start_watching(hub, ctx, &entry);
-            ctx.current = Some(entry.id.to_string());
-            out.push(Out::Reply(Reply::SessionCreated(SessionCreated {
-                session_id: entry.id.to_string(),
-                client_msg_id: frame.client_msg_id.clone(),
-            })));
-            hub.announce_created(&entry);
-            let runtime = hub.start_runtime(&entry);
-            deliver(hub, ctx, &entry, runtime, request, Delivery::Queue, out).await
-        }
-        SendDecision::Deliver { reattach, .. } => {
-            let entry = entry.ok_or_else(|| Refusal::internal("session vanished"))?;
-            start_watching(hub, ctx, &entry);
-            hub.reattach(&entry, reattach);
-            let runtime = hub.runtimes.get(&entry.id);
-            deliver(hub, ctx, &entry, runtime, request, Delivery::Queue, out).await
-        }
-        SendDecision::AbortZombieThenResume { .. } => {
-            let entry = entry.ok_or_else(|| Refusal::internal("session vanished"))?;
-            start_watching(hub, ctx, &entry);
-            abort_zombie(hub, &entry).await;
-            let runtime = hub.start_runtime(&entry);
-            deliver(hub, ctx, &entry, runtime, request, Delivery::Queue, out).await
-        }
-        SendDecision::Resume => {
-            let entry = entry.ok_or_else(|| Refusal::internal("session vanished"))?;
-            start_watching(hub, ctx, &entry);
-            let runtime = hub.start_runtime(&entry);
-            deliver(hub, ctx, &entry, runtime, request, Delivery::Queue, out).await
-        }
-    }
+    };
+    let entry = entry.ok_or_else(|| Refusal::internal("session vanished"))?;
+    reservation.submitted(&submitted.stored);
+    let running = submitted.running;
+    let seq = answered(hub, &entry, submitted).await?;
+    drop(reservation);
+    out.push(Out::AckAfter {
+        seq,
+        ack: Ack {
+            session_id: entry.id.to_string(),
+            client_msg_id: frame.client_msg_id,
+            seq,
+            duplicate: false,
+            running,
+        },
+    });
+    Ok(())
 }
 
 /// A session whose writes failed takes nothing new until its repair.
@@ -401,12 +468,13 @@ fn refuse_if_fenced(hub: &Hub, entry: Option<&SessionEntry>) -> Handled {
 }
 
 /// A zombie (a live runtime whose session is CLOSING or ENDED) is aborted by signal, never
-/// silently dropped from the registry; its clean-up ends the session.
-async fn abort_zombie(hub: &Arc<Hub>, entry: &Arc<SessionEntry>) {
-    if let Some(runtime) = hub.runtimes.get(&entry.id) {
-        tracing::info!(session = %entry.id, generation = runtime.generation, "aborting a zombie runtime");
-        hub.abort_runtime(&runtime, reason::ZOMBIE_ABORTED).await;
-    }
+/// silently dropped from the registry; its clean-up ends the session. Returns the runtime, whose
+/// exit the caller awaits once it let go of the route lock.
+fn abort_zombie(hub: &Hub, entry: &SessionEntry) -> Option<RuntimeHandle> {
+    let runtime = hub.runtimes.get(&entry.id)?;
+    tracing::info!(session = %entry.id, generation = runtime.generation, "aborting a zombie runtime");
+    runtime.abort(reason::ZOMBIE_ABORTED);
+    Some(runtime)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -417,73 +485,110 @@ enum Delivery {
     Interrupt,
 }
 
-/// Stores the `user_message` (with its `clientMsgId`, atomically), waits until it is durable,
-/// hands it to the runtime, and schedules the `ack` right after the `user_message` event.
-async fn deliver(
-    hub: &Arc<Hub>,
+/// A `user_message` submitted to the store and handed to its runtime.
+#[derive(Debug)]
+struct Submitted {
+    /// The store's answer.
+    stored: Durable,
+    /// An interrupt's hand-over: answered once the runtime has cut its turn.
+    interrupted: Option<(oneshot::Receiver<()>, TurnRequest)>,
+    /// `running` as the message was taken (what its ack says).
+    running: bool,
+}
+
+#[derive(Debug)]
+enum Attempt {
+    Submitted(Submitted),
+    /// The runtime was gone before it took the turn; nothing was submitted.
+    RuntimeGone(RuntimeHandle),
+}
+
+/// Under the route lock: hands the turn to the runtime and submits its `user_message` (with the
+/// `clientMsgId` and its place in the durable turn queue, atomically). The runtime gets turns in
+/// seq order and starts one only once its message is stored. Nothing is awaited.
+fn submit_message(
+    hub: &Hub,
     ctx: &ConnCtx,
-    entry: &Arc<SessionEntry>,
+    entry: &SessionEntry,
     runtime: Option<RuntimeHandle>,
-    request: TurnRequest,
+    client_msg_id: &str,
+    text: &str,
     how: Delivery,
-    out: &mut Vec<Out>,
-) -> Handled {
-    let client_msg_id = request.message_id.clone();
+) -> Result<Attempt, Refusal> {
+    let Some(runtime) = runtime else {
+        tracing::error!(session = %entry.id, "no runtime could start for a message");
+        return Err(Refusal::internal("no runtime could start for the session"));
+    };
+    let (done, stored) = Durable::channel();
+    let request = TurnRequest {
+        message_id: client_msg_id.to_owned(),
+        prompt: text.to_owned(),
+        stored: stored.clone(),
+    };
+    let interrupted = match how {
+        Delivery::Queue => {
+            if !runtime.deliver(request) {
+                return Ok(Attempt::RuntimeGone(runtime));
+            }
+            None
+        }
+        Delivery::Interrupt => match runtime.interrupt(Some(request.clone())) {
+            Some(acknowledged) => Some((acknowledged, request)),
+            None => return Ok(Attempt::RuntimeGone(runtime)),
+        },
+    };
     let message = EventKind::UserMessage(UserMessage {
-        message_id: request.message_id.clone(),
-        text: request.prompt.clone(),
+        message_id: client_msg_id.to_owned(),
+        text: text.to_owned(),
     });
     let extras = Extras {
         client_msg: Some(ClientMsgKey {
             owner: ctx.user.0.clone(),
-            client_msg_id: request.message_id.clone(),
+            client_msg_id: client_msg_id.to_owned(),
         }),
         // Stored with its place in the turn queue, so that an acked message runs even if the
         // server dies before its turn starts.
         queue: Some(QueueOp::Push {
-            message_id: request.message_id.clone(),
-            text: request.prompt.clone(),
+            message_id: client_msg_id.to_owned(),
+            text: text.to_owned(),
             front: how == Delivery::Interrupt,
         }),
         ..Extras::default()
     };
-    let seq = hub
-        .append_durable(entry, message, extras)
-        .await
-        .map_err(|error| Refusal::unavailable(&entry.id, &error))?;
-    let delivered = match (&runtime, how) {
-        (Some(runtime), Delivery::Queue) => runtime.deliver(request.clone()),
-        (Some(runtime), Delivery::Interrupt) => runtime.interrupt(Some(request.clone())).await,
-        (None, _) => false,
-    };
-    if !delivered {
-        // The runtime ended between the decision and the delivery (or could not start): resume
-        // with a new one, as the table says for a session without a live runtime.
-        if let Some(old) = runtime {
-            old.exited().await;
-        }
-        match hub
-            .runtimes
-            .get(&entry.id)
-            .or_else(|| hub.start_runtime(entry))
-        {
-            Some(runtime) if runtime.deliver(request) => {}
-            _ => {
-                tracing::error!(session = %entry.id, "message stored but no runtime could take it")
+    hub.append_answered(entry, message, extras, done);
+    Ok(Attempt::Submitted(Submitted {
+        stored,
+        interrupted,
+        running: running_now(hub, entry),
+    }))
+}
+
+/// Without any lock: waits for the store's answer (its seq, or `unavailable`) and for an
+/// interrupt's hand-over. An interrupt the runtime never took (it exited first) goes to the
+/// session's next runtime, as for a session without a live one.
+async fn answered(
+    hub: &Arc<Hub>,
+    entry: &Arc<SessionEntry>,
+    submitted: Submitted,
+) -> Result<u64, Refusal> {
+    hub.hooks.awaiting_durability.fetch_add(1, Ordering::SeqCst);
+    let seq = submitted.stored.wait().await;
+    hub.hooks.awaiting_durability.fetch_sub(1, Ordering::SeqCst);
+    let seq = seq.map_err(|error| Refusal::unavailable(&entry.id, &error))?;
+    if let Some((acknowledged, request)) = submitted.interrupted {
+        if acknowledged.await.is_err() {
+            let _route = entry.lock_route().await;
+            let handed = hub
+                .runtimes
+                .get(&entry.id)
+                .or_else(|| hub.start_runtime(entry))
+                .is_some_and(|runtime| runtime.deliver(request));
+            if !handed {
+                tracing::error!(session = %entry.id, "message stored but no runtime could take it");
             }
         }
     }
-    out.push(Out::AckAfter {
-        seq,
-        ack: Ack {
-            session_id: entry.id.to_string(),
-            client_msg_id,
-            seq,
-            duplicate: false,
-            running: running_now(hub, entry),
-        },
-    });
-    Ok(())
+    Ok(seq)
 }
 
 async fn duplicate(
@@ -503,11 +608,13 @@ async fn duplicate(
             client_msg_id: client_msg_id.to_owned(),
         })));
         if let Some(entry) = &entry {
-            let _route = entry.lock_route().await;
-            start_watching(hub, ctx, entry);
-            ctx.current = Some(entry.id.to_string());
-            if hub.runtimes.get(&entry.id).is_some() {
-                hub.reattach(entry, triggers::watcher_joined(entry.state()));
+            {
+                let _route = entry.lock_route().await;
+                start_watching(hub, ctx, entry);
+                ctx.current = Some(entry.id.to_string());
+                if hub.runtimes.get(&entry.id).is_some() {
+                    hub.reattach(entry, triggers::watcher_joined(entry.state()));
+                }
             }
             let (replay, _) = replay_of(hub, &entry.id, 0).await?;
             out.push(replay);
@@ -531,71 +638,159 @@ async fn interrupt(
     frame: InterruptFrame,
     out: &mut Vec<Out>,
 ) -> Handled {
-    let user_lock = hub.user_lock(&ctx.user);
-    let _user = user_lock.lock().await;
+    let mut reservation = hub.reserve(&ctx.user, &frame.client_msg_id).await;
     let stored = stored_client_msg(hub, &ctx.user, &frame.client_msg_id).await?;
     let entry = hub.entry_for(&ctx.user, &frame.session_id).await?;
-    let _route = route_guard(&entry).await;
-    if stored.is_none() {
-        refuse_if_fenced(hub, entry.as_deref())?;
-    }
-    let lookup: Lookup = hub.lookup(entry.as_deref(), &ctx.user);
-    let decision = decide_interrupt(frame.text.is_some(), lookup, stored);
-    tracing::debug!(?decision, "interrupt");
-    if let InterruptDecision::Duplicate { original } = decision {
-        return duplicate(hub, ctx, &frame.client_msg_id, original, false, out).await;
-    }
-    let Some(entry) = entry.filter(|_| decision != InterruptDecision::NotFound) else {
-        return Err(Refusal::not_found(&frame.session_id));
+    let submitted = loop {
+        let route = route_guard(&entry).await;
+        if stored.is_none() {
+            refuse_if_fenced(hub, entry.as_deref())?;
+        }
+        let lookup: Lookup = hub.lookup(entry.as_deref(), &ctx.user);
+        let decision = decide_interrupt(frame.text.is_some(), lookup, stored.clone());
+        tracing::debug!(?decision, "interrupt");
+        if let InterruptDecision::Duplicate { original } = decision {
+            drop(route);
+            drop(reservation);
+            return duplicate(hub, ctx, &frame.client_msg_id, original, false, out).await;
+        }
+        let Some(entry) = entry
+            .as_ref()
+            .filter(|_| decision != InterruptDecision::NotFound)
+        else {
+            return Err(Refusal::not_found(&frame.session_id));
+        };
+        start_watching(hub, ctx, entry);
+        let text = frame.text.as_deref();
+        let attempt = match (decision, text) {
+            (InterruptDecision::InterruptTurn { reattach, .. }, Some(text)) => {
+                hub.reattach(entry, reattach);
+                let runtime = hub.runtimes.get(&entry.id);
+                submit_message(
+                    hub,
+                    ctx,
+                    entry,
+                    runtime,
+                    &frame.client_msg_id,
+                    text,
+                    Delivery::Interrupt,
+                )?
+            }
+            (InterruptDecision::InterruptTurn { reattach, .. }, None) => {
+                hub.reattach(entry, reattach);
+                let runtime = hub.runtimes.get(&entry.id);
+                let stored = hub.submit_client_msg(&ctx.user, &frame.client_msg_id, entry);
+                // After the clientMsgId's write: the interrupt's turn_end comes after its seq.
+                let interrupted = runtime.and_then(|runtime| runtime.interrupt(None));
+                drop(route);
+                reservation.submitted(&stored);
+                return ack_without_text(
+                    hub,
+                    entry,
+                    &frame.client_msg_id,
+                    stored,
+                    interrupted,
+                    reservation,
+                    out,
+                )
+                .await;
+            }
+            (InterruptDecision::AbortZombie { .. } | InterruptDecision::Resume, text) => {
+                if let Some(zombie) = abort_zombie(hub, entry) {
+                    drop(route);
+                    zombie.exited().await;
+                    continue;
+                }
+                match text {
+                    Some(text) => {
+                        let runtime = hub.start_runtime(entry);
+                        submit_message(
+                            hub,
+                            ctx,
+                            entry,
+                            runtime,
+                            &frame.client_msg_id,
+                            text,
+                            Delivery::Queue,
+                        )?
+                    }
+                    None => {
+                        let stored = hub.submit_client_msg(&ctx.user, &frame.client_msg_id, entry);
+                        drop(route);
+                        reservation.submitted(&stored);
+                        return ack_without_text(
+                            hub,
+                            entry,
+                            &frame.client_msg_id,
+                            stored,
+                            None,
+                            reservation,
+                            out,
+                        )
+                        .await;
+                    }
+                }
+            }
+            (_, _) => {
+                let stored = hub.submit_client_msg(&ctx.user, &frame.client_msg_id, entry);
+                drop(route);
+                reservation.submitted(&stored);
+                return ack_without_text(
+                    hub,
+                    entry,
+                    &frame.client_msg_id,
+                    stored,
+                    None,
+                    reservation,
+                    out,
+                )
+                .await;
+            }
+        };
+        drop(route);
+        match attempt {
+            Attempt::Submitted(submitted) => break submitted,
+            Attempt::RuntimeGone(old) => old.exited().await,
+        }
     };
-    start_watching(hub, ctx, &entry);
-    let request = frame.text.clone().map(|text| TurnRequest {
-        message_id: frame.client_msg_id.clone(),
-        prompt: text,
+    let entry = entry.ok_or_else(|| Refusal::internal("session vanished"))?;
+    reservation.submitted(&submitted.stored);
+    let running = submitted.running;
+    let seq = answered(hub, &entry, submitted).await?;
+    drop(reservation);
+    out.push(Out::AckAfter {
+        seq,
+        ack: Ack {
+            session_id: entry.id.to_string(),
+            client_msg_id: frame.client_msg_id,
+            seq,
+            duplicate: false,
+            running,
+        },
     });
-    match (decision, request) {
-        (InterruptDecision::InterruptTurn { reattach, .. }, Some(request)) => {
-            hub.reattach(&entry, reattach);
-            let runtime = hub.runtimes.get(&entry.id);
-            deliver(hub, ctx, &entry, runtime, request, Delivery::Interrupt, out).await
-        }
-        (InterruptDecision::InterruptTurn { reattach, .. }, None) => {
-            hub.reattach(&entry, reattach);
-            let runtime = hub.runtimes.get(&entry.id);
-            ack_without_text(hub, ctx, &entry, &frame.client_msg_id, runtime, out).await
-        }
-        (InterruptDecision::AbortZombie { .. }, Some(request))
-        | (InterruptDecision::Resume, Some(request)) => {
-            abort_zombie(hub, &entry).await;
-            let runtime = hub.start_runtime(&entry);
-            deliver(hub, ctx, &entry, runtime, request, Delivery::Queue, out).await
-        }
-        (InterruptDecision::AbortZombie { .. }, None) => {
-            abort_zombie(hub, &entry).await;
-            ack_without_text(hub, ctx, &entry, &frame.client_msg_id, None, out).await
-        }
-        (_, _) => ack_without_text(hub, ctx, &entry, &frame.client_msg_id, None, out).await,
-    }
+    Ok(())
 }
 
 /// An `interrupt` without text has no `user_message`. Its `clientMsgId` is stored durably all
 /// the same (so a retry is a duplicate), with seq = the session's last seq at the moment the
 /// interrupt was taken, and that is the seq its ack names. The interrupt's own `turn_end`
-/// comes after the ack.
+/// comes after the ack. Called without the route lock, with the write submitted.
 async fn ack_without_text(
     hub: &Arc<Hub>,
-    ctx: &ConnCtx,
     entry: &Arc<SessionEntry>,
     client_msg_id: &str,
-    runtime: Option<RuntimeHandle>,
+    stored: Durable,
+    interrupted: Option<oneshot::Receiver<()>>,
+    reservation: Reservation,
     out: &mut Vec<Out>,
 ) -> Handled {
-    let seq = hub
-        .store_client_msg(&ctx.user, client_msg_id, entry)
-        .await
-        .map_err(|error| Refusal::unavailable(&entry.id, &error))?;
-    if let Some(runtime) = runtime {
-        runtime.interrupt(None).await;
+    hub.hooks.awaiting_durability.fetch_add(1, Ordering::SeqCst);
+    let seq = stored.wait().await;
+    hub.hooks.awaiting_durability.fetch_sub(1, Ordering::SeqCst);
+    drop(reservation);
+    let seq = seq.map_err(|error| Refusal::unavailable(&entry.id, &error))?;
+    if let Some(interrupted) = interrupted {
+        let _ = interrupted.await;
     }
     out.push(Out::Reply(Reply::Ack(Ack {
         session_id: entry.id.to_string(),
@@ -617,7 +812,7 @@ async fn switch_session(
         Some(id) => hub.entry_for(&ctx.user, id).await?,
         None => None,
     };
-    let _route = route_guard(&entry).await;
+    let route = route_guard(&entry).await;
     let lookup = hub.lookup(entry.as_deref(), &ctx.user);
     match decide_switch(
         frame.session_id.as_deref(),
@@ -652,6 +847,8 @@ async fn switch_session(
             start_watching(hub, ctx, &entry);
             ctx.current = Some(entry.id.to_string());
             hub.reattach(&entry, reattach);
+            // The store is read without the route lock.
+            drop(route);
             let (replay, last_seq) = replay_of(hub, &entry.id, replay_after).await?;
             let snapshot = entry.snapshot();
             out.push(Out::Reply(Reply::SessionSwitched(SessionSwitched {
@@ -683,23 +880,37 @@ async fn reconnect(
     let mut sessions = Vec::with_capacity(cursors.len());
     for cursor in cursors {
         let entry = hub.entry_for(&ctx.user, &cursor.session_id).await?;
-        let _route = route_guard(&entry).await;
-        let lookup = hub.lookup(entry.as_deref(), &ctx.user);
-        match (decide_reconnect(cursor.last_seq, lookup), entry) {
+        let (decision, route) = loop {
+            let route = route_guard(&entry).await;
+            let lookup = hub.lookup(entry.as_deref(), &ctx.user);
+            let decision = decide_reconnect(cursor.last_seq, lookup);
+            if let ReconnectDecision::Resync {
+                abort_zombie: Some(_),
+                ..
+            } = &decision
+            {
+                // Abort the zombie, wait for its exit without the lock, and decide again.
+                if let Some(zombie) = entry.as_deref().and_then(|entry| abort_zombie(hub, entry)) {
+                    drop(route);
+                    zombie.exited().await;
+                    continue;
+                }
+            }
+            break (decision, route);
+        };
+        match (decision, entry) {
             (
                 ReconnectDecision::Resync {
-                    abort_zombie: zombie,
                     reattach,
                     running,
                     replay_after,
+                    ..
                 },
                 Some(entry),
             ) => {
-                if zombie.is_some() {
-                    abort_zombie(hub, &entry).await;
-                }
                 start_watching(hub, ctx, &entry);
                 hub.reattach(&entry, reattach);
+                drop(route);
                 let (replay, last_seq) = replay_of(hub, &entry.id, replay_after).await?;
                 // Seqs are dense, so the replay holds exactly this many events.
                 let replayed = last_seq.saturating_sub(replay_after);
@@ -727,9 +938,14 @@ async fn reconnect(
 
 async fn stop(hub: &Arc<Hub>, ctx: &mut ConnCtx, session_id: &str) -> Handled {
     let entry = owned_entry(hub, &ctx.user, session_id).await?;
-    let _route = entry.lock_route().await;
+    let route = entry.lock_route().await;
     match hub.runtimes.get(&entry.id) {
-        Some(runtime) => hub.abort_runtime(&runtime, reason::STOPPED).await,
+        Some(runtime) => {
+            runtime.abort(reason::STOPPED);
+            // Its cancellation is awaited without the lock.
+            drop(route);
+            runtime.exited().await;
+        }
         None => {
             if let Some(to) = triggers::runtime_exited(entry.state()) {
                 hub.transition(&entry, to, reason::STOPPED);
@@ -741,8 +957,12 @@ async fn stop(hub: &Arc<Hub>, ctx: &mut ConnCtx, session_id: &str) -> Handled {
 
 async fn close_session(hub: &Arc<Hub>, ctx: &mut ConnCtx, session_id: &str) -> Handled {
     let entry = owned_entry(hub, &ctx.user, session_id).await?;
-    let _route = entry.lock_route().await;
-    hub.close_locked(&entry, reason::CLOSE_REQUESTED).await;
+    let route = entry.lock_route().await;
+    let aborted = hub.close_locked(&entry, reason::CLOSE_REQUESTED);
+    drop(route);
+    if let Some(runtime) = aborted {
+        runtime.exited().await;
+    }
     Ok(())
 }
 

@@ -8,11 +8,16 @@
 //!
 //! The runtime writes `turn_start` and `turn_end` itself, so every turn is bracketed even when
 //! the agent fails, panics or is cancelled.
+//!
+//! A turn is handed over as soon as its `user_message` is *submitted* (under the session's route
+//! lock, so the runtime gets turns in the order of their seqs), with the store's answer for it:
+//! the runtime starts the turn only once its message is stored, and never runs one whose message
+//! could not be. Nobody waits for durability while holding the route lock.
 
 use crate::{
     agent::{EventSink, Turn},
     clock::new_id,
-    hub::{Extras, Hub, SessionEntry, SERVER_SHUTDOWN, STORAGE_FAILED},
+    hub::{Durable, Extras, Hub, SessionEntry, SERVER_SHUTDOWN, STORAGE_FAILED},
     store::QueueOp,
 };
 use sessionwire_core::{
@@ -38,6 +43,9 @@ use tokio::{
 pub struct TurnRequest {
     pub message_id: String,
     pub prompt: String,
+    /// The store's answer for its `user_message`: the turn starts once it is stored, and is
+    /// dropped if it could not be.
+    pub stored: Durable,
 }
 
 #[derive(Debug)]
@@ -84,9 +92,9 @@ impl RuntimeHandle {
         true
     }
 
-    /// Cancels the current turn and queues `next` first; returns once the runtime has done so.
-    /// False if the runtime is gone.
-    pub async fn interrupt(&self, next: Option<TurnRequest>) -> bool {
+    /// Cancels the current turn and queues `next` first. The receiver hears once the runtime
+    /// has done so (an error: it exited first). None if the runtime is gone.
+    pub fn interrupt(&self, next: Option<TurnRequest>) -> Option<oneshot::Receiver<()>> {
         let with_turn = next.is_some();
         if with_turn {
             self.turns.fetch_add(1, Ordering::SeqCst);
@@ -100,9 +108,9 @@ impl RuntimeHandle {
             if with_turn {
                 self.turns.fetch_sub(1, Ordering::SeqCst);
             }
-            return false;
+            return None;
         }
-        acknowledged.await.is_ok()
+        Some(acknowledged)
     }
 
     /// Lets the current turn finish, drops the queue, then exits (the session becomes ENDED).
@@ -157,6 +165,17 @@ struct Current {
 enum Wake {
     Command(Option<Command>),
     TurnDone(Result<Result<(), String>, JoinError>),
+    /// The store answered for the message at the head of the queue.
+    HeadAnswered,
+}
+
+async fn answered(head: Option<Durable>) {
+    match head {
+        Some(head) => {
+            let _ = head.wait().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 struct Runtime<'a> {
@@ -182,15 +201,35 @@ impl Runtime<'_> {
                 if closing {
                     return reason::CLOSED;
                 }
-                if let Some(next) = queue.pop_front() {
-                    current = Some(self.start_turn(next));
+                while let Some(head) = queue.front() {
+                    match head.stored.peek() {
+                        Some(Ok(_)) => {
+                            if let Some(next) = queue.pop_front() {
+                                current = Some(self.start_turn(next));
+                            }
+                            break;
+                        }
+                        // Its message was never stored: it is not run (the client was told
+                        // `unavailable` and retries).
+                        Some(Err(_)) => {
+                            queue.pop_front();
+                            self.turns.fetch_sub(1, Ordering::SeqCst);
+                        }
+                        None => break,
+                    }
                 }
             }
+            let head = match current {
+                None => queue.front().map(|turn| turn.stored.clone()),
+                Some(_) => None,
+            };
             let wake = tokio::select! {
                 command = commands.recv() => Wake::Command(command),
                 result = turn_finished(&mut current) => Wake::TurnDone(result),
+                () = answered(head) => Wake::HeadAnswered,
             };
             match wake {
+                Wake::HeadAnswered => {}
                 Wake::TurnDone(result) => {
                     if let Some(done) = current.take() {
                         let (reason, error) = match result {
