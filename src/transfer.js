@@ -14,6 +14,25 @@ const NUM = 1; // the number
 
 const NONE = [];
 
+// Deep equality of plain JSON values.
+function equal(a, b) {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) if (!equal(a[k], b[k])) return false;
+  return true;
+}
+
+// `next` (a message from a patch) as a change of `old`: `old` itself if nothing changed, else
+// `next` with each block that did not change being `old`'s.
+function share(old, next) {
+  if (old === undefined || old.id !== next.id) return next;
+  if (equal(old, next)) return old;
+  next.blocks = next.blocks.map((b, i) => (equal(old.blocks[i], b) ? old.blocks[i] : b));
+  return next;
+}
+
 // The state `getState()` returns, shared structurally (PROTOCOL.md §7): the store sends patches
 // of what changed (crates/core/src/store/patch.rs says their form), and only the objects along
 // a change's path are made anew; every other message, block and `sessions` entry is the same
@@ -32,19 +51,35 @@ export class StateMirror {
 
   patch(text) {
     const p = JSON.parse(text);
-    if (p.top) this.top = p.top;
-    const changed = p.sessions;
-    let sessions = this.sessions;
-    if (p.all) {
-      sessions = changed;
-      for (const id of this.views.keys()) if (id !== "" && !(id in changed)) this.views.delete(id);
-    } else {
-      for (const id in changed) {
-        if (sessions === this.sessions) sessions = { ...sessions };
-        sessions[id] = changed[id];
+    let changed = false;
+    const top = this.top;
+    if (p.top) {
+      const next = p.top;
+      // What the store rewrote but did not change keeps its identity.
+      if (equal(next.outbox, top.outbox)) next.outbox = top.outbox;
+      if (equal(next.errors, top.errors)) next.errors = top.errors;
+      if (!equal(next, top)) {
+        this.top = next;
+        changed = true;
       }
     }
+    const entries = p.sessions;
+    let sessions = this.sessions;
+    if (p.all) {
+      for (const id in entries) if (equal(entries[id], sessions[id])) entries[id] = sessions[id];
+      for (const id of this.views.keys()) if (id !== "" && !(id in entries)) this.views.delete(id);
+      if (!equal(entries, sessions)) sessions = entries;
+    } else {
+      for (const id in entries) {
+        if (equal(entries[id], sessions[id])) continue;
+        if (sessions === this.sessions) sessions = { ...sessions };
+        sessions[id] = entries[id];
+      }
+    }
+    changed ||= sessions !== this.sessions;
     this.sessions = sessions;
+    // A message typed with no session moves from the draft to the session created for it.
+    const draft = this.views.get("") ?? NONE;
     for (const [id, ids, messages] of p.views) {
       const old = this.views.get(id) ?? NONE;
       let next;
@@ -54,10 +89,13 @@ export class StateMirror {
         for (const m of old) byId.set(m.id, m);
         next = ids.map((m) => byId.get(m));
       }
-      for (const [at, m] of messages) next[at] = m;
-      this.views.set(id, next);
+      for (const [at, m] of messages) next[at] = share(next[at] ?? draft.find((d) => d.id === m.id), m);
+      if (next.length !== old.length || next.some((m, i) => m !== old[i])) {
+        this.views.set(id, next);
+        changed = true;
+      }
     }
-    this.compose();
+    if (changed) this.compose();
   }
 
   // A streamed delta that only appended text to block `b` of message `m` (the core's

@@ -2,7 +2,7 @@
 //! `tests/browser.rs` (run by `wasm-pack test --headless --chrome`): both run every test here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use js_sys::{Array, Function, Reflect, JSON};
+use js_sys::{Array, Function, Object, Reflect, JSON};
 use serde_json::Value;
 use sessionwire::{parse_server_frame, ClientStore, SessionwireClient};
 use sessionwire_core::protocol::json::{Json, Num};
@@ -45,29 +45,40 @@ fn receive(store: &ClientStore, frame: &str) -> Result<JsValue, JsValue> {
     store.receive(&JsValue::from_str(frame))
 }
 
-/// The golden-vector driver that goes through the JavaScript-facing API only.
-pub struct JsDriver(ClientStore);
+/// The golden-vector driver that goes through the JavaScript-facing API only. After every
+/// step it checks the structural sharing of PROTOCOL.md §7 against the state before the step.
+pub struct JsDriver(ClientStore, JsValue);
 
-fn arg(args: &[Value], index: usize) -> Option<String> {
-    args.get(index).and_then(Value::as_str).map(str::to_owned)
+#[wasm_bindgen(inline_js = r#"
+export function sharing_problems(before, after) {
+  const out = [];
+  const same = (x, y) => JSON.stringify(x) === JSON.stringify(y);
+  if (after !== before && same(after, before)) out.push("a new state object with the same content");
+  const messages = new Map(before.messages.map((m) => [m.id, m]));
+  for (const m of after.messages) {
+    const old = messages.get(m.id);
+    if (!old || old === m) continue;
+    if (same(old, m)) out.push(`message ${m.id}: a new object with the same content`);
+    const blocks = new Map(old.blocks.map((b) => [b.id, b]));
+    for (const b of m.blocks) {
+      const o = blocks.get(b.id);
+      if (o && o !== b && same(o, b)) out.push(`block ${b.id} of ${m.id}: a new object with the same content`);
+    }
+  }
+  for (const id in after.sessions) {
+    const old = before.sessions[id];
+    if (old && old !== after.sessions[id] && same(old, after.sessions[id])) out.push(`sessions.${id}: a new object with the same content`);
+  }
+  if (after.sessions !== before.sessions && same(after.sessions, before.sessions)) out.push("a new sessions object with the same content");
+  return out.join("; ");
+}
+"#)]
+extern "C" {
+    fn sharing_problems(before: &JsValue, after: &JsValue) -> String;
 }
 
-fn frame_or_null(frame: String) -> Value {
-    if frame.is_empty() {
-        Value::Null
-    } else {
-        Value::String(frame)
-    }
-}
-
-impl Driver for JsDriver {
-    fn receive(&mut self, frame: &str) -> Result<Value, String> {
-        receive(&self.0, frame)
-            .map(|actions| to_json(&actions))
-            .map_err(|error| error_code(&error))
-    }
-
-    fn call(&mut self, name: &str, args: &[Value]) -> Result<Value, String> {
+impl JsDriver {
+    fn call_store(&mut self, name: &str, args: &[Value]) -> Result<Value, String> {
         let store = &self.0;
         let strings =
             |frames: Vec<String>| Value::Array(frames.into_iter().map(Value::String).collect());
@@ -100,10 +111,59 @@ impl Driver for JsDriver {
         })
     }
 
+    fn new(store: ClientStore) -> Self {
+        let state = store.get_state();
+        Self(store, state)
+    }
+
+    /// Fails the test if the step just run made new objects for parts it did not change, or if
+    /// `getState()` is not the same object when asked twice.
+    fn check_sharing(&mut self, step: &str) {
+        let now = self.0.get_state();
+        assert!(
+            Object::is(&now, &self.0.get_state()),
+            "{step}: getState() returned two objects with nothing between"
+        );
+        let problems = sharing_problems(&self.1, &now);
+        assert!(problems.is_empty(), "{step}: {problems}");
+        self.1 = now;
+    }
+}
+
+fn arg(args: &[Value], index: usize) -> Option<String> {
+    args.get(index).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn frame_or_null(frame: String) -> Value {
+    if frame.is_empty() {
+        Value::Null
+    } else {
+        Value::String(frame)
+    }
+}
+
+impl Driver for JsDriver {
+    fn receive(&mut self, frame: &str) -> Result<Value, String> {
+        let result = receive(&self.0, frame)
+            .map(|actions| to_json(&actions))
+            .map_err(|error| error_code(&error));
+        self.check_sharing(frame);
+        result
+    }
+
+    fn call(&mut self, name: &str, args: &[Value]) -> Result<Value, String> {
+        let result = self.call_store(name, args);
+        self.check_sharing(name);
+        result
+    }
+
     fn dispatch(&mut self, action: &Value) -> Result<(), String> {
-        self.0
+        let result = self
+            .0
             .dispatch(from_json(action))
-            .map_err(|error| error_code(&error))
+            .map_err(|error| error_code(&error));
+        self.check_sharing("dispatch");
+        result
     }
 
     fn state(&mut self) -> Value {
@@ -120,9 +180,11 @@ pub fn every_golden_vector_passes_through_the_js_api() {
     let failures: Vec<String> = VECTORS
         .iter()
         .filter_map(|(name, text)| {
-            run_vector(text, |prefix| JsDriver(ClientStore::with_prefix(prefix)))
-                .err()
-                .map(|p| format!("{name}: {p}"))
+            run_vector(text, |prefix| {
+                JsDriver::new(ClientStore::with_prefix(prefix))
+            })
+            .err()
+            .map(|p| format!("{name}: {p}"))
         })
         .collect();
     assert!(
