@@ -201,3 +201,35 @@ async fn one_users_sends_to_different_sessions_share_a_group_commit() {
     assert_eq!(hooks.awaiting_durability.load(Ordering::SeqCst), 0);
     server.stop().await;
 }
+
+/// A reservation is held by nothing but itself: a second claim of the same id waits until the
+/// first is dropped, a claim of another id (or another user's) does not wait at all.
+#[tokio::test]
+async fn a_reserved_client_msg_id_waits_for_its_release_only() {
+    use sessionwire_server::auth::User;
+    let server = common::start().await;
+    let hub = server.hub();
+    let (alice, bob) = (User("alice".into()), User("bob".into()));
+    let first = hub.reserve(&alice, "same").await;
+    // Other ids and other users are not held up.
+    let other = tokio::time::timeout(GUARD, hub.reserve(&alice, "other")).await;
+    let bobs = tokio::time::timeout(GUARD, hub.reserve(&bob, "same")).await;
+    assert!(other.is_ok() && bobs.is_ok());
+    assert_eq!(hub.reserved_count(), 3);
+    let waiting = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            let _second = hub.reserve(&User("alice".into()), "same").await;
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the retry waits for the original's answer"
+    );
+    drop(first);
+    tokio::time::timeout(GUARD, waiting).await.unwrap().unwrap();
+    drop((other, bobs));
+    assert_eq!(hub.reserved_count(), 0);
+    server.stop().await;
+}
