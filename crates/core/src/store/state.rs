@@ -158,7 +158,11 @@ impl SessionView {
     /// optimistic ones.
     pub(crate) fn push_confirmed(&mut self, message: Message) -> &mut Message {
         let position = self.confirmed;
-        self.marks.reshape(&message.id);
+        // Appended (no optimistic message after it): a plain change at a new position.
+        if position < self.messages.len() {
+            self.marks.reshaped = true;
+        }
+        self.marks.touch(&message.id);
         self.messages.insert(position, message);
         self.confirmed += 1;
         // Before the optimistic messages, if any: they moved up one.
@@ -179,7 +183,7 @@ impl SessionView {
 
     /// Adds an optimistic message (shown at once, not in the log yet) at the very end.
     pub(crate) fn push_optimistic(&mut self, message: Message) {
-        self.marks.reshape(&message.id);
+        self.marks.touch(&message.id);
         self.messages.push(message);
         self.index.appended(&self.messages);
     }
@@ -232,11 +236,6 @@ impl ViewMarks {
         if self.touched.last().map(String::as_str) != Some(id) {
             self.touched.push(id.to_owned());
         }
-    }
-
-    fn reshape(&mut self, id: &str) {
-        self.reshaped = true;
-        self.touch(id);
     }
 }
 
