@@ -441,8 +441,7 @@ async fn send(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: SendFrame, out: &mut Vec
     let entry = entry.ok_or_else(|| Refusal::internal("session vanished"))?;
     reservation.submitted(&submitted.stored);
     let running = submitted.running;
-    let seq = answered(hub, &entry, submitted).await?;
-    drop(reservation);
+    let seq = answered(hub, &entry, submitted, reservation).await?;
     out.push(Out::AckAfter {
         seq,
         ack: Ack {
@@ -563,17 +562,21 @@ fn submit_message(
     }))
 }
 
-/// Without any lock: waits for the store's answer (its seq, or `unavailable`) and for an
-/// interrupt's hand-over. An interrupt the runtime never took (it exited first) goes to the
-/// session's next runtime, as for a session without a live one.
+/// Without any lock: waits for the store's answer (its seq, or `unavailable`), releases the
+/// `clientMsgId`'s reservation, and waits for an interrupt's hand-over. An interrupt the runtime
+/// never took (it exited first) goes to the session's next runtime, as for a session without a
+/// live one.
 async fn answered(
     hub: &Arc<Hub>,
     entry: &Arc<SessionEntry>,
     submitted: Submitted,
+    reservation: Reservation,
 ) -> Result<u64, Refusal> {
     hub.hooks.awaiting_durability.fetch_add(1, Ordering::SeqCst);
     let seq = submitted.stored.wait().await;
     hub.hooks.awaiting_durability.fetch_sub(1, Ordering::SeqCst);
+    // The store answered: a retry of the id now finds it stored (or, if it failed, runs).
+    drop(reservation);
     let seq = seq.map_err(|error| Refusal::unavailable(&entry.id, &error))?;
     if let Some((acknowledged, request)) = submitted.interrupted {
         if acknowledged.await.is_err() {
@@ -756,8 +759,7 @@ async fn interrupt(
     let entry = entry.ok_or_else(|| Refusal::internal("session vanished"))?;
     reservation.submitted(&submitted.stored);
     let running = submitted.running;
-    let seq = answered(hub, &entry, submitted).await?;
-    drop(reservation);
+    let seq = answered(hub, &entry, submitted, reservation).await?;
     out.push(Out::AckAfter {
         seq,
         ack: Ack {
