@@ -180,8 +180,16 @@ pub async fn serve(hub: Arc<Hub>, socket: WebSocket, peer: Peer) {
                 queued = events.queued_bytes(),
                 "closing a connection that does not keep up"
             );
-            conn.close(close_code::AGAIN, "too slow to receive events; reconnect")
-                .await;
+            // The peer is behind on reading: its close frame waits behind what it has not read
+            // yet, up to the idle timeout. Nothing more is queued meanwhile, so the wait holds
+            // no more memory than the socket's own buffer.
+            let deadline = conn.hub.config.idle_timeout;
+            conn.close_within(
+                deadline,
+                close_code::AGAIN,
+                "too slow to receive events; reconnect",
+            )
+            .await;
         }
         Some(Stop::Stalled) => {
             tracing::info!(connection = id, "closing a connection that stopped reading");
