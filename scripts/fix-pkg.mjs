@@ -50,6 +50,38 @@ if (!types.includes(marker)) {
   writeFileSync(dts, types);
 }
 
+// Methods usable unbound (PROTOCOL.md §8): `useSyncExternalStore(client.subscribe,
+// client.getState)` passes them without their object. wasm-bindgen's methods read `this`, so each
+// instance gets its methods bound on first use (a getter that caches the bound function).
+const bindMarker = "// sessionwire: methods bound by scripts/fix-pkg.mjs";
+const bind = `
+${bindMarker}
+for (const C of [ClientStore, SessionwireClient]) {
+  const proto = C.prototype;
+  for (const name of Object.getOwnPropertyNames(proto)) {
+    const method = Object.getOwnPropertyDescriptor(proto, name).value;
+    if (name !== "constructor" && name !== "free" && typeof method === "function")
+      Object.defineProperty(proto, name, {
+        get() {
+          const bound = method.bind(this);
+          Object.defineProperty(this, name, { value: bound });
+          return bound;
+        },
+      });
+  }
+}
+`;
+for (const file of ["sessionwire.js", "sessionwire_bg.js"]) {
+  const path = join(dir, file);
+  let text;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    continue;
+  }
+  if (text.includes("class ClientStore") && !text.includes(bindMarker)) writeFileSync(path, text + bind);
+}
+
 // Every JavaScript file of the package, the snippets included (they are ES modules with every
 // target; the nodejs target's own files are CommonJS).
 const files = readdirSync(dir, { recursive: true })

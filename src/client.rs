@@ -9,7 +9,7 @@
 mod options;
 mod socket;
 
-use crate::error::{js_error, CLOSED};
+use crate::error::{js_error, CLOSED, INVALID_ARGUMENT};
 use crate::shared::Shared;
 use crate::store::random_prefix;
 use crate::timers::Timer;
@@ -64,6 +64,17 @@ impl SessionwireClient {
         #[wasm_bindgen(unchecked_param_type = "SessionwireClientOptions")] options: Option<JsValue>,
     ) -> Result<SessionwireClient, JsValue> {
         crate::floats::install();
+        // Checked now, not at the first connect (PROTOCOL.md §8).
+        let scheme = url
+            .strip_prefix("ws://")
+            .or_else(|| url.strip_prefix("wss://"));
+        if scheme.is_none_or(str::is_empty) {
+            return Err(js_error(
+                INVALID_ARGUMENT,
+                "url: a ws:// or wss:// URL, e.g. ws://127.0.0.1:8787/ws",
+                None,
+            ));
+        }
         let options = Options::from_js(options)?;
         let inner = Rc::new_cyclic(|me| Inner {
             me: me.clone(),

@@ -517,6 +517,15 @@ pub fn frames_cross_with_exact_strings() {
     assert_eq!(error_code(&error), "bad_frame");
 }
 
+/// A URL that is not `ws://` or `wss://` throws at construction, not at the first connect.
+pub fn a_bad_url_throws_at_construction() {
+    for url in ["not a url", "http://127.0.0.1:8787/ws", "/ws", ""] {
+        let error = SessionwireClient::new(url.into(), None).unwrap_err();
+        assert_eq!(error_code(&error), "invalid_argument", "{url}");
+    }
+    assert!(SessionwireClient::new("wss://sessions.example/ws".into(), None).is_ok());
+}
+
 /// Declares every test of this module as a `#[wasm_bindgen_test]` of the including suite
 /// (`tests/node.rs`, `tests/browser.rs`): the list lives here, once.
 #[macro_export]
@@ -532,6 +541,7 @@ macro_rules! wasm_suite {
             the_client_asks_for_every_page_itself,
             frames_cross_with_exact_strings,
             floats_read_and_write_as_the_golden_file_says,
+            a_bad_url_throws_at_construction,
         );
     };
     ($($name:ident),* $(,)?) => {
