@@ -2,29 +2,11 @@
 // /usr/bin/chromium, through playwright-core), the browser the package is for. The same trace is
 // fed to the web build of the package (www/pkg, built by scripts/build-pkg.sh), to the
 // hand-written JS reducer and to bare JSON.parse, in one page. Prints frames/s (best of 7).
-import { createServer } from "node:http";
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import { launchBrowser } from "../tests/e2e/harness.mjs";
+import { serveCheckout } from "./serve-checkout.mjs";
 
-const root = path.resolve(import.meta.dirname, "..");
 const frameCount = Number(process.argv[2] ?? 100_000);
-const types = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
-
-// Serves the checkout read-only: the page loads /www/pkg/sessionwire.js and /bench/*.mjs.
-const server = createServer(async (request, response) => {
-  const file = path.join(root, decodeURIComponent(new URL(request.url, "http://x").pathname));
-  if (!file.startsWith(root + path.sep)) return response.writeHead(403).end();
-  try {
-    const body = await readFile(file);
-    response.writeHead(200, { "content-type": types[path.extname(file)] ?? "application/octet-stream" }).end(body);
-  } catch {
-    response.writeHead(404).end();
-  }
-});
-await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-const origin = `http://127.0.0.1:${server.address().port}`;
-
+const { origin, server } = await serveCheckout();
 const browser = await launchBrowser();
 try {
   const page = await browser.newPage();

@@ -1,24 +1,9 @@
 // node bench/ui-loop-browser.mjs: bench/ui-loop.mjs inside headless Chromium (Debian's
 // /usr/bin/chromium through playwright-core), on the web build of the package (www/pkg).
-import { createServer } from "node:http";
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import { launchBrowser } from "../tests/e2e/harness.mjs";
+import { serveCheckout } from "./serve-checkout.mjs";
 
-const root = path.resolve(import.meta.dirname, "..");
-const types = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
-const server = createServer(async (request, response) => {
-  const file = path.join(root, decodeURIComponent(new URL(request.url, "http://x").pathname));
-  if (!file.startsWith(root + path.sep)) return response.writeHead(403).end();
-  try {
-    const body = await readFile(file);
-    response.writeHead(200, { "content-type": types[path.extname(file)] ?? "application/octet-stream" }).end(body);
-  } catch {
-    response.writeHead(404).end();
-  }
-});
-await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const { origin, server } = await serveCheckout();
 const browser = await launchBrowser();
 try {
   const page = await browser.newPage();

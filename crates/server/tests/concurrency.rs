@@ -16,7 +16,10 @@ use std::{
 
 /// The stored events of a session, by type.
 fn stored_kinds(hub: &Hub, session: &str) -> Vec<String> {
-    let (events, _) = hub.store.events_after(session, 0).unwrap();
+    let events = hub
+        .store
+        .events_page(session, 0, u64::MAX, usize::MAX)
+        .unwrap();
     events.iter().map(|event| event.kind.to_owned()).collect()
 }
 

@@ -335,15 +335,7 @@ impl ToJson for SessionsSnapshot<'_> {
         let mut o = Obj::open(out);
         for (id, view) in self.views() {
             // Session ids are arbitrary strings: the key needs escaping, unlike our own names.
-            let out = o.raw_key(id);
-            let mut entry = Obj::open(out);
-            entry
-                .field("state", &view.state)
-                .field("running", &view.running)
-                .field("lastSeq", &view.last_seq)
-                .field("title", &view.title)
-                .field("gap", &view.gap.is_some());
-            entry.close();
+            super::patch::write_entry(o.raw_key(id), view);
         }
         o.close();
     }

@@ -14,7 +14,7 @@ use anyhow::{ensure, Context, Result};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use sessionwire_reliability::server::{default_binary, ServerProcess};
+use sessionwire_reliability::server::{default_binary, rss_kib, ServerProcess};
 use std::{
     path::PathBuf,
     sync::{
@@ -154,18 +154,6 @@ fn sample_peak(pid: u32, done: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> 
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         peak.load(Ordering::SeqCst)
-    })
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|line| {
-        line.strip_prefix("VmRSS:")?
-            .trim()
-            .strip_suffix("kB")?
-            .trim()
-            .parse()
-            .ok()
     })
 }
 

@@ -172,9 +172,6 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> StoreResult<Vec<SessionRecord>>;
     /// Every session whose state is not ENDED (start-up recovery).
     fn not_ended(&self) -> StoreResult<Vec<SessionRecord>>;
-    /// The committed events of a session with `seq > after`, in order, and the session's last
-    /// committed seq, read in one snapshot.
-    fn events_after(&self, session_id: &str, after: u64) -> StoreResult<(Vec<StoredEvent>, u64)>;
     /// At most `limit` committed events of a session with `after < seq <= through`, in order
     /// (replays read pages of these as the socket drains, never a whole history at once).
     fn events_page(

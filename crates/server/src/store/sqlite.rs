@@ -647,35 +647,6 @@ impl Store for SqliteStore {
         })
     }
 
-    fn events_after(&self, session_id: &str, after: u64) -> StoreResult<(Vec<StoredEvent>, u64)> {
-        let mut conn = self
-            .reader
-            .lock()
-            .map_err(|_| anyhow!("reader lock poisoned"))?;
-        // One read transaction: the events and the last seq come from the same snapshot.
-        let tx = conn.transaction()?;
-        let session: Arc<str> = Arc::from(session_id);
-        let events = tx
-            .prepare_cached("SELECT seq, type, payload, ts FROM events WHERE session_id = ?1 AND seq > ?2 ORDER BY seq")?
-            .query_map(params![session_id, after], |row| {
-                let kind: String = row.get(1)?;
-                let text: String = row.get(2)?;
-                Ok(StoredEvent {
-                    session_id: session.clone(),
-                    seq: row.get(0)?,
-                    kind: static_kind(&kind),
-                    ts: row.get(3)?,
-                    text: Arc::from(text),
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let last: Option<u64> = tx
-            .prepare_cached("SELECT MAX(seq) FROM events WHERE session_id = ?1")?
-            .query_row([session_id], |row| row.get(0))?;
-        tx.finish()?;
-        Ok((events, last.unwrap_or(0)))
-    }
-
     fn events_page(
         &self,
         session_id: &str,
