@@ -18,7 +18,7 @@ use std::{
 fn stored_kinds(hub: &Hub, session: &str) -> Vec<String> {
     let events = hub
         .store
-        .events_page(session, 0, u64::MAX, usize::MAX)
+        .events_page(session, 0, u64::from(u32::MAX), 1_000_000)
         .unwrap();
     events.iter().map(|event| event.kind.to_owned()).collect()
 }
