@@ -394,13 +394,17 @@ impl Hub {
         };
         // No write of a session happens without its entry, so the record is complete. Another
         // task may have loaded it meanwhile: keep the first.
+        Ok(Some(self.keep_loaded(record)))
+    }
+
+    /// The entry of a record just read from the store, unless another task loaded it meanwhile:
+    /// then that one (the first stays, so every task shares one entry and its route lock).
+    fn keep_loaded(&self, record: SessionRecord) -> Arc<SessionEntry> {
         let entry = Arc::new(SessionEntry::from_record(record));
-        Ok(Some(
-            lock(&self.sessions)
-                .entry(id.to_owned())
-                .or_insert(entry)
-                .clone(),
-        ))
+        lock(&self.sessions)
+            .entry(entry.id.to_string())
+            .or_insert(entry)
+            .clone()
     }
 
     /// A session's entry if `user` owns it. A session that is not loaded and one that belongs
@@ -417,13 +421,7 @@ impl Hub {
         let Some(record) = record.filter(|record| record.owner == user.0) else {
             return Ok(None);
         };
-        let entry = Arc::new(SessionEntry::from_record(record));
-        Ok(Some(
-            lock(&self.sessions)
-                .entry(id.to_owned())
-                .or_insert(entry)
-                .clone(),
-        ))
+        Ok(Some(self.keep_loaded(record)))
     }
 
     /// Forgets the in-memory entries of sessions nobody uses (no runtime, no watcher, no task

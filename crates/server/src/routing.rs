@@ -318,7 +318,7 @@ async fn send(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: SendFrame, out: &mut Vec
     // The clientMsgId is reserved until the store answers for it: a retry racing its original
     // waits here (holding nothing) and then finds it stored. Sends to other sessions, or with
     // other ids, do not wait.
-    let mut reservation = hub.reserve(&ctx.user, &frame.client_msg_id).await;
+    let reservation = hub.reserve(&ctx.user, &frame.client_msg_id).await;
     let stored = stored_client_msg(hub, &ctx.user, &frame.client_msg_id).await?;
     let mut entry = match &frame.session_id {
         Some(id) => hub.entry_for(&ctx.user, id).await?,
@@ -439,20 +439,15 @@ async fn send(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: SendFrame, out: &mut Vec
         }
     };
     let entry = entry.ok_or_else(|| Refusal::internal("session vanished"))?;
-    reservation.submitted(&submitted.stored);
-    let running = submitted.running;
-    let seq = answered(hub, &entry, submitted, reservation).await?;
-    out.push(Out::AckAfter {
-        seq,
-        ack: Ack {
-            session_id: entry.id.to_string(),
-            client_msg_id: frame.client_msg_id,
-            seq,
-            duplicate: false,
-            running,
-        },
-    });
-    Ok(())
+    acknowledge(
+        hub,
+        &entry,
+        submitted,
+        reservation,
+        frame.client_msg_id,
+        out,
+    )
+    .await
 }
 
 /// A session whose writes failed takes nothing new until its repair.
@@ -560,6 +555,32 @@ fn submit_message(
         interrupted,
         running: running_now(hub, entry),
     }))
+}
+
+/// What `send` and `interrupt` do once their `user_message` is submitted: wait for it to be
+/// stored ([`answered`]), then schedule the ack right after its `user_message`.
+async fn acknowledge(
+    hub: &Arc<Hub>,
+    entry: &Arc<SessionEntry>,
+    submitted: Submitted,
+    mut reservation: Reservation,
+    client_msg_id: String,
+    out: &mut Vec<Out>,
+) -> Handled {
+    reservation.submitted(&submitted.stored);
+    let running = submitted.running;
+    let seq = answered(hub, entry, submitted, reservation).await?;
+    out.push(Out::AckAfter {
+        seq,
+        ack: Ack {
+            session_id: entry.id.to_string(),
+            client_msg_id,
+            seq,
+            duplicate: false,
+            running,
+        },
+    });
+    Ok(())
 }
 
 /// Without any lock: waits for the store's answer (its seq, or `unavailable`), releases the
@@ -757,20 +778,15 @@ async fn interrupt(
         }
     };
     let entry = entry.ok_or_else(|| Refusal::internal("session vanished"))?;
-    reservation.submitted(&submitted.stored);
-    let running = submitted.running;
-    let seq = answered(hub, &entry, submitted, reservation).await?;
-    out.push(Out::AckAfter {
-        seq,
-        ack: Ack {
-            session_id: entry.id.to_string(),
-            client_msg_id: frame.client_msg_id,
-            seq,
-            duplicate: false,
-            running,
-        },
-    });
-    Ok(())
+    acknowledge(
+        hub,
+        &entry,
+        submitted,
+        reservation,
+        frame.client_msg_id,
+        out,
+    )
+    .await
 }
 
 /// An `interrupt` without text has no `user_message`. Its `clientMsgId` is stored durably all
