@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Builds the npm package three ways from one release build of the root crate:
-#   pkg/      --target bundler  the npm package (`npm publish pkg/`)
-#   pkg-node/ --target nodejs   for Node (bench/store.mjs, quick checks)
-#   www/pkg/  --target web      for the demo page (loads /pkg/sessionwire.js)
+# Builds the npm package from one release build of the root crate:
+#   target/wasm-glue/  wasm-pack --target web (the .wasm and its glue)
+#   pkg/               the npm package (`npm publish pkg/`), made by scripts/pack.mjs: one
+#                      package with an `exports` map for browsers, bundlers, Node and React
+#   www/pkg/           the demo's copy of the browser entry (pages load /pkg/sessionwire.js)
 # Release profile: opt-level "s", LTO, one codegen unit (root Cargo.toml), std rebuilt for size
-# (below); then `wasm-opt -Oz --converge`
-# from npm's binaryen (never Debian's: its output fails to load). Then scripts/fix-pkg.mjs adds
-# what wasm-pack does not emit (sideEffects: false, PROTOCOL_VERSION, a no-op default `init`
-# for the bundler and nodejs targets so the §8 import line works everywhere).
+# (below); then `wasm-opt` (wasm-pack runs it; root Cargo.toml says how) from npm's binaryen
+# (never Debian's: its output fails to load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
@@ -43,14 +42,11 @@ build_std=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
 opt_levels=(--config 'profile.release.package.sessionwire-core.opt-level="z"'
   --config 'profile.release.package.sessionwire.opt-level="z"')
 
-build() { # target out-dir
-  echo "build-pkg: wasm-pack build --release --target $1 --out-dir $2"
-  wasm-pack --quiet build --release --mode no-install --target "$1" --out-dir "$2" --out-name sessionwire . -- "${build_std[@]}" "${opt_levels[@]}" >/dev/null
-  node scripts/fix-pkg.mjs "$1" "$2"
-}
-build bundler pkg
-build nodejs pkg-node
-build web www/pkg
+glue="${CARGO_TARGET_DIR%/pkg}/wasm-glue"
+echo "build-pkg: wasm-pack build --release --target web --out-dir $glue"
+wasm-pack --quiet build --release --mode no-install --target web --out-dir "$glue" --out-name sessionwire . -- "${build_std[@]}" "${opt_levels[@]}" >/dev/null
+node scripts/pack.mjs "$glue"
+rm -rf pkg-node # the nodejs build of earlier versions: Node now uses pkg/ itself
 
 # What a browser downloads, file by file and in total (scripts/pkg-size.sh).
 scripts/pkg-size.sh | sed 's/^/build-pkg: /'

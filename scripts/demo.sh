@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
-if [ ! -f www/pkg/sessionwire.js ] || [ -n "$(find src crates/core/src -newer www/pkg/sessionwire.js -name '*.rs' | head -1)" ]; then
+if [ ! -f www/pkg/sessionwire.js ] || [ -n "$(find src crates/core/src -newer www/pkg/sessionwire.js \( -name '*.rs' -o -name '*.js' \) | head -1)" ]; then
   scripts/build-pkg.sh
 fi
 echo "open http://127.0.0.1:8787 (Ctrl-C stops the server)"

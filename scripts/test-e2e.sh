@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 cargo build -q -p sessionwire-server
-if [ ! -f www/pkg/sessionwire.js ] || [ -n "$(find src crates/core/src -newer www/pkg/sessionwire.js -name '*.rs' | head -1)" ]; then
+if [ ! -f www/pkg/sessionwire.js ] || [ -n "$(find src crates/core/src -newer www/pkg/sessionwire.js \( -name '*.rs' -o -name '*.js' \) | head -1)" ]; then
   scripts/build-pkg.sh
 fi
 node --test --test-concurrency=1 tests/e2e/

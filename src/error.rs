@@ -1,31 +1,24 @@
-//! The one place that builds the JavaScript errors the package throws: a real `Error` with a
-//! string `code` (PROTOCOL.md §6, or one of the package's own codes) and, for `invalid_field`,
-//! the bad field's path in `field`.
+//! The one place that builds the JavaScript errors the package throws: a `SessionwireError`
+//! (`src/js/error.js`, so JavaScript's `instanceof` holds) with a string `code` (PROTOCOL.md §6,
+//! or one of the package's own codes) and, for `invalid_field`, the bad field's path in `field`.
 
-use js_sys::{Error, Reflect};
 use sessionwire_core::store::StoreError;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 
 /// A package-level code: an action passed to `dispatch` that is not a valid `Action`.
 pub(crate) const INVALID_ACTION: &str = "invalid_action";
-/// A package-level code: an option or argument of the wrong type.
-pub(crate) const INVALID_ARGUMENT: &str = "invalid_argument";
-/// A package-level code: `connect()` was cut short by `close()`.
-pub(crate) const CLOSED: &str = "closed";
 
-/// `new Error(message)` with `code` (and `field` when given) set on it.
+#[wasm_bindgen(module = "/src/js/error.js")]
+extern "C" {
+    type SessionwireError;
+
+    #[wasm_bindgen(constructor)]
+    fn new(code: &str, message: &str, field: Option<&str>) -> SessionwireError;
+}
+
+/// `new SessionwireError(code, message, field)`.
 pub(crate) fn js_error(code: &str, message: &str, field: Option<&str>) -> JsValue {
-    let error = Error::new(message);
-    // Setting a property on a fresh Error object cannot fail.
-    let _ = Reflect::set(&error, &JsValue::from_str("code"), &JsValue::from_str(code));
-    if let Some(field) = field {
-        let _ = Reflect::set(
-            &error,
-            &JsValue::from_str("field"),
-            &JsValue::from_str(field),
-        );
-    }
-    error.into()
+    SessionwireError::new(code, message, field).into()
 }
 
 /// The JavaScript form of a core error.

@@ -3,8 +3,8 @@
 //!
 //! Every decision lives in the core; this crate only converts between Rust and JavaScript:
 //! - [`ClientStore`]: the store of PROTOCOL.md §8 (parse + reduce + outbox), no I/O.
-//! - [`SessionwireClient`]: a browser `WebSocket` driving a store (hello, resends, gap repair,
-//!   reconnect with backoff, ping).
+//! - `SessionwireClient` is JavaScript (`src/js/client.js`): a WebSocket driving a `ClientStore`;
+//!   `src/js/` holds the package's JavaScript half (entries, errors, persistence, React).
 //! - [`parse_server_frame`]: the core's parser on its own.
 //!
 //! The TypeScript types (`Action`, `ClientState`, frames) are generated from the core's Rust
@@ -15,18 +15,15 @@
 
 pub use sessionwire_core as core;
 
-mod client;
 mod convert;
 mod error;
 mod floats;
 mod free;
 mod shared;
 mod store;
-mod timers;
 mod transfer;
 mod types;
 
-pub use client::SessionwireClient;
 pub use free::parse_server_frame;
 pub use store::ClientStore;
 

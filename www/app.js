@@ -1,10 +1,10 @@
 // The sessionwire demo: a chat UI over SessionwireClient (the npm package's web build, served
 // at /pkg/). Everything the page shows comes from the client's state; the page never keeps a
-// copy of its own, so what you see is exactly what the store holds.
+// copy of its own, so what you see is exactly what the store holds (and what the package keeps
+// in IndexedDB across reloads).
 import init, { SessionwireClient } from "/pkg/sessionwire.js";
 
 const $ = (id) => document.getElementById(id);
-const STORAGE_KEY = "sessionwire.currentSession";
 const LOG_LIMIT = 50;
 
 await init();
@@ -27,7 +27,6 @@ client.subscribe((state, actions) => {
       client.listSessions();
     }
   }
-  if (state.currentSessionId) localStorage.setItem(STORAGE_KEY, state.currentSessionId);
   scheduleRender();
 });
 
@@ -42,7 +41,10 @@ function scheduleRender() {
 
 function render(state) {
   const connection = $("connection");
-  connection.textContent = state.connection;
+  connection.textContent = state.reconnect
+    ? `reconnecting (attempt ${state.reconnect.attempt}, next in ${Math.max(0, Math.round((state.reconnect.nextRetryAt - Date.now()) / 1000))} s)`
+    : state.connection;
+  connection.title = state.reconnect?.lastError ?? "";
   connection.dataset.status = state.connection;
 
   renderSessions(state);
@@ -172,7 +174,6 @@ $("input").addEventListener("keydown", (event) => {
 });
 $("new-session").addEventListener("click", () => {
   client.switchSession(null);
-  localStorage.removeItem(STORAGE_KEY);
   document.body.classList.remove("show-sidebar");
   $("input").focus();
 });
@@ -184,5 +185,7 @@ document.querySelector(".devtools details:last-child").addEventListener("toggle"
 
 render(client.getState());
 await client.connect();
-const remembered = params.get("session") ?? localStorage.getItem(STORAGE_KEY);
-if (remembered) client.switchSession(remembered);
+// The package restores the outbox, the current session and its conversation from IndexedDB
+// itself (before the socket opens); `?session=` picks another one.
+const named = params.get("session");
+if (named) client.switchSession(named);

@@ -1,13 +1,12 @@
-// The package as shipped (pkg-node, built by scripts/build-pkg.sh), in Node: methods work without
+// The package as shipped (pkg/, built by scripts/build-pkg.sh), in Node: methods work without
 // their object, as `useSyncExternalStore(client.subscribe, client.getState)` passes them, and
 // the state is the same object until a change (PROTOCOL.md §7, §8).
 // Run by scripts/test-wasm.sh: node --test tests/node/
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
+import init, { ClientStore, SessionwireClient } from "../../pkg/node.mjs";
 
-const require = createRequire(import.meta.url);
-const { ClientStore, SessionwireClient } = require("../../pkg-node/sessionwire.js");
+await init();
 
 const WELCOME = JSON.stringify({ type: "welcome", protocol: 1, connectionId: "c", epoch: "e", server: { name: "s", version: "1" } });
 

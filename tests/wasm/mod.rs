@@ -4,7 +4,7 @@
 
 use js_sys::{Array, Function, Object, Reflect, JSON};
 use serde_json::Value;
-use sessionwire::{parse_server_frame, ClientStore, SessionwireClient};
+use sessionwire::{parse_server_frame, ClientStore};
 use sessionwire_core::protocol::json::{Json, Num};
 use sessionwire_core::protocol::RawJson;
 use sessionwire_core::vectors::{run_vector, Driver};
@@ -375,88 +375,6 @@ pub fn the_outbox_survives_a_lost_connection() {
     );
 }
 
-/// A stand-in for the global `WebSocket`: it records what is sent, and the test fires its
-/// handlers. Returns `{sockets, restore}`.
-const FAKE_WEBSOCKET: &str = r#"
-const sockets = [];
-class FakeWebSocket {
-  constructor(url) { this.url = url; this.readyState = 0; this.sent = []; sockets.push(this); }
-  send(text) { this.sent.push(text); }
-  close() { this.readyState = 3; }
-}
-const real = globalThis.WebSocket;
-globalThis.WebSocket = FakeWebSocket;
-return { sockets, restore() { globalThis.WebSocket = real; } };
-"#;
-
-/// `SessionwireClient` asks for every following page of a session listing itself, so
-/// `sessions` ends up holding every session (and only those the listing named).
-pub fn the_client_asks_for_every_page_itself() {
-    let fake = Function::new_no_args(FAKE_WEBSOCKET)
-        .call0(&JsValue::UNDEFINED)
-        .unwrap();
-    let get = |object: &JsValue, key: &str| Reflect::get(object, &key.into()).unwrap();
-    let client = SessionwireClient::new("ws://127.0.0.1:9/ws".into(), None).unwrap();
-    let _ = client.connect();
-    let ws = Array::from(&get(&fake, "sockets")).get(0);
-    let fire = |handler: &str, event: &JsValue| {
-        get(&ws, handler)
-            .unchecked_into::<Function>()
-            .call1(&ws, event)
-            .unwrap();
-    };
-    let deliver = |frame: &str| {
-        let event = js_sys::Object::new();
-        Reflect::set(&event, &"data".into(), &frame.into()).unwrap();
-        fire("onmessage", &event);
-    };
-    let sent = || -> Vec<Value> {
-        Array::from(&get(&ws, "sent"))
-            .iter()
-            .map(|frame| serde_json::from_str(&frame.as_string().unwrap()).unwrap())
-            .collect()
-    };
-    Reflect::set(&ws, &"readyState".into(), &1.into()).unwrap();
-    fire("onopen", &js_sys::Object::new());
-    deliver(WELCOME);
-    // An old session the listing will not name.
-    deliver(
-        r#"{"type":"sessions","sessions":[{"sessionId":"old","title":"","state":"ENDED","running":false,"lastSeq":0,"updatedAt":1}]}"#,
-    );
-    let page = |id: &str, next: Option<&str>| {
-        let next = next.map_or(String::new(), |next| format!(r#","next":"{next}""#));
-        format!(
-            r#"{{"type":"sessions","sessions":[{{"sessionId":"{id}","title":"{id}","state":"ACTIVE","running":false,"lastSeq":0,"updatedAt":9}}]{next}}}"#
-        )
-    };
-    client.list_sessions();
-    assert_eq!(
-        sent().last().unwrap(),
-        &serde_json::json!({"type": "list_sessions"})
-    );
-    deliver(&page("s1", Some("p2")));
-    assert_eq!(
-        sent().last().unwrap(),
-        &serde_json::json!({"type": "list_sessions", "before": "p2"})
-    );
-    deliver(&page("s2", Some("p3")));
-    assert_eq!(
-        sent().last().unwrap(),
-        &serde_json::json!({"type": "list_sessions", "before": "p3"})
-    );
-    let count = sent().len();
-    deliver(&page("s3", None));
-    assert_eq!(sent().len(), count, "nothing asked after the last page");
-    let sessions = to_json(&client.get_state())["sessions"].clone();
-    let ids: Vec<&String> = sessions.as_object().unwrap().keys().collect();
-    assert_eq!(ids, ["s1", "s2", "s3"]);
-    client.close();
-    get(&fake, "restore")
-        .unchecked_into::<Function>()
-        .call0(&fake)
-        .unwrap();
-}
-
 pub fn client_msg_ids_are_unique_across_stores() {
     let a = ClientStore::new();
     let b = ClientStore::new();
@@ -517,14 +435,6 @@ pub fn frames_cross_with_exact_strings() {
     assert_eq!(error_code(&error), "bad_frame");
 }
 
-/// A URL that is not `ws://` or `wss://` throws at construction, not at the first connect.
-pub fn a_bad_url_throws_at_construction() {
-    for url in ["not a url", "http://127.0.0.1:8787/ws", "/ws", ""] {
-        let error = SessionwireClient::new(url.into(), None).unwrap_err();
-        assert_eq!(error_code(&error), "invalid_argument", "{url}");
-    }
-    assert!(SessionwireClient::new("wss://sessions.example/ws".into(), None).is_ok());
-}
 
 /// Declares every test of this module as a `#[wasm_bindgen_test]` of the including suite
 /// (`tests/node.rs`, `tests/browser.rs`): the list lives here, once.
@@ -538,10 +448,8 @@ macro_rules! wasm_suite {
             subscribe_and_unsubscribe,
             the_outbox_survives_a_lost_connection,
             client_msg_ids_are_unique_across_stores,
-            the_client_asks_for_every_page_itself,
             frames_cross_with_exact_strings,
             floats_read_and_write_as_the_golden_file_says,
-            a_bad_url_throws_at_construction,
         );
     };
     ($($name:ident),* $(,)?) => {
