@@ -30,17 +30,11 @@ export default function init(input?: string | URL | BufferSource | WebAssembly.M
 /** The protocol version this package speaks (`hello.protocol`). */
 export declare const PROTOCOL_VERSION: 1;
 
-/** A WebSocket constructor: the browser's, Node 22's global one, or the `ws` package's. */
-export interface WebSocketLike {
-  readyState: number;
-  onopen: ((event: any) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: any) => void) | null;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-}
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/**
+ * A WebSocket constructor: the browser's, Node 22's global one, or the `ws` package's. The client
+ * uses `send`, `close`, `readyState` and the `onopen`/`onmessage`/`onclose`/`onerror` handlers.
+ */
+export type WebSocketConstructor = new (...args: any[]) => object;
 
 export interface SessionwireClientOptions {
   /** The user's token (`hello.token`); none for a server without tokens. */

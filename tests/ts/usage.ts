@@ -9,6 +9,10 @@ import init, {
   type ClientState,
   type Message,
   type ServerFrame,
+  type ClientFrame,
+  type ErrorCode,
+  type SessionwireClientState,
+  SessionwireError,
 } from "sessionwire";
 
 await init();
@@ -76,7 +80,29 @@ client.interrupt();
 client.interrupt("instead");
 client.stop();
 client.listSessions();
-const state: ClientState = client.getState();
+const state: SessionwireClientState = client.getState();
+const connection: "closed" | "connecting" | "open" | "reconnecting" = state.connection;
+const nextRetryAt: number | undefined = state.reconnect?.nextRetryAt;
+void connection, nextRetryAt;
+const noOptions = new SessionwireClient("ws://127.0.0.1:8787/ws");
+void noOptions;
+
+// Every error is a SessionwireError with a code from ErrorCode, the package's own included.
+try {
+  new ClientStore().receive("not json");
+} catch (error) {
+  if (error instanceof SessionwireError) {
+    const code: ErrorCode = error.code;
+    const own: ErrorCode[] = ["not_initialized", "no_current_session", "invalid_action", "invalid_argument", "closed"];
+    const field: string | undefined = error.field;
+    void code, own, field;
+  }
+}
+
+// Frames are typed unions.
+const pong: ServerFrame = parseServerFrame('{"type":"pong"}');
+const outgoing: ClientFrame = { type: "send", sessionId: null, clientMsgId: "c1", text: "hi" };
+void pong, outgoing;
 client.subscribe((s) => void s.running)();
 client.close();
 void version, hello, pending, id, state;
