@@ -1,5 +1,5 @@
 // node bench/store.mjs [frames]: one 100k-frame streamed trace fed to (1) the Wasm ClientStore
-// (pkg-node, built by scripts/build-pkg.sh), (2) the hand-written JS reducer of bench/js-reducer.mjs
+// (pkg, built by scripts/build-pkg.sh), (2) the hand-written JS reducer of bench/js-reducer.mjs
 // and (3) bare JSON.parse, in one run. Prints frames/s for each (best of several rounds).
 import { createRequire } from "node:module";
 import { makeTrace } from "./trace.mjs";
@@ -8,7 +8,8 @@ import { compare } from "./compare.mjs";
 
 const require = createRequire(import.meta.url);
 // SESSIONWIRE_PKG points the benchmark at another build of the package (A/B runs of build options).
-const { ClientStore } = require(process.env.SESSIONWIRE_PKG ?? "../pkg-node/sessionwire.js");
+const { default: init, ClientStore } = require(process.env.SESSIONWIRE_PKG ?? "../pkg/node.cjs");
+await init();
 
 const frameCount = Number(process.argv[2] ?? 100_000);
 const rounds = 7;

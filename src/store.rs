@@ -44,17 +44,22 @@ impl ClientStore {
 
 impl Default for ClientStore {
     fn default() -> Self {
-        Self::new()
+        Self::new(None)
     }
 }
 
 #[wasm_bindgen]
 impl ClientStore {
-    /// A new, empty store (connection `closed`, no sessions). New `clientMsgId`s are a random
-    /// prefix plus a counter.
+    /// A new, empty store (connection `closed`, no sessions). New `clientMsgId`s are
+    /// `idPrefix` (default: a random one) plus a counter. Give a prefix only for deterministic
+    /// tests: two stores of one user with the same prefix would reuse ids, which the server
+    /// takes as retries.
     #[wasm_bindgen(constructor)]
-    pub fn new() -> Self {
-        Self::with_prefix(&random_prefix())
+    pub fn new(#[wasm_bindgen(js_name = idPrefix)] id_prefix: Option<String>) -> Self {
+        match id_prefix {
+            Some(prefix) => Self::with_prefix(&prefix),
+            None => Self::with_prefix(&random_prefix()),
+        }
     }
 
     /// Parses a server frame and applies it (PROTOCOL.md §7). Returns the actions applied: none

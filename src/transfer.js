@@ -98,11 +98,15 @@ export class StateMirror {
       for (const id of this.views.keys()) if (id !== "" && !(id in entries)) this.views.delete(id);
       if (!equal(entries, sessions)) sessions = entries;
     } else {
+      let added = false;
       for (const id in entries) {
         if (equal(entries[id], sessions[id])) continue;
         if (sessions === this.sessions) sessions = { ...sessions };
+        added ||= !(id in sessions);
         sessions[id] = entries[id];
       }
+      // Keys in the core's order (by id), as in the store's own snapshot: a new one is not last.
+      if (added) sessions = Object.fromEntries(Object.entries(sessions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     }
     changed ||= sessions !== this.sessions;
     this.sessions = sessions;

@@ -7,9 +7,9 @@ import { bindMethods } from "./bind.js";
 bindMethods(WasmClientStore);
 
 export class ClientStore extends WasmClientStore {
-  constructor() {
+  constructor(idPrefix) {
     assertReady();
-    super();
+    super(idPrefix);
   }
 }
 

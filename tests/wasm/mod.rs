@@ -376,8 +376,8 @@ pub fn the_outbox_survives_a_lost_connection() {
 }
 
 pub fn client_msg_ids_are_unique_across_stores() {
-    let a = ClientStore::new();
-    let b = ClientStore::new();
+    let a = ClientStore::new(None);
+    let b = ClientStore::new(None);
     let id = |store: &ClientStore| -> String {
         let frame: Value = serde_json::from_str(&store.send("x")).unwrap();
         frame["clientMsgId"].as_str().unwrap().to_owned()
@@ -434,7 +434,6 @@ pub fn frames_cross_with_exact_strings() {
     let error = store.receive(&JsValue::from_f64(42.0)).unwrap_err();
     assert_eq!(error_code(&error), "bad_frame");
 }
-
 
 /// Declares every test of this module as a `#[wasm_bindgen_test]` of the including suite
 /// (`tests/node.rs`, `tests/browser.rs`): the list lives here, once.
