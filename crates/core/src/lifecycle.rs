@@ -197,6 +197,7 @@ pub mod triggers {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::disallowed_macros)]
     use super::SessionState::*;
     use super::*;
 

@@ -20,6 +20,9 @@
 //! `"sessionIds"`: the keys of the snapshot's `sessions`, all of them, in order (what `"state"`
 //! cannot say: that a session is not there).
 
+// A test tool (serde_json, messages with format!): the package never links it.
+#![allow(clippy::disallowed_macros)]
+
 use crate::store::{Action, Store};
 use serde_json::Value;
 

@@ -449,6 +449,7 @@ impl<'j, 'a, 'p> Fields<'j, 'a, 'p> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::disallowed_macros)]
     use super::{quoted, Path};
 
     #[test]

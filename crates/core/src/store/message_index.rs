@@ -143,6 +143,7 @@ fn hash(id: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::disallowed_macros)]
     use super::*;
 
     fn messages(ids: &[&str]) -> Vec<Message> {
