@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds the npm package from one release build of the root crate:
-#   target/wasm-glue/  wasm-pack --target web (the .wasm and its glue)
+#   target/wasm-glue/  cargo build + wasm-bindgen --target web + wasm-opt (the .wasm and its glue)
 #   pkg/               the npm package (`npm publish pkg/`), made by scripts/pack.mjs: one
 #                      package with an `exports` map for browsers, bundlers, Node and React
 #   www/pkg/           the demo's copy of the browser entry (pages load /pkg/sessionwire.js)
-# Release profile: opt-level "s", LTO, one codegen unit (root Cargo.toml), std rebuilt for size
-# (below); then `wasm-opt` (wasm-pack runs it; root Cargo.toml says how) from npm's binaryen
-# (never Debian's: its output fails to load).
+# Release profile: opt-level "s", LTO, one codegen unit (root Cargo.toml), std rebuilt for size on
+# the pinned nightly below; then `wasm-opt` from npm's binaryen (never Debian's: its output fails
+# to load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
@@ -24,17 +24,32 @@ fi
 # - `{:?}` writes nothing (`-Zfmt-debug=none`): no message the package shows uses `Debug`
 #   (crates/core/src/protocol/decode.rs spells out the one quoted string it needs);
 # - std's `optimize_for_size` feature picks its smaller algorithms;
-# - legacy symbol names, as stable uses: with RUSTC_BOOTSTRAP the compiler takes nightly's v0
-#   default, whose longer names end up in the closure exports of the .wasm and the glue;
+# - legacy symbol names, as stable uses: nightly's default is v0, whose longer names end up in
+#   the closure exports of the .wasm and the glue;
 # - MIR optimization level 1 (of 2): 128 B gzip less, no change bench/store.mjs can see.
-# These are unstable options on the machine's stable toolchain (checked with 1.95.0), enabled by
-# RUSTC_BOOTSTRAP=1 for this build only; they need the `rust-src` component (scripts/setup.sh).
+# These are unstable options, so this build runs on one dated nightly, installed by
+# scripts/setup.sh with its `rust-src` (std is built from source: no wasm32 `rust-std` needed). If
+# that toolchain is missing, the build falls back to the workspace's stable without them and says
+# so; the package is then ~5 KB larger, and pkg/.build-kind says "stable" (pkg-size.sh's budget
+# check allows for it).
 # A separate target directory keeps these artifacts from invalidating the other wasm32 builds.
-export RUSTC_BOOTSTRAP=1
 # (SESSIONWIRE_TARGET_DIR: another checkout's target directory, shared by scripts/test-demo.sh.)
+. scripts/nightly.sh
 export CARGO_TARGET_DIR="${SESSIONWIRE_TARGET_DIR:-$PWD/target}/pkg"
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Csymbol-mangling-version=legacy -Zmir-opt-level=1 --cfg sessionwire_size"
-build_std=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
+sysroot=$(rustup run "$NIGHTLY" rustc --print sysroot 2>/dev/null || true)
+if [ -n "$sysroot" ] && [ -d "$sysroot/lib/rustlib/src/rust/library" ]; then
+  kind=nightly
+  toolchain=(+"$NIGHTLY")
+  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Csymbol-mangling-version=legacy -Zmir-opt-level=1 --cfg sessionwire_size"
+  build_std=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
+else
+  kind=stable
+  toolchain=()
+  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS=""
+  build_std=()
+  echo "build-pkg: $NIGHTLY with rust-src is not installed (scripts/setup.sh installs it):" \
+    "building on stable without the size options; the package will be ~5 KB larger" >&2
+fi
 # Our two crates at opt-level "z" (the release profile's "s" stays for the server and for the
 # other dependencies, where "z" measured no smaller), except the functions on `receive`'s
 # per-frame path: `sessionwire_size` marks them `#[optimize(speed)]`. 1.8 KB gzip less, for
@@ -42,10 +57,24 @@ build_std=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
 opt_levels=(--config 'profile.release.package.sessionwire-core.opt-level="z"'
   --config 'profile.release.package.sessionwire.opt-level="z"')
 
+# wasm-opt after wasm-bindgen. --converge and stripping the producers and target-features
+# sections: ~0.45 KB gzip less than plain -Oz. "-Os" with one-caller inlining limited to
+# functions of 20 instructions (-ocimfs=20; -Oz inlines every function that has one caller) is
+# 1.5 KB smaller gzipped than -Oz, though larger raw: fewer inlined copies of the same helpers
+# (sweep in docs/benchmarks.md). --low-memory-unused lets it fold more address arithmetic: Rust's
+# wasm32 layout puts the stack below the data at 1 MB, growing down, so the low 1 KB is only
+# reached by a stack overflow.
+wasm_opt=(--low-memory-unused -Os -ocimfs=20 --converge --strip-producers --strip-target-features)
+
 glue="${CARGO_TARGET_DIR%/pkg}/wasm-glue"
-echo "build-pkg: wasm-pack build --release --target web --out-dir $glue"
-wasm-pack --quiet build --release --mode no-install --target web --out-dir "$glue" --out-name sessionwire . -- "${build_std[@]}" "${opt_levels[@]}" >/dev/null
+echo "build-pkg: cargo ${toolchain[*]} build --release --target wasm32-unknown-unknown -p sessionwire ($kind)"
+cargo "${toolchain[@]}" build -q --release --target wasm32-unknown-unknown -p sessionwire --lib "${build_std[@]}" "${opt_levels[@]}"
+rm -rf "$glue"
+wasm-bindgen --target web --out-dir "$glue" --out-name sessionwire "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/sessionwire.wasm"
+wasm-opt "${wasm_opt[@]}" "$glue/sessionwire_bg.wasm" -o "$glue/sessionwire_bg.wasm"
 node scripts/pack.mjs "$glue"
+# Which build this is, for scripts/pkg-size.sh (not a published file: package.json lists them).
+echo "$kind" >pkg/.build-kind
 rm -rf pkg-node # the nodejs build of earlier versions: Node now uses pkg/ itself
 
 # What a browser downloads, file by file and in total (scripts/pkg-size.sh).

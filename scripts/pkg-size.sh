@@ -18,6 +18,12 @@ for f in pkg/sessionwire_bg.wasm pkg/sessionwire.js pkg/react.js; do
 done
 printf '%-26s %7d bytes raw, %6d bytes gzip -9\n' "total" "$raw_total" "$gzip_total"
 
+# The stable fallback of scripts/build-pkg.sh (no pinned nightly: std not rebuilt for size) is
+# held to a looser budget, and says so.
+if [ -n "$budget" ] && [ "$(cat pkg/.build-kind 2>/dev/null)" = "stable" ]; then
+  budget=$((budget + 8000))
+  echo "pkg-size: a stable build (the pinned nightly is missing): budget raised to $budget B" >&2
+fi
 if [ -n "$budget" ] && [ "$gzip_total" -gt "$budget" ]; then
   echo "pkg-size: the package is $gzip_total B gzipped, over its budget of $budget B" >&2
   echo "pkg-size: (docs/benchmarks.md lists what it is made of and what was cut)" >&2

@@ -25,12 +25,16 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   apt_pid=$!
 fi
 
-log "rust targets and components"
-rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
-rustup component list --installed | grep -q '^clippy' || rustup component add clippy
-# The package build rebuilds std for size (scripts/build-pkg.sh), which needs std's source.
-rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
+log "rust toolchains: the workspace's (rust-toolchain.toml) and the pinned nightly"
+# rust-toolchain.toml names the stable with its components and the wasm32 target; `rustup
+# toolchain install` with no name installs exactly that (idempotent).
+rustup toolchain install
+# The package's size build rebuilds std for size from its source, and cargo-fuzz needs a
+# nightly: one dated nightly for both (scripts/nightly.sh).
+. scripts/nightly.sh
+rustup run "$NIGHTLY" rustc --version >/dev/null 2>&1 &&
+  [ -d "$(rustup run "$NIGHTLY" rustc --print sysroot)/lib/rustlib/src/rust/library" ] ||
+  rustup toolchain install "$NIGHTLY" --profile minimal -c rust-src
 
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2 minutes)"
@@ -41,13 +45,11 @@ if ! wasm-pack --version 2>/dev/null | grep -q " $WASM_PACK_VERSION\$"; then
   cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked --force
 fi
 
-# Fuzzing: cargo-fuzz drives libFuzzer on the nightly toolchain (the machine's rustup has it;
-# installed here if missing).
+# Fuzzing: cargo-fuzz drives libFuzzer on the pinned nightly (above).
 if ! command -v cargo-fuzz >/dev/null; then
   log "installing cargo-fuzz (about 1 minute)"
   cargo install cargo-fuzz --version 0.13.2 --locked
 fi
-rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 
 # npm packages for the project's JavaScript side: binaryen (wasm-opt), typescript (tsc) and
 # playwright-core (drives Debian's Chromium). Installed from package-lock.json.
