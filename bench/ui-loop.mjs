@@ -75,6 +75,10 @@ export function uiLoop(ClientStore, { deltas = 60, historyTurns = 200, measuredT
   };
   const rows = [];
   for (const [name, make] of [["wasm ClientStore", wasm], ["immutable JS reducer", js]]) {
+    // Warm the JIT first, as in a page that has been streaming for a while: else "fresh", run
+    // first, measures V8's tiers compiling the code (3x slower for the Wasm store's larger JS
+    // half) rather than the cost of a frame on a new conversation.
+    loop(make, 50, measuredTurns, deltas, 2);
     const fresh = loop(make, 0, measuredTurns, deltas, rounds);
     const long = loop(make, historyTurns, measuredTurns, deltas, rounds);
     rows.push({ name, fresh, long });

@@ -38,13 +38,14 @@ die() {
   exit 1
 }
 
-# The server (release) and the package (built only when pkg/ is missing: scripts/build-pkg.sh).
+# The server (release) and the package (built when pkg/ is missing or older than its sources).
 if [ -z "${SESSIONWIRE_SERVER:-}" ]; then
   cargo build -q --release -p sessionwire-server || die "cargo build of the server failed"
   export SESSIONWIRE_SERVER=$root/target/release/sessionwire-server
 fi
 [ -x "$SESSIONWIRE_SERVER" ] || die "no server binary at $SESSIONWIRE_SERVER"
-if [ ! -f pkg/package.json ]; then
+if [ ! -f pkg/package.json ] ||
+  [ -n "$(find src crates/core/src scripts/pack.mjs -newer pkg/package.json \( -name '*.rs' -o -name '*.js' -o -name '*.mjs' -o -name '*.ts' \) | head -1)" ]; then
   scripts/build-pkg.sh || die "scripts/build-pkg.sh failed"
 fi
 

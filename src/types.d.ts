@@ -124,7 +124,12 @@ export type BlockEnd = { messageId: string, blockId: string, input?: JsonValue |
 
 export type ToolResult = { messageId: string, toolId: string, result: JsonValue, isError: boolean, };
 
-export type TurnEnd = { turnId: string, reason: TurnEndReason, error?: string | null, usage?: JsonValue | null, };
+export type TurnEnd = { turnId: string, reason: TurnEndReason, error?: string | null, usage?: JsonValue | null, 
+/**
+ * The agent's own word for why it stopped (ACP's `stopReason`: `end_turn`, `max_tokens`,
+ * `max_turn_requests`, `refusal`), when it gave one.
+ */
+stopReason?: string | null, };
 
 export type SessionStateChange = { state: SessionState, previous: SessionState | null, reason: string, };
 

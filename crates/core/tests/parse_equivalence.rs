@@ -180,6 +180,7 @@ fn server_corpus() -> Vec<Value> {
         json!({"type":"tool_result","sessionId":"s","seq":1,"ts":2,"messageId":"m","toolId":"b","result":{"ok":true},"isError":false}),
         json!({"type":"message_end","sessionId":"s","seq":1,"ts":2,"messageId":"m"}),
         json!({"type":"turn_end","sessionId":"s","seq":1,"ts":2,"turnId":"t","reason":"error","error":"x","usage":{"tokens":3}}),
+        json!({"type":"turn_end","sessionId":"s","seq":1,"ts":2,"turnId":"t","reason":"completed","stopReason":"max_tokens"}),
         json!({"type":"session_state","sessionId":"s","seq":1,"ts":2,"state":"CREATED","previous":null,"reason":"created"}),
         json!({"type":"session_state","sessionId":"s","seq":2,"ts":2,"state":"STARTING","previous":"CREATED","reason":"r"}),
     ]

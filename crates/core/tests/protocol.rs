@@ -71,6 +71,7 @@ fn every_server_frame_type_parses_and_round_trips() {
         r#"{"type":"tool_result","sessionId":"s","seq":1,"ts":2,"messageId":"m","toolId":"b","result":null,"isError":true}"#,
         r#"{"type":"message_end","sessionId":"s","seq":1,"ts":2,"messageId":"m"}"#,
         r#"{"type":"turn_end","sessionId":"s","seq":1,"ts":2,"turnId":"t","reason":"error","error":"x","usage":{"tokens":3}}"#,
+        r#"{"type":"turn_end","sessionId":"s","seq":1,"ts":2,"turnId":"t","reason":"completed","stopReason":"refusal"}"#,
         r#"{"type":"session_state","sessionId":"s","seq":1,"ts":2,"state":"CREATED","previous":null,"reason":"created"}"#,
         r#"{"type":"session_state","sessionId":"s","seq":2,"ts":2,"state":"STARTING","previous":"CREATED","reason":"r"}"#,
     ];

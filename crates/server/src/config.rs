@@ -10,6 +10,9 @@ pub enum AgentConfig {
     Echo { delay: Duration },
     /// A program run through `sh -c` for every turn, the prompt on stdin.
     Command { command: String },
+    /// An Agent Client Protocol agent (PROTOCOL.md §9.1): `sh -c command` in `cwd`, one process
+    /// per session runtime.
+    Acp { command: String, cwd: PathBuf },
 }
 
 /// A per-connection token bucket: `per_second` frames refill, up to `burst`.

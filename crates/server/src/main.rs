@@ -11,6 +11,8 @@ enum AgentKind {
     Echo,
     /// A program run per turn (`--agent-cmd`).
     Command,
+    /// An Agent Client Protocol agent (`--agent-cmd`, one process per session).
+    Acp,
 }
 
 /// sessionwire's server: durable agent sessions over WebSocket.
@@ -26,9 +28,14 @@ struct Args {
     /// Which agent answers turns.
     #[arg(long, env = "SESSIONWIRE_AGENT", value_enum, default_value = "echo")]
     agent: AgentKind,
-    /// The command for `--agent command`, run with `sh -c` (prompt on stdin).
+    /// The command for `--agent command` (run per turn, prompt on stdin) or `--agent acp` (run
+    /// per session, ACP on stdin/stdout), with `sh -c`.
     #[arg(long, env = "SESSIONWIRE_AGENT_CMD")]
     agent_cmd: Option<String>,
+    /// The working directory of `--agent acp`'s processes (and its `session/new` cwd); default:
+    /// the server's working directory.
+    #[arg(long, env = "SESSIONWIRE_AGENT_CWD")]
+    agent_cwd: Option<PathBuf>,
     /// Pause between the echo agent's chunks, in milliseconds.
     #[arg(long, env = "SESSIONWIRE_ECHO_DELAY_MS", default_value_t = 0)]
     echo_delay_ms: u64,
@@ -68,6 +75,7 @@ struct Args {
 
 impl Args {
     fn into_config(self) -> Result<Config> {
+        let cwd_given = self.agent_cwd.is_some();
         let agent = match (self.agent, self.agent_cmd) {
             (AgentKind::Echo, _) => AgentConfig::Echo {
                 delay: Duration::from_millis(self.echo_delay_ms),
@@ -76,7 +84,26 @@ impl Args {
                 AgentConfig::Command { command }
             }
             (AgentKind::Command, _) => bail!("--agent command needs --agent-cmd \"...\""),
+            (AgentKind::Acp, Some(command)) if !command.trim().is_empty() => {
+                let cwd = match self.agent_cwd {
+                    Some(dir) => dir,
+                    None => std::env::current_dir().context("the working directory")?,
+                };
+                // Absolute: ACP's session/new takes an absolute cwd.
+                let cwd = std::fs::canonicalize(&cwd)
+                    .with_context(|| format!("--agent-cwd {}: no such directory", cwd.display()))?;
+                if !cwd.is_dir() {
+                    bail!("--agent-cwd {}: not a directory", cwd.display());
+                }
+                AgentConfig::Acp { command, cwd }
+            }
+            (AgentKind::Acp, _) => bail!(
+                "--agent acp needs --agent-cmd \"...\", e.g. 'npx -y @agentclientprotocol/claude-agent-acp'"
+            ),
         };
+        if cwd_given && !matches!(agent, AgentConfig::Acp { .. }) {
+            bail!("--agent-cwd is for --agent acp");
+        }
         let mut config = Config::new(self.db);
         config.agent = agent;
         // Trimmed; a token left empty is refused by `Config::validate` (it must never turn

@@ -30,6 +30,7 @@ pub async fn recover(hub: &Arc<Hub>) -> Result<usize> {
                 reason: TurnEndReason::Error,
                 error: Some(reason::SERVER_RESTART.to_owned()),
                 usage: None,
+                stop_reason: None,
             };
             hub.append(&entry, EventKind::TurnEnd(turn_end));
         }

@@ -15,7 +15,7 @@
 //! could not be. Nobody waits for durability while holding the route lock.
 
 use crate::{
-    agent::{EventSink, Turn},
+    agent::{AgentMemory, EventSink, Turn, TurnFailure, TurnOutcome},
     clock::new_id,
     hub::{Durable, Extras, Hub, SessionEntry, SERVER_SHUTDOWN, STORAGE_FAILED},
     store::QueueOp,
@@ -151,20 +151,23 @@ pub fn spawn(hub: Arc<Hub>, entry: Arc<SessionEntry>, generation: u64) -> Runtim
         .run(receiver)
         .await;
         turns.store(0, Ordering::SeqCst);
+        hub.agent().runtime_ended(&entry.id);
         hub.runtime_exited(&entry, generation, exit_reason);
         let _ = exited_tx.send(true);
     });
     handle
 }
 
+type TurnResult = Result<TurnOutcome, TurnFailure>;
+
 struct Current {
     turn_id: String,
-    task: JoinHandle<Result<(), String>>,
+    task: JoinHandle<TurnResult>,
 }
 
 enum Wake {
     Command(Option<Command>),
-    TurnDone(Result<Result<(), String>, JoinError>),
+    TurnDone(Result<TurnResult, JoinError>),
     /// The store answered for the message at the head of the queue.
     HeadAnswered,
 }
@@ -184,7 +187,7 @@ struct Runtime<'a> {
     turns: &'a AtomicUsize,
 }
 
-async fn turn_finished(current: &mut Option<Current>) -> Result<Result<(), String>, JoinError> {
+async fn turn_finished(current: &mut Option<Current>) -> Result<TurnResult, JoinError> {
     match current {
         Some(current) => (&mut current.task).await,
         None => std::future::pending().await,
@@ -232,15 +235,31 @@ impl Runtime<'_> {
                 Wake::HeadAnswered => {}
                 Wake::TurnDone(result) => {
                     if let Some(done) = current.take() {
-                        let (reason, error) = match result {
-                            Ok(Ok(())) => (TurnEndReason::Completed, None),
-                            Ok(Err(message)) => (TurnEndReason::Error, Some(message)),
+                        let mut lost = false;
+                        let (reason, error, stop_reason) = match result {
+                            Ok(Ok(outcome)) if outcome.interrupted => {
+                                (TurnEndReason::Interrupted, None, outcome.stop_reason)
+                            }
+                            Ok(Ok(outcome)) => {
+                                (TurnEndReason::Completed, None, outcome.stop_reason)
+                            }
+                            Ok(Err(failure)) => {
+                                lost = failure.runtime_lost;
+                                (TurnEndReason::Error, Some(failure.message), None)
+                            }
                             Err(join) => (
                                 TurnEndReason::Error,
                                 Some(format!("the agent crashed: {join}")),
+                                None,
                             ),
                         };
-                        self.end_turn(done.turn_id, reason, error);
+                        self.end_turn(done.turn_id, reason, error, stop_reason);
+                        if lost {
+                            // The agent's process is gone: so is this runtime (the session
+                            // becomes ENDED); queued turns stay stored and run on the next start.
+                            self.drop_queue(&mut queue, false);
+                            return reason::RUNTIME_EXITED;
+                        }
                     }
                 }
                 Wake::Command(None) => {
@@ -319,6 +338,7 @@ impl Runtime<'_> {
             session_id: self.entry.id.to_string(),
             prompt: request.prompt,
             events,
+            memory: AgentMemory::new(self.hub.store.clone(), self.entry.id.clone()),
         };
         Current {
             turn_id,
@@ -332,11 +352,17 @@ impl Runtime<'_> {
         if let Some(mut current) = current {
             current.task.abort();
             let _ = (&mut current.task).await;
-            self.end_turn(current.turn_id, TurnEndReason::Interrupted, None);
+            self.end_turn(current.turn_id, TurnEndReason::Interrupted, None, None);
         }
     }
 
-    fn end_turn(&self, turn_id: String, reason: TurnEndReason, error: Option<String>) {
+    fn end_turn(
+        &self,
+        turn_id: String,
+        reason: TurnEndReason,
+        error: Option<String>,
+        stop_reason: Option<String>,
+    ) {
         self.hub.append(
             self.entry,
             EventKind::TurnEnd(TurnEnd {
@@ -344,6 +370,7 @@ impl Runtime<'_> {
                 reason,
                 error,
                 usage: None,
+                stop_reason,
             }),
         );
         self.turns.fetch_sub(1, Ordering::SeqCst);

@@ -149,3 +149,43 @@ fn a_blank_token_in_the_environment_refuses_to_start() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[test]
+fn the_acp_agent_flags_are_checked_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--agent", "acp"], "--agent acp needs --agent-cmd"),
+        (
+            &["--agent", "acp", "--agent-cmd", "  "],
+            "--agent acp needs --agent-cmd",
+        ),
+        (
+            &[
+                "--agent",
+                "acp",
+                "--agent-cmd",
+                "true",
+                "--agent-cwd",
+                missing.to_str().unwrap(),
+            ],
+            "no such directory",
+        ),
+        (
+            &["--agent-cwd", dir.path().to_str().unwrap()],
+            "--agent-cwd is for --agent acp",
+        ),
+    ];
+    for (args, message) in cases {
+        let output = Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(dir.path().join("cli.db"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?} started a server");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}

@@ -167,9 +167,10 @@ table_struct!(ToolResult, "struct ToolResult",
         is_error: s.bool(3) });
 
 table_struct!(TurnEnd, "struct TurnEnd",
-    ["turnId" => Str Req, "reason" => Reason Req, "error" => Str Opt, "usage" => Value Opt],
+    ["turnId" => Str Req, "reason" => Reason Req, "error" => Str Opt, "usage" => Value Opt,
+        "stopReason" => Str Opt],
     |s| Self { turn_id: s.str(0), reason: s.reason(1), error: s.opt_str(2),
-        usage: s.opt_value(3) });
+        usage: s.opt_value(3), stop_reason: s.opt_str(4) });
 
 table_struct!(SessionStateChange, "struct SessionStateChange",
     ["state" => State Req, "previous" => State Nullable, "reason" => Str Req],

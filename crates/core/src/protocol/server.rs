@@ -363,6 +363,10 @@ pub struct TurnEnd {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
     pub usage: Option<RawJson>,
+    /// The agent's own word for why it stopped (ACP's `stopReason`: `end_turn`, `max_tokens`,
+    /// `max_turn_requests`, `refusal`), when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
 }
 
 /// `session_state`: a lifecycle change. `previous` is always sent, `null` for the first.

@@ -188,7 +188,8 @@ json_object! {
         o.field("turnId", &v.turn_id)
             .field("reason", &v.reason)
             .some("error", &v.error)
-            .some("usage", &v.usage);
+            .some("usage", &v.usage)
+            .some("stopReason", &v.stop_reason);
     }
     SessionStateChange => |v, o| {
         o.field("state", &v.state)

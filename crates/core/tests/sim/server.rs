@@ -256,6 +256,7 @@ impl Server {
                     reason: TurnEndReason::Interrupted,
                     error: None,
                     usage: None,
+                    stop_reason: None,
                 }),
             );
         }
@@ -359,6 +360,7 @@ impl Server {
                         reason: TurnEndReason::Error,
                         error: Some("server_restart".into()),
                         usage: None,
+                        stop_reason: None,
                     }),
                 );
             }
@@ -576,6 +578,7 @@ impl Server {
                             reason: TurnEndReason::Interrupted,
                             error: None,
                             usage: None,
+                            stop_reason: None,
                         }),
                     );
                 }
@@ -744,6 +747,7 @@ impl Server {
                     reason: TurnEndReason::Completed,
                     error: None,
                     usage: None,
+                    stop_reason: None,
                 })
             }
         };

@@ -5,7 +5,7 @@
 //! The program runs in its own process group, so an interrupt or a stop kills it *and* its
 //! children: dropping the turn drops a [`GroupKill`] guard that signals the whole group.
 
-use super::{Agent, Turn, TurnFuture};
+use super::{Agent, Turn, TurnFuture, TurnOutcome};
 use nix::{sys::signal::Signal, unistd::Pid};
 use sessionwire_core::protocol::BlockType;
 use std::process::Stdio;
@@ -27,8 +27,8 @@ impl CommandAgent {
 /// Kills a process group when dropped, unless disarmed (the turn ended normally and the group
 /// leader was reaped).
 #[derive(Debug)]
-struct GroupKill {
-    pgid: Option<i32>,
+pub(super) struct GroupKill {
+    pub(super) pgid: Option<i32>,
 }
 
 impl Drop for GroupKill {
@@ -146,9 +146,9 @@ impl Agent for CommandAgent {
             // Reaped: the group id may be reused from now on, so do not signal it any more.
             guard.pgid = None;
             if status.success() {
-                Ok(())
+                Ok(TurnOutcome::default())
             } else {
-                Err(format!("agent command failed: {status}"))
+                Err(format!("agent command failed: {status}").into())
             }
         })
     }

@@ -7,7 +7,7 @@
 //! - `/tool` → one `tool_use` block and its `tool_result`.
 //! - `/fail` → the turn ends with reason `error`.
 
-use super::{Agent, Turn, TurnFuture};
+use super::{Agent, Turn, TurnFuture, TurnOutcome};
 use serde_json::json;
 use sessionwire_core::protocol::{BlockType, ToolResult};
 use sessionwire_core::EventKind;
@@ -83,7 +83,7 @@ impl Agent for EchoAgent {
         Box::pin(async move {
             let events = turn.events;
             match parse(&turn.prompt) {
-                Command::Fail => Err("the echo agent was asked to fail (/fail)".to_owned()),
+                Command::Fail => Err("the echo agent was asked to fail (/fail)".to_owned().into()),
                 Command::Tool(text) => {
                     let message = events.start_message();
                     let block = events.start_block(&message, BlockType::ToolUse, Some("echo"));
@@ -95,15 +95,15 @@ impl Agent for EchoAgent {
                         is_error: false,
                     }));
                     events.end_message(&message);
-                    Ok(())
+                    Ok(TurnOutcome::default())
                 }
                 Command::Slow(n, text) => {
                     stream(&events, &format!("echo: {text}"), n, this.slow_interval).await;
-                    Ok(())
+                    Ok(TurnOutcome::default())
                 }
                 Command::Echo(text) => {
                     stream(&events, &format!("echo: {text}"), ECHO_CHUNKS, this.delay).await;
-                    Ok(())
+                    Ok(TurnOutcome::default())
                 }
             }
         })

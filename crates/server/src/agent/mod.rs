@@ -3,8 +3,11 @@
 //! `turn_end` itself, so an agent only produces messages and blocks.
 //!
 //! Cancelling a turn (interrupt, stop) drops its future: agents must release what they hold on
-//! drop (the command agent kills its process group).
+//! drop (the command agent kills its process group; the ACP agent sends `session/cancel`).
+//! Agents that keep a process per session (ACP) hear when the session's runtime ends through
+//! [`Agent::runtime_ended`].
 
+pub mod acp;
 pub mod command;
 pub mod echo;
 
@@ -16,8 +19,37 @@ use sessionwire_core::protocol::{
 use sessionwire_core::EventKind;
 use std::{fmt, future::Future, pin::Pin, sync::Arc};
 
-/// What a turn produces: `Ok` ends it `completed`, `Err(message)` ends it with reason `error`.
-pub type TurnFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+/// What a turn produces: `Ok` ends it (`completed`, or `interrupted` when the agent says it was
+/// cancelled), `Err` ends it with reason `error`.
+pub type TurnFuture =
+    Pin<Box<dyn Future<Output = Result<TurnOutcome, TurnFailure>> + Send + 'static>>;
+
+/// How a turn ended, as the agent tells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TurnOutcome {
+    /// The agent stopped because it was cancelled (`turn_end{reason:"interrupted"}`).
+    pub interrupted: bool,
+    /// The agent's own word for why it stopped (`turn_end.stopReason`).
+    pub stop_reason: Option<String>,
+}
+
+/// Why a turn failed: `turn_end{reason:"error", error: message}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnFailure {
+    pub message: String,
+    /// The agent is gone (its process exited): the runtime ends too and the session becomes
+    /// ENDED; the next message starts it again.
+    pub runtime_lost: bool,
+}
+
+impl From<String> for TurnFailure {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            runtime_lost: false,
+        }
+    }
+}
 
 /// One turn to answer.
 #[derive(Debug)]
@@ -26,12 +58,60 @@ pub struct Turn {
     /// The user's text.
     pub prompt: String,
     pub events: EventSink,
+    /// What the agent keeps about the session across runtimes and restarts.
+    pub memory: AgentMemory,
 }
 
 /// Something that answers turns.
 pub trait Agent: Send + Sync + fmt::Debug + 'static {
     /// Runs one turn, emitting its messages through `turn.events`.
     fn run_turn(&self, turn: Turn) -> TurnFuture;
+
+    /// The session's runtime ended (stop, close, ENDED, shutdown): release what is held for it.
+    fn runtime_ended(&self, _session_id: &str) {}
+}
+
+/// The agent's own id of a session, stored with the session (an ACP agent's `sessionId`).
+#[derive(Clone)]
+pub struct AgentMemory {
+    store: Arc<dyn crate::store::Store>,
+    session_id: Arc<str>,
+}
+
+impl fmt::Debug for AgentMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentMemory")
+            .field("session_id", &self.session_id)
+            .finish()
+    }
+}
+
+impl AgentMemory {
+    pub fn new(store: Arc<dyn crate::store::Store>, session_id: Arc<str>) -> Self {
+        Self { store, session_id }
+    }
+
+    /// The stored id (a blocking read: call it from `spawn_blocking`).
+    pub fn agent_session(&self) -> Option<String> {
+        match self.store.agent_session(&self.session_id) {
+            Ok(id) => id,
+            Err(error) => {
+                tracing::warn!(session = %self.session_id, %error, "cannot read the agent's session id");
+                None
+            }
+        }
+    }
+
+    /// Stores the agent's id of the session (written in order with the session's events).
+    pub fn remember(&self, agent_session: &str) {
+        let write = crate::store::Write::AgentSession {
+            session_id: self.session_id.clone(),
+            agent_session: agent_session.to_owned(),
+        };
+        if let Err(error) = self.store.submit(write) {
+            tracing::warn!(session = %self.session_id, %error, "cannot store the agent's session id");
+        }
+    }
 }
 
 /// Where an agent's events go: each call persists one event of the session (it is delivered to
@@ -116,6 +196,9 @@ pub fn from_config(config: &crate::Config) -> Arc<dyn Agent> {
         }
         crate::AgentConfig::Command { command } => {
             Arc::new(command::CommandAgent::new(command.clone()))
+        }
+        crate::AgentConfig::Acp { command, cwd } => {
+            Arc::new(acp::AcpAgent::new(command.clone(), cwd.clone()))
         }
     }
 }

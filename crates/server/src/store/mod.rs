@@ -141,6 +141,12 @@ pub enum Write {
     },
     /// Answered once everything submitted before it is durable.
     Barrier(oneshot::Sender<()>),
+    /// The id an ACP agent gave the session (`session/new`), so a runtime started again resumes
+    /// the agent's own session (PROTOCOL.md §9.1).
+    AgentSession {
+        session_id: Arc<str>,
+        agent_session: String,
+    },
 }
 
 /// Receives every committed batch of events, in commit order, on the store's writer.
@@ -189,6 +195,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn pending_turns(&self, session_id: Option<&str>) -> StoreResult<Vec<PendingTurn>>;
     /// Where a user's `clientMsgId` was stored, if it was.
     fn client_msg(&self, owner: &str, client_msg_id: &str) -> StoreResult<Option<StoredMessage>>;
+    /// The ACP agent's id of the session ([`Write::AgentSession`]), if one was stored.
+    fn agent_session(&self, session_id: &str) -> StoreResult<Option<String>>;
     /// Flushes every submitted write and stops the writer (graceful shutdown).
     fn close(&self);
 }

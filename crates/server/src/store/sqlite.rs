@@ -64,6 +64,11 @@ const MIGRATIONS: &[&str] = &[
         ord INTEGER NOT NULL,
         PRIMARY KEY (session_id, message_id)
     ) WITHOUT ROWID;",
+    // 3: the ACP agent's own id of each session it runs (session/resume and session/load).
+    "CREATE TABLE agent_sessions (
+        session_id TEXT PRIMARY KEY,
+        agent_session TEXT NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// At most this many writes go into one transaction.
@@ -361,6 +366,16 @@ impl Writer {
                     outcome.repaired.push((done, repaired.0));
                 }
                 Write::Barrier(done) => outcome.barriers.push(done),
+                Write::AgentSession {
+                    session_id,
+                    agent_session,
+                } => {
+                    tx.prepare_cached(
+                        "INSERT INTO agent_sessions (session_id, agent_session) VALUES (?1, ?2)
+                         ON CONFLICT (session_id) DO UPDATE SET agent_session = excluded.agent_session",
+                    )?
+                    .execute(params![&*session_id, agent_session])?;
+                }
             }
         }
         {
@@ -512,6 +527,7 @@ fn repair(
             reason: TurnEndReason::Error,
             error: Some(STORAGE_ERROR.to_owned()),
             usage: None,
+            stop_reason: None,
         };
         append(EventKind::TurnEnd(turn_end), None, outcome)?;
     }
@@ -722,6 +738,14 @@ impl Store for SqliteStore {
                 .query_row([owner, client_msg_id], |row| {
                     Ok(StoredMessage { session_id: row.get(0)?, seq: row.get(1)? })
                 })
+                .optional()
+        })
+    }
+
+    fn agent_session(&self, session_id: &str) -> StoreResult<Option<String>> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT agent_session FROM agent_sessions WHERE session_id = ?1")?
+                .query_row([session_id], |row| row.get(0))
                 .optional()
         })
     }

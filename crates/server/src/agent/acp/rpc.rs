@@ -1,0 +1,299 @@
+//! One ACP agent process and the JSON-RPC 2.0 connection to it (one JSON object per line over
+//! its stdin/stdout). A small loop of our own rather than the `agent-client-protocol` crate: the
+//! server needs a handful of methods, must survive an agent that writes garbage or dies
+//! mid-request, and the crate's majors change often (ARCHITECTURE.md says more).
+//!
+//! Invariants: every request gets an answer (the agent's, or an error when it exits or a
+//! deadline passes), so nothing waits forever; no lock is held across an await; dropping the
+//! [`Process`] kills the agent's whole process group.
+
+use super::super::command::GroupKill;
+use serde_json::{json, Value};
+use std::{
+    collections::HashMap,
+    path::Path,
+    process::Stdio,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    sync::{mpsc, oneshot, watch},
+};
+
+/// A JSON-RPC answer: the result, or the error's message (with its code).
+pub(super) type Answer = Result<Value, String>;
+
+/// Where the updates of the prompt in progress go (`session/update` params' `update`).
+pub(super) type Updates = mpsc::UnboundedSender<Value>;
+
+#[derive(Default)]
+struct Shared {
+    pending: HashMap<u64, oneshot::Sender<Answer>>,
+    /// The prompt in progress: its agent session id and where its updates go.
+    updates: Option<(String, Updates)>,
+    /// Titles of the permission requests answered `cancelled` during the prompt in progress.
+    refused: Vec<String>,
+}
+
+/// A running agent process.
+pub(super) struct Process {
+    writer: mpsc::UnboundedSender<String>,
+    shared: Arc<Mutex<Shared>>,
+    next_id: AtomicU64,
+    /// `Some(why)` once the process is gone (its stdout closed or it exited).
+    exited: watch::Receiver<Option<String>>,
+    group: GroupKill,
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Process").finish_non_exhaustive()
+    }
+}
+
+fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    // A panic while holding it leaves plain data behind, still usable.
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Process {
+    /// Starts `sh -c command` in `cwd`, in its own process group; its stderr goes to the log.
+    pub(super) fn spawn(command: &str, cwd: &Path, session: &str) -> Result<Self, String> {
+        let mut child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(cwd)
+            .env("SESSIONWIRE_SESSION_ID", session)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|error| format!("cannot start the ACP agent ({command}): {error}"))?;
+        let kill = GroupKill {
+            pgid: child.id().and_then(|pid| i32::try_from(pid).ok()),
+        };
+        let (stdin, stdout, stderr) =
+            match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+                (Some(stdin), Some(stdout), Some(stderr)) => (stdin, stdout, stderr),
+                _ => return Err("the ACP agent's pipes could not be opened".to_owned()),
+            };
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let (exited_tx, exited) = watch::channel(None);
+        let exited_tx = Arc::new(exited_tx);
+
+        let (writer, mut lines) = mpsc::unbounded_channel::<String>();
+        tokio::spawn(async move {
+            let mut stdin = stdin;
+            while let Some(mut line) = lines.recv().await {
+                line.push('\n');
+                if stdin.write_all(line.as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        });
+
+        let session_log = session.to_owned();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::info!(session = %session_log, "acp agent stderr: {line}");
+            }
+        });
+
+        // The reader: answers, updates, and the agent's own requests, in the order they come.
+        {
+            let shared = shared.clone();
+            let writer = writer.clone();
+            let exited_tx = exited_tx.clone();
+            let session = session.to_owned();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stdout).lines();
+                loop {
+                    match lines.next_line().await {
+                        Ok(Some(line)) => handle_line(&shared, &writer, &session, &line),
+                        Ok(None) => break,
+                        Err(error) => {
+                            tracing::warn!(session = %session, %error, "acp agent: unreadable output");
+                            break;
+                        }
+                    }
+                }
+                // Its exit status, when it exits right after, says more than "closed its output".
+                let mut status = exited_tx.subscribe();
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), status.wait_for(Option::is_some))
+                        .await;
+                exited_tx.send_if_modified(|slot| {
+                    slot.get_or_insert_with(|| "the agent closed its output".to_owned());
+                    true
+                });
+                let why = exited_tx.borrow().clone().unwrap_or_default();
+                let pending = std::mem::take(&mut lock(&shared).pending);
+                for (_, answer) in pending {
+                    let _ = answer.send(Err(why.clone()));
+                }
+            });
+        }
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            let why = match status {
+                Ok(status) => format!("the agent exited ({status})"),
+                Err(error) => format!("the agent is gone: {error}"),
+            };
+            exited_tx.send_modify(|slot| *slot = Some(why));
+        });
+
+        Ok(Self {
+            writer,
+            shared,
+            next_id: AtomicU64::new(1),
+            exited,
+            group: kill,
+        })
+    }
+
+    /// Kills the agent's process group now (it ignored a cancel).
+    pub(super) fn kill(&self) {
+        if let Some(pgid) = self.group.pgid {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+
+    /// Why the process is gone, if it is.
+    pub(super) fn exited(&self) -> Option<String> {
+        self.exited.borrow().clone()
+    }
+
+    /// Sends a request; the receiver gets its answer (or an error if the agent exits first).
+    pub(super) fn send_request(&self, method: &str, params: Value) -> oneshot::Receiver<Answer> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if let Some(why) = self.exited() {
+            let _ = tx.send(Err(why));
+            return rx;
+        }
+        lock(&self.shared).pending.insert(id, tx);
+        let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let _ = self.writer.send(line.to_string());
+        rx
+    }
+
+    /// A request answered within `deadline`.
+    pub(super) async fn request(&self, method: &str, params: Value, deadline: Duration) -> Answer {
+        let answer = self.send_request(method, params);
+        match tokio::time::timeout(deadline, answer).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(self
+                .exited()
+                .unwrap_or_else(|| "the agent exited".to_owned())),
+            Err(_) => Err(format!(
+                "the agent did not answer {method} within {} s",
+                deadline.as_secs()
+            )),
+        }
+    }
+
+    /// Sends a notification.
+    pub(super) fn notify(&self, method: &str, params: Value) {
+        let line = json!({"jsonrpc": "2.0", "method": method, "params": params});
+        let _ = self.writer.send(line.to_string());
+    }
+
+    /// Routes the updates of `agent_session` to `updates` (`None`: drop them from now on, as
+    /// after a cancel); returns the permission requests refused since the last call.
+    pub(super) fn route_updates(&self, route: Option<(String, Updates)>) -> Vec<String> {
+        let mut shared = lock(&self.shared);
+        shared.updates = route;
+        std::mem::take(&mut shared.refused)
+    }
+}
+
+/// One line of the agent's stdout.
+fn handle_line(
+    shared: &Mutex<Shared>,
+    writer: &mpsc::UnboundedSender<String>,
+    session: &str,
+    line: &str,
+) {
+    let Ok(message) = serde_json::from_str::<Value>(line) else {
+        // An agent that prints to stdout what belongs to stderr: the line is logged and skipped.
+        tracing::warn!(session = %session, "acp agent wrote a line that is not JSON-RPC: {line}");
+        return;
+    };
+    let method = message.get("method").and_then(Value::as_str);
+    let id = message.get("id").filter(|id| !id.is_null());
+    match (method, id) {
+        // An answer to one of our requests.
+        (None, Some(id)) => {
+            let Some(id) = id.as_u64() else { return };
+            let answer = match (message.get("result"), message.get("error")) {
+                (_, Some(error)) => Err(format!(
+                    "{} (JSON-RPC error {})",
+                    error
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("no message"),
+                    error.get("code").and_then(Value::as_i64).unwrap_or(0)
+                )),
+                (Some(result), None) => Ok(result.clone()),
+                (None, None) => Err("an answer with neither result nor error".to_owned()),
+            };
+            if let Some(waiter) = lock(shared).pending.remove(&id) {
+                let _ = waiter.send(answer);
+            }
+        }
+        (Some("session/update"), None) => {
+            let params = message.get("params").cloned().unwrap_or(Value::Null);
+            let from = params
+                .get("sessionId")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let shared = lock(shared);
+            match &shared.updates {
+                Some((agent_session, updates)) if agent_session == from => {
+                    let _ = updates.send(params.get("update").cloned().unwrap_or(Value::Null));
+                }
+                // Updates with no prompt in progress (after a cancel, or a session/load's
+                // replay, which sessionwire's own log already holds) are not shown.
+                _ => {
+                    tracing::debug!(session = %session, "acp agent: update outside a prompt dropped")
+                }
+            }
+        }
+        // The agent asks the client something.
+        (Some(method), Some(id)) => {
+            let answer = if method == "session/request_permission" {
+                // Until the permission frames exist (issue 15), a request is refused as
+                // cancelled and the turn says why instead of waiting forever.
+                let title = message
+                    .pointer("/params/toolCall/title")
+                    .and_then(Value::as_str)
+                    .unwrap_or("a tool call")
+                    .to_owned();
+                lock(shared).refused.push(title);
+                json!({"jsonrpc": "2.0", "id": id, "result": {"outcome": {"outcome": "cancelled"}}})
+            } else {
+                // No `fs` or `terminal` capability was offered: nothing else is answered.
+                json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "Method not found"}})
+            };
+            let _ = writer.send(answer.to_string());
+        }
+        (Some(other), None) => {
+            tracing::debug!(session = %session, "acp agent notification {other} dropped");
+        }
+        (None, None) => {
+            tracing::warn!(session = %session, "acp agent: a message with no id and no method")
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The `acp` agent against a real ACP agent process: the workspace's scripted fake agent
+//! (`crates/fake-acp-agent`), over real pipes, behind a real server and socket. Each test checks
+//! rows of PROTOCOL.md §9.1's mapping table or one of its failure modes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use sessionwire_server::AgentConfig;
+use std::{path::PathBuf, sync::Arc};
+
+/// The fake agent's binary, built first if this test run did not build it.
+fn fake_agent() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/debug/deps/acp-<hash> → target/debug/sessionwire-fake-acp-agent
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("sessionwire-fake-acp-agent");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-q", "-p", "sessionwire-fake-acp-agent"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the fake ACP agent failed");
+    }
+    bin
+}
+
+/// A server whose agent is the fake ACP agent with `flags`, keeping its sessions in `state`.
+async fn acp_server_in(dir: Arc<tempfile::TempDir>, flags: &str) -> TestServer {
+    let state = dir.path().join("agent-state");
+    std::fs::create_dir_all(&state).unwrap();
+    let command = format!(
+        "FAKE_ACP_STATE_DIR={} exec {} {flags}",
+        state.display(),
+        fake_agent().display()
+    );
+    let mut config = config_in(&dir);
+    config.agent = AgentConfig::Acp {
+        command,
+        cwd: dir.path().to_path_buf(),
+    };
+    start_with(dir, config).await
+}
+
+async fn acp_server(flags: &str) -> TestServer {
+    acp_server_in(Arc::new(tempfile::tempdir().unwrap()), flags).await
+}
+
+/// The kinds of the events among `frames`, in order (what the table maps to).
+fn kinds(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .filter(|f| f["seq"].is_u64() && ty(f) != "ack" && ty(f) != "session_state")
+        .map(|f| match ty(f) {
+            "block_start" => format!("block_start:{}", f["blockType"].as_str().unwrap()),
+            other => other.to_owned(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn message_chunks_are_one_message_and_one_text_block_and_end_turn_is_completed() {
+    let server = acp_server("").await;
+    let mut client = server.client().await;
+    let (_, frames) = client.create_session("c1", "hello agent").await;
+    assert_eq!(assistant_text(&frames), "echo: hello agent");
+    assert_eq!(
+        kinds(&frames),
+        [
+            "user_message",
+            "turn_start",
+            "message_start",
+            "block_start:text",
+            "block_delta",
+            "block_delta",
+            "block_delta",
+            "block_end",
+            "message_end",
+            "turn_end"
+        ],
+        "{frames:#?}"
+    );
+    let end = frames.last().unwrap();
+    assert_eq!(end["reason"], "completed");
+    assert_eq!(end["stopReason"], "end_turn");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn thoughts_are_a_thinking_block_closed_when_the_text_starts() {
+    let server = acp_server("").await;
+    let mut client = server.client().await;
+    let (_, frames) = client.create_session("c1", "/thought ponder").await;
+    let turn = &kinds(&frames)[2..];
+    assert_eq!(
+        turn,
+        [
+            "message_start",
+            "block_start:thinking",
+            "block_delta",
+            "block_delta",
+            "block_end",
+            "block_start:text",
+            "block_delta",
+            "block_end",
+            "message_end",
+            "turn_end"
+        ]
+    );
+    assert_eq!(assistant_text(&frames), "Thinking it over.echo: ponder");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_tool_call_is_a_tool_use_block_with_its_input_and_its_result() {
+    let server = acp_server("").await;
+    let mut client = server.client().await;
+    let (_, frames) = client.create_session("c1", "/tool").await;
+    let start = frames
+        .iter()
+        .find(|f| ty(f) == "block_start" && f["blockType"] == "tool_use")
+        .unwrap();
+    assert_eq!(start["blockId"], "call-1");
+    assert_eq!(start["toolName"], "Read /fake/README.md");
+    let end = frames
+        .iter()
+        .find(|f| ty(f) == "block_end" && f["blockId"] == "call-1")
+        .unwrap();
+    assert_eq!(end["input"], json!({"path": "/fake/README.md"}));
+    let result = frames.iter().find(|f| ty(f) == "tool_result").unwrap();
+    assert_eq!(result["toolId"], "call-1");
+    assert_eq!(result["result"], json!({"text": "# fake README"}));
+    assert_eq!(result["isError"], false);
+    assert_eq!(assistant_text(&frames), "read it");
+    assert_eq!(frames.last().unwrap()["reason"], "completed");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_agents_stop_reasons_are_kept() {
+    let server = acp_server("").await;
+    let mut client = server.client().await;
+    let (a, frames) = client.create_session("c1", "/maxtokens long").await;
+    assert_eq!(frames.last().unwrap()["stopReason"], "max_tokens");
+    assert_eq!(frames.last().unwrap()["reason"], "completed");
+    client.send_message(Some(&a), "c2", "/refusal no").await;
+    let frames = client.recv_until(is_turn_end).await;
+    assert_eq!(frames.last().unwrap()["stopReason"], "refusal");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_json_rpc_error_ends_the_turn_with_error_and_the_session_goes_on() {
+    let server = acp_server("").await;
+    let mut client = server.client().await;
+    let (a, frames) = client.create_session("c1", "/error").await;
+    let end = frames.last().unwrap();
+    assert_eq!(end["reason"], "error");
+    assert!(
+        end["error"].as_str().unwrap().contains("scripted error"),
+        "{end}"
+    );
+    client.send_message(Some(&a), "c2", "again").await;
+    let frames = client.recv_until(is_turn_end).await;
+    assert_eq!(assistant_text(&frames), "echo: again");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_on_stdout_is_skipped_and_the_turn_completes() {
+    let server = acp_server("").await;
+    let mut client = server.client().await;
+    let (_, frames) = client.create_session("c1", "/garbage still fine").await;
+    assert_eq!(assistant_text(&frames), "echo: still fine");
+    assert_eq!(frames.last().unwrap()["reason"], "completed");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_interrupt_cancels_the_prompt_and_late_updates_are_not_shown() {
+    let server = acp_server("").await;
+    let mut client = server.client().await;
+    client.send_message(None, "c1", "/late").await;
+    let frames = client.recv_until(|f| ty(f) == "turn_start").await;
+    let a = frames.iter().find(|f| ty(f) == "session_created").unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    client
+        .send(json!({"type": "interrupt", "sessionId": a, "clientMsgId": "i1", "text": "after"}))
+        .await;
+    let frames = client
+        .recv_until(|f| is_turn_end(f) && f["reason"] == "completed")
+        .await;
+    let ends: Vec<&Value> = frames.iter().filter(|f| is_turn_end(f)).collect();
+    assert_eq!(ends[0]["reason"], "interrupted");
+    // The next turn ran once the agent had answered the cancelled prompt; `late 1`/`late 2`
+    // (sent after that answer) are in neither turn.
+    assert_eq!(assistant_text(&frames), "echo: after");
+    client.sync().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_that_crashes_mid_turn_ends_it_with_error_and_the_next_send_resumes() {
+    let server = acp_server("").await;
+    let mut client = server.client().await;
+    let (a, frames) = client.create_session("c1", "first").await;
+    assert_eq!(assistant_text(&frames), "echo: first");
+    client.send_message(Some(&a), "c2", "/crash").await;
+    let frames = client
+        .recv_until(|f| ty(f) == "session_state" && f["state"] == "ENDED")
+        .await;
+    let end = frames.iter().find(|f| is_turn_end(f)).unwrap();
+    assert_eq!(end["reason"], "error");
+    assert!(
+        end["error"]
+            .as_str()
+            .unwrap()
+            .contains("the agent exited (exit status: 3)"),
+        "{end}"
+    );
+    assert_eq!(assistant_text(&frames), "crashing");
+    // A new process, on the agent's session/resume of the same session.
+    client.send_message(Some(&a), "c3", "back").await;
+    let frames = client.recv_until(is_turn_end).await;
+    assert_eq!(assistant_text(&frames), "echo: back");
+    assert_eq!(frames.last().unwrap()["reason"], "completed");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn after_a_restart_the_agent_session_is_resumed_or_loaded_not_made_anew() {
+    for flags in ["", "--no-resume"] {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let server = acp_server_in(dir.clone(), flags).await;
+        let mut client = server.client().await;
+        let (a, _) = client.create_session("c1", "remember me").await;
+        drop(client);
+        server.stop().await;
+        let sessions: Vec<_> = std::fs::read_dir(dir.path().join("agent-state"))
+            .unwrap()
+            .collect();
+        assert_eq!(sessions.len(), 1, "one agent session ({flags})");
+
+        let server = acp_server_in(dir.clone(), flags).await;
+        let mut client = server.client().await;
+        client.send_message(Some(&a), "c2", "again").await;
+        let frames = client.recv_until(is_turn_end).await;
+        // session/load replays the history; none of it is shown again.
+        assert_eq!(assistant_text(&frames), "echo: again", "{flags}");
+        let sessions: Vec<_> = std::fs::read_dir(dir.path().join("agent-state"))
+            .unwrap()
+            .collect();
+        assert_eq!(sessions.len(), 1, "still the one agent session ({flags})");
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_agent_that_never_initializes_or_exits_at_once_gives_an_error_not_a_spinner() {
+    for flags in ["--exit-on-start 4", "--hang-initialize"] {
+        let server = acp_server(flags).await;
+        let mut client = server.client().await;
+        let (_, frames) = client.create_session("c1", "anyone there?").await;
+        let end = frames.last().unwrap();
+        assert_eq!(end["reason"], "error", "{flags}");
+        assert!(
+            end["error"]
+                .as_str()
+                .unwrap()
+                .contains("did not initialize"),
+            "{flags}: {end}"
+        );
+        server.stop().await;
+    }
+}
