@@ -55,7 +55,7 @@ function loop(make, historyTurns, measuredTurns, deltas, rounds) {
   return (best * 1000) / measured.frames.length;
 }
 
-export function uiLoop(ClientStore, { deltas = 60, historyTurns = 200, measuredTurns = 5, rounds = 5 } = {}) {
+export function uiLoop(ClientStore, { deltas = 60, historyTurns = 200, measuredTurns = 5, rounds = 15 } = {}) {
   const wasm = () => {
     const store = new ClientStore();
     return {
