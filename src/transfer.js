@@ -179,6 +179,7 @@ export class StateMirror {
       sessionState: entry ? entry.state : null,
       lastSeq: entry ? entry.lastSeq : 0,
       messages: this.views.get(entry ? id : "") ?? NONE,
+      plan: entry ? entry.plan : null,
       sessions: this.sessions,
       outbox: top.outbox,
       errors: top.errors,

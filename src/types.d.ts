@@ -1,15 +1,23 @@
 // Generated from the Rust types of sessionwire-core by tests/typescript.rs (ts-rs).
 // Do not edit: run `SESSIONWIRE_BLESS=1 cargo test -p sessionwire --test typescript`.
 
-export type Action = { "type": "CONNECTION_OPENED" } | { "type": "CONNECTION_LOST" } | { "type": "WELCOME", protocol: number, connectionId: string, epoch: string, } | { "type": "SESSIONS_LISTED", sessions: Array<SessionSummary>, next?: string | null, } | { "type": "SWITCH_REQUESTED", sessionId: string | null, } | { "type": "SESSION_SWITCHED", sessionId: string, state: SessionState, lastSeq: number, title: string, } | { "type": "SET_RUNNING", sessionId: string, running: boolean, } | { "type": "SESSION_CLEARED" } | { "type": "SESSION_CREATED", sessionId: string, clientMsgId: string, } | { "type": "USER_SEND", clientMsgId: string, sessionId: string | null, text: string, } | { "type": "USER_INTERRUPT", clientMsgId: string, sessionId: string, text?: string | null, } | { "type": "ACK", sessionId: string, clientMsgId: string, seq: number, duplicate: boolean, running: boolean, } | { "type": "RECONNECTED", sessions: Array<ReconnectedSession>, } | { "type": "WATCHED", sessionId: string, } | { "type": "UNWATCHED", sessionId: string, } | { "type": "PONG", nonce?: string | null, } | { "type": "ERROR", code: ErrorCode, message: string, sessionId?: string | null, ref?: string | null, } | { "type": "GAP_DETECTED", sessionId: string, expectedSeq: number, receivedSeq: number, } | { "type": "SESSION_VIEW_DROPPED", sessionId: string, } | { "type": "USER_MESSAGE_RECEIVED", sessionId: string, seq: number, messageId: string, text: string, } | { "type": "TURN_START", sessionId: string, seq: number, turnId: string, } | { "type": "MESSAGE_START", sessionId: string, seq: number, messageId: string, } | { "type": "BLOCK_START", sessionId: string, seq: number, messageId: string, blockId: string, blockType: BlockType, toolName?: string | null, } | { "type": "BLOCK_DELTA", sessionId: string, seq: number, messageId: string, blockId: string, delta: string, } | { "type": "BLOCK_END", sessionId: string, seq: number, messageId: string, blockId: string, input?: JsonValue | null, } | { "type": "TOOL_RESULT", sessionId: string, seq: number, messageId: string, toolId: string, result: JsonValue, isError: boolean, } | { "type": "MESSAGE_END", sessionId: string, seq: number, messageId: string, } | { "type": "TURN_END", sessionId: string, seq: number, turnId: string, reason: TurnEndReason, error?: string | null, } | { "type": "SESSION_STATE_CHANGED", sessionId: string, seq: number, state: SessionState, previous: SessionState | null, reason: string, };
+export type Action = { "type": "CONNECTION_OPENED" } | { "type": "CONNECTION_LOST" } | { "type": "WELCOME", protocol: number, connectionId: string, epoch: string, } | { "type": "SESSIONS_LISTED", sessions: Array<SessionSummary>, next?: string | null, } | { "type": "SWITCH_REQUESTED", sessionId: string | null, } | { "type": "SESSION_SWITCHED", sessionId: string, state: SessionState, lastSeq: number, title: string, } | { "type": "SET_RUNNING", sessionId: string, running: boolean, } | { "type": "SESSION_CLEARED" } | { "type": "SESSION_CREATED", sessionId: string, clientMsgId: string, } | { "type": "USER_SEND", clientMsgId: string, sessionId: string | null, text: string, } | { "type": "USER_INTERRUPT", clientMsgId: string, sessionId: string, text?: string | null, } | { "type": "ACK", sessionId: string, clientMsgId: string, seq: number, duplicate: boolean, running: boolean, } | { "type": "RECONNECTED", sessions: Array<ReconnectedSession>, } | { "type": "WATCHED", sessionId: string, } | { "type": "UNWATCHED", sessionId: string, } | { "type": "PONG", nonce?: string | null, } | { "type": "ERROR", code: ErrorCode, message: string, sessionId?: string | null, ref?: string | null, } | { "type": "GAP_DETECTED", sessionId: string, expectedSeq: number, receivedSeq: number, } | { "type": "SESSION_VIEW_DROPPED", sessionId: string, } | { "type": "USER_MESSAGE_RECEIVED", sessionId: string, seq: number, messageId: string, text: string, } | { "type": "TURN_START", sessionId: string, seq: number, turnId: string, } | { "type": "MESSAGE_START", sessionId: string, seq: number, messageId: string, } | { "type": "BLOCK_START", sessionId: string, seq: number, messageId: string, blockId: string, blockType: BlockType, toolName?: string | null, } | { "type": "BLOCK_DELTA", sessionId: string, seq: number, messageId: string, blockId: string, delta: string, } | { "type": "BLOCK_END", sessionId: string, seq: number, messageId: string, blockId: string, input?: JsonValue | null, } | { "type": "TOOL_RESULT", sessionId: string, seq: number, messageId: string, toolId: string, result: JsonValue, isError: boolean, } | { "type": "TOOL_UPDATE", sessionId: string, seq: number, messageId: string, toolId: string, status?: string | null, title?: string | null, kind?: string | null, content?: JsonValue | null, locations?: JsonValue | null, } | { "type": "PLAN_UPDATED", sessionId: string, seq: number, entries: JsonValue, } | { "type": "MESSAGE_END", sessionId: string, seq: number, messageId: string, } | { "type": "TURN_END", sessionId: string, seq: number, turnId: string, reason: TurnEndReason, error?: string | null, } | { "type": "SESSION_STATE_CHANGED", sessionId: string, seq: number, state: SessionState, previous: SessionState | null, reason: string, };
 
-export type ClientState = { connection: Connection, epoch: string | null, connectionId: string | null, currentSessionId: string | null, running: boolean, sessionState: SessionState | null, lastSeq: number, messages: Array<Message>, sessions: { [sessionId: string]: SessionEntry }, outbox: Array<OutboxEntry>, errors: Array<ErrorInfo>, };
+export type ClientState = { connection: Connection, epoch: string | null, connectionId: string | null, currentSessionId: string | null, running: boolean, sessionState: SessionState | null, lastSeq: number, messages: Array<Message>, 
+/**
+ * The current session's plan (null without a session or a plan).
+ */
+plan: JsonValue | null, sessions: { [sessionId: string]: SessionEntry }, outbox: Array<OutboxEntry>, errors: Array<ErrorInfo>, };
 
 export type SessionEntry = { state: SessionState | null, running: boolean, lastSeq: number, title: string | null, 
 /**
  * A gap was detected and not yet repaired.
  */
-gap: boolean, };
+gap: boolean, 
+/**
+ * The session's latest plan, `[{content, priority, status}]`, or null.
+ */
+plan: JsonValue | null, };
 
 export type Connection = "closed" | "connecting" | "open";
 
@@ -19,7 +27,11 @@ export type Role = "user" | "assistant";
 
 export type MessageStatus = "pending" | "sent" | "failed" | "streaming" | "complete" | "interrupted" | "error";
 
-export type Block = { id: string, type: BlockType, text: string, toolName?: string | null, input?: JsonValue | null, result?: JsonValue | null, isError?: boolean | null, done: boolean, };
+export type Block = { id: string, type: BlockType, text: string, toolName?: string | null, input?: JsonValue | null, result?: JsonValue | null, isError?: boolean | null, done: boolean, 
+/**
+ * A tool block's progress (`tool_update`): pending, in_progress, completed or failed.
+ */
+status?: string | null, title?: string | null, kind?: string | null, content?: JsonValue | null, locations?: JsonValue | null, };
 
 export type OutboxEntry = { clientMsgId: string, sessionId: string | null, text?: string | null, kind: OutboxKind, 
 /**
@@ -106,9 +118,9 @@ seq: number,
 /**
  * Milliseconds since the Unix epoch, when the server stored it.
  */
-ts: number, } & ({ "type": "user_message" } & UserMessage | { "type": "turn_start" } & TurnStart | { "type": "message_start" } & MessageRef | { "type": "block_start" } & BlockStart | { "type": "block_delta" } & BlockDelta | { "type": "block_end" } & BlockEnd | { "type": "tool_result" } & ToolResult | { "type": "message_end" } & MessageRef | { "type": "turn_end" } & TurnEnd | { "type": "session_state" } & SessionStateChange);
+ts: number, } & ({ "type": "user_message" } & UserMessage | { "type": "turn_start" } & TurnStart | { "type": "message_start" } & MessageRef | { "type": "block_start" } & BlockStart | { "type": "block_delta" } & BlockDelta | { "type": "block_end" } & BlockEnd | { "type": "tool_result" } & ToolResult | { "type": "tool_update" } & ToolUpdate | { "type": "plan" } & Plan | { "type": "message_end" } & MessageRef | { "type": "turn_end" } & TurnEnd | { "type": "session_state" } & SessionStateChange);
 
-export type EventKind = { "type": "user_message" } & UserMessage | { "type": "turn_start" } & TurnStart | { "type": "message_start" } & MessageRef | { "type": "block_start" } & BlockStart | { "type": "block_delta" } & BlockDelta | { "type": "block_end" } & BlockEnd | { "type": "tool_result" } & ToolResult | { "type": "message_end" } & MessageRef | { "type": "turn_end" } & TurnEnd | { "type": "session_state" } & SessionStateChange;
+export type EventKind = { "type": "user_message" } & UserMessage | { "type": "turn_start" } & TurnStart | { "type": "message_start" } & MessageRef | { "type": "block_start" } & BlockStart | { "type": "block_delta" } & BlockDelta | { "type": "block_end" } & BlockEnd | { "type": "tool_result" } & ToolResult | { "type": "tool_update" } & ToolUpdate | { "type": "plan" } & Plan | { "type": "message_end" } & MessageRef | { "type": "turn_end" } & TurnEnd | { "type": "session_state" } & SessionStateChange;
 
 export type UserMessage = { messageId: string, text: string, };
 
@@ -123,6 +135,22 @@ export type BlockDelta = { messageId: string, blockId: string, delta: string, };
 export type BlockEnd = { messageId: string, blockId: string, input?: JsonValue | null, };
 
 export type ToolResult = { messageId: string, toolId: string, result: JsonValue, isError: boolean, };
+
+export type ToolUpdate = { messageId: string, 
+/**
+ * The `blockId` of its `tool_use` block.
+ */
+toolId: string, 
+/**
+ * pending, in_progress, completed or failed.
+ */
+status?: string | null, title?: string | null, 
+/**
+ * read, edit, delete, move, search, execute, think, fetch or other.
+ */
+kind?: string | null, content?: JsonValue | null, locations?: JsonValue | null, };
+
+export type Plan = { entries: JsonValue, };
 
 export type TurnEnd = { turnId: string, reason: TurnEndReason, error?: string | null, usage?: JsonValue | null, 
 /**

@@ -29,7 +29,7 @@ fn generate() -> String {
         // Server frames.
         ServerFrame, Reply, ServerInfo, Welcome, Sessions, SessionSwitched, SessionCleared, SessionCreated, Ack,
         Reconnected, SessionId, Pong, ErrorReply, Event, EventKind, UserMessage, TurnStart, MessageRef, BlockStart,
-        BlockDelta, BlockEnd, ToolResult, TurnEnd, SessionStateChange,
+        BlockDelta, BlockEnd, ToolResult, ToolUpdate, Plan, TurnEnd, SessionStateChange,
         // Client frames.
         ClientFrame, HelloFrame, ListSessionsFrame, SwitchSessionFrame, SendFrame, InterruptFrame, SessionRef,
         SessionCursor, ReconnectFrame, PingFrame,

@@ -61,6 +61,7 @@ function render(state) {
   for (const id of ["interrupt", "stop", "close"]) $(id).disabled = !current;
 
   renderMessages(state.messages);
+  renderPlan(state.plan);
 
   $("action-log").replaceChildren(
     ...actionLog.slice().reverse().map((action) => {
@@ -107,6 +108,20 @@ function renderSessions(state) {
   );
 }
 
+// The agent's plan as a checklist (the current session's latest `plan` event).
+function renderPlan(plan) {
+  const list = $("plan");
+  list.hidden = !Array.isArray(plan) || plan.length === 0;
+  list.replaceChildren(
+    ...(Array.isArray(plan) ? plan : []).map((entry) => {
+      const li = document.createElement("li");
+      li.dataset.status = entry.status;
+      li.textContent = `${entry.status === "completed" ? "☑" : entry.status === "in_progress" ? "◐" : "☐"} ${entry.content}`;
+      return li;
+    }),
+  );
+}
+
 function renderMessages(messages) {
   const list = $("messages");
   const stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 40;
@@ -125,9 +140,20 @@ function renderMessages(messages) {
         if (block.type === "tool_use") {
           const tool = document.createElement("div");
           tool.className = "block tool";
+          if (block.status) tool.dataset.status = block.status;
           const result = block.result === undefined ? "…" : JSON.stringify(block.result);
-          tool.textContent = `⚙ ${block.toolName ?? "tool"}(${JSON.stringify(block.input ?? {})}) → ${result}`;
+          const status = block.status ? ` [${block.status}${block.kind ? `, ${block.kind}` : ""}]` : "";
+          tool.textContent = `⚙ ${block.title ?? block.toolName ?? "tool"}${status}(${JSON.stringify(block.input ?? {})}) → ${result}`;
           li.append(tool);
+          // What the tool changes or shows (tool_update's content): text, or a diff as -/+ lines.
+          for (const item of Array.isArray(block.content) ? block.content : []) {
+            const pre = document.createElement("pre");
+            pre.className = item.type === "diff" ? "block diff" : "block tool-output";
+            pre.textContent = item.type === "diff"
+              ? [`--- ${item.path}`, ...(item.oldText ?? "").split("\n").filter(Boolean).map((l) => `- ${l}`), ...item.newText.split("\n").map((l) => `+ ${l}`)].join("\n")
+              : item.text ?? "";
+            li.append(pre);
+          }
         } else if (block.type === "thinking") {
           const thinking = document.createElement("div");
           thinking.className = "block thinking";

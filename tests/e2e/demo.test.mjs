@@ -169,6 +169,31 @@ describe("demo page", () => {
     }
   });
 
+  test("the agent's plan shows as a checklist, and comes back after a reload", async () => {
+    const server = await startServer({ db: freshDb() });
+    try {
+      const page = await openDemo(browser, server.url);
+      await send(page, "/plan");
+      await waitForReply(page, "echo: /plan");
+      const items = () => page.$$eval('[data-testid="plan"] li', (lis) => lis.map((li) => [li.dataset.status, li.textContent]));
+      const done = [
+        ["completed", "☑ Read the code"],
+        ["completed", "☑ Write the fix"],
+        ["completed", "☑ Run the tests"],
+      ];
+      assert.deepEqual(await items(), done);
+      assert.equal(await page.$eval('[data-testid="plan"]', (el) => el.hidden), false);
+      await page.reload();
+      await page.waitForSelector('[data-testid="connection"][data-status="open"]');
+      await waitForState(page, () => Array.isArray(window.sessionwire.getState().plan));
+      assert.deepEqual(await items(), done);
+      assert.deepEqual(page.errors, []);
+      await screenshot(page, "6-plan");
+    } finally {
+      await stopServer(server);
+    }
+  });
+
   test("two tabs on one session see the same conversation", async () => {
     const server = await startServer({ db: freshDb() });
     try {

@@ -101,6 +101,8 @@ fn old_server(text: &str) -> Result<ServerFrame, ProtocolError> {
                 "block_delta" => EventKind::BlockDelta(decode(&v)?),
                 "block_end" => EventKind::BlockEnd(decode(&v)?),
                 "tool_result" => EventKind::ToolResult(decode(&v)?),
+                "tool_update" => EventKind::ToolUpdate(decode(&v)?),
+                "plan" => EventKind::Plan(decode(&v)?),
                 "message_end" => EventKind::MessageEnd(decode(&v)?),
                 "turn_end" => EventKind::TurnEnd(decode(&v)?),
                 "session_state" => EventKind::SessionState(decode(&v)?),
@@ -181,6 +183,9 @@ fn server_corpus() -> Vec<Value> {
         json!({"type":"message_end","sessionId":"s","seq":1,"ts":2,"messageId":"m"}),
         json!({"type":"turn_end","sessionId":"s","seq":1,"ts":2,"turnId":"t","reason":"error","error":"x","usage":{"tokens":3}}),
         json!({"type":"turn_end","sessionId":"s","seq":1,"ts":2,"turnId":"t","reason":"completed","stopReason":"max_tokens"}),
+        json!({"type":"tool_update","sessionId":"s","seq":1,"ts":2,"messageId":"m","toolId":"b","status":"completed","title":"t","kind":"edit","content":[{"type":"diff","path":"p","newText":"x"}],"locations":[{"path":"p","line":1}]}),
+        json!({"type":"tool_update","sessionId":"s","seq":1,"ts":2,"messageId":"m","toolId":"b"}),
+        json!({"type":"plan","sessionId":"s","seq":1,"ts":2,"entries":[{"content":"c","priority":"high","status":"pending"}]}),
         json!({"type":"session_state","sessionId":"s","seq":1,"ts":2,"state":"CREATED","previous":null,"reason":"created"}),
         json!({"type":"session_state","sessionId":"s","seq":2,"ts":2,"state":"STARTING","previous":"CREATED","reason":"r"}),
     ]

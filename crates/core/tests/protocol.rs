@@ -72,6 +72,8 @@ fn every_server_frame_type_parses_and_round_trips() {
         r#"{"type":"message_end","sessionId":"s","seq":1,"ts":2,"messageId":"m"}"#,
         r#"{"type":"turn_end","sessionId":"s","seq":1,"ts":2,"turnId":"t","reason":"error","error":"x","usage":{"tokens":3}}"#,
         r#"{"type":"turn_end","sessionId":"s","seq":1,"ts":2,"turnId":"t","reason":"completed","stopReason":"refusal"}"#,
+        r#"{"type":"tool_update","sessionId":"s","seq":1,"ts":2,"messageId":"m","toolId":"b","status":"failed","content":[{"type":"text","text":"no"}]}"#,
+        r#"{"type":"plan","sessionId":"s","seq":1,"ts":2,"entries":[]}"#,
         r#"{"type":"session_state","sessionId":"s","seq":1,"ts":2,"state":"CREATED","previous":null,"reason":"created"}"#,
         r#"{"type":"session_state","sessionId":"s","seq":2,"ts":2,"state":"STARTING","previous":"CREATED","reason":"r"}"#,
     ];

@@ -281,3 +281,60 @@ async fn an_agent_that_never_initializes_or_exits_at_once_gives_an_error_not_a_s
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn tool_calls_carry_their_progress_and_the_plan_is_streamed() {
+    let server = acp_server("").await;
+    let mut client = server.client().await;
+    let (a, frames) = client.create_session("c1", "/tool").await;
+    let updates: Vec<&Value> = frames.iter().filter(|f| ty(f) == "tool_update").collect();
+    let statuses: Vec<&str> = updates
+        .iter()
+        .map(|f| f["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["pending", "in_progress", "completed"]);
+    assert_eq!(updates[0]["toolId"], "call-1");
+    assert_eq!(updates[0]["kind"], "read");
+    assert_eq!(updates[0]["title"], "Read /fake/README.md");
+    assert_eq!(
+        updates[0]["locations"],
+        json!([{"path": "/fake/README.md", "line": 1}])
+    );
+    // ACP's {type:"content", content:{type:"text"}} is sessionwire's {type:"text"}.
+    assert_eq!(
+        updates[2]["content"],
+        json!([{"type": "text", "text": "# fake README"}])
+    );
+    assert!(
+        updates[1].get("title").is_none(),
+        "a field left out stays out"
+    );
+
+    client.send_message(Some(&a), "c2", "/plan").await;
+    let frames = client.recv_until(is_turn_end).await;
+    let plans: Vec<Vec<&str>> = frames
+        .iter()
+        .filter(|f| ty(f) == "plan")
+        .map(|f| {
+            f["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["status"].as_str().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        plans,
+        [
+            ["pending", "pending", "pending"],
+            ["completed", "in_progress", "pending"],
+            ["completed", "completed", "completed"]
+        ]
+    );
+    assert_eq!(
+        frames.iter().find(|f| ty(f) == "plan").unwrap()["entries"][0]["content"],
+        "Read the code"
+    );
+    server.stop().await;
+}

@@ -220,3 +220,55 @@ async fn another_users_sessions_do_not_exist_for_them() {
     assert_eq!(listed["sessions"][0]["state"], "ACTIVE");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn echo_plan_streams_three_entries_each_in_progress_then_completed() {
+    let server = start().await;
+    let mut client = server.client().await;
+    let (a, frames) = client.create_session("c1", "/plan").await;
+    let plans: Vec<Vec<String>> = frames
+        .iter()
+        .filter(|f| ty(f) == "plan")
+        .map(|f| {
+            f["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}:{}",
+                        e["content"].as_str().unwrap(),
+                        e["status"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let step = |s: [&str; 3]| -> Vec<String> {
+        ["Read the code", "Write the fix", "Run the tests"]
+            .iter()
+            .zip(s)
+            .map(|(c, s)| format!("{c}:{s}"))
+            .collect()
+    };
+    assert_eq!(
+        plans,
+        [
+            step(["in_progress", "pending", "pending"]),
+            step(["completed", "pending", "pending"]),
+            step(["completed", "in_progress", "pending"]),
+            step(["completed", "completed", "pending"]),
+            step(["completed", "completed", "in_progress"]),
+            step(["completed", "completed", "completed"]),
+        ]
+    );
+    assert_eq!(assistant_text(&frames), "echo: /plan");
+    // Plans are events: a replay has them, in order.
+    let mut other = server.client().await;
+    other
+        .send(serde_json::json!({"type": "switch_session", "sessionId": a, "lastSeq": 0}))
+        .await;
+    let replay = other.recv_until(is_turn_end).await;
+    assert_eq!(replay.iter().filter(|f| ty(f) == "plan").count(), 6);
+    server.stop().await;
+}

@@ -5,10 +5,10 @@
 use super::decode::{unit_enum, DecodeError, FromJson, Path};
 use super::json::Json;
 use super::server::{
-    Ack, BlockDelta, BlockEnd, BlockStart, BlockType, ErrorReply, MessageRef, Pong, Reconnected,
-    ReconnectedSession, ServerInfo, SessionCleared, SessionCreated, SessionId, SessionStateChange,
-    SessionSummary, SessionSwitched, Sessions, ToolResult, TurnEnd, TurnEndReason, TurnStart,
-    UserMessage, Welcome,
+    Ack, BlockDelta, BlockEnd, BlockStart, BlockType, ErrorReply, MessageRef, Plan, Pong,
+    Reconnected, ReconnectedSession, ServerInfo, SessionCleared, SessionCreated, SessionId,
+    SessionStateChange, SessionSummary, SessionSwitched, Sessions, ToolResult, ToolUpdate, TurnEnd,
+    TurnEndReason, TurnStart, UserMessage, Welcome,
 };
 use super::table::{self, table_struct, Kind, Need, Table};
 use super::ErrorCode;
@@ -165,6 +165,17 @@ table_struct!(ToolResult, "struct ToolResult",
         "isError" => Bool Req],
     |s| Self { message_id: s.str(0), tool_id: s.str(1), result: s.value(2),
         is_error: s.bool(3) });
+
+table_struct!(ToolUpdate, "struct ToolUpdate",
+    ["messageId" => Str Req, "toolId" => Str Req, "status" => Str Opt, "title" => Str Opt,
+        "kind" => Str Opt, "content" => Value Opt, "locations" => Value Opt],
+    |s| Self { message_id: s.str(0), tool_id: s.str(1), status: s.opt_str(2),
+        title: s.opt_str(3), kind: s.opt_str(4), content: s.opt_value(5),
+        locations: s.opt_value(6) });
+
+table_struct!(Plan, "struct Plan",
+    ["entries" => Value Req],
+    |s| Self { entries: s.value(0) });
 
 table_struct!(TurnEnd, "struct TurnEnd",
     ["turnId" => Str Req, "reason" => Reason Req, "error" => Str Opt, "usage" => Value Opt,

@@ -38,9 +38,9 @@ pub use fast::{BlockDeltaRef, ParsedFrame};
 pub use raw_json::RawJson;
 pub use server::{
     Ack, BlockDelta, BlockEnd, BlockStart, BlockType, ErrorReply, Event, EventKind, MessageRef,
-    Pong, Reconnected, ReconnectedSession, Reply, ServerFrame, ServerInfo, SessionCleared,
+    Plan, Pong, Reconnected, ReconnectedSession, Reply, ServerFrame, ServerInfo, SessionCleared,
     SessionCreated, SessionId, SessionStateChange, SessionSummary, SessionSwitched, Sessions,
-    ToolResult, TurnEnd, TurnEndReason, TurnStart, UserMessage, Welcome,
+    ToolResult, ToolUpdate, TurnEnd, TurnEndReason, TurnStart, UserMessage, Welcome,
 };
 
 use json::Json;

@@ -35,6 +35,8 @@ impl ServerFrame {
         "block_delta",
         "block_end",
         "tool_result",
+        "tool_update",
+        "plan",
         "message_end",
         "turn_end",
         "session_state",
@@ -227,6 +229,8 @@ frame_enum! {
         "block_delta" => BlockDelta(BlockDelta),
         "block_end" => BlockEnd(BlockEnd),
         "tool_result" => ToolResult(ToolResult),
+        "tool_update" => ToolUpdate(ToolUpdate),
+        "plan" => Plan(Plan),
         "message_end" => MessageEnd(MessageRef),
         "turn_end" => TurnEnd(TurnEnd),
         "session_state" => SessionState(SessionStateChange),
@@ -328,6 +332,42 @@ pub struct ToolResult {
     #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
     pub result: RawJson,
     pub is_error: bool,
+}
+
+/// `tool_update`: a tool call's progress (PROTOCOL.md §5); a field left out is unchanged.
+/// `content` and `locations` are kept as the agent gave them (arrays of `{type:"text", text}` /
+/// `{type:"diff", path, oldText?, newText}` and of `{path, line?}`): the UI reads them, nothing in
+/// sessionwire looks inside.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct ToolUpdate {
+    pub message_id: String,
+    /// The `blockId` of its `tool_use` block.
+    pub tool_id: String,
+    /// pending, in_progress, completed or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// read, edit, delete, move, search, execute, think, fetch or other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+    pub content: Option<RawJson>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+    pub locations: Option<RawJson>,
+}
+
+/// `plan`: the agent's plan, `[{content, priority, status}]`; each replaces the last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
+    pub entries: RawJson,
 }
 
 /// Why a turn ended.

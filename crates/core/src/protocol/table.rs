@@ -109,7 +109,7 @@ const fn key_less(a: &str, b: &str) -> bool {
 }
 
 /// The most fields a table may have.
-pub(crate) const MAX_FIELDS: usize = 8;
+pub(crate) const MAX_FIELDS: usize = 10;
 
 /// A decoded field value (`Empty`: absent, or `null` for an optional field).
 #[derive(Debug, Default)]

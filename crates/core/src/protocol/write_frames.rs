@@ -68,6 +68,8 @@ impl ToJson for Event {
             EventKind::BlockDelta(p) => p,
             EventKind::BlockEnd(p) => p,
             EventKind::ToolResult(p) => p,
+            EventKind::ToolUpdate(p) => p,
+            EventKind::Plan(p) => p,
             EventKind::TurnEnd(p) => p,
             EventKind::SessionState(p) => p,
         };
@@ -183,6 +185,18 @@ json_object! {
             .field("toolId", &v.tool_id)
             .field("result", &v.result)
             .field("isError", &v.is_error);
+    }
+    ToolUpdate => |v, o| {
+        o.field("messageId", &v.message_id)
+            .field("toolId", &v.tool_id)
+            .some("status", &v.status)
+            .some("title", &v.title)
+            .some("kind", &v.kind)
+            .some("content", &v.content)
+            .some("locations", &v.locations);
+    }
+    Plan => |v, o| {
+        o.field("entries", &v.entries);
     }
     TurnEnd => |v, o| {
         o.field("turnId", &v.turn_id)

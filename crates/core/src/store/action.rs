@@ -173,6 +173,32 @@ pub enum Action {
         result: RawJson,
         is_error: bool,
     },
+    /// Event `tool_update`: a field left out is unchanged.
+    ToolUpdate {
+        session_id: String,
+        seq: u64,
+        message_id: String,
+        tool_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+        content: Option<RawJson>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+        locations: Option<RawJson>,
+    },
+    /// Event `plan`: the session's plan is replaced.
+    PlanUpdated {
+        session_id: String,
+        seq: u64,
+        #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
+        entries: RawJson,
+    },
     /// Event `message_end`.
     MessageEnd {
         session_id: String,
@@ -223,6 +249,12 @@ impl Action {
             | Self::ToolResult {
                 session_id, seq, ..
             }
+            | Self::ToolUpdate {
+                session_id, seq, ..
+            }
+            | Self::PlanUpdated {
+                session_id, seq, ..
+            }
             | Self::MessageEnd {
                 session_id, seq, ..
             }
@@ -265,6 +297,8 @@ impl Action {
             Self::BlockDelta { .. } => "BLOCK_DELTA",
             Self::BlockEnd { .. } => "BLOCK_END",
             Self::ToolResult { .. } => "TOOL_RESULT",
+            Self::ToolUpdate { .. } => "TOOL_UPDATE",
+            Self::PlanUpdated { .. } => "PLAN_UPDATED",
             Self::MessageEnd { .. } => "MESSAGE_END",
             Self::TurnEnd { .. } => "TURN_END",
             Self::SessionStateChanged { .. } => "SESSION_STATE_CHANGED",

@@ -288,6 +288,40 @@ const VARIANTS: &[Variant] = &[
         },
     ),
     (
+        "TOOL_UPDATE",
+        &Table::new(&[
+            SID,
+            SEQ,
+            ("messageId", Str, Req),
+            ("toolId", Str, Req),
+            ("status", Str, Opt),
+            ("title", Str, Opt),
+            ("kind", Str, Opt),
+            ("content", Value, Opt),
+            ("locations", Value, Opt),
+        ]),
+        |s| Action::ToolUpdate {
+            session_id: s.str(0),
+            seq: s.u64(1),
+            message_id: s.str(2),
+            tool_id: s.str(3),
+            status: s.opt_str(4),
+            title: s.opt_str(5),
+            kind: s.opt_str(6),
+            content: s.opt_value(7),
+            locations: s.opt_value(8),
+        },
+    ),
+    (
+        "PLAN_UPDATED",
+        &Table::new(&[SID, SEQ, ("entries", Value, Req)]),
+        |s| Action::PlanUpdated {
+            session_id: s.str(0),
+            seq: s.u64(1),
+            entries: s.value(2),
+        },
+    ),
+    (
         "MESSAGE_END",
         &Table::new(&[SID, SEQ, ("messageId", Str, Req)]),
         |s| Action::MessageEnd {

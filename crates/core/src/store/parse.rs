@@ -64,6 +64,22 @@ pub(super) fn action_for_event(event: Event) -> Action {
             result: t.result,
             is_error: t.is_error,
         },
+        EventKind::ToolUpdate(t) => Action::ToolUpdate {
+            session_id,
+            seq,
+            message_id: t.message_id,
+            tool_id: t.tool_id,
+            status: t.status,
+            title: t.title,
+            kind: t.kind,
+            content: t.content,
+            locations: t.locations,
+        },
+        EventKind::Plan(p) => Action::PlanUpdated {
+            session_id,
+            seq,
+            entries: p.entries,
+        },
         EventKind::MessageEnd(m) => Action::MessageEnd {
             session_id,
             seq,

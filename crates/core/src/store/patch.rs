@@ -31,7 +31,8 @@ pub(crate) fn write_entry(out: &mut String, view: &SessionView) {
         .field("running", &view.running)
         .field("lastSeq", &view.last_seq)
         .field("title", &view.title)
-        .field("gap", &view.gap.is_some());
+        .field("gap", &view.gap.is_some())
+        .field("plan", &view.plan);
     entry.close();
 }
 

@@ -469,6 +469,11 @@ fn apply_event(view: &mut SessionView, action: &Action) {
                     result: None,
                     is_error: None,
                     done: false,
+                    status: None,
+                    title: None,
+                    kind: None,
+                    content: None,
+                    locations: None,
                 });
             }
         }
@@ -522,8 +527,71 @@ fn apply_event(view: &mut SessionView, action: &Action) {
                     result: Some(result.clone()),
                     is_error: Some(*is_error),
                     done: true,
+                    status: None,
+                    title: None,
+                    kind: None,
+                    content: None,
+                    locations: None,
                 }),
             }
+        }
+        Action::ToolUpdate {
+            message_id,
+            tool_id,
+            status,
+            title,
+            kind,
+            content,
+            locations,
+            ..
+        } => {
+            let message = assistant_message(view, message_id);
+            let at = match message
+                .blocks
+                .iter()
+                .rposition(|block| block.id == *tool_id)
+            {
+                Some(at) => at,
+                // An update before its tool_use block (or without one): the block is made.
+                None => {
+                    message.blocks.push(Block {
+                        id: tool_id.clone(),
+                        block_type: BlockType::ToolUse,
+                        text: String::new(),
+                        tool_name: None,
+                        input: None,
+                        result: None,
+                        is_error: None,
+                        done: false,
+                        status: None,
+                        title: None,
+                        kind: None,
+                        content: None,
+                        locations: None,
+                    });
+                    message.blocks.len() - 1
+                }
+            };
+            let block = &mut message.blocks[at];
+            // A field left out is unchanged (PROTOCOL.md §5).
+            for (field, value) in [
+                (&mut block.status, status),
+                (&mut block.title, title),
+                (&mut block.kind, kind),
+            ] {
+                if value.is_some() {
+                    field.clone_from(value);
+                }
+            }
+            if content.is_some() {
+                block.content.clone_from(content);
+            }
+            if locations.is_some() {
+                block.locations.clone_from(locations);
+            }
+        }
+        Action::PlanUpdated { entries, .. } => {
+            view.plan = Some(entries.clone());
         }
         Action::MessageEnd { message_id, .. } => {
             let message = assistant_message(view, message_id);
@@ -588,6 +656,11 @@ fn append_delta(message: &mut Message, block_id: &str, delta: &str) {
             result: None,
             is_error: None,
             done: false,
+            status: None,
+            title: None,
+            kind: None,
+            content: None,
+            locations: None,
         });
         message.text.push_str(delta);
         return;

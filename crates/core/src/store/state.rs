@@ -72,6 +72,19 @@ pub struct Block {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_error: Option<bool>,
     pub done: bool,
+    /// A tool block's progress (`tool_update`): pending, in_progress, completed or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+    pub content: Option<RawJson>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+    pub locations: Option<RawJson>,
 }
 
 /// One message of a conversation. `text` is the concatenated text of its text blocks.
@@ -126,6 +139,8 @@ pub struct SessionView {
     /// The highest seq applied, dense from 1; 0 before any event.
     pub last_seq: u64,
     pub title: Option<String>,
+    /// The agent's latest plan (`plan` events), as it gave it.
+    pub plan: Option<RawJson>,
     pub messages: Vec<Message>,
     /// Where each message is, by id, so an event finds its message in O(1).
     pub(crate) index: MessageIndex,
@@ -510,6 +525,9 @@ pub struct SessionEntry<'a> {
     pub title: Option<&'a str>,
     /// A gap was detected and not yet repaired.
     pub gap: bool,
+    /// The session's latest plan, `[{content, priority, status}]`, or null.
+    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+    pub plan: Option<&'a RawJson>,
 }
 
 /// The snapshot's `sessions` object, keyed by session id (serialized as a map).
@@ -535,6 +553,7 @@ impl Serialize for SessionsSnapshot<'_> {
                     last_seq: view.last_seq,
                     title: view.title.as_deref(),
                     gap: view.gap.is_some(),
+                    plan: view.plan.as_ref(),
                 },
             )?;
         }
@@ -557,6 +576,9 @@ pub struct Snapshot<'a> {
     pub session_state: Option<SessionState>,
     pub last_seq: u64,
     pub messages: &'a [Message],
+    /// The current session's plan (null without a session or a plan).
+    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+    pub plan: Option<&'a RawJson>,
     #[cfg_attr(feature = "ts", ts(type = "{ [sessionId: string]: SessionEntry }"))]
     pub sessions: SessionsSnapshot<'a>,
     pub outbox: &'a [OutboxEntry],
@@ -576,6 +598,7 @@ impl ClientState {
             session_state: view.state,
             last_seq: view.last_seq,
             messages: &view.messages,
+            plan: view.plan.as_ref(),
             sessions: SessionsSnapshot(&self.views),
             outbox: &self.outbox,
             errors: &self.errors,

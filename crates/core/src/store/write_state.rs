@@ -238,6 +238,34 @@ impl ToJson for Action {
                     .field("result", result)
                     .field("isError", is_error);
             }
+            Self::ToolUpdate {
+                session_id,
+                seq,
+                message_id,
+                tool_id,
+                status,
+                title,
+                kind,
+                content,
+                locations,
+            } => {
+                event(&mut o, session_id, *seq, "messageId", message_id)
+                    .field("toolId", tool_id)
+                    .some("status", status)
+                    .some("title", title)
+                    .some("kind", kind)
+                    .some("content", content)
+                    .some("locations", locations);
+            }
+            Self::PlanUpdated {
+                session_id,
+                seq,
+                entries,
+            } => {
+                o.field("sessionId", session_id)
+                    .field("seq", seq)
+                    .field("entries", entries);
+            }
             Self::TurnEnd {
                 session_id,
                 seq,
@@ -290,7 +318,12 @@ impl ToJson for Block {
             .some("input", &self.input)
             .some("result", &self.result)
             .some("isError", &self.is_error)
-            .field("done", &self.done);
+            .field("done", &self.done)
+            .some("status", &self.status)
+            .some("title", &self.title)
+            .some("kind", &self.kind)
+            .some("content", &self.content)
+            .some("locations", &self.locations);
         o.close();
     }
 }
@@ -352,6 +385,7 @@ impl ToJson for Snapshot<'_> {
             .field("sessionState", &self.session_state)
             .field("lastSeq", &self.last_seq)
             .field("messages", &self.messages)
+            .field("plan", &self.plan)
             .field("sessions", &self.sessions)
             .field("outbox", &self.outbox)
             .field("errors", &self.errors);

@@ -5,11 +5,13 @@
 //!   with `--echo-delay-ms` between chunks.
 //! - `/slow N T` → `echo: T` over N non-empty chunks (fewer if the text is shorter), 100 ms apart.
 //! - `/tool` → one `tool_use` block and its `tool_result`.
+//! - `/plan` → a plan of three entries, each going in_progress then completed (one `plan` event
+//!   per change), then `echo: /plan`.
 //! - `/fail` → the turn ends with reason `error`.
 
 use super::{Agent, Turn, TurnFuture, TurnOutcome};
 use serde_json::json;
-use sessionwire_core::protocol::{BlockType, ToolResult};
+use sessionwire_core::protocol::{BlockType, Plan, ToolResult};
 use sessionwire_core::EventKind;
 use std::time::Duration;
 
@@ -39,6 +41,7 @@ enum Command<'a> {
     Echo(&'a str),
     Slow(usize, &'a str),
     Tool(&'a str),
+    Plan,
     Fail,
 }
 
@@ -50,6 +53,7 @@ fn parse(prompt: &str) -> Command<'_> {
     match word {
         "/fail" => Command::Fail,
         "/tool" => Command::Tool(rest),
+        "/plan" => Command::Plan,
         "/slow" => {
             // `/slow N T`; a malformed N makes it a plain echo of the whole prompt.
             let (count, text) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -95,6 +99,36 @@ impl Agent for EchoAgent {
                         is_error: false,
                     }));
                     events.end_message(&message);
+                    Ok(TurnOutcome::default())
+                }
+                Command::Plan => {
+                    // Three entries, each going in_progress then completed: one plan event per
+                    // change (PROTOCOL.md §9), `slow_interval` apart like `/slow`.
+                    let names = [
+                        ("Read the code", "high"),
+                        ("Write the fix", "medium"),
+                        ("Run the tests", "low"),
+                    ];
+                    let mut statuses = ["pending"; 3];
+                    for step in 0..names.len() * 2 {
+                        statuses[step / 2] = if step % 2 == 0 {
+                            "in_progress"
+                        } else {
+                            "completed"
+                        };
+                        let entries: Vec<_> = names
+                            .iter()
+                            .zip(statuses)
+                            .map(|((content, priority), status)| {
+                                json!({"content": content, "priority": priority, "status": status})
+                            })
+                            .collect();
+                        events.emit(EventKind::Plan(Plan {
+                            entries: json!(entries).into(),
+                        }));
+                        tokio::time::sleep(this.delay).await;
+                    }
+                    stream(&events, "echo: /plan", ECHO_CHUNKS, this.delay).await;
                     Ok(TurnOutcome::default())
                 }
                 Command::Slow(n, text) => {
@@ -153,5 +187,6 @@ mod tests {
         assert_eq!(parse("/slow x y"), Command::Echo("/slow x y"));
         assert_eq!(parse("/tool"), Command::Tool(""));
         assert_eq!(parse("/fail"), Command::Fail);
+        assert_eq!(parse("/plan"), Command::Plan);
     }
 }

@@ -5,7 +5,9 @@
 
 use super::super::EventSink;
 use serde_json::Value;
-use sessionwire_core::protocol::{BlockEnd, BlockStart, BlockType, RawJson, ToolResult};
+use sessionwire_core::protocol::{
+    BlockEnd, BlockStart, BlockType, Plan, RawJson, ToolResult, ToolUpdate,
+};
 use sessionwire_core::EventKind;
 
 /// The state of one prompt's translation.
@@ -92,6 +94,55 @@ impl<'a> Mapper<'a> {
         self.tools.push(id.to_owned());
     }
 
+    /// The fields a `tool_call` or `tool_call_update` carries, as a `tool_update` (PROTOCOL.md
+    /// §5: a field left out is unchanged). ACP's content items become sessionwire's: a
+    /// `{type:"content", content:{type:"text", text}}` is `{type:"text", text}`, a diff stays a
+    /// diff; terminals (never offered) are left out.
+    fn tool_update(&mut self, id: &str, update: &Value) {
+        let text = |key: &str| update.get(key).and_then(Value::as_str).map(str::to_owned);
+        let content = update
+            .get("content")
+            .and_then(Value::as_array)
+            .map(|items| {
+                let items: Vec<Value> = items
+                    .iter()
+                    .filter_map(|item| match item.get("type").and_then(Value::as_str) {
+                        Some("content") => {
+                            let text = item.pointer("/content/text").and_then(Value::as_str)?;
+                            Some(serde_json::json!({"type": "text", "text": text}))
+                        }
+                        Some("diff") => {
+                            let mut diff = serde_json::Map::new();
+                            diff.insert("type".into(), "diff".into());
+                            for key in ["path", "oldText", "newText"] {
+                                if let Some(value) = item.get(key).filter(|v| !v.is_null()) {
+                                    diff.insert(key.into(), value.clone());
+                                }
+                            }
+                            Some(Value::Object(diff))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                RawJson::from(Value::Array(items))
+            });
+        let locations = update
+            .get("locations")
+            .filter(|v| v.is_array())
+            .cloned()
+            .map(RawJson::from);
+        let message = self.message();
+        self.events.emit(EventKind::ToolUpdate(ToolUpdate {
+            message_id: message,
+            tool_id: id.to_owned(),
+            status: text("status"),
+            title: text("title"),
+            kind: text("kind"),
+            content,
+            locations,
+        }));
+    }
+
     /// A finished tool call's result.
     fn tool_result(&mut self, id: &str, update: &Value) {
         let status = update.get("status").and_then(Value::as_str);
@@ -128,10 +179,16 @@ impl<'a> Mapper<'a> {
                     return;
                 };
                 self.tool_block(id, update);
+                self.tool_update(id, update);
                 self.tool_result(id, update);
             }
-            // No sessionwire form yet (tool_update and plan frames come with issue 15): logged
-            // and dropped, as §9.1 says of updates with no mapping.
+            "plan" => {
+                let entries = update.get("entries").filter(|v| v.is_array()).cloned();
+                self.events.emit(EventKind::Plan(Plan {
+                    entries: RawJson::from(entries.unwrap_or_else(|| Value::Array(Vec::new()))),
+                }));
+            }
+            // Logged and dropped, as §9.1 says of updates with no mapping.
             other => tracing::debug!("acp: update {other} dropped"),
         }
     }
