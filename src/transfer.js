@@ -101,7 +101,7 @@ export class StateMirror {
       let added = false;
       for (const id in entries) {
         if (equal(entries[id], sessions[id])) continue;
-        if (sessions === this.sessions) sessions = { ...sessions };
+        if (sessions === this.sessions) sessions = Object.assign({}, sessions);
         added ||= !(id in sessions);
         sessions[id] = entries[id];
       }
