@@ -7,6 +7,8 @@
 //! - `/tool` → one `tool_use` block and its `tool_result`.
 //! - `/plan` → a plan of three entries, each going in_progress then completed (one `plan` event
 //!   per change), then `echo: /plan`.
+//! - `/chunks N` → one message of N chunks `"1 "`, `"2 "`, …, `"N "` with no pause (for
+//!   benchmarks; the fake ACP agent answers it the same way).
 //! - `/fail` → the turn ends with reason `error`.
 
 use super::{Agent, Turn, TurnFuture, TurnOutcome};
@@ -41,6 +43,7 @@ enum Command<'a> {
     Echo(&'a str),
     Slow(usize, &'a str),
     Tool(&'a str),
+    Chunks(usize),
     Plan,
     Fail,
 }
@@ -54,6 +57,10 @@ fn parse(prompt: &str) -> Command<'_> {
         "/fail" => Command::Fail,
         "/tool" => Command::Tool(rest),
         "/plan" => Command::Plan,
+        "/chunks" => match rest.parse::<usize>() {
+            Ok(n) if n > 0 => Command::Chunks(n),
+            _ => Command::Echo(prompt),
+        },
         "/slow" => {
             // `/slow N T`; a malformed N makes it a plain echo of the whole prompt.
             let (count, text) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -98,6 +105,18 @@ impl Agent for EchoAgent {
                         result: json!({ "echo": text }).into(),
                         is_error: false,
                     }));
+                    events.end_message(&message);
+                    Ok(TurnOutcome::default())
+                }
+                Command::Chunks(n) => {
+                    // For benchmarks against other agents (the fake ACP agent has the same
+                    // command): N chunks `"1 "`, `"2 "`, … with no pause.
+                    let message = events.start_message();
+                    let block = events.start_block(&message, BlockType::Text, None);
+                    for k in 1..=n {
+                        events.delta(&message, &block, &format!("{k} "));
+                    }
+                    events.end_block(&message, &block, None);
                     events.end_message(&message);
                     Ok(TurnOutcome::default())
                 }
@@ -188,5 +207,7 @@ mod tests {
         assert_eq!(parse("/tool"), Command::Tool(""));
         assert_eq!(parse("/fail"), Command::Fail);
         assert_eq!(parse("/plan"), Command::Plan);
+        assert_eq!(parse("/chunks 3"), Command::Chunks(3));
+        assert_eq!(parse("/chunks x"), Command::Echo("/chunks x"));
     }
 }
