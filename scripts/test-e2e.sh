@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
-cargo build -q -p sessionwire-server
+cargo build -q -p sessionwire-server -p sessionwire-fake-acp-agent
 if [ ! -f www/pkg/sessionwire.js ] || [ -n "$(find src crates/core/src -newer www/pkg/sessionwire.js \( -name '*.rs' -o -name '*.js' \) | head -1)" ]; then
   scripts/build-pkg.sh
 fi

@@ -1,6 +1,7 @@
 // End-to-end tests of the demo page in Debian's Chromium, each against its own server on port 0
 // with a fresh database. Run by scripts/test-e2e.sh (node --test).
 import assert from "node:assert/strict";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
   freshDb, launchBrowser, messages, openDemo, running, screenshot, screenshotDir, send, startServer, state, stopServer, waitForState,
@@ -189,6 +190,25 @@ describe("demo page", () => {
       assert.deepEqual(await items(), done);
       assert.deepEqual(page.errors, []);
       await screenshot(page, "6-plan");
+    } finally {
+      await stopServer(server);
+    }
+  });
+
+  test("a real ACP agent process (the fake one): its tool call shows with its status and output", async () => {
+    const agent = path.join(import.meta.dirname, "../../target/debug/sessionwire-fake-acp-agent");
+    const server = await startServer({ db: freshDb(), extraArgs: ["--agent", "acp", "--agent-cmd", agent] });
+    try {
+      const page = await openDemo(browser, server.url);
+      await send(page, "/tool");
+      await waitForReply(page, "read it");
+      const tool = await page.$eval('[data-testid="messages"] .block.tool', (el) => [el.dataset.status, el.textContent]);
+      assert.equal(tool[0], "completed");
+      assert.ok(tool[1].startsWith("⚙ Read /fake/README.md [completed, read]"), tool[1]);
+      const output = await page.$eval('[data-testid="messages"] .block.tool-output', (el) => el.textContent);
+      assert.equal(output, "# fake README");
+      assert.deepEqual(page.errors, []);
+      await screenshot(page, "7-acp-tool");
     } finally {
       await stopServer(server);
     }
