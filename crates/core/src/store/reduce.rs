@@ -460,21 +460,9 @@ fn apply_event(view: &mut SessionView, action: &Action) {
         } => {
             let message = assistant_message(view, message_id);
             if !message.blocks.iter().any(|block| block.id == *block_id) {
-                message.blocks.push(Block {
-                    id: block_id.clone(),
-                    block_type: *block_type,
-                    text: String::new(),
-                    tool_name: tool_name.clone(),
-                    input: None,
-                    result: None,
-                    is_error: None,
-                    done: false,
-                    status: None,
-                    title: None,
-                    kind: None,
-                    content: None,
-                    locations: None,
-                });
+                let mut block = Block::new(block_id.clone(), *block_type, String::new());
+                block.tool_name.clone_from(tool_name);
+                message.blocks.push(block);
             }
         }
         Action::BlockDelta {
@@ -518,21 +506,13 @@ fn apply_event(view: &mut SessionView, action: &Action) {
                     block.result = Some(result.clone());
                     block.is_error = Some(*is_error);
                 }
-                None => message.blocks.push(Block {
-                    id: tool_id.clone(),
-                    block_type: BlockType::ToolUse,
-                    text: String::new(),
-                    tool_name: None,
-                    input: None,
-                    result: Some(result.clone()),
-                    is_error: Some(*is_error),
-                    done: true,
-                    status: None,
-                    title: None,
-                    kind: None,
-                    content: None,
-                    locations: None,
-                }),
+                None => {
+                    let mut block = Block::new(tool_id.clone(), BlockType::ToolUse, String::new());
+                    block.result = Some(result.clone());
+                    block.is_error = Some(*is_error);
+                    block.done = true;
+                    message.blocks.push(block);
+                }
             }
         }
         Action::ToolUpdate {
@@ -554,21 +534,11 @@ fn apply_event(view: &mut SessionView, action: &Action) {
                 Some(at) => at,
                 // An update before its tool_use block (or without one): the block is made.
                 None => {
-                    message.blocks.push(Block {
-                        id: tool_id.clone(),
-                        block_type: BlockType::ToolUse,
-                        text: String::new(),
-                        tool_name: None,
-                        input: None,
-                        result: None,
-                        is_error: None,
-                        done: false,
-                        status: None,
-                        title: None,
-                        kind: None,
-                        content: None,
-                        locations: None,
-                    });
+                    message.blocks.push(Block::new(
+                        tool_id.clone(),
+                        BlockType::ToolUse,
+                        String::new(),
+                    ));
                     message.blocks.len() - 1
                 }
             };
@@ -647,21 +617,11 @@ fn append_delta(message: &mut Message, block_id: &str, delta: &str) {
         .rposition(|block| block.id == block_id)
     else {
         // A delta for a block that never started: start it as text, so no text is lost.
-        message.blocks.push(Block {
-            id: block_id.to_owned(),
-            block_type: BlockType::Text,
-            text: delta.to_owned(),
-            tool_name: None,
-            input: None,
-            result: None,
-            is_error: None,
-            done: false,
-            status: None,
-            title: None,
-            kind: None,
-            content: None,
-            locations: None,
-        });
+        message.blocks.push(Block::new(
+            block_id.to_owned(),
+            BlockType::Text,
+            delta.to_owned(),
+        ));
         message.text.push_str(delta);
         return;
     };

@@ -87,6 +87,27 @@ pub struct Block {
     pub locations: Option<RawJson>,
 }
 
+impl Block {
+    /// A block not done yet, with `text` and nothing else set.
+    pub(crate) fn new(id: String, block_type: BlockType, text: String) -> Self {
+        Self {
+            id,
+            block_type,
+            text,
+            tool_name: None,
+            input: None,
+            result: None,
+            is_error: None,
+            done: false,
+            status: None,
+            title: None,
+            kind: None,
+            content: None,
+            locations: None,
+        }
+    }
+}
+
 /// One message of a conversation. `text` is the concatenated text of its text blocks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
