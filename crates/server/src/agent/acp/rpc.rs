@@ -226,7 +226,7 @@ fn handle_line(
     session: &str,
     line: &str,
 ) {
-    let Ok(message) = serde_json::from_str::<Value>(line) else {
+    let Ok(mut message) = serde_json::from_str::<Value>(line) else {
         // An agent that prints to stdout what belongs to stderr: the line is logged and skipped.
         tracing::warn!(session = %session, "acp agent wrote a line that is not JSON-RPC: {line}");
         return;
@@ -237,7 +237,9 @@ fn handle_line(
         // An answer to one of our requests.
         (None, Some(id)) => {
             let Some(id) = id.as_u64() else { return };
-            let answer = match (message.get("result"), message.get("error")) {
+            // Taken, not cloned: the message is ours.
+            let result = message.get_mut("result").map(Value::take);
+            let answer = match (result, message.get("error")) {
                 (_, Some(error)) => Err(format!(
                     "{} (JSON-RPC error {})",
                     error
@@ -246,7 +248,7 @@ fn handle_line(
                         .unwrap_or("no message"),
                     error.get("code").and_then(Value::as_i64).unwrap_or(0)
                 )),
-                (Some(result), None) => Ok(result.clone()),
+                (Some(result), None) => Ok(result),
                 (None, None) => Err("an answer with neither result nor error".to_owned()),
             };
             if let Some(waiter) = lock(shared).pending.remove(&id) {
@@ -254,7 +256,10 @@ fn handle_line(
             }
         }
         (Some("session/update"), None) => {
-            let params = message.get("params").cloned().unwrap_or(Value::Null);
+            let mut params = message
+                .get_mut("params")
+                .map(Value::take)
+                .unwrap_or(Value::Null);
             let from = params
                 .get("sessionId")
                 .and_then(Value::as_str)
@@ -262,7 +267,8 @@ fn handle_line(
             let shared = lock(shared);
             match &shared.updates {
                 Some((agent_session, updates)) if agent_session == from => {
-                    let _ = updates.send(params.get("update").cloned().unwrap_or(Value::Null));
+                    let update = params.get_mut("update").map(Value::take);
+                    let _ = updates.send(update.unwrap_or(Value::Null));
                 }
                 // Updates with no prompt in progress (after a cancel, or a session/load's
                 // replay, which sessionwire's own log already holds) are not shown.
