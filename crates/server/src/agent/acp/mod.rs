@@ -219,7 +219,7 @@ impl AcpSession {
             .map_err(|_| lost("the ACP session is closed".to_owned()))?;
         let live = self.start(&turn).await?;
         let process = live.process.clone();
-        let (updates, mut received) = mpsc::unbounded_channel();
+        let (updates, mut received) = mpsc::channel(rpc::UPDATES_BOUND);
         process.route_updates(Some((live.agent_session.clone(), updates)));
         let answer = process.send_request(
             "session/prompt",

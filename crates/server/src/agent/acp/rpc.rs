@@ -27,8 +27,12 @@ use tokio::{
 /// A JSON-RPC answer: the result, or the error's message (with its code).
 pub(super) type Answer = Result<Value, String>;
 
-/// Where the updates of the prompt in progress go (`session/update` params' `update`).
-pub(super) type Updates = mpsc::UnboundedSender<Value>;
+/// Where the updates of the prompt in progress go (`session/update` params' `update`). Bounded:
+/// when the turn cannot keep up, the reader waits, and so the agent's writes to its stdout wait.
+pub(super) type Updates = mpsc::Sender<Value>;
+
+/// The updates a prompt may have waiting before the agent is held back.
+pub(super) const UPDATES_BOUND: usize = 1024;
 
 #[derive(Default)]
 struct Shared {
@@ -118,7 +122,14 @@ impl Process {
                 let mut lines = BufReader::new(stdout).lines();
                 loop {
                     match lines.next_line().await {
-                        Ok(Some(line)) => handle_line(&shared, &writer, &session, &line),
+                        Ok(Some(line)) => {
+                            // Sent outside the lock: a full channel waits for the turn.
+                            if let Some((updates, update)) =
+                                handle_line(&shared, &writer, &session, &line)
+                            {
+                                let _ = updates.send(update).await;
+                            }
+                        }
                         Ok(None) => break,
                         Err(error) => {
                             tracing::warn!(session = %session, %error, "acp agent: unreadable output");
@@ -219,24 +230,25 @@ impl Process {
     }
 }
 
-/// One line of the agent's stdout.
+/// One line of the agent's stdout. An update for the prompt in progress is returned with its
+/// channel, for the reader to send without holding the lock.
 fn handle_line(
     shared: &Mutex<Shared>,
     writer: &mpsc::UnboundedSender<String>,
     session: &str,
     line: &str,
-) {
+) -> Option<(Updates, Value)> {
     let Ok(mut message) = serde_json::from_str::<Value>(line) else {
         // An agent that prints to stdout what belongs to stderr: the line is logged and skipped.
         tracing::warn!(session = %session, "acp agent wrote a line that is not JSON-RPC: {line}");
-        return;
+        return None;
     };
     let method = message.get("method").and_then(Value::as_str);
     let id = message.get("id").filter(|id| !id.is_null());
     match (method, id) {
         // An answer to one of our requests.
         (None, Some(id)) => {
-            let Some(id) = id.as_u64() else { return };
+            let id = id.as_u64()?;
             // Taken, not cloned: the message is ours.
             let result = message.get_mut("result").map(Value::take);
             let answer = match (result, message.get("error")) {
@@ -268,7 +280,7 @@ fn handle_line(
             match &shared.updates {
                 Some((agent_session, updates)) if agent_session == from => {
                     let update = params.get_mut("update").map(Value::take);
-                    let _ = updates.send(update.unwrap_or(Value::Null));
+                    return Some((updates.clone(), update.unwrap_or(Value::Null)));
                 }
                 // Updates with no prompt in progress (after a cancel, or a session/load's
                 // replay, which sessionwire's own log already holds) are not shown.
@@ -302,4 +314,5 @@ fn handle_line(
             tracing::warn!(session = %session, "acp agent: a message with no id and no method")
         }
     }
+    None
 }
