@@ -208,6 +208,8 @@ class Persistence {
           if (op === "put") store.put(value, key);
           else store.delete(key);
         }
+        // Commit now rather than when the event loop comes back: a page can be gone by then.
+        tx.commit?.();
         return done(tx);
       })
       .catch((error) => console.error("sessionwire: could not save the conversation", error));

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { launchBrowser } from "../e2e/harness.mjs";
+import { badgeHistory, launchBrowser, recordBadge } from "../e2e/harness.mjs";
 import { freshDb, here, run, serverTranscript, startServer, startStatic, startVite, stop, watchConsole } from "./lib.mjs";
 
 const SETUPS = [
@@ -149,6 +149,25 @@ async function assertStoredOnce(server, text, echo) {
   return stored;
 }
 
+/** In the page: whether the package's IndexedDB outbox holds an entry with `text`. */
+function savedOutbox(text) {
+  return new Promise((resolve) => {
+    const open = indexedDB.open("sessionwire");
+    // Never create the database here (the package creates it, with its object stores).
+    open.onupgradeneeded = () => open.transaction.abort();
+    open.onerror = () => resolve(false);
+    open.onsuccess = () => {
+      const db = open.result;
+      const all = db.transaction("outbox").objectStore("outbox").getAll();
+      all.onerror = () => resolve(false);
+      all.onsuccess = () => {
+        db.close();
+        resolve(all.result.some((entry) => entry.text === text));
+      };
+    };
+  });
+}
+
 /** The conversation shown is exactly `expected` ([role, text] pairs, all settled). */
 async function assertShown(page, expected) {
   const shown = await rendered(page);
@@ -176,9 +195,10 @@ for (const setup of SETUPS) {
         const page = await f.open();
         await waitOpen(page);
         assert.equal(await page.getAttribute('[data-testid="running"]', "data-running"), "false");
+        await recordBadge(page);
         await send(page, "hello there");
-        await page.waitForSelector('[data-testid="running"][data-running="true"]', { timeout: 10_000 });
         await waitForReply(page, "echo: hello there");
+        assert.deepEqual(await badgeHistory(page), ["false", "true", "false"], "the badge went on, then off");
         await assertShown(page, [["user", "hello there"], ["assistant", "echo: hello there"]]);
         const sessionId = await page.evaluate(() => window.sessionwire.getState().currentSessionId);
         assert.ok(sessionId);
@@ -295,6 +315,9 @@ for (const setup of SETUPS) {
         const text = "typed while the server was down";
         await send(page, text);
         await page.waitForFunction((text) => window.sessionwire.getState().outbox.some((e) => e.text === text), text);
+        // The outbox entry is written in an IndexedDB transaction of its own; one not yet
+        // committed when the page goes away is aborted by the browser, so reload once it is in.
+        await page.waitForFunction(savedOutbox, text, { timeout: 10_000, polling: 50 });
         await page.reload();
         // Restored from IndexedDB before any socket opens: the conversation and the pending message.
         await page.waitForFunction(

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
-  freshDb, launchBrowser, messages, openDemo, running, screenshot, screenshotDir, send, startServer, state, stopServer, waitForState,
+  badgeHistory, freshDb, launchBrowser, messages, recordBadge, openDemo, running, screenshot, screenshotDir, send, startServer, state, stopServer, waitForState,
 } from "./harness.mjs";
 
 let browser;
@@ -41,10 +41,11 @@ describe("demo page", () => {
     try {
       const page = await openDemo(browser, server.url);
       assert.equal(await running(page), false);
+      await recordBadge(page);
       await send(page, "hello there");
-      await page.waitForSelector('[data-testid="running"][data-running="true"]', { timeout: 10_000 });
       await waitForReply(page, "echo: hello there");
       await page.waitForSelector('[data-testid="running"][data-running="false"]', { state: "hidden" });
+      assert.deepEqual(await badgeHistory(page), ["false", "true", "false"], "the badge went on, then off");
       const list = await messages(page);
       assert.deepEqual(list.map((m) => [m.role, m.text]), [["user", "hello there"], ["assistant", "echo: hello there"]]);
       assert.equal((await page.textContent('[data-testid="session-state"]')).trim(), "ACTIVE");

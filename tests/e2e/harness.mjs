@@ -116,6 +116,25 @@ export async function running(page) {
   return visible;
 }
 
+/**
+ * Starts recording the running badge's `data-running` values as the page sets them (a
+ * MutationObserver, so a state that lasts one frame is seen even when the machine is too busy
+ * for a poll from the test to catch it); `badgeHistory(page)` returns them, repeats collapsed.
+ */
+export function recordBadge(page) {
+  return page.evaluate(() => {
+    const badge = document.querySelector('[data-testid="running"]');
+    window.badgeHistory = [badge.dataset.running];
+    new MutationObserver(() => {
+      if (window.badgeHistory.at(-1) !== badge.dataset.running) window.badgeHistory.push(badge.dataset.running);
+    }).observe(badge, { attributes: true, attributeFilter: ["data-running"] });
+  });
+}
+
+export function badgeHistory(page) {
+  return page.evaluate(() => window.badgeHistory);
+}
+
 /** The store's state, read through the client the page exposes. */
 export function state(page) {
   return page.evaluate(() => window.sessionwire.getState());
