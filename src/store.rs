@@ -154,6 +154,23 @@ impl ClientStore {
         Ok(frame)
     }
 
+    /// Answers a pending permission request with one of its options; returns the
+    /// `respond_permission` frame. The answer waits in the outbox until acked. Throws
+    /// `no_current_session` when no session holds the request and none is current.
+    #[wasm_bindgen(js_name = respondPermission)]
+    pub fn respond_permission(
+        &self,
+        request_id: String,
+        option_id: String,
+    ) -> Result<String, JsValue> {
+        let frame = self
+            .shared
+            .with(|store| store.respond_permission(&request_id, &option_id))
+            .map_err(|error| store_error(&error))?;
+        self.shared.notify_outbox_push();
+        Ok(frame)
+    }
+
     /// The transport opened (`connection` becomes `connecting` until `welcome`).
     #[wasm_bindgen(js_name = connectionOpened)]
     pub fn connection_opened(&self) {

@@ -11,7 +11,7 @@ import init, { ClientStore, SessionwireError } from "../../pkg/node.mjs";
 await init();
 
 const dir = new URL("../vectors/", import.meta.url);
-const CALLS = new Set(["hello", "send", "createSession", "switchSession", "interrupt", "stop", "closeSession", "suspend",
+const CALLS = new Set(["hello", "send", "createSession", "switchSession", "interrupt", "respondPermission", "stop", "closeSession", "suspend",
   "listSessions", "connectionOpened", "connectionLost", "pendingFrames", "takeReadyFrames"]);
 
 function outcome(fn) {

@@ -93,6 +93,14 @@ impl JsDriver {
             "interrupt" => {
                 Value::String(store.interrupt(arg(args, 0)).map_err(|e| error_code(&e))?)
             }
+            "respondPermission" => Value::String(
+                store
+                    .respond_permission(
+                        arg(args, 0).unwrap_or_default(),
+                        arg(args, 1).unwrap_or_default(),
+                    )
+                    .map_err(|e| error_code(&e))?,
+            ),
             "stop" => Value::String(store.stop().map_err(|e| error_code(&e))?),
             "closeSession" => Value::String(store.close_session().map_err(|e| error_code(&e))?),
             "suspend" => Value::String(store.suspend().map_err(|e| error_code(&e))?),

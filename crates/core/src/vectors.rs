@@ -8,7 +8,8 @@
 //! states what must follow:
 //! - `{"receive": <frame object>}` or `{"receiveText": "<raw text>"}`: a server frame arrives.
 //!   Expect `"actions"` (the exact list applied) or `"error"` (the code thrown).
-//! - `{"call": "send" | "createSession" | "switchSession" | "interrupt" | "hello" | "stop" |
+//! - `{"call": "send" | "createSession" | "switchSession" | "interrupt" | "respondPermission" |
+//!   "hello" | "stop" |
 //!   "closeSession" | "suspend" | "listSessions" | "connectionOpened" | "connectionLost" |
 //!   "pendingFrames" | "takeReadyFrames", "args": [...]}`: a client call (`listSessions` takes
 //!   an optional `before` cursor). Expect `"frame"` (the frame it returned, as an object, or
@@ -203,6 +204,14 @@ impl Driver for NativeDriver {
             "interrupt" => frame(
                 store
                     .interrupt(string_arg(args, 0))
+                    .map_err(|error| error.code().to_owned())?,
+            ),
+            "respondPermission" => frame(
+                store
+                    .respond_permission(
+                        string_arg(args, 0).unwrap_or_default(),
+                        string_arg(args, 1).unwrap_or_default(),
+                    )
                     .map_err(|error| error.code().to_owned())?,
             ),
             "stop" => frame(store.stop().map_err(|error| error.code().to_owned())?),

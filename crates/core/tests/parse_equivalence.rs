@@ -58,11 +58,13 @@ fn old_client(text: &str) -> Result<ClientFrame, ProtocolError> {
         "watch" => ClientFrame::Watch(decode(&v)?),
         "unwatch" => ClientFrame::Unwatch(decode(&v)?),
         "ping" => ClientFrame::Ping(decode(&v)?),
+        "respond_permission" => ClientFrame::RespondPermission(decode(&v)?),
         other => unreachable!("{other}"),
     };
     match &frame {
         ClientFrame::Send(f) => validate_client_msg_id(&f.client_msg_id)?,
         ClientFrame::Interrupt(f) => validate_client_msg_id(&f.client_msg_id)?,
+        ClientFrame::RespondPermission(f) => validate_client_msg_id(&f.client_msg_id)?,
         _ => {}
     }
     Ok(frame)
@@ -103,6 +105,8 @@ fn old_server(text: &str) -> Result<ServerFrame, ProtocolError> {
                 "tool_result" => EventKind::ToolResult(decode(&v)?),
                 "tool_update" => EventKind::ToolUpdate(decode(&v)?),
                 "plan" => EventKind::Plan(decode(&v)?),
+                "permission_request" => EventKind::PermissionRequest(decode(&v)?),
+                "permission_resolved" => EventKind::PermissionResolved(decode(&v)?),
                 "message_end" => EventKind::MessageEnd(decode(&v)?),
                 "turn_end" => EventKind::TurnEnd(decode(&v)?),
                 "session_state" => EventKind::SessionState(decode(&v)?),
@@ -154,6 +158,9 @@ fn client_corpus() -> Vec<Value> {
         json!({"type":"watch","sessionId":"s1"}),
         json!({"type":"unwatch","sessionId":"s1"}),
         json!({"type":"ping","nonce":"n"}),
+        json!({"type":"respond_permission","sessionId":"s1","clientMsgId":"m3","requestId":"r1","optionId":"allow"}),
+        json!({"type":"respond_permission","sessionId":"s1","clientMsgId":"bad id","requestId":"r1","optionId":"allow"}),
+        json!({"type":"respond_permission","sessionId":"s1","clientMsgId":"m3","requestId":"r1"}),
     ]
 }
 
@@ -186,6 +193,12 @@ fn server_corpus() -> Vec<Value> {
         json!({"type":"tool_update","sessionId":"s","seq":1,"ts":2,"messageId":"m","toolId":"b","status":"completed","title":"t","kind":"edit","content":[{"type":"diff","path":"p","newText":"x"}],"locations":[{"path":"p","line":1}]}),
         json!({"type":"tool_update","sessionId":"s","seq":1,"ts":2,"messageId":"m","toolId":"b"}),
         json!({"type":"plan","sessionId":"s","seq":1,"ts":2,"entries":[{"content":"c","priority":"high","status":"pending"}]}),
+        json!({"type":"permission_request","sessionId":"s","seq":1,"ts":2,"requestId":"r","toolId":"b","title":"Edit a.txt","options":[{"optionId":"allow","name":"Allow","kind":"allow_once"}],"content":[{"type":"diff","path":"a.txt","oldText":"x","newText":"y"}]}),
+        json!({"type":"permission_request","sessionId":"s","seq":1,"ts":2,"requestId":"r","title":"t","options":[]}),
+        json!({"type":"permission_request","sessionId":"s","seq":1,"ts":2,"requestId":"r","options":[]}),
+        json!({"type":"permission_resolved","sessionId":"s","seq":1,"ts":2,"requestId":"r","outcome":"selected","optionId":"allow","clientMsgId":"m"}),
+        json!({"type":"permission_resolved","sessionId":"s","seq":1,"ts":2,"requestId":"r","outcome":"expired"}),
+        json!({"type":"permission_resolved","sessionId":"s","seq":1,"ts":2,"requestId":7,"outcome":"expired"}),
         json!({"type":"session_state","sessionId":"s","seq":1,"ts":2,"state":"CREATED","previous":null,"reason":"created"}),
         json!({"type":"session_state","sessionId":"s","seq":2,"ts":2,"state":"STARTING","previous":"CREATED","reason":"r"}),
     ]

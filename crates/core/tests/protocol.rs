@@ -36,6 +36,7 @@ fn every_client_frame_type_parses_and_round_trips() {
         r#"{"type":"unwatch","sessionId":"s1"}"#,
         r#"{"type":"ping","nonce":"n"}"#,
         r#"{"type":"ping"}"#,
+        r#"{"type":"respond_permission","sessionId":"s1","clientMsgId":"m4","requestId":"r1","optionId":"allow"}"#,
     ];
     for text in frames {
         let frame = parse_client_frame(text).expect(text);
@@ -43,7 +44,7 @@ fn every_client_frame_type_parses_and_round_trips() {
         let encoded: serde_json::Value = serde_json::from_str(&encode(&frame)).unwrap();
         assert_eq!(encoded, expected, "{text}");
     }
-    assert_eq!(ClientFrame::TYPES.len(), 12);
+    assert_eq!(ClientFrame::TYPES.len(), 13);
 }
 
 #[test]
@@ -74,6 +75,8 @@ fn every_server_frame_type_parses_and_round_trips() {
         r#"{"type":"turn_end","sessionId":"s","seq":1,"ts":2,"turnId":"t","reason":"completed","stopReason":"refusal"}"#,
         r#"{"type":"tool_update","sessionId":"s","seq":1,"ts":2,"messageId":"m","toolId":"b","status":"failed","content":[{"type":"text","text":"no"}]}"#,
         r#"{"type":"plan","sessionId":"s","seq":1,"ts":2,"entries":[]}"#,
+        r#"{"type":"permission_request","sessionId":"s","seq":1,"ts":2,"requestId":"r","toolId":"b","title":"Edit","options":[{"optionId":"a","name":"Allow","kind":"allow_once"}],"content":[{"type":"diff","path":"p","newText":"x"}]}"#,
+        r#"{"type":"permission_resolved","sessionId":"s","seq":1,"ts":2,"requestId":"r","outcome":"selected","optionId":"a","clientMsgId":"m"}"#,
         r#"{"type":"session_state","sessionId":"s","seq":1,"ts":2,"state":"CREATED","previous":null,"reason":"created"}"#,
         r#"{"type":"session_state","sessionId":"s","seq":2,"ts":2,"state":"STARTING","previous":"CREATED","reason":"r"}"#,
     ];

@@ -30,6 +30,7 @@ frame_enum! {
         "watch" => Watch(SessionRef),
         "unwatch" => Unwatch(SessionRef),
         "ping" => Ping(PingFrame),
+        "respond_permission" => RespondPermission(RespondPermissionFrame),
     }
 }
 
@@ -121,6 +122,18 @@ pub struct PingFrame {
     pub nonce: Option<String>,
 }
 
+/// `respond_permission`: answers an agent's permission request with one of its options
+/// (PROTOCOL.md §5.1); the first answer wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct RespondPermissionFrame {
+    pub session_id: String,
+    pub client_msg_id: String,
+    pub request_id: String,
+    pub option_id: String,
+}
+
 /// The longest `clientMsgId` accepted (PROTOCOL.md §2).
 pub const MAX_CLIENT_MSG_ID_LEN: usize = 128;
 
@@ -147,6 +160,7 @@ impl ClientFrame {
         match self {
             Self::Send(send) => validate_client_msg_id(&send.client_msg_id),
             Self::Interrupt(interrupt) => validate_client_msg_id(&interrupt.client_msg_id),
+            Self::RespondPermission(answer) => validate_client_msg_id(&answer.client_msg_id),
             _ => Ok(()),
         }
     }
@@ -157,6 +171,7 @@ impl ClientFrame {
             Self::SwitchSession(f) => f.session_id.as_deref(),
             Self::Send(f) => f.session_id.as_deref(),
             Self::Interrupt(f) => Some(&f.session_id),
+            Self::RespondPermission(f) => Some(&f.session_id),
             Self::Stop(f)
             | Self::CloseSession(f)
             | Self::Suspend(f)
@@ -166,11 +181,12 @@ impl ClientFrame {
         }
     }
 
-    /// The `clientMsgId` of a `send` or `interrupt`, for `error.ref`.
+    /// The `clientMsgId` of a `send`, `interrupt` or `respond_permission`, for `error.ref`.
     pub fn client_msg_id(&self) -> Option<&str> {
         match self {
             Self::Send(f) => Some(&f.client_msg_id),
             Self::Interrupt(f) => Some(&f.client_msg_id),
+            Self::RespondPermission(f) => Some(&f.client_msg_id),
             _ => None,
         }
     }

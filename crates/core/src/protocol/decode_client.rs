@@ -2,8 +2,8 @@
 //! `decode.rs` for the rules it keeps), listed in declaration order.
 
 use super::client::{
-    HelloFrame, InterruptFrame, ListSessionsFrame, PingFrame, ReconnectFrame, SendFrame,
-    SessionCursor, SessionRef, SwitchSessionFrame,
+    HelloFrame, InterruptFrame, ListSessionsFrame, PingFrame, ReconnectFrame,
+    RespondPermissionFrame, SendFrame, SessionCursor, SessionRef, SwitchSessionFrame,
 };
 use super::table::table_struct;
 
@@ -39,3 +39,9 @@ table_struct!(ReconnectFrame, "struct ReconnectFrame", ["sessions" => Cursors Re
 
 table_struct!(PingFrame, "struct PingFrame", ["nonce" => Str Opt],
     |s| Self { nonce: s.opt_str(0) });
+
+table_struct!(RespondPermissionFrame, "struct RespondPermissionFrame",
+    ["sessionId" => Str Req, "clientMsgId" => Str Req, "requestId" => Str Req,
+        "optionId" => Str Req],
+    |s| Self { session_id: s.str(0), client_msg_id: s.str(1), request_id: s.str(2),
+        option_id: s.str(3) });

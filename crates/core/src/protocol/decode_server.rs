@@ -5,10 +5,10 @@
 use super::decode::{unit_enum, DecodeError, FromJson, Path};
 use super::json::Json;
 use super::server::{
-    Ack, BlockDelta, BlockEnd, BlockStart, BlockType, ErrorReply, MessageRef, Plan, Pong,
-    Reconnected, ReconnectedSession, ServerInfo, SessionCleared, SessionCreated, SessionId,
-    SessionStateChange, SessionSummary, SessionSwitched, Sessions, ToolResult, ToolUpdate, TurnEnd,
-    TurnEndReason, TurnStart, UserMessage, Welcome,
+    Ack, BlockDelta, BlockEnd, BlockStart, BlockType, ErrorReply, MessageRef, PermissionRequest,
+    PermissionResolved, Plan, Pong, Reconnected, ReconnectedSession, ServerInfo, SessionCleared,
+    SessionCreated, SessionId, SessionStateChange, SessionSummary, SessionSwitched, Sessions,
+    ToolResult, ToolUpdate, TurnEnd, TurnEndReason, TurnStart, UserMessage, Welcome,
 };
 use super::table::{self, table_struct, Kind, Need, Table};
 use super::ErrorCode;
@@ -176,6 +176,18 @@ table_struct!(ToolUpdate, "struct ToolUpdate",
 table_struct!(Plan, "struct Plan",
     ["entries" => Value Req],
     |s| Self { entries: s.value(0) });
+
+table_struct!(PermissionRequest, "struct PermissionRequest",
+    ["requestId" => Str Req, "toolId" => Str Opt, "title" => Str Req, "options" => Value Req,
+        "content" => Value Opt],
+    |s| Self { request_id: s.str(0), tool_id: s.opt_str(1), title: s.str(2),
+        options: s.value(3), content: s.opt_value(4) });
+
+table_struct!(PermissionResolved, "struct PermissionResolved",
+    ["requestId" => Str Req, "outcome" => Str Req, "optionId" => Str Opt,
+        "clientMsgId" => Str Opt],
+    |s| Self { request_id: s.str(0), outcome: s.str(1), option_id: s.opt_str(2),
+        client_msg_id: s.opt_str(3) });
 
 table_struct!(TurnEnd, "struct TurnEnd",
     ["turnId" => Str Req, "reason" => Reason Req, "error" => Str Opt, "usage" => Value Opt,

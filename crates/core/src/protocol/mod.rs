@@ -30,17 +30,18 @@ mod write_frames;
 
 pub use client::{
     validate_client_msg_id, ClientFrame, HelloFrame, InterruptFrame, ListSessionsFrame, PingFrame,
-    ReconnectFrame, SendFrame, SessionCursor, SessionRef, SwitchSessionFrame,
-    MAX_CLIENT_MSG_ID_LEN,
+    ReconnectFrame, RespondPermissionFrame, SendFrame, SessionCursor, SessionRef,
+    SwitchSessionFrame, MAX_CLIENT_MSG_ID_LEN,
 };
 pub use error::{ErrorCode, ProtocolError};
 pub use fast::{BlockDeltaRef, ParsedFrame};
 pub use raw_json::RawJson;
 pub use server::{
     Ack, BlockDelta, BlockEnd, BlockStart, BlockType, ErrorReply, Event, EventKind, MessageRef,
-    Plan, Pong, Reconnected, ReconnectedSession, Reply, ServerFrame, ServerInfo, SessionCleared,
-    SessionCreated, SessionId, SessionStateChange, SessionSummary, SessionSwitched, Sessions,
-    ToolResult, ToolUpdate, TurnEnd, TurnEndReason, TurnStart, UserMessage, Welcome,
+    PermissionRequest, PermissionResolved, Plan, Pong, Reconnected, ReconnectedSession, Reply,
+    ServerFrame, ServerInfo, SessionCleared, SessionCreated, SessionId, SessionStateChange,
+    SessionSummary, SessionSwitched, Sessions, ToolResult, ToolUpdate, TurnEnd, TurnEndReason,
+    TurnStart, UserMessage, Welcome,
 };
 
 use json::Json;

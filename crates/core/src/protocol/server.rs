@@ -37,6 +37,8 @@ impl ServerFrame {
         "tool_result",
         "tool_update",
         "plan",
+        "permission_request",
+        "permission_resolved",
         "message_end",
         "turn_end",
         "session_state",
@@ -231,6 +233,8 @@ frame_enum! {
         "tool_result" => ToolResult(ToolResult),
         "tool_update" => ToolUpdate(ToolUpdate),
         "plan" => Plan(Plan),
+        "permission_request" => PermissionRequest(PermissionRequest),
+        "permission_resolved" => PermissionResolved(PermissionResolved),
         "message_end" => MessageEnd(MessageRef),
         "turn_end" => TurnEnd(TurnEnd),
         "session_state" => SessionState(SessionStateChange),
@@ -368,6 +372,43 @@ pub struct ToolUpdate {
 pub struct Plan {
     #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
     pub entries: RawJson,
+}
+
+/// `permission_request`: the agent waits for the user to allow a tool call (PROTOCOL.md §5.1).
+/// `options` is `[{optionId, name, kind}]` (kind: allow_once, allow_always, reject_once,
+/// reject_always) and `content` what would change, as in `tool_update`; the UI reads both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionRequest {
+    /// Made by the server (never the agent's JSON-RPC id).
+    pub request_id: String,
+    /// The `blockId` of the tool call it is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_id: Option<String>,
+    pub title: String,
+    #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
+    pub options: RawJson,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+    pub content: Option<RawJson>,
+}
+
+/// `permission_resolved`: a permission request is over; every tab dismisses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionResolved {
+    pub request_id: String,
+    /// selected (an answer won), cancelled (interrupt, stop, close, or the turn ended) or
+    /// expired (the server restarted).
+    pub outcome: String,
+    /// The option chosen (with `selected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub option_id: Option<String>,
+    /// The `clientMsgId` of the answer that won.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<String>,
 }
 
 /// Why a turn ended.

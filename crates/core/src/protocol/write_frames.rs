@@ -48,7 +48,7 @@ macro_rules! json_tagged {
 
 json_tagged! {
     ClientFrame => [Hello, ListSessions, SwitchSession, Send, Interrupt, Stop, CloseSession,
-        Suspend, Reconnect, Watch, Unwatch, Ping]
+        Suspend, Reconnect, Watch, Unwatch, Ping, RespondPermission]
     Reply => [Welcome, Sessions, SessionSwitched, SessionCleared, SessionCreated, Ack,
         Reconnected, Watched, Unwatched, Pong, Error]
 }
@@ -70,6 +70,8 @@ impl ToJson for Event {
             EventKind::ToolResult(p) => p,
             EventKind::ToolUpdate(p) => p,
             EventKind::Plan(p) => p,
+            EventKind::PermissionRequest(p) => p,
+            EventKind::PermissionResolved(p) => p,
             EventKind::TurnEnd(p) => p,
             EventKind::SessionState(p) => p,
         };
@@ -111,6 +113,12 @@ json_object! {
     }
     ReconnectFrame => |v, o| { o.field("sessions", &v.sessions); }
     PingFrame => |v, o| { o.some("nonce", &v.nonce); }
+    RespondPermissionFrame => |v, o| {
+        o.field("sessionId", &v.session_id)
+            .field("clientMsgId", &v.client_msg_id)
+            .field("requestId", &v.request_id)
+            .field("optionId", &v.option_id);
+    }
     ServerInfo => |v, o| { o.field("name", &v.name).field("version", &v.version); }
     Welcome => |v, o| {
         o.field("protocol", &v.protocol)
@@ -197,6 +205,19 @@ json_object! {
     }
     Plan => |v, o| {
         o.field("entries", &v.entries);
+    }
+    PermissionRequest => |v, o| {
+        o.field("requestId", &v.request_id)
+            .some("toolId", &v.tool_id)
+            .field("title", &v.title)
+            .field("options", &v.options)
+            .some("content", &v.content);
+    }
+    PermissionResolved => |v, o| {
+        o.field("requestId", &v.request_id)
+            .field("outcome", &v.outcome)
+            .some("optionId", &v.option_id)
+            .some("clientMsgId", &v.client_msg_id);
     }
     TurnEnd => |v, o| {
         o.field("turnId", &v.turn_id)

@@ -74,6 +74,14 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         text: Option<String>,
     },
+    /// The user answered a permission request (`respondPermission`): the answer waits in the
+    /// outbox until acked, like a send.
+    PermissionResponse {
+        client_msg_id: String,
+        session_id: String,
+        request_id: String,
+        option_id: String,
+    },
     /// `ack`: the server stored the request.
     Ack {
         session_id: String,
@@ -199,6 +207,31 @@ pub enum Action {
         #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
         entries: RawJson,
     },
+    /// Event `permission_request`: the request is pending until its `permission_resolved`.
+    PermissionRequested {
+        session_id: String,
+        seq: u64,
+        request_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tool_id: Option<String>,
+        title: String,
+        #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
+        options: RawJson,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+        content: Option<RawJson>,
+    },
+    /// Event `permission_resolved`: the request is no longer pending.
+    PermissionResolved {
+        session_id: String,
+        seq: u64,
+        request_id: String,
+        outcome: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        option_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<String>,
+    },
     /// Event `message_end`.
     MessageEnd {
         session_id: String,
@@ -255,6 +288,12 @@ impl Action {
             | Self::PlanUpdated {
                 session_id, seq, ..
             }
+            | Self::PermissionRequested {
+                session_id, seq, ..
+            }
+            | Self::PermissionResolved {
+                session_id, seq, ..
+            }
             | Self::MessageEnd {
                 session_id, seq, ..
             }
@@ -282,6 +321,7 @@ impl Action {
             Self::SessionCreated { .. } => "SESSION_CREATED",
             Self::UserSend { .. } => "USER_SEND",
             Self::UserInterrupt { .. } => "USER_INTERRUPT",
+            Self::PermissionResponse { .. } => "PERMISSION_RESPONSE",
             Self::Ack { .. } => "ACK",
             Self::Reconnected { .. } => "RECONNECTED",
             Self::Watched { .. } => "WATCHED",
@@ -299,6 +339,8 @@ impl Action {
             Self::ToolResult { .. } => "TOOL_RESULT",
             Self::ToolUpdate { .. } => "TOOL_UPDATE",
             Self::PlanUpdated { .. } => "PLAN_UPDATED",
+            Self::PermissionRequested { .. } => "PERMISSION_REQUESTED",
+            Self::PermissionResolved { .. } => "PERMISSION_RESOLVED",
             Self::MessageEnd { .. } => "MESSAGE_END",
             Self::TurnEnd { .. } => "TURN_END",
             Self::SessionStateChanged { .. } => "SESSION_STATE_CHANGED",

@@ -120,6 +120,21 @@ const VARIANTS: &[Variant] = &[
         },
     ),
     (
+        "PERMISSION_RESPONSE",
+        &Table::new(&[
+            ("clientMsgId", Str, Req),
+            ("sessionId", Str, Req),
+            ("requestId", Str, Req),
+            ("optionId", Str, Req),
+        ]),
+        |s| Action::PermissionResponse {
+            client_msg_id: s.str(0),
+            session_id: s.str(1),
+            request_id: s.str(2),
+            option_id: s.str(3),
+        },
+    ),
+    (
         "ACK",
         &Table::new(&[
             ("sessionId", Str, Req),
@@ -319,6 +334,46 @@ const VARIANTS: &[Variant] = &[
             session_id: s.str(0),
             seq: s.u64(1),
             entries: s.value(2),
+        },
+    ),
+    (
+        "PERMISSION_REQUESTED",
+        &Table::new(&[
+            SID,
+            SEQ,
+            ("requestId", Str, Req),
+            ("toolId", Str, Opt),
+            ("title", Str, Req),
+            ("options", Value, Req),
+            ("content", Value, Opt),
+        ]),
+        |s| Action::PermissionRequested {
+            session_id: s.str(0),
+            seq: s.u64(1),
+            request_id: s.str(2),
+            tool_id: s.opt_str(3),
+            title: s.str(4),
+            options: s.value(5),
+            content: s.opt_value(6),
+        },
+    ),
+    (
+        "PERMISSION_RESOLVED",
+        &Table::new(&[
+            SID,
+            SEQ,
+            ("requestId", Str, Req),
+            ("outcome", Str, Req),
+            ("optionId", Str, Opt),
+            ("clientMsgId", Str, Opt),
+        ]),
+        |s| Action::PermissionResolved {
+            session_id: s.str(0),
+            seq: s.u64(1),
+            request_id: s.str(2),
+            outcome: s.str(3),
+            option_id: s.opt_str(4),
+            client_msg_id: s.opt_str(5),
         },
     ),
     (

@@ -22,16 +22,16 @@ use parse::{action_for_event, actions_for_reply};
 pub use reduce::{apply, reduce, sequence, Sequencing};
 pub use state::{
     Block, ClientState, Connection, ErrorInfo, Gap, Message, MessageStatus, OutboxEntry,
-    OutboxKind, Role, SessionEntry, SessionView, SessionViews, SessionsSnapshot, Snapshot,
-    MAX_ERRORS,
+    OutboxKind, PendingPermission, Role, SessionEntry, SessionView, SessionViews, SessionsSnapshot,
+    Snapshot, MAX_ERRORS,
 };
 
 use crate::protocol::write::{concat, u64_text};
 use crate::protocol::{
     parse_server_frame, parse_server_frame_spans, to_json, BlockDeltaRef, ClientFrame, ErrorCode,
     HelloFrame, InterruptFrame, ListSessionsFrame, ParsedFrame, PingFrame, ProtocolError,
-    ReconnectFrame, Reply, SendFrame, ServerFrame, SessionCursor, SessionRef, SwitchSessionFrame,
-    TextSpan,
+    ReconnectFrame, Reply, RespondPermissionFrame, SendFrame, ServerFrame, SessionCursor,
+    SessionRef, SwitchSessionFrame, TextSpan,
 };
 use crate::PROTOCOL_VERSION;
 use std::fmt;
@@ -340,6 +340,39 @@ impl Store {
         })))
     }
 
+    /// Answers a pending permission request with one of its options. The answer waits in the
+    /// outbox until acked (sent again with the same `clientMsgId` after a reconnect), like a
+    /// send; the request stays pending until its `permission_resolved` arrives. The session is
+    /// the one whose view holds the request, else the current one.
+    pub fn respond_permission(
+        &mut self,
+        request_id: &str,
+        option_id: &str,
+    ) -> Result<String, StoreError> {
+        let session_id = self
+            .state
+            .views
+            .iter()
+            .find(|(_, view)| view.permissions.iter().any(|p| p.request_id == request_id))
+            .map(|(id, _)| id.clone())
+            .or_else(|| self.state.current_session_id.clone())
+            .ok_or(StoreError::NoCurrentSession)?;
+        let client_msg_id = self.fresh_id();
+        let action = Action::PermissionResponse {
+            client_msg_id,
+            session_id,
+            request_id: request_id.to_owned(),
+            option_id: option_id.to_owned(),
+        };
+        self.dispatch(action);
+        let entry = self
+            .state
+            .outbox
+            .last()
+            .ok_or(StoreError::NoCurrentSession)?;
+        Ok(outbox_frame(entry))
+    }
+
     /// The frame that stops the current session's runtime (the session ends).
     pub fn stop(&self) -> Result<String, StoreError> {
         self.session_frame(ClientFrame::Stop)
@@ -495,5 +528,13 @@ fn outbox_frame(entry: &OutboxEntry) -> String {
             client_msg_id: entry.client_msg_id.clone(),
             text: entry.text.clone(),
         })),
+        OutboxKind::Permission => {
+            to_json(&ClientFrame::RespondPermission(RespondPermissionFrame {
+                session_id: entry.session_id.clone().unwrap_or_default(),
+                client_msg_id: entry.client_msg_id.clone(),
+                request_id: entry.request_id.clone().unwrap_or_default(),
+                option_id: entry.option_id.clone().unwrap_or_default(),
+            }))
+        }
     }
 }

@@ -80,6 +80,23 @@ pub(super) fn action_for_event(event: Event) -> Action {
             seq,
             entries: p.entries,
         },
+        EventKind::PermissionRequest(p) => Action::PermissionRequested {
+            session_id,
+            seq,
+            request_id: p.request_id,
+            tool_id: p.tool_id,
+            title: p.title,
+            options: p.options,
+            content: p.content,
+        },
+        EventKind::PermissionResolved(p) => Action::PermissionResolved {
+            session_id,
+            seq,
+            request_id: p.request_id,
+            outcome: p.outcome,
+            option_id: p.option_id,
+            client_msg_id: p.client_msg_id,
+        },
         EventKind::MessageEnd(m) => Action::MessageEnd {
             session_id,
             seq,

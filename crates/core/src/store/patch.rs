@@ -32,7 +32,8 @@ pub(crate) fn write_entry(out: &mut String, view: &SessionView) {
         .field("lastSeq", &view.last_seq)
         .field("title", &view.title)
         .field("gap", &view.gap.is_some())
-        .field("plan", &view.plan);
+        .field("plan", &view.plan)
+        .field("pendingPermissions", &view.permissions);
     entry.close();
 }
 

@@ -6,7 +6,7 @@
 
 use super::state::{
     Block, ClientState, Connection, ErrorInfo, Gap, Message, MessageStatus, OutboxEntry,
-    OutboxKind, SessionView, MAX_ERRORS,
+    OutboxKind, PendingPermission, SessionView, MAX_ERRORS,
 };
 use super::Action;
 use crate::protocol::{BlockDeltaRef, BlockType, ErrorCode, SessionSummary, TurnEndReason};
@@ -130,6 +130,24 @@ pub fn apply(state: &mut ClientState, action: &Action) {
                 session_id: Some(session_id.clone()),
                 text: text.clone(),
                 kind: OutboxKind::Interrupt,
+                request_id: None,
+                option_id: None,
+                waits_for: None,
+            });
+        }
+        Action::PermissionResponse {
+            client_msg_id,
+            session_id,
+            request_id,
+            option_id,
+        } => {
+            state.outbox.push(OutboxEntry {
+                client_msg_id: client_msg_id.clone(),
+                session_id: Some(session_id.clone()),
+                text: None,
+                kind: OutboxKind::Permission,
+                request_id: Some(request_id.clone()),
+                option_id: Some(option_id.clone()),
                 waits_for: None,
             });
         }
@@ -298,6 +316,8 @@ fn user_send(
         session_id: session_id.clone(),
         text: Some(text.to_owned()),
         kind: OutboxKind::Send,
+        request_id: None,
+        option_id: None,
         waits_for,
     });
 }
@@ -562,6 +582,27 @@ fn apply_event(view: &mut SessionView, action: &Action) {
         }
         Action::PlanUpdated { entries, .. } => {
             view.plan = Some(entries.clone());
+        }
+        Action::PermissionRequested {
+            request_id,
+            tool_id,
+            title,
+            options,
+            content,
+            ..
+        } => {
+            if !view.permissions.iter().any(|p| p.request_id == *request_id) {
+                view.permissions.push(PendingPermission {
+                    request_id: request_id.clone(),
+                    tool_id: tool_id.clone(),
+                    title: title.clone(),
+                    options: options.clone(),
+                    content: content.clone(),
+                });
+            }
+        }
+        Action::PermissionResolved { request_id, .. } => {
+            view.permissions.retain(|p| p.request_id != *request_id);
         }
         Action::MessageEnd { message_id, .. } => {
             let message = assistant_message(view, message_id);

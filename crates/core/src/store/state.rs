@@ -152,6 +152,25 @@ pub struct Gap {
     pub received_seq: u64,
 }
 
+/// A permission request of a session that no `permission_resolved` has answered yet
+/// (PROTOCOL.md §5.1): what a UI shows to let the user allow or reject a tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct PendingPermission {
+    pub request_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_id: Option<String>,
+    pub title: String,
+    /// `[{optionId, name, kind}]`.
+    #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
+    pub options: RawJson,
+    /// What would change (e.g. a diff), as in `tool_update`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+    pub content: Option<RawJson>,
+}
+
 /// Everything the client holds about one session.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionView {
@@ -162,6 +181,8 @@ pub struct SessionView {
     pub title: Option<String>,
     /// The agent's latest plan (`plan` events), as it gave it.
     pub plan: Option<RawJson>,
+    /// Permission requests no `permission_resolved` has answered yet, oldest first.
+    pub permissions: Vec<PendingPermission>,
     pub messages: Vec<Message>,
     /// Where each message is, by id, so an event finds its message in O(1).
     pub(crate) index: MessageIndex,
@@ -306,6 +327,8 @@ impl PartialEq for StateMarks {
 pub enum OutboxKind {
     Send,
     Interrupt,
+    /// An answer to a permission request (`respond_permission`).
+    Permission,
 }
 
 /// A request sent (or to be sent) and not yet acknowledged. It is sent again, with the same
@@ -319,6 +342,11 @@ pub struct OutboxEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     pub kind: OutboxKind,
+    /// The request a `permission` entry answers, and the option chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub option_id: Option<String>,
     /// Set for a message typed into a session that is still being created: it waits for
     /// `session_created` (naming this `clientMsgId` of the creating send) before it can go.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -549,6 +577,8 @@ pub struct SessionEntry<'a> {
     /// The session's latest plan, `[{content, priority, status}]`, or null.
     #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
     pub plan: Option<&'a RawJson>,
+    /// The session's permission requests still waiting for an answer.
+    pub pending_permissions: &'a [PendingPermission],
 }
 
 /// The snapshot's `sessions` object, keyed by session id (serialized as a map).
@@ -575,6 +605,7 @@ impl Serialize for SessionsSnapshot<'_> {
                     title: view.title.as_deref(),
                     gap: view.gap.is_some(),
                     plan: view.plan.as_ref(),
+                    pending_permissions: &view.permissions,
                 },
             )?;
         }
@@ -600,6 +631,8 @@ pub struct Snapshot<'a> {
     /// The current session's plan (null without a session or a plan).
     #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
     pub plan: Option<&'a RawJson>,
+    /// The current session's permission requests still waiting for an answer.
+    pub pending_permissions: &'a [PendingPermission],
     #[cfg_attr(feature = "ts", ts(type = "{ [sessionId: string]: SessionEntry }"))]
     pub sessions: SessionsSnapshot<'a>,
     pub outbox: &'a [OutboxEntry],
@@ -620,6 +653,7 @@ impl ClientState {
             last_seq: view.last_seq,
             messages: &view.messages,
             plan: view.plan.as_ref(),
+            pending_permissions: &view.permissions,
             sessions: SessionsSnapshot(&self.views),
             outbox: &self.outbox,
             errors: &self.errors,

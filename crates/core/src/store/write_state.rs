@@ -4,8 +4,8 @@
 
 use super::action::Action;
 use super::state::{
-    Block, Connection, ErrorInfo, Message, MessageStatus, OutboxEntry, OutboxKind, Role,
-    SessionsSnapshot, Snapshot,
+    Block, Connection, ErrorInfo, Message, MessageStatus, OutboxEntry, OutboxKind,
+    PendingPermission, Role, SessionsSnapshot, Snapshot,
 };
 use crate::protocol::write::{json_as_str, Obj, ToJson};
 
@@ -51,6 +51,7 @@ impl OutboxKind {
         match self {
             Self::Send => "send",
             Self::Interrupt => "interrupt",
+            Self::Permission => "permission",
         }
     }
 }
@@ -121,6 +122,17 @@ impl ToJson for Action {
                 o.field("clientMsgId", client_msg_id)
                     .field("sessionId", session_id)
                     .some("text", text);
+            }
+            Self::PermissionResponse {
+                client_msg_id,
+                session_id,
+                request_id,
+                option_id,
+            } => {
+                o.field("clientMsgId", client_msg_id)
+                    .field("sessionId", session_id)
+                    .field("requestId", request_id)
+                    .field("optionId", option_id);
             }
             Self::Ack {
                 session_id,
@@ -266,6 +278,34 @@ impl ToJson for Action {
                     .field("seq", seq)
                     .field("entries", entries);
             }
+            Self::PermissionRequested {
+                session_id,
+                seq,
+                request_id,
+                tool_id,
+                title,
+                options,
+                content,
+            } => {
+                event(&mut o, session_id, *seq, "requestId", request_id)
+                    .some("toolId", tool_id)
+                    .field("title", title)
+                    .field("options", options)
+                    .some("content", content);
+            }
+            Self::PermissionResolved {
+                session_id,
+                seq,
+                request_id,
+                outcome,
+                option_id,
+                client_msg_id,
+            } => {
+                event(&mut o, session_id, *seq, "requestId", request_id)
+                    .field("outcome", outcome)
+                    .some("optionId", option_id)
+                    .some("clientMsgId", client_msg_id);
+            }
             Self::TurnEnd {
                 session_id,
                 seq,
@@ -347,7 +387,21 @@ impl ToJson for OutboxEntry {
             .field("sessionId", &self.session_id)
             .some("text", &self.text)
             .field("kind", &self.kind)
+            .some("requestId", &self.request_id)
+            .some("optionId", &self.option_id)
             .some("waitsFor", &self.waits_for);
+        o.close();
+    }
+}
+
+impl ToJson for PendingPermission {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Obj::open(out);
+        o.field("requestId", &self.request_id)
+            .some("toolId", &self.tool_id)
+            .field("title", &self.title)
+            .field("options", &self.options)
+            .some("content", &self.content);
         o.close();
     }
 }
@@ -386,6 +440,7 @@ impl ToJson for Snapshot<'_> {
             .field("lastSeq", &self.last_seq)
             .field("messages", &self.messages)
             .field("plan", &self.plan)
+            .field("pendingPermissions", &self.pending_permissions)
             .field("sessions", &self.sessions)
             .field("outbox", &self.outbox)
             .field("errors", &self.errors);
