@@ -155,7 +155,8 @@ pub(crate) fn actions_js(actions: &[Action]) -> JsValue {
     to_js(&actions)
 }
 
-/// The action an outbox entry was made by (`USER_SEND` or `USER_INTERRUPT`).
+/// The action an outbox entry was made by (`USER_SEND`, `USER_INTERRUPT` or
+/// `PERMISSION_RESPONSE`).
 fn outbox_action(entry: &OutboxEntry) -> Action {
     match entry.kind {
         OutboxKind::Send => Action::UserSend {
@@ -167,6 +168,12 @@ fn outbox_action(entry: &OutboxEntry) -> Action {
             client_msg_id: entry.client_msg_id.clone(),
             session_id: entry.session_id.clone().unwrap_or_default(),
             text: entry.text.clone(),
+        },
+        OutboxKind::Permission => Action::PermissionResponse {
+            client_msg_id: entry.client_msg_id.clone(),
+            session_id: entry.session_id.clone().unwrap_or_default(),
+            request_id: entry.request_id.clone().unwrap_or_default(),
+            option_id: entry.option_id.clone().unwrap_or_default(),
         },
     }
 }
