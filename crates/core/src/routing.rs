@@ -61,6 +61,57 @@ fn reattach(state: SessionState) -> Option<SessionState> {
     triggers::watcher_joined(state)
 }
 
+/// Where a permission request named by `respond_permission` stands (PROTOCOL.md §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PermissionStanding {
+    /// Waiting for an answer; `option_offered`: the answer's `optionId` is one of its options.
+    Pending { option_offered: bool },
+    /// Already answered, cancelled or expired.
+    Resolved,
+    /// Never asked in this session.
+    Unknown,
+}
+
+/// The decision for `respond_permission`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermissionDecision {
+    /// This `clientMsgId` was stored before: `ack{duplicate:true}` with the original seq.
+    Duplicate { original: StoredMessage },
+    /// The first answer: it wins, is stored as `permission_resolved{selected}` and acked.
+    Answer,
+    /// A later answer: `error{code:"permission_resolved"}`.
+    AlreadyResolved,
+    /// `error{code:"invalid_field"}` on `requestId`.
+    UnknownRequest,
+    /// `error{code:"invalid_field"}` on `optionId`.
+    UnknownOption,
+}
+
+/// Decides an answer to a permission request. A retry of a stored answer is a duplicate whatever
+/// became of the request since; otherwise the first answer with an offered option wins.
+pub fn decide_permission_answer(
+    stored: Option<StoredMessage>,
+    standing: PermissionStanding,
+) -> PermissionDecision {
+    match (stored, standing) {
+        (Some(original), _) => PermissionDecision::Duplicate { original },
+        (
+            None,
+            PermissionStanding::Pending {
+                option_offered: true,
+            },
+        ) => PermissionDecision::Answer,
+        (
+            None,
+            PermissionStanding::Pending {
+                option_offered: false,
+            },
+        ) => PermissionDecision::UnknownOption,
+        (None, PermissionStanding::Resolved) => PermissionDecision::AlreadyResolved,
+        (None, PermissionStanding::Unknown) => PermissionDecision::UnknownRequest,
+    }
+}
+
 /// The decision for `send`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendDecision {

@@ -206,6 +206,8 @@ pub struct SessionEntry {
     pub owner: String,
     /// Serialises routing operations on this session (decide, then carry out).
     pub route: Arc<tokio::sync::Mutex<()>>,
+    /// Its permission requests waiting for an answer.
+    pub permissions: crate::permission::PermissionBook,
     inner: Mutex<EntryInner>,
 }
 
@@ -234,6 +236,7 @@ impl SessionEntry {
             id: Arc::from(record.id),
             owner: record.owner,
             route: Arc::new(tokio::sync::Mutex::new(())),
+            permissions: crate::permission::PermissionBook::default(),
             inner: Mutex::new(EntryInner {
                 state: record.state,
                 last_seq: record.last_seq,

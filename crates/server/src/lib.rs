@@ -35,6 +35,7 @@ pub mod config;
 pub mod connection;
 pub mod http;
 pub mod hub;
+pub mod permission;
 pub mod rate_limit;
 pub mod recovery;
 pub mod registry;

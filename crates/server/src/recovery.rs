@@ -5,9 +5,9 @@
 //!
 //! Before that, a session whose log has a `turn_start` without its `turn_end` (the process died
 //! mid-turn) gets `turn_end{reason:"error", error:"server_restart"}`, so no client spinner stays
-//! on forever.
+//! on forever, and each permission request left unanswered gets `permission_resolved{expired}`.
 
-use crate::hub::Hub;
+use crate::{hub::Hub, permission};
 use anyhow::Result;
 use sessionwire_core::{
     lifecycle::{self, reason},
@@ -23,6 +23,14 @@ pub async fn recover(hub: &Arc<Hub>) -> Result<usize> {
         let Some(entry) = hub.entry(&record.id).await? else {
             continue;
         };
+        // Permission requests of the dead process expire (PROTOCOL.md §5.1), before their turn ends.
+        let id = record.id.clone();
+        for request_id in hub
+            .read(move |store| store.pending_permissions(&id))
+            .await?
+        {
+            hub.append(&entry, permission::expired(request_id));
+        }
         let id = record.id.clone();
         if let Some(turn_id) = hub.read(move |store| store.open_turn(&id)).await? {
             let turn_end = TurnEnd {

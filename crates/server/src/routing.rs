@@ -11,6 +11,7 @@
 use crate::{
     auth::User,
     hub::{Durable, Extras, Hub, Reservation, SessionEntry},
+    permission::{self, Answered},
     registry::{ConnHandle, ConnId},
     runtime::{RuntimeHandle, TurnRequest},
     store::{ClientMsgKey, QueueOp, StoreResult},
@@ -19,13 +20,14 @@ use sessionwire_core::{
     lifecycle::{reason, triggers},
     protocol::{
         encode, Ack, ErrorReply, InterruptFrame, ListSessionsFrame, Pong, ReconnectFrame,
-        Reconnected, ReconnectedSession, SendFrame, SessionCleared, SessionCreated, SessionId,
-        SessionSummary, SessionSwitched, Sessions, SwitchSessionFrame, UserMessage,
+        Reconnected, ReconnectedSession, RespondPermissionFrame, SendFrame, SessionCleared,
+        SessionCreated, SessionId, SessionSummary, SessionSwitched, Sessions, SwitchSessionFrame,
+        UserMessage,
     },
     routing::{
         decide_interrupt, decide_reconnect, decide_send, decide_switch, list_limit, merge_cursors,
-        running, InterruptDecision, Lookup, ReconnectDecision, SendDecision, StoredMessage,
-        SwitchDecision, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_RECONNECT_SESSIONS,
+        running, InterruptDecision, Lookup, PermissionDecision, ReconnectDecision, SendDecision,
+        StoredMessage, SwitchDecision, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_RECONNECT_SESSIONS,
     },
     ClientFrame, ErrorCode, EventKind, Reply,
 };
@@ -150,6 +152,9 @@ pub async fn handle(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: ClientFrame) -> Ve
         ClientFrame::Reconnect(frame) => reconnect(hub, ctx, frame, &mut out).await,
         ClientFrame::Watch(frame) => watch(hub, ctx, &frame.session_id, &mut out).await,
         ClientFrame::Unwatch(frame) => unwatch(hub, ctx, &frame.session_id, &mut out).await,
+        ClientFrame::RespondPermission(frame) => {
+            respond_permission(hub, ctx, frame, &mut out).await
+        }
         ClientFrame::Ping(ping) => {
             out.push(Out::Reply(Reply::Pong(Pong { nonce: ping.nonce })));
             Ok(())
@@ -818,6 +823,104 @@ async fn ack_without_text(
         running: running_now(hub, entry),
     })));
     Ok(())
+}
+
+/// `respond_permission` (PROTOCOL.md §5.1): the first answer to a waiting request wins, is stored
+/// as its `permission_resolved` and acked after it; the agent hears it once it is stored.
+async fn respond_permission(
+    hub: &Arc<Hub>,
+    ctx: &mut ConnCtx,
+    frame: RespondPermissionFrame,
+    out: &mut Vec<Out>,
+) -> Handled {
+    let mut reservation = hub.reserve(&ctx.user, &frame.client_msg_id).await;
+    let stored = stored_client_msg(hub, &ctx.user, &frame.client_msg_id).await?;
+    let entry = match &stored {
+        // A retry is acked as the original was, whatever became of the request since.
+        Some(original) => hub.entry(&original.session_id).await?,
+        None => Some(owned_entry(hub, &ctx.user, &frame.session_id).await?),
+    };
+    let Some(entry) = entry else {
+        return Err(Refusal::not_found(&frame.session_id));
+    };
+    if stored.is_none() {
+        refuse_if_fenced(hub, Some(&entry))?;
+    }
+    // The answering connection watches the session: its ack follows the event it names.
+    start_watching(hub, ctx, &entry);
+    let mut answered = permission::answer(hub, &entry, &ctx.user, &frame, stored.clone(), false);
+    if let Answered::Refused(PermissionDecision::UnknownRequest) = answered {
+        // Not in memory: asked before this entry was loaded, and so long resolved, or never.
+        let (session, request) = (entry.id.to_string(), frame.request_id.clone());
+        let in_log = hub
+            .read(move |store| store.permission_requested(&session, &request))
+            .await?;
+        answered = permission::answer(hub, &entry, &ctx.user, &frame, stored, in_log);
+    }
+    let seq = match answered {
+        Answered::Won(written) => {
+            reservation.submitted(&written);
+            hub.hooks.awaiting_durability.fetch_add(1, Ordering::SeqCst);
+            let seq = written.wait().await;
+            hub.hooks.awaiting_durability.fetch_sub(1, Ordering::SeqCst);
+            drop(reservation);
+            seq.map_err(|error| Refusal::unavailable(&entry.id, &error))?
+        }
+        Answered::Refused(PermissionDecision::Duplicate { original }) => {
+            drop(reservation);
+            return duplicate(hub, ctx, &frame.client_msg_id, original, false, out).await;
+        }
+        Answered::Refused(decision) => {
+            return Err(permission_refusal(&decision, &frame, &entry.id));
+        }
+    };
+    out.push(Out::AckAfter {
+        seq,
+        ack: Ack {
+            session_id: entry.id.to_string(),
+            client_msg_id: frame.client_msg_id,
+            seq,
+            duplicate: false,
+            running: running_now(hub, &entry),
+        },
+    });
+    Ok(())
+}
+
+/// The error for an answer that was not carried out.
+fn permission_refusal(
+    decision: &PermissionDecision,
+    frame: &RespondPermissionFrame,
+    session_id: &str,
+) -> Refusal {
+    let (code, message) = match decision {
+        PermissionDecision::AlreadyResolved => (
+            ErrorCode::PermissionResolved,
+            format!(
+                "permission request `{}` was already resolved",
+                frame.request_id
+            ),
+        ),
+        PermissionDecision::UnknownOption => (
+            ErrorCode::InvalidField,
+            format!(
+                "optionId: `{}` is not one of the options of request `{}`",
+                frame.option_id, frame.request_id
+            ),
+        ),
+        _ => (
+            ErrorCode::InvalidField,
+            format!(
+                "requestId: no permission request `{}` in this session",
+                frame.request_id
+            ),
+        ),
+    };
+    Refusal {
+        code,
+        message,
+        session_id: Some(session_id.to_owned()),
+    }
 }
 
 async fn switch_session(

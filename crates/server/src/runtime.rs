@@ -18,6 +18,7 @@ use crate::{
     agent::{AgentMemory, EventSink, Turn, TurnFailure, TurnOutcome},
     clock::new_id,
     hub::{Durable, Extras, Hub, SessionEntry, SERVER_SHUTDOWN, STORAGE_FAILED},
+    permission::{self, Outcome, PermissionAsker},
     store::QueueOp,
 };
 use sessionwire_core::{
@@ -253,6 +254,8 @@ impl Runtime<'_> {
                                 None,
                             ),
                         };
+                        // A turn that ended by itself leaves no question open.
+                        permission::resolve_all(self.hub, self.entry, Outcome::Cancelled);
                         self.end_turn(done.turn_id, reason, error, stop_reason);
                         if lost {
                             // The agent's process is gone: so is this runtime (the session
@@ -263,7 +266,7 @@ impl Runtime<'_> {
                     }
                 }
                 Wake::Command(None) => {
-                    self.cancel(current.take()).await;
+                    self.cancel(current.take(), Outcome::Expired).await;
                     return reason::RUNTIME_EXITED;
                 }
                 Wake::Command(Some(Command::Deliver(turn))) => {
@@ -276,7 +279,7 @@ impl Runtime<'_> {
                     }
                 }
                 Wake::Command(Some(Command::Interrupt { next, done })) => {
-                    self.cancel(current.take()).await;
+                    self.cancel(current.take(), Outcome::Cancelled).await;
                     if let Some(turn) = next {
                         if closing {
                             self.turns.fetch_sub(1, Ordering::SeqCst);
@@ -289,13 +292,21 @@ impl Runtime<'_> {
                 }
                 Wake::Command(Some(Command::Close)) => {
                     closing = true;
+                    // The last turn finishes, without waiting for answers nobody will give.
+                    permission::resolve_all(self.hub, self.entry, Outcome::Cancelled);
                     self.drop_queue(&mut queue, true);
                 }
                 Wake::Command(Some(Command::Abort { reason })) => {
-                    self.cancel(current.take()).await;
-                    // The user's stop drops the queue; a server shutdown or a storage failure
-                    // keeps it stored, to run when the session's runtime next starts.
+                    // The user's stop drops the queue and cancels what waits for an answer; a
+                    // server shutdown or a storage failure keeps the queue stored, to run when
+                    // the session's runtime next starts, and its requests expire.
                     let dropped = reason != SERVER_SHUTDOWN && reason != STORAGE_FAILED;
+                    let outcome = if dropped {
+                        Outcome::Cancelled
+                    } else {
+                        Outcome::Expired
+                    };
+                    self.cancel(current.take(), outcome).await;
                     self.drop_queue(&mut queue, dropped);
                     return reason;
                 }
@@ -339,6 +350,7 @@ impl Runtime<'_> {
             prompt: request.prompt,
             events,
             memory: AgentMemory::new(self.hub.store.clone(), self.entry.id.clone()),
+            permissions: PermissionAsker::new(self.hub.clone(), self.entry.clone()),
         };
         Current {
             turn_id,
@@ -346,12 +358,13 @@ impl Runtime<'_> {
         }
     }
 
-    /// Cancels a running turn: once its task is gone it can emit nothing more, and only then is
-    /// its `turn_end` written.
-    async fn cancel(&self, current: Option<Current>) {
+    /// Cancels a running turn: once its task is gone it can emit nothing more, and only then are
+    /// its waiting permission requests resolved (`outcome`) and its `turn_end` written.
+    async fn cancel(&self, current: Option<Current>, outcome: Outcome) {
         if let Some(mut current) = current {
             current.task.abort();
             let _ = (&mut current.task).await;
+            permission::resolve_all(self.hub, self.entry, outcome);
             self.end_turn(current.turn_id, TurnEndReason::Interrupted, None, None);
         }
     }

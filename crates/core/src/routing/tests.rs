@@ -539,3 +539,31 @@ fn list_limits() {
     assert_eq!(list_limit(Some(0)), None);
     assert_eq!(list_limit(Some(501)), None);
 }
+
+#[test]
+fn permission_answers_first_wins_and_retries_are_duplicates() {
+    use PermissionDecision as D;
+    use PermissionStanding as S;
+    let offered = S::Pending {
+        option_offered: true,
+    };
+    let not_offered = S::Pending {
+        option_offered: false,
+    };
+    let table = [
+        (None, offered, D::Answer),
+        (None, not_offered, D::UnknownOption),
+        (None, S::Resolved, D::AlreadyResolved),
+        (None, S::Unknown, D::UnknownRequest),
+    ];
+    for (stored, standing, expected) in table {
+        assert_eq!(decide_permission_answer(stored, standing), expected);
+    }
+    // A retry of the answer that won is a duplicate, whatever became of the request.
+    for standing in [offered, not_offered, S::Resolved, S::Unknown] {
+        assert_eq!(
+            decide_permission_answer(Some(stored()), standing),
+            D::Duplicate { original: stored() }
+        );
+    }
+}

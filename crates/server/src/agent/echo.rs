@@ -9,11 +9,16 @@
 //!   per change), then `echo: /plan`.
 //! - `/chunks N` → one message of N chunks `"1 "`, `"2 "`, …, `"N "` with no pause (for
 //!   benchmarks; the fake ACP agent answers it the same way).
+//! - `/perm T` → an edit of `notes.txt` (a `tool_use` block, kind `edit`, with a diff) that asks
+//!   for permission first (options allow_once `allow`, reject_once `reject`) and waits: allowed,
+//!   the tool goes completed and the reply is `echo: T`; rejected, it goes failed and the reply is
+//!   `denied`; cancelled (interrupt, stop, close), it goes failed and the turn is interrupted.
 //! - `/fail` → the turn ends with reason `error`.
 
-use super::{Agent, Turn, TurnFuture, TurnOutcome};
+use super::{Agent, EventSink, Turn, TurnFuture, TurnOutcome};
+use crate::permission::{Ask, Choice, PermissionAsker};
 use serde_json::json;
-use sessionwire_core::protocol::{BlockType, Plan, ToolResult};
+use sessionwire_core::protocol::{BlockType, Plan, ToolResult, ToolUpdate};
 use sessionwire_core::EventKind;
 use std::time::Duration;
 
@@ -45,6 +50,7 @@ enum Command<'a> {
     Tool(&'a str),
     Chunks(usize),
     Plan,
+    Perm(&'a str),
     Fail,
 }
 
@@ -57,6 +63,7 @@ fn parse(prompt: &str) -> Command<'_> {
         "/fail" => Command::Fail,
         "/tool" => Command::Tool(rest),
         "/plan" => Command::Plan,
+        "/perm" => Command::Perm(rest),
         "/chunks" => match rest.parse::<usize>() {
             Ok(n) if n > 0 => Command::Chunks(n),
             _ => Command::Echo(prompt),
@@ -150,6 +157,9 @@ impl Agent for EchoAgent {
                     stream(&events, "echo: /plan", ECHO_CHUNKS, this.delay).await;
                     Ok(TurnOutcome::default())
                 }
+                Command::Perm(text) => {
+                    Ok(edit_with_permission(&events, &turn.permissions, text).await)
+                }
                 Command::Slow(n, text) => {
                     stream(&events, &format!("echo: {text}"), n, this.slow_interval).await;
                     Ok(TurnOutcome::default())
@@ -163,8 +173,73 @@ impl Agent for EchoAgent {
     }
 }
 
+/// `/perm T`: the edit of `notes.txt` that waits for the user's permission.
+async fn edit_with_permission(
+    events: &EventSink,
+    permissions: &PermissionAsker,
+    text: &str,
+) -> TurnOutcome {
+    const PATH: &str = "notes.txt";
+    let diff = json!([{"type": "diff", "path": PATH, "oldText": "", "newText": text}]);
+    let message = events.start_message();
+    let tool = events.start_block(&message, BlockType::ToolUse, Some("edit"));
+    events.end_block(&message, &tool, Some(json!({"path": PATH, "text": text})));
+    let update = |status: &str| {
+        events.emit(EventKind::ToolUpdate(ToolUpdate {
+            message_id: message.clone(),
+            tool_id: tool.clone(),
+            status: Some(status.to_owned()),
+            title: Some(format!("Edit {PATH}")),
+            kind: Some("edit".to_owned()),
+            content: Some(diff.clone().into()),
+            locations: Some(json!([{ "path": PATH }]).into()),
+        }));
+    };
+    update("pending");
+    let choice = |option_id: &str, name: &str, kind: &str| Choice {
+        option_id: option_id.to_owned(),
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+    };
+    let answer = permissions
+        .ask(Ask {
+            tool_id: Some(tool.clone()),
+            title: format!("Edit {PATH}"),
+            options: vec![
+                choice("allow", "Allow", "allow_once"),
+                choice("reject", "Reject", "reject_once"),
+            ],
+            content: Some(diff.clone()),
+        })
+        .await;
+    let (status, reply) = match answer.as_deref() {
+        Some("allow") => ("completed", Some(format!("echo: {text}"))),
+        Some(_) => ("failed", Some("denied".to_owned())),
+        None => ("failed", None),
+    };
+    update(status);
+    events.emit(EventKind::ToolResult(ToolResult {
+        message_id: message.clone(),
+        tool_id: tool.clone(),
+        result: json!({ "path": PATH, "written": status == "completed" }).into(),
+        is_error: status == "failed",
+    }));
+    if let Some(reply) = &reply {
+        let block = events.start_block(&message, BlockType::Text, None);
+        for chunk in split_chunks(reply, ECHO_CHUNKS) {
+            events.delta(&message, &block, &chunk);
+        }
+        events.end_block(&message, &block, None);
+    }
+    events.end_message(&message);
+    TurnOutcome {
+        interrupted: reply.is_none(),
+        stop_reason: None,
+    }
+}
+
 /// One assistant message with one text block, streamed in chunks `pause` apart.
-async fn stream(events: &super::EventSink, text: &str, chunks: usize, pause: Duration) {
+async fn stream(events: &EventSink, text: &str, chunks: usize, pause: Duration) {
     let message = events.start_message();
     let block = events.start_block(&message, BlockType::Text, None);
     for (i, chunk) in split_chunks(text, chunks).iter().enumerate() {

@@ -60,6 +60,8 @@ pub struct Turn {
     pub events: EventSink,
     /// What the agent keeps about the session across runtimes and restarts.
     pub memory: AgentMemory,
+    /// How the turn asks the session's users to allow a tool call (PROTOCOL.md §5.1).
+    pub permissions: crate::permission::PermissionAsker,
 }
 
 /// Something that answers turns.

@@ -195,6 +195,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn pending_turns(&self, session_id: Option<&str>) -> StoreResult<Vec<PendingTurn>>;
     /// Where a user's `clientMsgId` was stored, if it was.
     fn client_msg(&self, owner: &str, client_msg_id: &str) -> StoreResult<Option<StoredMessage>>;
+    /// Whether the session's log has a `permission_request` with this `requestId`.
+    fn permission_requested(&self, session_id: &str, request_id: &str) -> StoreResult<bool>;
+    /// The `requestId`s of the session's permission requests with no `permission_resolved`
+    /// after them, in order (start-up recovery expires them).
+    fn pending_permissions(&self, session_id: &str) -> StoreResult<Vec<String>>;
     /// The ACP agent's id of the session ([`Write::AgentSession`]), if one was stored.
     fn agent_session(&self, session_id: &str) -> StoreResult<Option<String>>;
     /// Flushes every submitted write and stops the writer (graceful shutdown).

@@ -13,7 +13,7 @@ use super::{
 use anyhow::{anyhow, Context};
 use rusqlite::{params, Connection, OptionalExtension};
 use sessionwire_core::{
-    protocol::{encode, SessionStateChange, TurnEnd, TurnEndReason},
+    protocol::{encode, PermissionResolved, SessionStateChange, TurnEnd, TurnEndReason},
     routing::StoredMessage,
     Event, EventKind, SessionState,
 };
@@ -521,6 +521,16 @@ fn repair(
         written = Some((seq, ts));
         StoreResult::Ok(())
     };
+    // Questions nobody can answer any more: their turn is over.
+    for request_id in pending_permissions_in(conn, session)? {
+        let expired = PermissionResolved {
+            request_id,
+            outcome: "expired".to_owned(),
+            option_id: None,
+            client_msg_id: None,
+        };
+        append(EventKind::PermissionResolved(expired), None, outcome)?;
+    }
     if let Some(turn_id) = open_turn_in(conn, session)? {
         let turn_end = TurnEnd {
             turn_id,
@@ -554,6 +564,48 @@ fn repair(
 pub const STORAGE_ERROR: &str = "storage";
 /// `session_state.reason` of a session ended by a storage failure.
 pub const STORAGE_FAILED: &str = "storage_failed";
+
+/// The `requestId`s of a session's permission events, in seq order, with their type (only
+/// `kind`'s when given).
+fn permission_ids(
+    conn: &Connection,
+    session_id: &str,
+    kind: Option<&str>,
+) -> StoreResult<Vec<(String, String)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT type, payload FROM events WHERE session_id = ?1
+         AND type IN ('permission_request', 'permission_resolved') AND type = COALESCE(?2, type)
+         ORDER BY seq",
+    )?;
+    let rows = statement.query_map(params![session_id, kind], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut ids = Vec::new();
+    for row in rows {
+        let (kind, payload) = row?;
+        let value: serde_json::Value = serde_json::from_str(&payload)?;
+        let id = value
+            .get("requestId")
+            .and_then(|id| id.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        ids.push((kind, id));
+    }
+    Ok(ids)
+}
+
+/// The permission requests of a session's log with no `permission_resolved` after them.
+fn pending_permissions_in(conn: &Connection, session_id: &str) -> StoreResult<Vec<String>> {
+    let mut pending: Vec<String> = Vec::new();
+    for (kind, id) in permission_ids(conn, session_id, None)? {
+        if kind == "permission_request" {
+            pending.push(id);
+        } else {
+            pending.retain(|waiting| *waiting != id);
+        }
+    }
+    Ok(pending)
+}
 
 /// The `turnId` of a `turn_start` with no `turn_end` after it.
 fn open_turn_in(conn: &Connection, session_id: &str) -> StoreResult<Option<String>> {
@@ -740,6 +792,26 @@ impl Store for SqliteStore {
                 })
                 .optional()
         })
+    }
+
+    fn permission_requested(&self, session_id: &str, request_id: &str) -> StoreResult<bool> {
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| anyhow!("reader lock poisoned"))?;
+        Ok(
+            permission_ids(&conn, session_id, Some("permission_request"))?
+                .iter()
+                .any(|(_, id)| id == request_id),
+        )
+    }
+
+    fn pending_permissions(&self, session_id: &str) -> StoreResult<Vec<String>> {
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| anyhow!("reader lock poisoned"))?;
+        pending_permissions_in(&conn, session_id)
     }
 
     fn agent_session(&self, session_id: &str) -> StoreResult<Option<String>> {

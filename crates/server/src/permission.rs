@@ -1,0 +1,287 @@
+//! Permission requests (PROTOCOL.md §5.1): an agent asks mid-turn, every watcher sees the
+//! request in the session's log, and the first answer wins.
+//!
+//! Invariant: a request is in its session's [`PermissionBook`] from before its
+//! `permission_request` is submitted until exactly one `permission_resolved` is submitted for it,
+//! by whoever takes it out of the book (the winning answer; an interrupt, stop or close; the end
+//! of its turn; a shutdown), under the book's lock. The lock is a std mutex, never held across
+//! an await, and the agent waits for the answer on a channel of its own.
+
+use crate::{
+    auth::User,
+    clock::new_id,
+    hub::{Durable, Extras, Hub, SessionEntry},
+    store::ClientMsgKey,
+};
+use serde_json::{json, Value};
+use sessionwire_core::{
+    protocol::{PermissionRequest, PermissionResolved, RawJson, RespondPermissionFrame},
+    routing::{decide_permission_answer, PermissionDecision, PermissionStanding, StoredMessage},
+    EventKind,
+};
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex, MutexGuard},
+};
+use tokio::sync::oneshot;
+
+/// How many requests one session may have waiting at once; an agent that asks more is answered
+/// `cancelled` at once (and the server logs it).
+pub const MAX_PENDING: usize = 32;
+/// How many answered request ids a session keeps in memory; older ones are looked up in the store.
+const REMEMBERED: usize = 256;
+
+/// `permission_resolved.outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// An answer won.
+    Selected,
+    /// An interrupt, stop or close, or the turn ended without an answer.
+    Cancelled,
+    /// The server went away (restart, shutdown, storage repair).
+    Expired,
+}
+
+impl Outcome {
+    /// The wire word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Selected => "selected",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// One option of a request, as the agent offers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub option_id: String,
+    pub name: String,
+    /// allow_once, allow_always, reject_once or reject_always.
+    pub kind: String,
+}
+
+/// What an agent asks the user.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    /// The `blockId` of the tool call it is about.
+    pub tool_id: Option<String>,
+    pub title: String,
+    pub options: Vec<Choice>,
+    /// What would change (as in `tool_update.content`).
+    pub content: Option<Value>,
+}
+
+/// What the agent hears back.
+#[derive(Debug)]
+enum Answer {
+    /// The user chose `option_id`; `stored` answers once its `permission_resolved` is durable.
+    Selected { option_id: String, stored: Durable },
+    /// Cancelled or expired.
+    Cancelled,
+}
+
+#[derive(Debug)]
+struct Pending {
+    request_id: String,
+    option_ids: Vec<String>,
+    answer: oneshot::Sender<Answer>,
+}
+
+#[derive(Debug, Default)]
+struct Book {
+    pending: Vec<Pending>,
+    /// The newest answered request ids (bounded by [`REMEMBERED`]).
+    answered: VecDeque<String>,
+}
+
+/// A session's permission requests waiting for an answer (held by its [`SessionEntry`]).
+#[derive(Debug, Default)]
+pub struct PermissionBook(Mutex<Book>);
+
+impl PermissionBook {
+    fn lock(&self) -> MutexGuard<'_, Book> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many requests are waiting.
+    pub fn pending_count(&self) -> usize {
+        self.lock().pending.len()
+    }
+}
+
+fn remember(book: &mut Book, request_id: String) {
+    if book.answered.len() == REMEMBERED {
+        book.answered.pop_front();
+    }
+    book.answered.push_back(request_id);
+}
+
+fn resolved_event(
+    request_id: String,
+    outcome: Outcome,
+    option_id: Option<String>,
+    client_msg_id: Option<String>,
+) -> EventKind {
+    EventKind::PermissionResolved(PermissionResolved {
+        request_id,
+        outcome: outcome.as_str().to_owned(),
+        option_id,
+        client_msg_id,
+    })
+}
+
+/// How an agent's turn asks its session's users (one per turn, see [`crate::agent::Turn`]).
+#[derive(Clone)]
+pub struct PermissionAsker {
+    hub: Arc<Hub>,
+    entry: Arc<SessionEntry>,
+}
+
+impl std::fmt::Debug for PermissionAsker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PermissionAsker")
+            .field("session", &self.entry.id)
+            .finish()
+    }
+}
+
+impl PermissionAsker {
+    pub fn new(hub: Arc<Hub>, entry: Arc<SessionEntry>) -> Self {
+        Self { hub, entry }
+    }
+
+    /// Asks and waits: the option chosen once its `permission_resolved` is stored, or `None`
+    /// (cancelled, expired, or the answer could not be stored). Cancel-safe: dropping the
+    /// future leaves the request in the book, to be resolved when its turn ends.
+    pub async fn ask(&self, ask: Ask) -> Option<String> {
+        let answer = self.submit(ask);
+        match answer.await {
+            Ok(Answer::Selected { option_id, stored }) => match stored.wait().await {
+                Ok(_) => Some(option_id),
+                Err(error) => {
+                    tracing::warn!(session = %self.entry.id, %error, "a permission answer was not stored; the agent hears cancelled");
+                    None
+                }
+            },
+            Ok(Answer::Cancelled) | Err(_) => None,
+        }
+    }
+
+    /// Registers the request and submits its `permission_request`, both under the book's lock
+    /// (so no answer can be written before the request itself).
+    fn submit(&self, ask: Ask) -> oneshot::Receiver<Answer> {
+        let (tx, rx) = oneshot::channel();
+        let mut book = self.entry.permissions.lock();
+        if book.pending.len() >= MAX_PENDING {
+            tracing::warn!(session = %self.entry.id, "the agent asked for more than {MAX_PENDING} permissions at once; answered cancelled");
+            return rx;
+        }
+        let request_id = new_id();
+        let options: Vec<Value> = ask
+            .options
+            .iter()
+            .map(|c| json!({"optionId": c.option_id, "name": c.name, "kind": c.kind}))
+            .collect();
+        book.pending.push(Pending {
+            request_id: request_id.clone(),
+            option_ids: ask.options.into_iter().map(|c| c.option_id).collect(),
+            answer: tx,
+        });
+        let request = PermissionRequest {
+            request_id,
+            tool_id: ask.tool_id,
+            title: ask.title,
+            options: RawJson::from(Value::Array(options)),
+            content: ask.content.map(RawJson::from),
+        };
+        self.hub
+            .append(&self.entry, EventKind::PermissionRequest(request));
+        rx
+    }
+}
+
+/// What became of an answer (`respond_permission`), as the core decided it.
+#[derive(Debug)]
+pub enum Answered {
+    /// It won: its `permission_resolved` was submitted; `stored` answers with its seq.
+    Won(Durable),
+    /// Not carried out, for this reason.
+    Refused(PermissionDecision),
+}
+
+/// An answer: the first one for a pending request wins and is submitted as
+/// `permission_resolved{selected}` with its `clientMsgId` (so a retry is a duplicate). A request
+/// the book does not hold is `Unknown` here; the caller then asks the store.
+pub fn answer(
+    hub: &Hub,
+    entry: &SessionEntry,
+    user: &User,
+    frame: &RespondPermissionFrame,
+    stored: Option<StoredMessage>,
+    in_log: bool,
+) -> Answered {
+    let mut book = entry.permissions.lock();
+    let position = book
+        .pending
+        .iter()
+        .position(|p| p.request_id == frame.request_id);
+    let standing = match position {
+        Some(at) => PermissionStanding::Pending {
+            option_offered: book.pending[at].option_ids.contains(&frame.option_id),
+        },
+        None if in_log || book.answered.contains(&frame.request_id) => PermissionStanding::Resolved,
+        None => PermissionStanding::Unknown,
+    };
+    let decision = decide_permission_answer(stored, standing);
+    let (PermissionDecision::Answer, Some(at)) = (&decision, position) else {
+        return Answered::Refused(decision);
+    };
+    let pending = book.pending.remove(at);
+    remember(&mut book, pending.request_id.clone());
+    let (done, stored) = Durable::channel();
+    let extras = Extras {
+        client_msg: Some(ClientMsgKey {
+            owner: user.0.clone(),
+            client_msg_id: frame.client_msg_id.clone(),
+        }),
+        ..Extras::default()
+    };
+    let event = resolved_event(
+        pending.request_id,
+        Outcome::Selected,
+        Some(frame.option_id.clone()),
+        Some(frame.client_msg_id.clone()),
+    );
+    hub.append_answered(entry, event, extras, done);
+    let _ = pending.answer.send(Answer::Selected {
+        option_id: frame.option_id.clone(),
+        stored: stored.clone(),
+    });
+    Answered::Won(stored)
+}
+
+/// Resolves every waiting request of the session with `outcome` (cancelled or expired): each
+/// gets its `permission_resolved`, and its agent hears `None`. Returns how many there were.
+pub fn resolve_all(hub: &Hub, entry: &SessionEntry, outcome: Outcome) -> usize {
+    let mut book = entry.permissions.lock();
+    let pending = std::mem::take(&mut book.pending);
+    let count = pending.len();
+    for request in pending {
+        remember(&mut book, request.request_id.clone());
+        hub.append(
+            entry,
+            resolved_event(request.request_id, outcome, None, None),
+        );
+        let _ = request.answer.send(Answer::Cancelled);
+    }
+    count
+}
+
+/// The `permission_resolved{expired}` of a request found pending in the log after a restart.
+pub fn expired(request_id: String) -> EventKind {
+    resolved_event(request_id, Outcome::Expired, None, None)
+}
