@@ -338,3 +338,116 @@ async fn tool_calls_carry_their_progress_and_the_plan_is_streamed() {
     );
     server.stop().await;
 }
+
+/// `/perm T` of the fake agent: its tool call, then its `session/request_permission` as a
+/// `permission_request` about that tool; returns the session id, the request and the frames.
+async fn acp_permission(client: &mut Client, text: &str) -> (String, Value, Vec<Value>) {
+    client
+        .send_message(None, "c1", &format!("/perm {text}"))
+        .await;
+    let frames = client.recv_until(|f| ty(f) == "permission_request").await;
+    let session = frames.iter().find(|f| ty(f) == "session_created").unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let request = frames.last().unwrap().clone();
+    let tool = frames
+        .iter()
+        .find(|f| ty(f) == "block_start" && f["blockType"] == "tool_use")
+        .unwrap();
+    assert_eq!(
+        request["toolId"], tool["blockId"],
+        "the request names its tool block"
+    );
+    assert_eq!(request["title"], "Edit /fake/notes.txt");
+    assert_eq!(
+        request["options"],
+        json!([
+            {"optionId": "allow_once", "name": "Allow once", "kind": "allow_once"},
+            {"optionId": "reject_once", "name": "Reject once", "kind": "reject_once"}
+        ])
+    );
+    assert_eq!(
+        request["content"],
+        json!([{"type": "diff", "path": "/fake/notes.txt", "oldText": "old text", "newText": text}])
+    );
+    assert_ne!(
+        request["requestId"],
+        json!(2),
+        "a server-made id, not the JSON-RPC one"
+    );
+    (session, request, frames)
+}
+
+#[tokio::test]
+async fn a_permission_request_is_answered_from_another_connection_and_the_agent_goes_on() {
+    let server = acp_server("").await;
+    let mut a = server.client().await;
+    let (session, request, _) = acp_permission(&mut a, "new text").await;
+    let mut b = server.client().await;
+    b.send(json!({"type": "switch_session", "sessionId": session, "lastSeq": 0}))
+        .await;
+    b.recv_until(|f| ty(f) == "permission_request").await;
+    b.send(
+        json!({"type": "respond_permission", "sessionId": session, "clientMsgId": "b1",
+        "requestId": request["requestId"], "optionId": "allow_once"}),
+    )
+    .await;
+    let frames = a.recv_until(is_turn_end).await;
+    let resolved = frames
+        .iter()
+        .find(|f| ty(f) == "permission_resolved")
+        .unwrap();
+    assert_eq!(resolved["outcome"], "selected");
+    assert_eq!(resolved["optionId"], "allow_once");
+    assert_eq!(resolved["clientMsgId"], "b1");
+    let updates: Vec<&Value> = frames.iter().filter(|f| ty(f) == "tool_update").collect();
+    assert_eq!(updates.last().unwrap()["status"], "completed");
+    assert_eq!(assistant_text(&frames), "echo: new text");
+    assert_eq!(frames.last().unwrap()["reason"], "completed");
+    let from_b = b.recv_until(is_turn_end).await;
+    assert!(from_b
+        .iter()
+        .any(|f| ty(f) == "ack" && f["clientMsgId"] == "b1" && f["seq"] == resolved["seq"]));
+
+    // Rejected: the tool fails and the agent says so.
+    a.send_message(Some(&session), "c2", "/perm other").await;
+    let asked = a.recv_until(|f| ty(f) == "permission_request").await;
+    let request = asked.last().unwrap();
+    a.send(
+        json!({"type": "respond_permission", "sessionId": session, "clientMsgId": "a2",
+        "requestId": request["requestId"], "optionId": "reject_once"}),
+    )
+    .await;
+    let frames = a.recv_until(is_turn_end).await;
+    assert_eq!(assistant_text(&frames), "denied");
+    let updates: Vec<&Value> = frames.iter().filter(|f| ty(f) == "tool_update").collect();
+    assert_eq!(updates.last().unwrap()["status"], "failed");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_interrupt_answers_the_agents_permission_request_cancelled_and_the_next_turn_runs() {
+    let server = acp_server("").await;
+    let mut client = server.client().await;
+    let (session, request, _) = acp_permission(&mut client, "x").await;
+    client
+        .send(json!({"type": "interrupt", "sessionId": session, "clientMsgId": "i1", "text": "after"}))
+        .await;
+    let frames = client
+        .recv_until(|f| is_turn_end(f) && f["reason"] == "completed")
+        .await;
+    let resolved: Vec<&Value> = frames
+        .iter()
+        .filter(|f| ty(f) == "permission_resolved")
+        .collect();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0]["outcome"], "cancelled");
+    assert_eq!(resolved[0]["requestId"], request["requestId"]);
+    let ends: Vec<&Value> = frames.iter().filter(|f| is_turn_end(f)).collect();
+    assert_eq!(ends[0]["reason"], "interrupted");
+    assert!(resolved[0]["seq"].as_u64() < ends[0]["seq"].as_u64());
+    // The agent heard `cancelled`, answered its prompt, and then ran the next one.
+    assert_eq!(assistant_text(&frames), "echo: after");
+    server.stop().await;
+}

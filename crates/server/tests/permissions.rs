@@ -79,8 +79,8 @@ async fn the_first_answer_wins_across_connections_and_a_retry_is_a_duplicate() {
     // Both answer at once: exactly one wins.
     a.send(answer(&session, "a-1", &request, "allow")).await;
     b.send(answer(&session, "b-1", &request, "reject")).await;
-    let from_a = a.recv_until(|f| is_turn_end(f)).await;
-    let from_b = b.recv_until(|f| is_turn_end(f)).await;
+    let from_a = a.recv_until(is_turn_end).await;
+    let from_b = b.recv_until(is_turn_end).await;
     let acks: Vec<&Value> = [&from_a, &from_b]
         .iter()
         .flat_map(|frames| of_type(frames, "ack"))
@@ -188,7 +188,7 @@ async fn bad_answers_are_refused_and_the_request_stays_pending() {
     client
         .send(answer(&session, "a-3", &request, "reject"))
         .await;
-    let frames = client.recv_until(|f| is_turn_end(f)).await;
+    let frames = client.recv_until(is_turn_end).await;
     assert_eq!(of_type(&frames, "ack")[0]["clientMsgId"], "a-3");
     assert_eq!(assistant_text(&frames), "denied");
     server.stop().await;
@@ -210,7 +210,7 @@ async fn interrupt_stop_and_close_cancel_a_waiting_request_before_the_turn_ends(
             other => json!({"type": other, "sessionId": session}),
         };
         client.send(frame).await;
-        let frames = client.recv_until(|f| is_turn_end(f)).await;
+        let frames = client.recv_until(is_turn_end).await;
         let resolved = of_type(&frames, "permission_resolved");
         assert_eq!(resolved.len(), 1, "{how}");
         assert_eq!(resolved[0]["outcome"], "cancelled", "{how}");

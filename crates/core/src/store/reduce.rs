@@ -590,16 +590,14 @@ fn apply_event(view: &mut SessionView, action: &Action) {
             options,
             content,
             ..
-        } => {
-            if !view.permissions.iter().any(|p| p.request_id == *request_id) {
-                view.permissions.push(PendingPermission {
-                    request_id: request_id.clone(),
-                    tool_id: tool_id.clone(),
-                    title: title.clone(),
-                    options: options.clone(),
-                    content: content.clone(),
-                });
-            }
+        } if !view.permissions.iter().any(|p| p.request_id == *request_id) => {
+            view.permissions.push(PendingPermission {
+                request_id: request_id.clone(),
+                tool_id: tool_id.clone(),
+                title: title.clone(),
+                options: options.clone(),
+                content: content.clone(),
+            });
         }
         Action::PermissionResolved { request_id, .. } => {
             view.permissions.retain(|p| p.request_id != *request_id);

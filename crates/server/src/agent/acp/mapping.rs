@@ -4,11 +4,39 @@
 //! turn's end), and a message is started once per turn, on its first content.
 
 use super::super::EventSink;
+use crate::permission::{Ask, Choice};
 use serde_json::Value;
 use sessionwire_core::protocol::{
     BlockEnd, BlockStart, BlockType, Plan, RawJson, ToolResult, ToolUpdate,
 };
 use sessionwire_core::EventKind;
+
+/// ACP's tool call content as sessionwire's: a `{type:"content", content:{type:"text", text}}`
+/// is `{type:"text", text}`, a diff stays a diff; terminals (never offered) are left out.
+fn tool_content(update: &Value) -> Option<Value> {
+    let items = update.get("content")?.as_array()?;
+    let items = items
+        .iter()
+        .filter_map(|item| match item.get("type").and_then(Value::as_str) {
+            Some("content") => {
+                let text = item.pointer("/content/text").and_then(Value::as_str)?;
+                Some(serde_json::json!({"type": "text", "text": text}))
+            }
+            Some("diff") => {
+                let mut diff = serde_json::Map::new();
+                diff.insert("type".into(), "diff".into());
+                for key in ["path", "oldText", "newText"] {
+                    if let Some(value) = item.get(key).filter(|v| !v.is_null()) {
+                        diff.insert(key.into(), value.clone());
+                    }
+                }
+                Some(Value::Object(diff))
+            }
+            _ => None,
+        })
+        .collect();
+    Some(Value::Array(items))
+}
 
 /// The state of one prompt's translation.
 #[derive(Debug)]
@@ -95,37 +123,10 @@ impl<'a> Mapper<'a> {
     }
 
     /// The fields a `tool_call` or `tool_call_update` carries, as a `tool_update` (PROTOCOL.md
-    /// §5: a field left out is unchanged). ACP's content items become sessionwire's: a
-    /// `{type:"content", content:{type:"text", text}}` is `{type:"text", text}`, a diff stays a
-    /// diff; terminals (never offered) are left out.
+    /// §5: a field left out is unchanged), its content as [`tool_content`] makes it.
     fn tool_update(&mut self, id: &str, update: &Value) {
         let text = |key: &str| update.get(key).and_then(Value::as_str).map(str::to_owned);
-        let content = update
-            .get("content")
-            .and_then(Value::as_array)
-            .map(|items| {
-                let items: Vec<Value> = items
-                    .iter()
-                    .filter_map(|item| match item.get("type").and_then(Value::as_str) {
-                        Some("content") => {
-                            let text = item.pointer("/content/text").and_then(Value::as_str)?;
-                            Some(serde_json::json!({"type": "text", "text": text}))
-                        }
-                        Some("diff") => {
-                            let mut diff = serde_json::Map::new();
-                            diff.insert("type".into(), "diff".into());
-                            for key in ["path", "oldText", "newText"] {
-                                if let Some(value) = item.get(key).filter(|v| !v.is_null()) {
-                                    diff.insert(key.into(), value.clone());
-                                }
-                            }
-                            Some(Value::Object(diff))
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                RawJson::from(Value::Array(items))
-            });
+        let content = tool_content(update).map(RawJson::from);
         let locations = update
             .get("locations")
             .filter(|v| v.is_array())
@@ -141,6 +142,54 @@ impl<'a> Mapper<'a> {
             content,
             locations,
         }));
+    }
+
+    /// A `session/request_permission`'s params as what to ask the user. Its `toolCall` is the
+    /// call it is about: its block is written first (if no `tool_call` did) and what it carries
+    /// is a `tool_update`.
+    pub(super) fn permission(&mut self, params: &Value) -> Ask {
+        let call = params.get("toolCall").unwrap_or(&Value::Null);
+        let tool_id = call
+            .get("toolCallId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let Some(id) = &tool_id {
+            self.tool_block(id, call);
+            self.tool_update(id, call);
+        }
+        let text = |value: &Value, key: &str| {
+            value
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let options = params
+            .get("options")
+            .and_then(Value::as_array)
+            .map(|options| {
+                options
+                    .iter()
+                    .map(|option| Choice {
+                        option_id: text(option, "optionId"),
+                        name: text(option, "name"),
+                        kind: text(option, "kind"),
+                    })
+                    .filter(|choice| !choice.option_id.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let title = call
+            .get("title")
+            .and_then(Value::as_str)
+            .unwrap_or("The agent asks for permission")
+            .to_owned();
+        Ask {
+            tool_id,
+            title,
+            options,
+            content: tool_content(call),
+        }
     }
 
     /// A finished tool call's result.

@@ -13,8 +13,9 @@ mod mapping;
 mod rpc;
 
 use super::{Agent, Turn, TurnFailure, TurnFuture, TurnOutcome};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use mapping::Mapper;
-use rpc::Process;
+use rpc::{Incoming, Process};
 use serde_json::{json, Value};
 use std::{
     collections::HashMap,
@@ -231,6 +232,8 @@ impl AcpSession {
             answer: Some(answer),
         };
         let mut mapper = Mapper::new(&turn.events);
+        // The agent's permission requests waiting for the user, each with its JSON-RPC id.
+        let mut asks = FuturesUnordered::new();
         let mut open = true;
         let result = loop {
             let Some(answer) = in_flight.answer.as_mut() else {
@@ -239,9 +242,17 @@ impl AcpSession {
             tokio::select! {
                 biased;
                 update = received.recv(), if open => match update {
-                    Some(update) => mapper.apply(&update),
+                    Some(Incoming::Update(update)) => mapper.apply(&update),
+                    Some(Incoming::Permission { id, params }) => {
+                        let ask = mapper.permission(&params);
+                        let asker = turn.permissions.clone();
+                        asks.push(Box::pin(async move { (id, asker.ask(ask).await) }));
+                    }
                     None => open = false,
                 },
+                Some((id, choice)) = asks.next(), if !asks.is_empty() => {
+                    process.answer_permission(&id, choice.as_deref());
+                }
                 answer = answer => {
                     in_flight.answer = None;
                     break answer.unwrap_or_else(|_| Err("the agent exited".to_owned()));
@@ -249,10 +260,14 @@ impl AcpSession {
             }
         };
         // Updates that came before the answer are the turn's too.
-        while let Ok(update) = received.try_recv() {
-            mapper.apply(&update);
+        while let Ok(incoming) = received.try_recv() {
+            if let Incoming::Update(update) = incoming {
+                mapper.apply(&update);
+            }
         }
-        let refused = process.route_updates(None);
+        // Requests still open when the prompt is over are answered cancelled (their events are
+        // resolved by the runtime as the turn ends).
+        process.route_updates(None);
         in_flight.permit.take();
         mapper.finish();
         match result {
@@ -261,13 +276,6 @@ impl AcpSession {
                     .get("stopReason")
                     .and_then(Value::as_str)
                     .map(str::to_owned);
-                if !refused.is_empty() {
-                    return Err(format!(
-                        "the agent asked for permission ({}); sessionwire cannot ask the user yet, so it was answered cancelled",
-                        refused.join(", ")
-                    )
-                    .into());
-                }
                 Ok(TurnOutcome {
                     interrupted: stop.as_deref() == Some("cancelled"),
                     stop_reason: stop.filter(|stop| stop != "cancelled"),

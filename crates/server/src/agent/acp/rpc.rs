@@ -27,9 +27,19 @@ use tokio::{
 /// A JSON-RPC answer: the result, or the error's message (with its code).
 pub(super) type Answer = Result<Value, String>;
 
-/// Where the updates of the prompt in progress go (`session/update` params' `update`). Bounded:
-/// when the turn cannot keep up, the reader waits, and so the agent's writes to its stdout wait.
-pub(super) type Updates = mpsc::Sender<Value>;
+/// What the agent sends the prompt in progress, in the order it sent it.
+#[derive(Debug)]
+pub(super) enum Incoming {
+    /// A `session/update`'s `update`.
+    Update(Value),
+    /// A `session/request_permission`: its JSON-RPC id (answered with
+    /// [`Process::answer_permission`]) and its params.
+    Permission { id: Value, params: Value },
+}
+
+/// Where what the agent sends the prompt in progress goes. Bounded: when the turn cannot keep
+/// up, the reader waits, and so the agent's writes to its stdout wait.
+pub(super) type Updates = mpsc::Sender<Incoming>;
 
 /// The updates a prompt may have waiting before the agent is held back.
 pub(super) const UPDATES_BOUND: usize = 1024;
@@ -39,8 +49,9 @@ struct Shared {
     pending: HashMap<u64, oneshot::Sender<Answer>>,
     /// The prompt in progress: its agent session id and where its updates go.
     updates: Option<(String, Updates)>,
-    /// Titles of the permission requests answered `cancelled` during the prompt in progress.
-    refused: Vec<String>,
+    /// The JSON-RPC ids of the agent's permission requests not answered yet: a cancel answers
+    /// them all `cancelled`, as ACP requires.
+    asked: Vec<Value>,
 }
 
 /// A running agent process.
@@ -222,11 +233,41 @@ impl Process {
     }
 
     /// Routes the updates of `agent_session` to `updates` (`None`: drop them from now on, as
-    /// after a cancel); returns the permission requests refused since the last call.
-    pub(super) fn route_updates(&self, route: Option<(String, Updates)>) -> Vec<String> {
-        let mut shared = lock(&self.shared);
-        shared.updates = route;
-        std::mem::take(&mut shared.refused)
+    /// after a cancel, and answer every permission request still open `cancelled`).
+    pub(super) fn route_updates(&self, route: Option<(String, Updates)>) {
+        let asked = {
+            let mut shared = lock(&self.shared);
+            shared.updates = route;
+            if shared.updates.is_some() {
+                return;
+            }
+            std::mem::take(&mut shared.asked)
+        };
+        for id in asked {
+            self.write_permission_answer(&id, None);
+        }
+    }
+
+    /// Answers a permission request of the agent: the option chosen, or `None` for cancelled.
+    /// A request already answered (by a cancel) is not answered twice.
+    pub(super) fn answer_permission(&self, id: &Value, option_id: Option<&str>) {
+        let open = {
+            let mut shared = lock(&self.shared);
+            let at = shared.asked.iter().position(|asked| asked == id);
+            at.map(|at| shared.asked.remove(at)).is_some()
+        };
+        if open {
+            self.write_permission_answer(id, option_id);
+        }
+    }
+
+    fn write_permission_answer(&self, id: &Value, option_id: Option<&str>) {
+        let outcome = match option_id {
+            Some(option_id) => json!({"outcome": "selected", "optionId": option_id}),
+            None => json!({"outcome": "cancelled"}),
+        };
+        let line = json!({"jsonrpc": "2.0", "id": id, "result": {"outcome": outcome}});
+        let _ = self.writer.send(line.to_string());
     }
 }
 
@@ -237,7 +278,7 @@ fn handle_line(
     writer: &mpsc::UnboundedSender<String>,
     session: &str,
     line: &str,
-) -> Option<(Updates, Value)> {
+) -> Option<(Updates, Incoming)> {
     let Ok(mut message) = serde_json::from_str::<Value>(line) else {
         // An agent that prints to stdout what belongs to stderr: the line is logged and skipped.
         tracing::warn!(session = %session, "acp agent wrote a line that is not JSON-RPC: {line}");
@@ -280,7 +321,8 @@ fn handle_line(
             match &shared.updates {
                 Some((agent_session, updates)) if agent_session == from => {
                     let update = params.get_mut("update").map(Value::take);
-                    return Some((updates.clone(), update.unwrap_or(Value::Null)));
+                    let update = Incoming::Update(update.unwrap_or(Value::Null));
+                    return Some((updates.clone(), update));
                 }
                 // Updates with no prompt in progress (after a cancel, or a session/load's
                 // replay, which sessionwire's own log already holds) are not shown.
@@ -292,14 +334,26 @@ fn handle_line(
         // The agent asks the client something.
         (Some(method), Some(id)) => {
             let answer = if method == "session/request_permission" {
-                // Until the permission frames exist (issue 15), a request is refused as
-                // cancelled and the turn says why instead of waiting forever.
-                let title = message
-                    .pointer("/params/toolCall/title")
+                let id = id.clone();
+                let params = message
+                    .get_mut("params")
+                    .map(Value::take)
+                    .unwrap_or(Value::Null);
+                let from = params
+                    .get("sessionId")
                     .and_then(Value::as_str)
-                    .unwrap_or("a tool call")
-                    .to_owned();
-                lock(shared).refused.push(title);
+                    .unwrap_or_default();
+                let mut shared = lock(shared);
+                if let Some((agent_session, updates)) = &shared.updates {
+                    if agent_session == from {
+                        // The turn asks the user; the answer (or a cancel) comes later.
+                        let updates = updates.clone();
+                        shared.asked.push(id.clone());
+                        return Some((updates, Incoming::Permission { id, params }));
+                    }
+                }
+                // No prompt in progress to ask for: nobody can answer it.
+                tracing::warn!(session = %session, "acp agent asked for permission outside a prompt; answered cancelled");
                 json!({"jsonrpc": "2.0", "id": id, "result": {"outcome": {"outcome": "cancelled"}}})
             } else {
                 // No `fs` or `terminal` capability was offered: nothing else is answered.
