@@ -51,6 +51,9 @@
 //! prompt that gets an answer (result or error) is appended to the history, with the text of the
 //! `agent_message_chunk`s sent before the answer (`/crash` turns are not).
 //!
+//! With env `FAKE_ACP_ANSWER_LOG` set, `/perm` appends to that file the wall-clock time (µs since
+//! the Unix epoch) at which each of its permission answers arrived (for benchmarks).
+//!
 //! # Turns
 //!
 //! Every update is `session/update {sessionId, update}`; message and thought chunks carry

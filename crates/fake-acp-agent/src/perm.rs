@@ -45,6 +45,7 @@ pub fn run(turn: &mut Turn, text: &str) -> End<'static> {
         ],
     });
     let reply = turn.ask("session/request_permission", params);
+    log_answer_time();
     let answer = match reply {
         _ if turn.cancel_seen => Answer::Cancelled,
         Err(_) => Answer::Failed,
@@ -70,6 +71,30 @@ pub fn run(turn: &mut Turn, text: &str) -> End<'static> {
         }
         Answer::Unknown => End::Error(INVALID_PARAMS, "Invalid params: unknown optionId"),
         Answer::Failed => End::Error(INTERNAL_ERROR, "the permission request failed"),
+    }
+}
+
+/// With env `FAKE_ACP_ANSWER_LOG` set, the wall-clock time (µs since the Unix epoch) at which
+/// each permission answer arrived is appended to that file, one per line: the benchmark's
+/// "the answer reached the agent" (`sessionwire-acp-bench`).
+fn log_answer_time() {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("FAKE_ACP_ANSWER_LOG") else {
+        return;
+    };
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros());
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| writeln!(file, "{micros}"));
+    if let Err(error) = written {
+        eprintln!(
+            "fake-acp-agent: cannot log to {}: {error}",
+            path.to_string_lossy()
+        );
     }
 }
 
