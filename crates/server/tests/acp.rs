@@ -451,3 +451,41 @@ async fn an_interrupt_answers_the_agents_permission_request_cancelled_and_the_ne
     assert_eq!(assistant_text(&frames), "echo: after");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_crash_with_a_request_waiting_expires_it_and_the_agent_session_goes_on() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let server = acp_server_in(dir.clone(), "").await;
+    let mut client = server.client().await;
+    let (session, request, _) = acp_permission(&mut client, "x").await;
+    drop(client);
+    let (dir, config) = server.crash().await;
+
+    let server = start_with(dir.clone(), config).await;
+    let mut client = server.client().await;
+    client
+        .send(json!({"type": "reconnect", "sessions": [{"sessionId": session, "lastSeq": 0}]}))
+        .await;
+    let log = client.recv_until(|f| ty(f) == "reconnected").await;
+    let resolved: Vec<&Value> = log
+        .iter()
+        .filter(|f| ty(f) == "permission_resolved")
+        .collect();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0]["outcome"], "expired");
+    assert_eq!(resolved[0]["requestId"], request["requestId"]);
+    let end = log.iter().rfind(|f| is_turn_end(f)).unwrap();
+    assert_eq!(end["error"], "server_restart");
+    assert_dense(&events_of(&log, &session), 1);
+
+    // The next message resumes the agent's own session; nothing of before is shown again.
+    client.send_message(Some(&session), "c2", "again").await;
+    let frames = client.recv_until(is_turn_end).await;
+    assert_eq!(assistant_text(&frames), "echo: again");
+    assert_eq!(frames.last().unwrap()["reason"], "completed");
+    let sessions = std::fs::read_dir(dir.path().join("agent-state"))
+        .unwrap()
+        .count();
+    assert_eq!(sessions, 1, "still the one agent session");
+    server.stop().await;
+}
