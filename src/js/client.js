@@ -153,6 +153,17 @@ export class SessionwireClient {
     this.#sendNow(this.#store.interrupt(text));
   }
 
+  /// Answers the pending permission request `requestId` with its option `optionId` (PROTOCOL.md
+  /// §5.1). Like a send, the answer waits in the outbox while disconnected and goes again with
+  /// the same `clientMsgId` after `welcome`; the request leaves `pendingPermissions` when its
+  /// `permission_resolved` arrives (in every tab, whichever answered first). Throws
+  /// `no_current_session` when no session holds the request and none is current.
+  respondPermission(requestId, optionId) {
+    if (typeof requestId !== "string" || requestId === "") throw invalid("requestId", "a non-empty string");
+    if (typeof optionId !== "string" || optionId === "") throw invalid("optionId", "a non-empty string");
+    this.#sendNow(this.#store.respondPermission(requestId, optionId));
+  }
+
   /// Stops the current session's runtime; the session ends (throws `no_current_session`).
   stop() {
     this.#sendOrQueue(this.#store.stop());

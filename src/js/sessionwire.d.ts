@@ -86,6 +86,14 @@ export declare class SessionwireClient {
   switchSession(sessionId: string | null): void;
   /** Throws `no_current_session` without a current session. */
   interrupt(text?: string): void;
+  /**
+   * Answers the pending permission request `requestId` (one of `getState().pendingPermissions`)
+   * with one of its options' `optionId`. The answer waits in the outbox while disconnected; the
+   * request leaves `pendingPermissions` in every tab when its `permission_resolved` arrives.
+   * Throws `invalid_argument` for an argument that is not a non-empty string, and
+   * `no_current_session` when no session holds the request and none is current.
+   */
+  respondPermission(requestId: string, optionId: string): void;
   stop(): void;
   closeSession(): void;
   suspend(): void;
