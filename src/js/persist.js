@@ -41,6 +41,16 @@ function openDb(idb) {
   return request(req);
 }
 
+/// The action that puts a saved outbox entry back: a send, an interrupt or a permission answer,
+/// each with its original `clientMsgId`.
+function outboxAction(entry) {
+  const { clientMsgId, sessionId, text } = entry;
+  if (entry.kind === "interrupt") return { type: "USER_INTERRUPT", clientMsgId, sessionId, text };
+  if (entry.kind === "permission")
+    return { type: "PERMISSION_RESPONSE", clientMsgId, sessionId, requestId: entry.requestId, optionId: entry.optionId };
+  return { type: "USER_SEND", clientMsgId, sessionId, text };
+}
+
 export function openPersistence(idb, scope) {
   return new Persistence(idb, scope);
 }
@@ -96,12 +106,13 @@ class Persistence {
       for (const entry of entries) {
         this.#outbox.set(entry.clientMsgId, entry);
         this.#order = Math.max(this.#order, entry.order + 1);
-        const { clientMsgId, sessionId, text } = entry;
-        store.dispatch(
-          entry.kind === "interrupt"
-            ? { type: "USER_INTERRUPT", clientMsgId, sessionId, text }
-            : { type: "USER_SEND", clientMsgId, sessionId, text },
-        );
+        try {
+          store.dispatch(outboxAction(entry));
+        } catch (error) {
+          // Saved by an older version of the package, perhaps (a permission answer without its
+          // ids): skipped, and deleted when the outbox next changes, as it no longer holds it.
+          console.error("sessionwire: skipped a saved outbox entry", error);
+        }
       }
       for (const frame of switched) this.#replay(store, frame);
       for (let i = 0; i < events.length; i++) {
@@ -179,6 +190,10 @@ class Persistence {
         kind: entry.kind,
         order: saved?.order ?? this.#order++,
       };
+      if (entry.kind === "permission") {
+        record.requestId = entry.requestId;
+        record.optionId = entry.optionId;
+      }
       this.#outbox.set(entry.clientMsgId, record);
       this.#ops.push(["outbox", "put", [this.#scope, entry.clientMsgId], record]);
     }
