@@ -33,6 +33,17 @@ function share(old, next) {
   return next;
 }
 
+// `next` (a `sessions` entry from a patch) replacing `old`: its plan and its pending permissions
+// stay `old`'s objects when they did not change, so `getState().plan` and
+// `getState().pendingPermissions` keep their identity across frames that change something else
+// of the session (its lastSeq, running, state).
+function keepEntry(old, next) {
+  if (old === undefined) return next;
+  if (equal(old.plan, next.plan)) next.plan = old.plan;
+  if (equal(old.pendingPermissions, next.pendingPermissions)) next.pendingPermissions = old.pendingPermissions;
+  return next;
+}
+
 // The state `getState()` returns, shared structurally (PROTOCOL.md §7): the store sends patches
 // of what changed (crates/core/src/store/patch.rs says their form), and only the objects along
 // a change's path are made anew; every other message, block and `sessions` entry is the same
@@ -94,7 +105,7 @@ export class StateMirror {
     const entries = p.sessions;
     let sessions = this.sessions;
     if (p.all) {
-      for (const id in entries) if (equal(entries[id], sessions[id])) entries[id] = sessions[id];
+      for (const id in entries) entries[id] = equal(entries[id], sessions[id]) ? sessions[id] : keepEntry(sessions[id], entries[id]);
       for (const id of this.views.keys()) if (id !== "" && !(id in entries)) this.views.delete(id);
       if (!equal(entries, sessions)) sessions = entries;
     } else {
@@ -103,7 +114,7 @@ export class StateMirror {
         if (equal(entries[id], sessions[id])) continue;
         if (sessions === this.sessions) sessions = Object.assign({}, sessions);
         added ||= !(id in sessions);
-        sessions[id] = entries[id];
+        sessions[id] = keepEntry(sessions[id], entries[id]);
       }
       // Keys in the core's order (by id), as in the store's own snapshot: a new one is not last.
       if (added) sessions = Object.fromEntries(Object.entries(sessions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -180,6 +191,7 @@ export class StateMirror {
       lastSeq: entry ? entry.lastSeq : 0,
       messages: this.views.get(entry ? id : "") ?? NONE,
       plan: entry ? entry.plan : null,
+      pendingPermissions: entry ? entry.pendingPermissions : NONE,
       sessions: this.sessions,
       outbox: top.outbox,
       errors: top.errors,
