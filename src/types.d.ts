@@ -1,13 +1,17 @@
 // Generated from the Rust types of sessionwire-core by tests/typescript.rs (ts-rs).
 // Do not edit: run `SESSIONWIRE_BLESS=1 cargo test -p sessionwire --test typescript`.
 
-export type Action = { "type": "CONNECTION_OPENED" } | { "type": "CONNECTION_LOST" } | { "type": "WELCOME", protocol: number, connectionId: string, epoch: string, } | { "type": "SESSIONS_LISTED", sessions: Array<SessionSummary>, next?: string | null, } | { "type": "SWITCH_REQUESTED", sessionId: string | null, } | { "type": "SESSION_SWITCHED", sessionId: string, state: SessionState, lastSeq: number, title: string, } | { "type": "SET_RUNNING", sessionId: string, running: boolean, } | { "type": "SESSION_CLEARED" } | { "type": "SESSION_CREATED", sessionId: string, clientMsgId: string, } | { "type": "USER_SEND", clientMsgId: string, sessionId: string | null, text: string, } | { "type": "USER_INTERRUPT", clientMsgId: string, sessionId: string, text?: string | null, } | { "type": "ACK", sessionId: string, clientMsgId: string, seq: number, duplicate: boolean, running: boolean, } | { "type": "RECONNECTED", sessions: Array<ReconnectedSession>, } | { "type": "WATCHED", sessionId: string, } | { "type": "UNWATCHED", sessionId: string, } | { "type": "PONG", nonce?: string | null, } | { "type": "ERROR", code: ErrorCode, message: string, sessionId?: string | null, ref?: string | null, } | { "type": "GAP_DETECTED", sessionId: string, expectedSeq: number, receivedSeq: number, } | { "type": "SESSION_VIEW_DROPPED", sessionId: string, } | { "type": "USER_MESSAGE_RECEIVED", sessionId: string, seq: number, messageId: string, text: string, } | { "type": "TURN_START", sessionId: string, seq: number, turnId: string, } | { "type": "MESSAGE_START", sessionId: string, seq: number, messageId: string, } | { "type": "BLOCK_START", sessionId: string, seq: number, messageId: string, blockId: string, blockType: BlockType, toolName?: string | null, } | { "type": "BLOCK_DELTA", sessionId: string, seq: number, messageId: string, blockId: string, delta: string, } | { "type": "BLOCK_END", sessionId: string, seq: number, messageId: string, blockId: string, input?: JsonValue | null, } | { "type": "TOOL_RESULT", sessionId: string, seq: number, messageId: string, toolId: string, result: JsonValue, isError: boolean, } | { "type": "TOOL_UPDATE", sessionId: string, seq: number, messageId: string, toolId: string, status?: string | null, title?: string | null, kind?: string | null, content?: JsonValue | null, locations?: JsonValue | null, } | { "type": "PLAN_UPDATED", sessionId: string, seq: number, entries: JsonValue, } | { "type": "MESSAGE_END", sessionId: string, seq: number, messageId: string, } | { "type": "TURN_END", sessionId: string, seq: number, turnId: string, reason: TurnEndReason, error?: string | null, } | { "type": "SESSION_STATE_CHANGED", sessionId: string, seq: number, state: SessionState, previous: SessionState | null, reason: string, };
+export type Action = { "type": "CONNECTION_OPENED" } | { "type": "CONNECTION_LOST" } | { "type": "WELCOME", protocol: number, connectionId: string, epoch: string, } | { "type": "SESSIONS_LISTED", sessions: Array<SessionSummary>, next?: string | null, } | { "type": "SWITCH_REQUESTED", sessionId: string | null, } | { "type": "SESSION_SWITCHED", sessionId: string, state: SessionState, lastSeq: number, title: string, } | { "type": "SET_RUNNING", sessionId: string, running: boolean, } | { "type": "SESSION_CLEARED" } | { "type": "SESSION_CREATED", sessionId: string, clientMsgId: string, } | { "type": "USER_SEND", clientMsgId: string, sessionId: string | null, text: string, } | { "type": "USER_INTERRUPT", clientMsgId: string, sessionId: string, text?: string | null, } | { "type": "PERMISSION_RESPONSE", clientMsgId: string, sessionId: string, requestId: string, optionId: string, } | { "type": "ACK", sessionId: string, clientMsgId: string, seq: number, duplicate: boolean, running: boolean, } | { "type": "RECONNECTED", sessions: Array<ReconnectedSession>, } | { "type": "WATCHED", sessionId: string, } | { "type": "UNWATCHED", sessionId: string, } | { "type": "PONG", nonce?: string | null, } | { "type": "ERROR", code: ErrorCode, message: string, sessionId?: string | null, ref?: string | null, } | { "type": "GAP_DETECTED", sessionId: string, expectedSeq: number, receivedSeq: number, } | { "type": "SESSION_VIEW_DROPPED", sessionId: string, } | { "type": "USER_MESSAGE_RECEIVED", sessionId: string, seq: number, messageId: string, text: string, } | { "type": "TURN_START", sessionId: string, seq: number, turnId: string, } | { "type": "MESSAGE_START", sessionId: string, seq: number, messageId: string, } | { "type": "BLOCK_START", sessionId: string, seq: number, messageId: string, blockId: string, blockType: BlockType, toolName?: string | null, } | { "type": "BLOCK_DELTA", sessionId: string, seq: number, messageId: string, blockId: string, delta: string, } | { "type": "BLOCK_END", sessionId: string, seq: number, messageId: string, blockId: string, input?: JsonValue | null, } | { "type": "TOOL_RESULT", sessionId: string, seq: number, messageId: string, toolId: string, result: JsonValue, isError: boolean, } | { "type": "TOOL_UPDATE", sessionId: string, seq: number, messageId: string, toolId: string, status?: string | null, title?: string | null, kind?: string | null, content?: JsonValue | null, locations?: JsonValue | null, } | { "type": "PLAN_UPDATED", sessionId: string, seq: number, entries: JsonValue, } | { "type": "PERMISSION_REQUESTED", sessionId: string, seq: number, requestId: string, toolId?: string | null, title: string, options: JsonValue, content?: JsonValue | null, } | { "type": "PERMISSION_RESOLVED", sessionId: string, seq: number, requestId: string, outcome: string, optionId?: string | null, clientMsgId?: string | null, } | { "type": "MESSAGE_END", sessionId: string, seq: number, messageId: string, } | { "type": "TURN_END", sessionId: string, seq: number, turnId: string, reason: TurnEndReason, error?: string | null, } | { "type": "SESSION_STATE_CHANGED", sessionId: string, seq: number, state: SessionState, previous: SessionState | null, reason: string, };
 
 export type ClientState = { connection: Connection, epoch: string | null, connectionId: string | null, currentSessionId: string | null, running: boolean, sessionState: SessionState | null, lastSeq: number, messages: Array<Message>, 
 /**
  * The current session's plan (null without a session or a plan).
  */
-plan: JsonValue | null, sessions: { [sessionId: string]: SessionEntry }, outbox: Array<OutboxEntry>, errors: Array<ErrorInfo>, };
+plan: JsonValue | null, 
+/**
+ * The current session's permission requests still waiting for an answer.
+ */
+pendingPermissions: Array<PendingPermission>, sessions: { [sessionId: string]: SessionEntry }, outbox: Array<OutboxEntry>, errors: Array<ErrorInfo>, };
 
 export type SessionEntry = { state: SessionState | null, running: boolean, lastSeq: number, title: string | null, 
 /**
@@ -17,7 +21,11 @@ gap: boolean,
 /**
  * The session's latest plan, `[{content, priority, status}]`, or null.
  */
-plan: JsonValue | null, };
+plan: JsonValue | null, 
+/**
+ * The session's permission requests still waiting for an answer.
+ */
+pendingPermissions: Array<PendingPermission>, };
 
 export type Connection = "closed" | "connecting" | "open";
 
@@ -35,12 +43,16 @@ status?: string | null, title?: string | null, kind?: string | null, content?: J
 
 export type OutboxEntry = { clientMsgId: string, sessionId: string | null, text?: string | null, kind: OutboxKind, 
 /**
+ * The request a `permission` entry answers, and the option chosen.
+ */
+requestId?: string | null, optionId?: string | null, 
+/**
  * Set for a message typed into a session that is still being created: it waits for
  * `session_created` (naming this `clientMsgId` of the creating send) before it can go.
  */
 waitsFor?: string | null, };
 
-export type OutboxKind = "send" | "interrupt";
+export type OutboxKind = "send" | "interrupt" | "permission";
 
 export type ErrorInfo = { code: ErrorCode, message: string, sessionId?: string | null, ref?: string | null, };
 
@@ -118,9 +130,9 @@ seq: number,
 /**
  * Milliseconds since the Unix epoch, when the server stored it.
  */
-ts: number, } & ({ "type": "user_message" } & UserMessage | { "type": "turn_start" } & TurnStart | { "type": "message_start" } & MessageRef | { "type": "block_start" } & BlockStart | { "type": "block_delta" } & BlockDelta | { "type": "block_end" } & BlockEnd | { "type": "tool_result" } & ToolResult | { "type": "tool_update" } & ToolUpdate | { "type": "plan" } & Plan | { "type": "message_end" } & MessageRef | { "type": "turn_end" } & TurnEnd | { "type": "session_state" } & SessionStateChange);
+ts: number, } & ({ "type": "user_message" } & UserMessage | { "type": "turn_start" } & TurnStart | { "type": "message_start" } & MessageRef | { "type": "block_start" } & BlockStart | { "type": "block_delta" } & BlockDelta | { "type": "block_end" } & BlockEnd | { "type": "tool_result" } & ToolResult | { "type": "tool_update" } & ToolUpdate | { "type": "plan" } & Plan | { "type": "permission_request" } & PermissionRequest | { "type": "permission_resolved" } & PermissionResolved | { "type": "message_end" } & MessageRef | { "type": "turn_end" } & TurnEnd | { "type": "session_state" } & SessionStateChange);
 
-export type EventKind = { "type": "user_message" } & UserMessage | { "type": "turn_start" } & TurnStart | { "type": "message_start" } & MessageRef | { "type": "block_start" } & BlockStart | { "type": "block_delta" } & BlockDelta | { "type": "block_end" } & BlockEnd | { "type": "tool_result" } & ToolResult | { "type": "tool_update" } & ToolUpdate | { "type": "plan" } & Plan | { "type": "message_end" } & MessageRef | { "type": "turn_end" } & TurnEnd | { "type": "session_state" } & SessionStateChange;
+export type EventKind = { "type": "user_message" } & UserMessage | { "type": "turn_start" } & TurnStart | { "type": "message_start" } & MessageRef | { "type": "block_start" } & BlockStart | { "type": "block_delta" } & BlockDelta | { "type": "block_end" } & BlockEnd | { "type": "tool_result" } & ToolResult | { "type": "tool_update" } & ToolUpdate | { "type": "plan" } & Plan | { "type": "permission_request" } & PermissionRequest | { "type": "permission_resolved" } & PermissionResolved | { "type": "message_end" } & MessageRef | { "type": "turn_end" } & TurnEnd | { "type": "session_state" } & SessionStateChange;
 
 export type UserMessage = { messageId: string, text: string, };
 
@@ -161,7 +173,7 @@ stopReason?: string | null, };
 
 export type SessionStateChange = { state: SessionState, previous: SessionState | null, reason: string, };
 
-export type ClientFrame = { "type": "hello" } & HelloFrame | { "type": "list_sessions" } & ListSessionsFrame | { "type": "switch_session" } & SwitchSessionFrame | { "type": "send" } & SendFrame | { "type": "interrupt" } & InterruptFrame | { "type": "stop" } & SessionRef | { "type": "close_session" } & SessionRef | { "type": "suspend" } & SessionRef | { "type": "reconnect" } & ReconnectFrame | { "type": "watch" } & SessionRef | { "type": "unwatch" } & SessionRef | { "type": "ping" } & PingFrame;
+export type ClientFrame = { "type": "hello" } & HelloFrame | { "type": "list_sessions" } & ListSessionsFrame | { "type": "switch_session" } & SwitchSessionFrame | { "type": "send" } & SendFrame | { "type": "interrupt" } & InterruptFrame | { "type": "stop" } & SessionRef | { "type": "close_session" } & SessionRef | { "type": "suspend" } & SessionRef | { "type": "reconnect" } & ReconnectFrame | { "type": "watch" } & SessionRef | { "type": "unwatch" } & SessionRef | { "type": "ping" } & PingFrame | { "type": "respond_permission" } & RespondPermissionFrame;
 
 export type HelloFrame = { protocol: number, token?: string | null, clientId?: string | null, };
 
