@@ -215,3 +215,117 @@ test("bad arguments throw invalid_argument naming the field; no WebSocket is a c
     await assert.rejects(client.connect(), (e) => e.code === "invalid_argument" && e.field === "WebSocket");
   }
 });
+
+const REQUEST = {
+  type: "permission_request",
+  sessionId: "s1",
+  seq: 2,
+  ts: 1700000000002,
+  requestId: "r1",
+  toolId: "b1",
+  title: "Edit notes.txt",
+  options: [
+    { optionId: "allow", name: "Allow", kind: "allow_once" },
+    { optionId: "reject", name: "Reject", kind: "reject_once" },
+  ],
+  content: [{ type: "diff", path: "notes.txt", oldText: "", newText: "hi" }],
+};
+
+test("respondPermission: sent at once when open, sent again with the same clientMsgId after a reconnect, gone at permission_resolved", async () => {
+  const { sockets, ScriptedSocket } = scripted();
+  const client = new SessionwireClient("ws://127.0.0.1:9/ws", { WebSocket: ScriptedSocket, reconnectBaseMs: 10, reconnectMaxMs: 20 });
+  client.connect();
+  await tick();
+  sockets[0].open();
+  sockets[0].deliver(WELCOME);
+  client.switchSession("s1");
+  sockets[0].deliver({ type: "session_switched", sessionId: "s1", state: "ACTIVE", running: true, lastSeq: 0, title: "perm" });
+  sockets[0].deliver({ type: "plan", sessionId: "s1", seq: 1, ts: 1700000000001, entries: [{ content: "edit", priority: "high", status: "in_progress" }] });
+  sockets[0].deliver(REQUEST);
+  const state = client.getState();
+  const { type, sessionId, seq, ts, ...pending } = REQUEST;
+  void type, sessionId, seq, ts;
+  assert.deepEqual(state.pendingPermissions, [pending]);
+  assert.equal(state.sessions.s1.pendingPermissions, state.pendingPermissions, "the current session's, the very same array");
+
+  // A frame that changes the session's entry but neither its plan nor its requests keeps both.
+  sockets[0].deliver({ type: "message_start", sessionId: "s1", seq: 3, ts: 1700000000003, messageId: "m1" });
+  const later = client.getState();
+  assert.notEqual(later, state);
+  assert.equal(later.lastSeq, 3);
+  assert.equal(later.pendingPermissions, state.pendingPermissions, "pendingPermissions keeps its identity");
+  assert.equal(later.plan, state.plan, "plan keeps its identity");
+
+  client.respondPermission("r1", "allow");
+  const answer = sockets[0].sent.at(-1);
+  assert.equal(answer.type, "respond_permission");
+  assert.deepEqual({ ...answer, clientMsgId: undefined }, { type: "respond_permission", sessionId: "s1", clientMsgId: undefined, requestId: "r1", optionId: "allow" });
+  const entry = client.getState().outbox.at(-1);
+  assert.deepEqual([entry.kind, entry.clientMsgId, entry.requestId, entry.optionId], ["permission", answer.clientMsgId, "r1", "allow"]);
+  assert.equal(client.getState().pendingPermissions.length, 1, "pending until permission_resolved");
+
+  // Lost before the answer was acked: it goes again after welcome, with the same clientMsgId.
+  sockets[0].drop(1006);
+  await tick(40);
+  assert.equal(sockets.length, 2);
+  sockets[1].open();
+  sockets[1].deliver(WELCOME);
+  const resent = sockets[1].sent.filter((f) => f.type === "respond_permission");
+  assert.deepEqual(resent, [answer]);
+
+  sockets[1].deliver({ type: "permission_resolved", sessionId: "s1", seq: 4, ts: 1700000000004, requestId: "r1", outcome: "selected", optionId: "allow", clientMsgId: answer.clientMsgId });
+  sockets[1].deliver({ type: "ack", sessionId: "s1", clientMsgId: answer.clientMsgId, seq: 4, duplicate: false, running: true });
+  const done = client.getState();
+  assert.deepEqual(done.pendingPermissions, []);
+  assert.deepEqual(done.sessions.s1.pendingPermissions, []);
+  assert.deepEqual(done.outbox, []);
+  client.close();
+});
+
+test("respondPermission while disconnected waits in the outbox and goes after welcome", async () => {
+  const { sockets, ScriptedSocket } = scripted();
+  const client = new SessionwireClient("ws://127.0.0.1:9/ws", { WebSocket: ScriptedSocket, reconnectBaseMs: 10, reconnectMaxMs: 20 });
+  client.connect();
+  await tick();
+  sockets[0].open();
+  sockets[0].deliver(WELCOME);
+  client.switchSession("s1");
+  sockets[0].deliver({ type: "session_switched", sessionId: "s1", state: "ACTIVE", running: true, lastSeq: 0, title: "perm" });
+  sockets[0].deliver({ ...REQUEST, seq: 1 });
+  sockets[0].drop(1006);
+  client.respondPermission("r1", "reject");
+  assert.equal(sockets[0].sent.filter((f) => f.type === "respond_permission").length, 0, "nothing sent on a closed socket");
+  const entry = client.getState().outbox.at(-1);
+  assert.equal(entry.kind, "permission");
+  await tick(40);
+  sockets[1].open();
+  sockets[1].deliver(WELCOME);
+  assert.deepEqual(sockets[1].sent.filter((f) => f.type === "respond_permission"), [
+    { type: "respond_permission", sessionId: "s1", clientMsgId: entry.clientMsgId, requestId: "r1", optionId: "reject" },
+  ]);
+  client.close();
+});
+
+test("respondPermission: bad arguments throw invalid_argument naming the field; no session throws no_current_session", () => {
+  const { ScriptedSocket } = scripted();
+  const client = new SessionwireClient("ws://127.0.0.1:9/ws", { WebSocket: ScriptedSocket });
+  for (const [args, field] of [
+    [[], "requestId"],
+    [[5, "allow"], "requestId"],
+    [["", "allow"], "requestId"],
+    [[null, "allow"], "requestId"],
+    [["r1"], "optionId"],
+    [["r1", { optionId: "allow" }], "optionId"],
+    [["r1", ""], "optionId"],
+  ]) {
+    assert.throws(
+      () => client.respondPermission(...args),
+      (e) => e instanceof SessionwireError && e.code === "invalid_argument" && e.field === field,
+      JSON.stringify(args),
+    );
+  }
+  const { respondPermission } = client;
+  assert.throws(() => respondPermission("r1", "allow"), (e) => e instanceof SessionwireError && e.code === "no_current_session", "works unbound; no session");
+  assert.deepEqual(client.getState().outbox, []);
+  client.close();
+});
