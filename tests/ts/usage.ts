@@ -12,6 +12,7 @@ import init, {
   type ClientFrame,
   type ErrorCode,
   type SessionwireClientState,
+  type PendingPermission,
   SessionwireError,
 } from "sessionwire";
 
@@ -60,6 +61,20 @@ store.switchSession(null);
 store.switchSession("s1");
 store.dispatch({ type: "SET_RUNNING", sessionId: "s1", running: false });
 const pending: string[] = store.pendingFrames();
+
+// Permission requests: the current session's and each session's, answered by option id.
+const requests: PendingPermission[] = store.getState().pendingPermissions;
+for (const request of requests) {
+  const requestId: string = request.requestId;
+  const title: string = request.title;
+  const toolId: string | null | undefined = request.toolId;
+  const answer: string = store.respondPermission(requestId, "allow");
+  void title, toolId, answer, request.options, request.content;
+}
+const ofSession: PendingPermission[] | undefined = store.getState().sessions["s1"]?.pendingPermissions;
+const answered = store.getState().outbox.filter((entry) => entry.kind === "permission");
+const answeredWith: Array<string | null | undefined> = answered.map((entry) => entry.optionId ?? entry.requestId);
+void ofSession, answeredWith;
 store.connectionLost();
 store.connectionOpened();
 try {
@@ -78,6 +93,11 @@ client.createSession("new");
 client.switchSession("s1");
 client.interrupt();
 client.interrupt("instead");
+client.respondPermission("r1", "allow");
+const waiting: PendingPermission[] = client.getState().pendingPermissions;
+void waiting;
+// @ts-expect-error: the option is required
+client.respondPermission("r1");
 client.stop();
 client.listSessions();
 const state: SessionwireClientState = client.getState();
