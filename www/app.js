@@ -62,6 +62,7 @@ function render(state) {
 
   renderMessages(state.messages);
   renderPlan(state.plan);
+  renderPermissions(state);
 
   $("action-log").replaceChildren(
     ...actionLog.slice().reverse().map((action) => {
@@ -122,6 +123,76 @@ function renderPlan(plan) {
   );
 }
 
+// The agent's permission requests that wait for the user (the current session's
+// `pendingPermissions`): one card each, with what would change and a button per option. A card
+// goes when its `permission_resolved` arrives, in every tab, whichever tab answered; until then
+// an answer this tab sent (an outbox entry) shows as "answering…". The cards are only rebuilt
+// when the requests or the answers in the outbox changed: the store keeps `pendingPermissions`
+// the same object across unrelated frames, so a ping or a streamed chunk never redraws a button
+// under the user's pointer.
+let shownPermissions = null;
+let shownAnswers = "";
+function renderPermissions(state) {
+  const answers = new Map();
+  for (const entry of state.outbox) if (entry.kind === "permission") answers.set(entry.requestId, entry.optionId);
+  const answersKey = JSON.stringify([...answers]);
+  if (state.pendingPermissions === shownPermissions && answersKey === shownAnswers) return;
+  shownPermissions = state.pendingPermissions;
+  shownAnswers = answersKey;
+  const section = $("permissions");
+  section.hidden = state.pendingPermissions.length === 0;
+  section.replaceChildren(
+    ...state.pendingPermissions.map((request) => {
+      const card = document.createElement("div");
+      card.className = "permission";
+      card.dataset.testid = "permission";
+      card.dataset.requestId = request.requestId;
+      card.setAttribute("role", "group");
+      card.setAttribute("aria-label", `Permission: ${request.title}`);
+      const title = document.createElement("div");
+      title.className = "permission-title";
+      title.textContent = `⚠ The agent asks: ${request.title}`;
+      card.append(title, ...contentBlocks(request.content));
+      const options = document.createElement("div");
+      options.className = "permission-options";
+      const answered = answers.get(request.requestId);
+      for (const option of Array.isArray(request.options) ? request.options : []) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.dataset.testid = "permission-option";
+        button.dataset.optionId = option.optionId;
+        button.dataset.kind = option.kind;
+        if (option.kind?.startsWith("allow")) button.className = "primary";
+        button.textContent = option.name;
+        button.disabled = answered !== undefined;
+        button.addEventListener("click", () => client.respondPermission(request.requestId, option.optionId));
+        options.append(button);
+      }
+      if (answered !== undefined) {
+        const meta = document.createElement("span");
+        meta.className = "meta";
+        meta.textContent = "answering…";
+        options.append(meta);
+      }
+      card.append(options);
+      return card;
+    }),
+  );
+}
+
+// What a tool changes or shows (`content` of tool_update and permission_request): text, or a
+// diff as -/+ lines under its path.
+function contentBlocks(content) {
+  return (Array.isArray(content) ? content : []).map((item) => {
+    const pre = document.createElement("pre");
+    pre.className = item.type === "diff" ? "block diff" : "block tool-output";
+    pre.textContent = item.type === "diff"
+      ? [`--- ${item.path}`, ...(item.oldText ?? "").split("\n").filter(Boolean).map((l) => `- ${l}`), ...(item.newText ?? "").split("\n").map((l) => `+ ${l}`)].join("\n")
+      : item.text ?? "";
+    return pre;
+  });
+}
+
 function renderMessages(messages) {
   const list = $("messages");
   const stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 40;
@@ -145,15 +216,7 @@ function renderMessages(messages) {
           const status = block.status ? ` [${block.status}${block.kind ? `, ${block.kind}` : ""}]` : "";
           tool.textContent = `⚙ ${block.title ?? block.toolName ?? "tool"}${status}(${JSON.stringify(block.input ?? {})}) → ${result}`;
           li.append(tool);
-          // What the tool changes or shows (tool_update's content): text, or a diff as -/+ lines.
-          for (const item of Array.isArray(block.content) ? block.content : []) {
-            const pre = document.createElement("pre");
-            pre.className = item.type === "diff" ? "block diff" : "block tool-output";
-            pre.textContent = item.type === "diff"
-              ? [`--- ${item.path}`, ...(item.oldText ?? "").split("\n").filter(Boolean).map((l) => `- ${l}`), ...item.newText.split("\n").map((l) => `+ ${l}`)].join("\n")
-              : item.text ?? "";
-            li.append(pre);
-          }
+          li.append(...contentBlocks(block.content));
         } else if (block.type === "thinking") {
           const thinking = document.createElement("div");
           thinking.className = "block thinking";
