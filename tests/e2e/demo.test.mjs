@@ -239,6 +239,135 @@ describe("demo page", () => {
     }
   });
 
+  test("a permission card in two tabs: answered in one, gone in both, answered once", async () => {
+    const server = await startServer({ db: freshDb() });
+    // The cards a page shows, as a person sees them (read from the DOM), and what the store holds.
+    const cards = (page) =>
+      page.evaluate(() => ({
+        shown: [...document.querySelectorAll('[data-testid="permission"]')].map((card) => ({
+          requestId: card.dataset.requestId,
+          title: card.querySelector(".permission-title").textContent,
+          diff: [...card.querySelectorAll(".block.diff")].map((pre) => pre.textContent),
+          options: [...card.querySelectorAll('[data-testid="permission-option"]')].map((b) => [b.dataset.optionId, b.textContent, b.disabled]),
+        })),
+        pending: window.sessionwire.getState().pendingPermissions.map((p) => p.requestId),
+      }));
+    // Waits for the card of the store's one pending request to be on screen.
+    const cardShown = (page) =>
+      waitForState(page, () => {
+        const pending = window.sessionwire.getState().pendingPermissions;
+        const card = document.querySelector('[data-testid="permission"]');
+        return pending.length === 1 && card !== null && card.dataset.requestId === pending[0].requestId && card.querySelector(".block.diff") !== null;
+      }, undefined, 20_000);
+    // Waits until no card shows and the store holds no request.
+    const cardsGone = (page) =>
+      waitForState(page, () =>
+        document.querySelectorAll('[data-testid="permission"]').length === 0 &&
+        document.querySelector('[data-testid="permissions"]').hidden &&
+        window.sessionwire.getState().pendingPermissions.length === 0, undefined, 20_000);
+    try {
+      const one = await openDemo(browser, server.url);
+      await send(one, "/perm make it so");
+      await cardShown(one);
+      const sessionId = (await state(one)).currentSessionId;
+      const two = await openDemo(browser, `${server.url}/?session=${sessionId}`);
+      await cardShown(two);
+
+      const expected = {
+        title: "⚠ The agent asks: Edit notes.txt",
+        diff: ["--- notes.txt\n+ make it so"],
+        options: [["allow", "Allow", false], ["reject", "Reject", false]],
+      };
+      const seenOne = await cards(one);
+      const seenTwo = await cards(two);
+      for (const seen of [seenOne, seenTwo]) {
+        assert.equal(seen.shown.length, 1);
+        const { requestId, ...card } = seen.shown[0];
+        assert.deepEqual(card, expected);
+        assert.deepEqual(seen.pending, [requestId]);
+      }
+      assert.equal(seenOne.shown[0].requestId, seenTwo.shown[0].requestId, "the same request in both tabs");
+      assert.equal(await running(one), true, "the turn waits for the answer");
+      await screenshot(one, "8-permission-card");
+
+      // A button of tab two's card, held to show that it is gone once tab one has answered.
+      const lateButton = await two.$('[data-testid="permission"] [data-testid="permission-option"][data-option-id="reject"]');
+      await one.click('[data-testid="permission"] [data-testid="permission-option"][data-option-id="allow"]');
+      await cardsGone(one);
+      await cardsGone(two);
+      await waitForReply(one, "echo: make it so");
+      await waitForReply(two, "echo: make it so");
+
+      // Answered once: no card (nor button) is left to click in either tab, and the one reply.
+      assert.equal(await lateButton.evaluate((button) => button.isConnected), false, "tab two's card was removed");
+      for (const page of [one, two]) {
+        assert.equal(await page.locator('[data-testid="permission-option"]').count(), 0);
+        const list = await messages(page);
+        assert.equal(count(list, "assistant", "echo: make it so"), 1);
+        assert.equal(count(list, "user", "/perm make it so"), 1);
+        const tool = await page.$eval('[data-testid="messages"] .block.tool', (el) => el.dataset.status);
+        assert.equal(tool, "completed");
+        const s = await state(page);
+        assert.deepEqual(s.outbox, []);
+        assert.deepEqual(s.errors, []);
+        assert.deepEqual(page.errors, []);
+      }
+      await screenshot(one, "8-permission-answered-one");
+      await screenshot(two, "8-permission-answered-two");
+    } finally {
+      await stopServer(server);
+    }
+  });
+
+  test("a permission answer made offline is kept in IndexedDB and restored by a reload, ids and all", async () => {
+    const server = await startServer({ db: freshDb() });
+    // A second client in the page, on a server that is not there: its answer waits in the outbox.
+    const nowhere = "ws://127.0.0.1:9/ws";
+    try {
+      const page = await openDemo(browser, server.url);
+      const answered = await page.evaluate(async (url) => {
+        const { SessionwireClient } = await import("/pkg/sessionwire.js");
+        const client = new SessionwireClient(url);
+        client.switchSession("s-offline");
+        client.respondPermission("r-offline", "allow");
+        const entry = client.getState().outbox.at(-1);
+        client.close();
+        return entry;
+      }, nowhere);
+      assert.equal(answered.kind, "permission");
+      // Saved once IndexedDB holds it (the package writes the outbox at once, asynchronously).
+      await page.waitForFunction(() => new Promise((resolve) => {
+        const open = indexedDB.open("sessionwire");
+        open.onerror = () => resolve(false);
+        open.onsuccess = () => {
+          const all = open.result.transaction("outbox").objectStore("outbox").getAll();
+          all.onerror = () => resolve(false);
+          all.onsuccess = () => {
+            open.result.close();
+            resolve(all.result.some((r) => r.kind === "permission" && r.requestId === "r-offline" && r.optionId === "allow"));
+          };
+        };
+      }), null, { timeout: 15_000, polling: 100 });
+
+      await page.reload();
+      await page.waitForSelector('[data-testid="connection"][data-status="open"]', { timeout: 15_000 });
+      const restored = await page.evaluate(async (url) => {
+        const { SessionwireClient } = await import("/pkg/sessionwire.js");
+        const client = new SessionwireClient(url);
+        const deadline = Date.now() + 10_000;
+        while (client.getState().outbox.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        const state = client.getState();
+        client.close();
+        return { outbox: state.outbox, currentSessionId: state.currentSessionId };
+      }, nowhere);
+      assert.deepEqual(restored.outbox, [answered]);
+      assert.equal(restored.currentSessionId, "s-offline");
+      assert.deepEqual(page.errors, []);
+    } finally {
+      await stopServer(server);
+    }
+  });
+
   test("phone width: the page stays usable", async () => {
     const server = await startServer({ db: freshDb() });
     try {
