@@ -58,6 +58,16 @@ export type ErrorInfo = { code: ErrorCode, message: string, sessionId?: string |
 
 export type Gap = { expectedSeq: number, receivedSeq: number, };
 
+export type PendingPermission = { requestId: string, toolId?: string | null, title: string, 
+/**
+ * `[{optionId, name, kind}]`.
+ */
+options: JsonValue, 
+/**
+ * What would change (e.g. a diff), as in `tool_update`.
+ */
+content?: JsonValue | null, };
+
 export type SessionState = "CREATED" | "STARTING" | "ACTIVE" | "DETACHED" | "SUSPENDED" | "CLOSING" | "ENDED";
 
 export type ErrorCode = "bad_frame" | "unknown_type" | "invalid_field" | "hello_required" | "unsupported_protocol" | "unauthorized" | "session_not_found" | "frame_too_large" | "rate_limited" | "permission_resolved" | "unavailable" | "internal";
@@ -164,6 +174,31 @@ kind?: string | null, content?: JsonValue | null, locations?: JsonValue | null, 
 
 export type Plan = { entries: JsonValue, };
 
+export type PermissionRequest = { 
+/**
+ * Made by the server (never the agent's JSON-RPC id).
+ */
+requestId: string, 
+/**
+ * The `blockId` of the tool call it is about.
+ */
+toolId?: string | null, title: string, options: JsonValue, content?: JsonValue | null, };
+
+export type PermissionResolved = { requestId: string, 
+/**
+ * selected (an answer won), cancelled (interrupt, stop, close, or the turn ended) or
+ * expired (the server restarted).
+ */
+outcome: string, 
+/**
+ * The option chosen (with `selected`).
+ */
+optionId?: string | null, 
+/**
+ * The `clientMsgId` of the answer that won.
+ */
+clientMsgId?: string | null, };
+
 export type TurnEnd = { turnId: string, reason: TurnEndReason, error?: string | null, usage?: JsonValue | null, 
 /**
  * The agent's own word for why it stopped (ACP's `stopReason`: `end_turn`, `max_tokens`,
@@ -192,3 +227,5 @@ export type SessionCursor = { sessionId: string, lastSeq: number, };
 export type ReconnectFrame = { sessions: Array<SessionCursor>, };
 
 export type PingFrame = { nonce?: string | null, };
+
+export type RespondPermissionFrame = { sessionId: string, clientMsgId: string, requestId: string, optionId: string, };

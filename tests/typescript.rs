@@ -22,17 +22,18 @@ fn generate() -> String {
     let decls = decls![cfg;
         // The store.
         Action<>, Snapshot<'static>, SessionEntry<'static>, Connection, Message, Role, MessageStatus,
-        Block, OutboxEntry, OutboxKind, ErrorInfo, Gap,
+        Block, OutboxEntry, OutboxKind, ErrorInfo, Gap, PendingPermission,
         // Shared protocol types.
         SessionState, ErrorCode, BlockType, TurnEndReason, SessionSummary, ReconnectedSession,
         serde_json::Value,
         // Server frames.
         ServerFrame, Reply, ServerInfo, Welcome, Sessions, SessionSwitched, SessionCleared, SessionCreated, Ack,
         Reconnected, SessionId, Pong, ErrorReply, Event, EventKind, UserMessage, TurnStart, MessageRef, BlockStart,
-        BlockDelta, BlockEnd, ToolResult, ToolUpdate, Plan, TurnEnd, SessionStateChange,
+        BlockDelta, BlockEnd, ToolResult, ToolUpdate, Plan, PermissionRequest, PermissionResolved,
+        TurnEnd, SessionStateChange,
         // Client frames.
         ClientFrame, HelloFrame, ListSessionsFrame, SwitchSessionFrame, SendFrame, InterruptFrame, SessionRef,
-        SessionCursor, ReconnectFrame, PingFrame,
+        SessionCursor, ReconnectFrame, PingFrame, RespondPermissionFrame,
     ];
     let mut out = String::from(
         "// Generated from the Rust types of sessionwire-core by tests/typescript.rs (ts-rs).\n\
