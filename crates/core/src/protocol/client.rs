@@ -1,7 +1,7 @@
 //! Frames a client sends to the server (PROTOCOL.md §5, "Client to server").
 
 use super::ProtocolError;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 
 /// Deserializes a field that must be present but may be `null` (`sessionId` of `send` and
 /// `switch_session`). Using `deserialize_with` turns off serde's "missing Option is None" rule,
@@ -34,104 +34,94 @@ frame_enum! {
     }
 }
 
-/// `hello`: the first frame of every connection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct HelloFrame {
-    pub protocol: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
+wire_struct! {
+    /// `hello`: the first frame of every connection.
+    pub struct HelloFrame {
+        "protocol" protocol: u32,
+        "token" token: Option<String>,
+        "clientId" client_id: Option<String>,
+    }
 }
 
-/// `list_sessions`: one page of the caller's sessions, newest `updatedAt` first. `limit`
-/// defaults to 100 and is at most 500; `before` is the `next` cursor of an earlier `sessions`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct ListSessionsFrame {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub before: Option<String>,
+wire_struct! {
+    /// `list_sessions`: one page of the caller's sessions, newest `updatedAt` first. `limit`
+    /// defaults to 100 and is at most 500; `before` is the `next` cursor of an earlier `sessions`.
+    #[derive(Eq, Default)]
+    pub struct ListSessionsFrame {
+        "limit" limit: Option<u32>,
+        "before" before: Option<String>,
+    }
 }
 
-/// `switch_session`: `sessionId: null` clears the current session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct SwitchSessionFrame {
-    #[serde(deserialize_with = "nullable")]
-    pub session_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_seq: Option<u64>,
+wire_struct! {
+    /// `switch_session`: `sessionId: null` clears the current session.
+    pub struct SwitchSessionFrame {
+        nullable "sessionId" session_id: Option<String>,
+        "lastSeq" last_seq: Option<u64>,
+    }
 }
 
-/// `send`: a user message; `sessionId: null` creates a session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct SendFrame {
-    #[serde(deserialize_with = "nullable")]
-    pub session_id: Option<String>,
-    pub client_msg_id: String,
-    pub text: String,
+wire_struct! {
+    /// `send`: a user message; `sessionId: null` creates a session.
+    pub struct SendFrame {
+        nullable "sessionId" session_id: Option<String>,
+        "clientMsgId" client_msg_id: String,
+        "text" text: String,
+    }
 }
 
-/// `interrupt`: stop the current turn and, with `text`, run it next.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct InterruptFrame {
-    pub session_id: String,
-    pub client_msg_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
+wire_struct! {
+    /// `interrupt`: stop the current turn and, with `text`, run it next.
+    pub struct InterruptFrame {
+        "sessionId" session_id: String,
+        "clientMsgId" client_msg_id: String,
+        "text" text: Option<String>,
+    }
 }
 
-/// The payload of `stop`, `close_session`, `suspend`, `watch` and `unwatch`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct SessionRef {
-    pub session_id: String,
+wire_struct! {
+    /// The payload of `stop`, `close_session`, `suspend`, `watch` and `unwatch`.
+    #[derive(Eq)]
+    pub struct SessionRef {
+        "sessionId" session_id: String,
+    }
 }
 
-/// One session a reconnecting client holds, and the last seq it has of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct SessionCursor {
-    pub session_id: String,
-    pub last_seq: u64,
+wire_struct! {
+    /// One session a reconnecting client holds, and the last seq it has of it.
+    #[derive(Eq)]
+    pub struct SessionCursor {
+        "sessionId" session_id: String,
+        "lastSeq" last_seq: u64,
+    }
 }
 
-/// `reconnect`: re-watch sessions and replay what was missed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct ReconnectFrame {
-    pub sessions: Vec<SessionCursor>,
+wire_struct! {
+    /// `reconnect`: re-watch sessions and replay what was missed.
+    #[derive(Eq)]
+    pub struct ReconnectFrame {
+        "sessions" sessions: Vec<SessionCursor>,
+    }
 }
 
-/// `ping`: the server answers `pong` with the same nonce.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct PingFrame {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nonce: Option<String>,
+wire_struct! {
+    /// `ping`: the server answers `pong` with the same nonce.
+    #[derive(Eq, Default)]
+    pub struct PingFrame {
+        "nonce" nonce: Option<String>,
+    }
 }
 
-/// `respond_permission`: answers an agent's permission request with one of its options
-/// (PROTOCOL.md §5.1); the first answer wins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct RespondPermissionFrame {
-    pub session_id: String,
-    pub client_msg_id: String,
-    pub request_id: String,
-    pub option_id: String,
+wire_struct! {
+    /// `respond_permission`: answers an agent's permission request with one of its options
+    /// (PROTOCOL.md §5.1); the first answer wins.
+    #[derive(Eq)]
+    pub struct RespondPermissionFrame {
+        "sessionId" session_id: String,
+        "clientMsgId" client_msg_id: String,
+        "requestId" request_id: String,
+        "optionId" option_id: String,
+    }
 }
 
 /// The longest `clientMsgId` accepted (PROTOCOL.md §2).

@@ -52,3 +52,124 @@ macro_rules! frame_enum {
         }
     };
 }
+
+/// Declares a wire struct once: from one list of `"wireKey" field: Type` lines it derives the
+/// struct with its serde attributes (serde stays the reference the tests compare with, and the
+/// server's encoder), its ts-rs type, its table decoder (each field's kind comes from its Rust
+/// type, see `table::WireField`) and its JSON writer, all in declaration order.
+///
+/// A field is required, `Option<T>` (absent or `null` is `None`, and `None` is not written), or
+/// `nullable Option<T>` (must be present, may be `null`, and `None` is written as `null`). A
+/// `RawJson` payload is typed as any JSON value in TypeScript.
+macro_rules! wire_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident { $($body:tt)* }
+    ) => {
+        wire_struct!(@munch [$(#[$meta])*] $name [] [] [] $($body)*);
+    };
+    (@munch $meta:tt $name:ident [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
+        $(#[$fmeta:meta])* nullable $key:literal $f:ident : Option<$inner:ty> $(, $($rest:tt)*)?
+    ) => {
+        wire_struct!(@munch $meta $name
+            [$($fields)* $(#[$fmeta])*
+                #[serde(rename = $key, deserialize_with = "crate::protocol::client::nullable")]
+                pub $f: Option<$inner>,]
+            [$($table)* ($key, <$inner as $crate::protocol::table::WireField>::KIND,
+                $crate::protocol::table::Need::Nullable),]
+            [$($steps)* (field opt $key $f)]
+            $($($rest)*)?);
+    };
+    (@munch $meta:tt $name:ident [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
+        $(#[$fmeta:meta])* $key:literal $f:ident : Option<RawJson> $(, $($rest:tt)*)?
+    ) => {
+        wire_struct!(@munch $meta $name
+            [$($fields)* $(#[$fmeta])*
+                #[serde(rename = $key, default, skip_serializing_if = "Option::is_none")]
+                #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+                pub $f: Option<RawJson>,]
+            [$($table)* ($key, $crate::protocol::table::Kind::Value,
+                $crate::protocol::table::Need::Opt),]
+            [$($steps)* (some opt $key $f)]
+            $($($rest)*)?);
+    };
+    (@munch $meta:tt $name:ident [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
+        $(#[$fmeta:meta])* $key:literal $f:ident : Option<$inner:ty> $(, $($rest:tt)*)?
+    ) => {
+        wire_struct!(@munch $meta $name
+            [$($fields)* $(#[$fmeta])*
+                #[serde(rename = $key, default, skip_serializing_if = "Option::is_none")]
+                pub $f: Option<$inner>,]
+            [$($table)* ($key, <$inner as $crate::protocol::table::WireField>::KIND,
+                $crate::protocol::table::Need::Opt),]
+            [$($steps)* (some opt $key $f)]
+            $($($rest)*)?);
+    };
+    (@munch $meta:tt $name:ident [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
+        $(#[$fmeta:meta])* $key:literal $f:ident : RawJson $(, $($rest:tt)*)?
+    ) => {
+        wire_struct!(@munch $meta $name
+            [$($fields)* $(#[$fmeta])*
+                #[serde(rename = $key)]
+                #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
+                pub $f: RawJson,]
+            [$($table)* ($key, $crate::protocol::table::Kind::Value,
+                $crate::protocol::table::Need::Req),]
+            [$($steps)* (field req $key $f)]
+            $($($rest)*)?);
+    };
+    (@munch $meta:tt $name:ident [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
+        $(#[$fmeta:meta])* $key:literal $f:ident : $ty:ty $(, $($rest:tt)*)?
+    ) => {
+        wire_struct!(@munch $meta $name
+            [$($fields)* $(#[$fmeta])* #[serde(rename = $key)] pub $f: $ty,]
+            [$($table)* ($key, <$ty as $crate::protocol::table::WireField>::KIND,
+                $crate::protocol::table::Need::Req),]
+            [$($steps)* (field req $key $f)]
+            $($($rest)*)?);
+    };
+    (@munch [$(#[$meta:meta])*] $name:ident [$($fields:tt)*] [$($table:tt)*]
+        [$(($write:ident $take:ident $key:literal $f:ident))*]
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+        pub struct $name { $($fields)* }
+
+        impl $crate::protocol::decode::FromJson for $name {
+            fn from_json(
+                json: &$crate::protocol::json::Json<'_>,
+                path: $crate::protocol::decode::Path<'_>,
+            ) -> Result<Self, $crate::protocol::decode::DecodeError> {
+                const TABLE: $crate::protocol::table::Table =
+                    $crate::protocol::table::Table::new(&[$($table)*]);
+                #[allow(unused_mut, unused_variables)]
+                let mut slots = $crate::protocol::table::decode(
+                    json,
+                    path,
+                    concat!("struct ", stringify!($name)),
+                    &TABLE,
+                )?;
+                Ok(Self { $($f: wire_struct!(@take slots $take),)* })
+            }
+        }
+
+        impl $crate::protocol::write_frames::WriteFields for $name {
+            #[allow(unused_variables)]
+            fn write_fields(&self, obj: &mut $crate::protocol::write::Obj<'_>) {
+                let value = self;
+                $(obj.$write($key, &value.$f);)*
+            }
+        }
+
+        impl $crate::protocol::write::ToJson for $name {
+            fn write_json(&self, out: &mut String) {
+                let mut obj = $crate::protocol::write::Obj::open(out);
+                $crate::protocol::write_frames::WriteFields::write_fields(self, &mut obj);
+                obj.close();
+            }
+        }
+    };
+    (@take $slots:ident req) => { $slots.next() };
+    (@take $slots:ident opt) => { $slots.next_opt() };
+}

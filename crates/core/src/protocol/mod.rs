@@ -12,7 +12,6 @@ mod client;
 /// The hand-written decoding helpers (not a stable API: public for the bindings' own inputs).
 #[doc(hidden)]
 pub mod decode;
-mod decode_client;
 mod decode_server;
 mod error;
 mod fast;

@@ -1,7 +1,7 @@
 //! Frames the server sends to clients (PROTOCOL.md §5): replies, which are not persisted, and
 //! events, which are persisted and carry `sessionId`, `seq` and `ts`.
 
-use super::{client::nullable, ErrorCode, ProtocolError, RawJson};
+use super::{ErrorCode, ProtocolError, RawJson};
 use crate::SessionState;
 use serde::{Deserialize, Serialize};
 
@@ -62,137 +62,139 @@ frame_enum! {
     }
 }
 
-/// The server's name and version, in `welcome`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct ServerInfo {
-    pub name: String,
-    pub version: String,
+wire_struct! {
+    /// The server's name and version, in `welcome`.
+    #[derive(Eq)]
+    pub struct ServerInfo {
+        "name" name: String,
+        "version" version: String,
+    }
 }
 
-/// `welcome`: the answer to `hello`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct Welcome {
-    pub protocol: u32,
-    pub connection_id: String,
-    /// Changes every time the server process starts.
-    pub epoch: String,
-    pub server: ServerInfo,
+wire_struct! {
+    /// `welcome`: the answer to `hello`.
+    #[derive(Eq)]
+    pub struct Welcome {
+        "protocol" protocol: u32,
+        "connectionId" connection_id: String,
+        /// Changes every time the server process starts.
+        "epoch" epoch: String,
+        "server" server: ServerInfo,
+    }
 }
 
-/// One row of `sessions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct SessionSummary {
-    pub session_id: String,
-    pub title: String,
-    pub state: SessionState,
-    pub running: bool,
-    pub last_seq: u64,
-    /// Milliseconds since the Unix epoch.
-    pub updated_at: u64,
+wire_struct! {
+    /// One row of `sessions`.
+    #[derive(Eq)]
+    pub struct SessionSummary {
+        "sessionId" session_id: String,
+        "title" title: String,
+        "state" state: SessionState,
+        "running" running: bool,
+        "lastSeq" last_seq: u64,
+        /// Milliseconds since the Unix epoch.
+        "updatedAt" updated_at: u64,
+    }
 }
 
-/// `sessions`: the answer to `list_sessions`, the caller's sessions only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct Sessions {
-    pub sessions: Vec<SessionSummary>,
-    /// The cursor of the following page (`list_sessions.before`); absent on the last page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next: Option<String>,
+wire_struct! {
+    /// `sessions`: the answer to `list_sessions`, the caller's sessions only.
+    #[derive(Eq)]
+    pub struct Sessions {
+        "sessions" sessions: Vec<SessionSummary>,
+        /// The cursor of the following page (`list_sessions.before`); absent on the last page.
+        "next" next: Option<String>,
+    }
 }
 
-/// `session_switched`: the answer to `switch_session`; replayed events follow it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct SessionSwitched {
-    pub session_id: String,
-    pub state: SessionState,
-    pub running: bool,
-    pub last_seq: u64,
-    pub title: String,
+wire_struct! {
+    /// `session_switched`: the answer to `switch_session`; replayed events follow it.
+    #[derive(Eq)]
+    pub struct SessionSwitched {
+        "sessionId" session_id: String,
+        "state" state: SessionState,
+        "running" running: bool,
+        "lastSeq" last_seq: u64,
+        "title" title: String,
+    }
 }
 
-/// `session_cleared`: the answer to `switch_session` with `sessionId: null`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct SessionCleared {}
-
-/// `session_created`: a `send` with `sessionId: null` made this session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct SessionCreated {
-    pub session_id: String,
-    pub client_msg_id: String,
+wire_struct! {
+    /// `session_cleared`: the answer to `switch_session` with `sessionId: null`.
+    #[derive(Eq, Default)]
+    pub struct SessionCleared {
+    }
 }
 
-/// `ack`: a `send` or `interrupt` was stored (or had been: `duplicate`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct Ack {
-    pub session_id: String,
-    pub client_msg_id: String,
-    /// The seq of the stored `user_message` this ack names.
-    pub seq: u64,
-    pub duplicate: bool,
-    /// Whether the session is running at the moment of the ack.
-    pub running: bool,
+wire_struct! {
+    /// `session_created`: a `send` with `sessionId: null` made this session.
+    #[derive(Eq)]
+    pub struct SessionCreated {
+        "sessionId" session_id: String,
+        "clientMsgId" client_msg_id: String,
+    }
 }
 
-/// One session of `reconnected`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct ReconnectedSession {
-    pub session_id: String,
-    /// How many events were replayed before this reply.
-    pub replayed: u64,
-    pub state: SessionState,
-    pub running: bool,
-    pub last_seq: u64,
+wire_struct! {
+    /// `ack`: a `send` or `interrupt` was stored (or had been: `duplicate`).
+    #[derive(Eq)]
+    pub struct Ack {
+        "sessionId" session_id: String,
+        "clientMsgId" client_msg_id: String,
+        /// The seq of the stored `user_message` this ack names.
+        "seq" seq: u64,
+        "duplicate" duplicate: bool,
+        /// Whether the session is running at the moment of the ack.
+        "running" running: bool,
+    }
 }
 
-/// `reconnected`: the answer to `reconnect`, after the replays.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct Reconnected {
-    pub sessions: Vec<ReconnectedSession>,
+wire_struct! {
+    /// One session of `reconnected`.
+    #[derive(Eq)]
+    pub struct ReconnectedSession {
+        "sessionId" session_id: String,
+        /// How many events were replayed before this reply.
+        "replayed" replayed: u64,
+        "state" state: SessionState,
+        "running" running: bool,
+        "lastSeq" last_seq: u64,
+    }
 }
 
-/// The payload of `watched` and `unwatched`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct SessionId {
-    pub session_id: String,
+wire_struct! {
+    /// `reconnected`: the answer to `reconnect`, after the replays.
+    #[derive(Eq)]
+    pub struct Reconnected {
+        "sessions" sessions: Vec<ReconnectedSession>,
+    }
 }
 
-/// `pong`: the answer to `ping`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct Pong {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nonce: Option<String>,
+wire_struct! {
+    /// The payload of `watched` and `unwatched`.
+    #[derive(Eq)]
+    pub struct SessionId {
+        "sessionId" session_id: String,
+    }
 }
 
-/// `error`: a request was refused. `ref` names the `clientMsgId` or frame type it answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorReply {
-    pub code: ErrorCode,
-    pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
-    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
+wire_struct! {
+    /// `pong`: the answer to `ping`.
+    #[derive(Eq, Default)]
+    pub struct Pong {
+        "nonce" nonce: Option<String>,
+    }
+}
+
+wire_struct! {
+    /// `error`: a request was refused. `ref` names the `clientMsgId` or frame type it answers.
+    #[derive(Eq)]
+    pub struct ErrorReply {
+        "code" code: ErrorCode,
+        "message" message: String,
+        "sessionId" session_id: Option<String>,
+        "ref" reference: Option<String>,
+    }
 }
 
 impl ErrorReply {
@@ -246,29 +248,29 @@ impl Event {
     pub const TYPES: &'static [&'static str] = EventKind::TYPES;
 }
 
-/// `user_message`: a user turn was accepted. `messageId` is the `clientMsgId`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct UserMessage {
-    pub message_id: String,
-    pub text: String,
+wire_struct! {
+    /// `user_message`: a user turn was accepted. `messageId` is the `clientMsgId`.
+    #[derive(Eq)]
+    pub struct UserMessage {
+        "messageId" message_id: String,
+        "text" text: String,
+    }
 }
 
-/// `turn_start`: a turn begins; the session is running.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct TurnStart {
-    pub turn_id: String,
+wire_struct! {
+    /// `turn_start`: a turn begins; the session is running.
+    #[derive(Eq)]
+    pub struct TurnStart {
+        "turnId" turn_id: String,
+    }
 }
 
-/// The payload of `message_start` and `message_end`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct MessageRef {
-    pub message_id: String,
+wire_struct! {
+    /// The payload of `message_start` and `message_end`.
+    #[derive(Eq)]
+    pub struct MessageRef {
+        "messageId" message_id: String,
+    }
 }
 
 /// The kind of a content block.
@@ -292,123 +294,100 @@ impl BlockType {
     }
 }
 
-/// `block_start`: a content block of an assistant message begins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct BlockStart {
-    pub message_id: String,
-    pub block_id: String,
-    pub block_type: BlockType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_name: Option<String>,
+wire_struct! {
+    /// `block_start`: a content block of an assistant message begins.
+    #[derive(Eq)]
+    pub struct BlockStart {
+        "messageId" message_id: String,
+        "blockId" block_id: String,
+        "blockType" block_type: BlockType,
+        "toolName" tool_name: Option<String>,
+    }
 }
 
-/// `block_delta`: a chunk of a block's text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct BlockDelta {
-    pub message_id: String,
-    pub block_id: String,
-    pub delta: String,
+wire_struct! {
+    /// `block_delta`: a chunk of a block's text.
+    #[derive(Eq)]
+    pub struct BlockDelta {
+        "messageId" message_id: String,
+        "blockId" block_id: String,
+        "delta" delta: String,
+    }
 }
 
-/// `block_end`: a block is complete; a `tool_use` block carries its input here.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct BlockEnd {
-    pub message_id: String,
-    pub block_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
-    pub input: Option<RawJson>,
+wire_struct! {
+    /// `block_end`: a block is complete; a `tool_use` block carries its input here.
+    pub struct BlockEnd {
+        "messageId" message_id: String,
+        "blockId" block_id: String,
+        "input" input: Option<RawJson>,
+    }
 }
 
-/// `tool_result`: the result of the `tool_use` block whose `blockId` is `toolId`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct ToolResult {
-    pub message_id: String,
-    pub tool_id: String,
-    #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
-    pub result: RawJson,
-    pub is_error: bool,
+wire_struct! {
+    /// `tool_result`: the result of the `tool_use` block whose `blockId` is `toolId`.
+    pub struct ToolResult {
+        "messageId" message_id: String,
+        "toolId" tool_id: String,
+        "result" result: RawJson,
+        "isError" is_error: bool,
+    }
 }
 
-/// `tool_update`: a tool call's progress (PROTOCOL.md §5); a field left out is unchanged.
-/// `content` and `locations` are kept as the agent gave them (arrays of `{type:"text", text}` /
-/// `{type:"diff", path, oldText?, newText}` and of `{path, line?}`): the UI reads them, nothing in
-/// sessionwire looks inside.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct ToolUpdate {
-    pub message_id: String,
-    /// The `blockId` of its `tool_use` block.
-    pub tool_id: String,
-    /// pending, in_progress, completed or failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    /// read, edit, delete, move, search, execute, think, fetch or other.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
-    pub content: Option<RawJson>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
-    pub locations: Option<RawJson>,
+wire_struct! {
+    /// `tool_update`: a tool call's progress (PROTOCOL.md §5); a field left out is unchanged.
+    /// `content` and `locations` are kept as the agent gave them (arrays of `{type:"text", text}`
+    /// / `{type:"diff", path, oldText?, newText}` and of `{path, line?}`): the UI reads them,
+    /// nothing in sessionwire looks inside.
+    pub struct ToolUpdate {
+        "messageId" message_id: String,
+        /// The `blockId` of its `tool_use` block.
+        "toolId" tool_id: String,
+        /// pending, in_progress, completed or failed.
+        "status" status: Option<String>,
+        "title" title: Option<String>,
+        /// read, edit, delete, move, search, execute, think, fetch or other.
+        "kind" kind: Option<String>,
+        "content" content: Option<RawJson>,
+        "locations" locations: Option<RawJson>,
+    }
 }
 
-/// `plan`: the agent's plan, `[{content, priority, status}]`; each replaces the last.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct Plan {
-    #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
-    pub entries: RawJson,
+wire_struct! {
+    /// `plan`: the agent's plan, `[{content, priority, status}]`; each replaces the last.
+    pub struct Plan {
+        "entries" entries: RawJson,
+    }
 }
 
-/// `permission_request`: the agent waits for the user to allow a tool call (PROTOCOL.md §5.1).
-/// `options` is `[{optionId, name, kind}]` (kind: allow_once, allow_always, reject_once,
-/// reject_always) and `content` what would change, as in `tool_update`; the UI reads both.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct PermissionRequest {
-    /// Made by the server (never the agent's JSON-RPC id).
-    pub request_id: String,
-    /// The `blockId` of the tool call it is about.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_id: Option<String>,
-    pub title: String,
-    #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
-    pub options: RawJson,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
-    pub content: Option<RawJson>,
+wire_struct! {
+    /// `permission_request`: the agent waits for the user to allow a tool call (PROTOCOL.md §5.1).
+    /// `options` is `[{optionId, name, kind}]` (kind: allow_once, allow_always, reject_once,
+    /// reject_always) and `content` what would change, as in `tool_update`; the UI reads both.
+    pub struct PermissionRequest {
+        /// Made by the server (never the agent's JSON-RPC id).
+        "requestId" request_id: String,
+        /// The `blockId` of the tool call it is about.
+        "toolId" tool_id: Option<String>,
+        "title" title: String,
+        "options" options: RawJson,
+        "content" content: Option<RawJson>,
+    }
 }
 
-/// `permission_resolved`: a permission request is over; every tab dismisses it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct PermissionResolved {
-    pub request_id: String,
-    /// selected (an answer won), cancelled (interrupt, stop, close, or the turn ended) or
-    /// expired (the server restarted).
-    pub outcome: String,
-    /// The option chosen (with `selected`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub option_id: Option<String>,
-    /// The `clientMsgId` of the answer that won.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_msg_id: Option<String>,
+wire_struct! {
+    /// `permission_resolved`: a permission request is over; every tab dismisses it.
+    #[derive(Eq)]
+    pub struct PermissionResolved {
+        "requestId" request_id: String,
+        /// selected (an answer won), cancelled (interrupt, stop, close, or the turn ended) or
+        /// expired (the server restarted).
+        "outcome" outcome: String,
+        /// The option chosen (with `selected`).
+        "optionId" option_id: Option<String>,
+        /// The `clientMsgId` of the answer that won.
+        "clientMsgId" client_msg_id: Option<String>,
+    }
 }
 
 /// Why a turn ended.
@@ -432,31 +411,25 @@ impl TurnEndReason {
     }
 }
 
-/// `turn_end`: the turn is over; a queued turn starts with its own `turn_start`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct TurnEnd {
-    pub turn_id: String,
-    pub reason: TurnEndReason,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
-    pub usage: Option<RawJson>,
-    /// The agent's own word for why it stopped (ACP's `stopReason`: `end_turn`, `max_tokens`,
-    /// `max_turn_requests`, `refusal`), when it gave one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_reason: Option<String>,
+wire_struct! {
+    /// `turn_end`: the turn is over; a queued turn starts with its own `turn_start`.
+    pub struct TurnEnd {
+        "turnId" turn_id: String,
+        "reason" reason: TurnEndReason,
+        "error" error: Option<String>,
+        "usage" usage: Option<RawJson>,
+        /// The agent's own word for why it stopped (ACP's `stopReason`: `end_turn`, `max_tokens`,
+        /// `max_turn_requests`, `refusal`), when it gave one.
+        "stopReason" stop_reason: Option<String>,
+    }
 }
 
-/// `session_state`: a lifecycle change. `previous` is always sent, `null` for the first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct SessionStateChange {
-    pub state: SessionState,
-    #[serde(deserialize_with = "nullable")]
-    pub previous: Option<SessionState>,
-    pub reason: String,
+wire_struct! {
+    /// `session_state`: a lifecycle change. `previous` is always sent, `null` for the first.
+    #[derive(Eq)]
+    pub struct SessionStateChange {
+        "state" state: SessionState,
+        nullable "previous" previous: Option<SessionState>,
+        "reason" reason: String,
+    }
 }

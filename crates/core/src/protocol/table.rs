@@ -113,7 +113,7 @@ pub(crate) const MAX_FIELDS: usize = 10;
 
 /// A decoded field value (`Empty`: absent, or `null` for an optional field).
 #[derive(Debug, Default)]
-enum Slot {
+pub enum Slot {
     #[default]
     Empty,
     Null,
@@ -134,7 +134,7 @@ enum Slot {
 /// The decoded fields of one struct, by declaration position. Every required field is known to
 /// be present with its kind, so the takers below cannot fail (their fallbacks are unreachable).
 #[derive(Debug, Default)]
-pub struct Slots([Slot; MAX_FIELDS]);
+pub struct Slots([Slot; MAX_FIELDS], usize);
 
 /// Reads one field's value.
 fn read(kind: Kind, json: &Json<'_>, path: Path<'_>) -> Result<Slot, DecodeError> {
@@ -185,8 +185,6 @@ pub fn decode(
     f.done(slots)
 }
 
-// The takers are out of line on purpose: inlined, each call site would carry its own copy of the
-// match and of the clean-up of a slot; out of line, a struct's construction is a few calls.
 impl Slots {
     fn take(&mut self, position: usize) -> Slot {
         self.0
@@ -194,154 +192,72 @@ impl Slots {
             .map(std::mem::take)
             .unwrap_or_default()
     }
-
-    /// An optional (or nullable) string.
-    #[inline(never)]
-    pub fn opt_str(&mut self, position: usize) -> Option<String> {
-        match self.take(position) {
-            Slot::Str(text) => Some(text),
-            _ => None,
-        }
-    }
-
-    #[inline(never)]
-    pub fn str(&mut self, position: usize) -> String {
-        self.opt_str(position).unwrap_or_default()
-    }
-
-    #[inline(never)]
-    pub fn opt_u64(&mut self, position: usize) -> Option<u64> {
-        match self.take(position) {
-            Slot::U64(n) => Some(n),
-            _ => None,
-        }
-    }
-
-    #[inline(never)]
-    pub fn u64(&mut self, position: usize) -> u64 {
-        self.opt_u64(position).unwrap_or_default()
-    }
-
-    /// An optional `u32` field (range-checked when read).
-    #[inline(never)]
-    pub fn opt_u32(&mut self, position: usize) -> Option<u32> {
-        self.opt_u64(position).and_then(|n| u32::try_from(n).ok())
-    }
-
-    /// A `u32` field (range-checked when read).
-    #[inline(never)]
-    pub fn u32(&mut self, position: usize) -> u32 {
-        u32::try_from(self.u64(position)).unwrap_or_default()
-    }
-
-    #[inline(never)]
-    pub fn bool(&mut self, position: usize) -> bool {
-        matches!(self.take(position), Slot::Bool(true))
-    }
-
-    #[inline(never)]
-    pub fn opt_value(&mut self, position: usize) -> Option<RawJson> {
-        match self.take(position) {
-            Slot::Value(value) => Some(value),
-            _ => None,
-        }
-    }
-
-    #[inline(never)]
-    pub fn value(&mut self, position: usize) -> RawJson {
-        self.opt_value(position).unwrap_or_default()
-    }
-
-    #[inline(never)]
-    pub fn opt_state(&mut self, position: usize) -> Option<SessionState> {
-        match self.take(position) {
-            Slot::State(state) => Some(state),
-            _ => None,
-        }
-    }
-
-    #[inline(never)]
-    pub fn state(&mut self, position: usize) -> SessionState {
-        self.opt_state(position).unwrap_or(SessionState::Created)
-    }
-
-    #[inline(never)]
-    pub fn block_type(&mut self, position: usize) -> BlockType {
-        match self.take(position) {
-            Slot::BlockType(block_type) => block_type,
-            _ => BlockType::Text,
-        }
-    }
-
-    #[inline(never)]
-    pub fn reason(&mut self, position: usize) -> TurnEndReason {
-        match self.take(position) {
-            Slot::Reason(reason) => reason,
-            _ => TurnEndReason::Completed,
-        }
-    }
-
-    #[inline(never)]
-    pub fn code(&mut self, position: usize) -> ErrorCode {
-        match self.take(position) {
-            Slot::Code(code) => code,
-            _ => ErrorCode::Internal,
-        }
-    }
-
-    #[inline(never)]
-    pub fn server(&mut self, position: usize) -> ServerInfo {
-        match self.take(position) {
-            Slot::Server(server) => server,
-            _ => ServerInfo {
-                name: String::new(),
-                version: String::new(),
-            },
-        }
-    }
-
-    #[inline(never)]
-    pub fn summaries(&mut self, position: usize) -> Vec<SessionSummary> {
-        match self.take(position) {
-            Slot::Summaries(items) => items,
-            _ => Vec::new(),
-        }
-    }
-
-    #[inline(never)]
-    pub fn reconnected(&mut self, position: usize) -> Vec<ReconnectedSession> {
-        match self.take(position) {
-            Slot::Reconnected(items) => items,
-            _ => Vec::new(),
-        }
-    }
-
-    #[inline(never)]
-    pub fn cursors(&mut self, position: usize) -> Vec<SessionCursor> {
-        match self.take(position) {
-            Slot::Cursors(items) => items,
-            _ => Vec::new(),
-        }
-    }
 }
 
-/// Implements `FromJson` for a struct through a table: `$key => $kind $need` in declaration
-/// order, then the struct built from the slots `$s` (taken by declaration position).
-macro_rules! table_struct {
-    ($ty:ty, $name:literal, [$($key:literal => $kind:ident $need:ident),* $(,)?], |$s:ident| $body:expr) => {
-        impl $crate::protocol::decode::FromJson for $ty {
-            fn from_json(
-                json: &$crate::protocol::json::Json<'_>,
-                path: $crate::protocol::decode::Path<'_>,
-            ) -> Result<Self, $crate::protocol::decode::DecodeError> {
-                #[allow(unused_imports)]
-                use $crate::protocol::table::{Kind, Need, Table};
-                const TABLE: Table = Table::new(&[$(($key, Kind::$kind, Need::$need)),*]);
-                #[allow(unused_mut, unused_variables)]
-                let mut $s = $crate::protocol::table::decode(json, path, $name, &TABLE)?;
-                Ok($body)
+/// A field type a wire struct may have: its [`Kind`] in the decode table and how it is taken out
+/// of its slot (`Option<T>` fields are `T`'s kind, taken with [`Slots::next_opt`]). Implemented
+/// once per type, so a struct's decoder is derived from its field types by `wire_struct!` and a
+/// field can never be read as another kind.
+pub trait WireField: Sized {
+    const KIND: Kind;
+    /// The value of a present slot of this kind.
+    fn take(slot: Slot) -> Option<Self>;
+    /// What an absent required field would be; never used, since the decoder refuses a struct
+    /// that misses one (it spares the package a panic path).
+    fn fallback() -> Self;
+}
+
+macro_rules! wire_field {
+    ($($ty:ty => $kind:ident($slot:ident) $value:ident => $convert:expr, or $fallback:expr;)*) => {
+        $(impl WireField for $ty {
+            const KIND: Kind = Kind::$kind;
+            fn take(slot: Slot) -> Option<Self> {
+                match slot {
+                    Slot::$slot($value) => Some($convert),
+                    _ => None,
+                }
             }
-        }
+            fn fallback() -> Self {
+                $fallback
+            }
+        })*
     };
 }
-pub(crate) use table_struct;
+
+wire_field! {
+    String => Str(Str) v => v, or String::new();
+    u64 => U64(U64) v => v, or 0;
+    u32 => U32(U64) v => u32::try_from(v).unwrap_or_default(), or 0;
+    bool => Bool(Bool) v => v, or false;
+    RawJson => Value(Value) v => v, or RawJson::default();
+    SessionState => State(State) v => v, or SessionState::Created;
+    BlockType => BlockType(BlockType) v => v, or BlockType::Text;
+    TurnEndReason => Reason(Reason) v => v, or TurnEndReason::Completed;
+    ErrorCode => Code(Code) v => v, or ErrorCode::Internal;
+    ServerInfo => Server(Server) v => v, or ServerInfo { name: String::new(), version: String::new() };
+    Vec<SessionSummary> => Summaries(Summaries) v => v, or Vec::new();
+    Vec<ReconnectedSession> => Reconnected(Reconnected) v => v, or Vec::new();
+    Vec<SessionCursor> => Cursors(Cursors) v => v, or Vec::new();
+}
+
+impl Slots {
+    /// The next field's slot, in declaration order (`wire_struct!` builds its struct with one
+    /// call per field, in the order of the table).
+    fn next_slot(&mut self) -> Slot {
+        let slot = self.take(self.1);
+        self.1 += 1;
+        slot
+    }
+
+    /// The next field, required: present, since the decoder checked it.
+    #[inline(never)]
+    pub fn next<T: WireField>(&mut self) -> T {
+        T::take(self.next_slot()).unwrap_or_else(T::fallback)
+    }
+
+    /// The next field, optional or nullable.
+    #[inline(never)]
+    pub fn next_opt<T: WireField>(&mut self) -> Option<T> {
+        T::take(self.next_slot())
+    }
+}
