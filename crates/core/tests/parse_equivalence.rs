@@ -124,7 +124,43 @@ fn old_server(text: &str) -> Result<ServerFrame, ProtocolError> {
     }))
 }
 
-/// Same outcome; for `bad_frame` the JSON error's position may be worded differently.
+/// The value at an error's field path (`sessions[0].lastSeq`) in the frame `text`.
+fn at_path<'v>(frame: &'v Value, path: &str) -> Option<&'v Value> {
+    let mut value = frame;
+    for part in path.split('.') {
+        let (key, indexes) = part
+            .split_once('[')
+            .map_or((part, ""), |(k, rest)| (k, rest));
+        if !key.is_empty() {
+            value = value.get(key)?;
+        }
+        for index in indexes.split('[').filter(|i| !i.is_empty()) {
+            value = value.get(index.trim_end_matches(']').parse::<usize>().ok()?)?;
+        }
+    }
+    Some(value)
+}
+
+/// Where the protocol accepts less than serde (docs/protocol.md, "Accepted forms"): our error
+/// names a value written in a form only serde takes, a struct as an array or a unit enum as
+/// anything but a string, and says what the protocol expects there.
+fn serde_only_form(text: &str, new: &ProtocolError) -> bool {
+    let Ok(frame) = serde_json::from_str::<Value>(text) else {
+        return false;
+    };
+    let (Some(field), message) = (new.field(), new.message()) else {
+        return false;
+    };
+    let Some(value) = at_path(&frame, field) else {
+        return false;
+    };
+    let struct_as_array = value.is_array() && message.contains(", expected struct ");
+    let enum_not_a_string = !value.is_string() && message.ends_with(", expected a string");
+    struct_as_array || enum_not_a_string
+}
+
+/// Same outcome; for `bad_frame` the JSON error's position may be worded differently, and where
+/// the protocol's accepted forms are narrower than serde's, our refusal says so.
 fn same<T: PartialEq + std::fmt::Debug>(
     text: &str,
     new: Result<T, ProtocolError>,
@@ -135,6 +171,7 @@ fn same<T: PartialEq + std::fmt::Debug>(
         (Err(a), Err(b)) if a.code() == ErrorCode::BadFrame => {
             assert_eq!(a.code(), b.code(), "{text}")
         }
+        (Err(a), _) if serde_only_form(text, &a) => {}
         (Err(a), Err(b)) => assert_eq!(a, b, "{text}"),
         (a, b) => panic!("{text}\n  new: {a:?}\n  old: {b:?}"),
     }
@@ -353,6 +390,10 @@ fn actions_decode_as_before() {
         match (new, old) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "{text}"),
             (Err(_), Err(_)) => {}
+            // (An action's error has no field path: the message alone says which form.)
+            (Err(a), Ok(_))
+                if a.starts_with("invalid type: sequence, expected struct ")
+                    || a.ends_with(", expected a string") => {}
             (a, b) => panic!("{text}\n  new: {a:?}\n  old: {b:?}"),
         }
         checked += 1;

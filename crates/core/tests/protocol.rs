@@ -372,3 +372,51 @@ fn floats_are_read_correctly_rounded() {
     assert_eq!(numbers, expected);
     assert_eq!(numbers[0], 8888888888888889.0);
 }
+
+/// The accepted forms of docs/protocol.md: a struct only as an object, a unit enum only as a
+/// string, even where serde would take an array of the fields or a `{"NAME": null}` map.
+#[test]
+fn structs_are_objects_and_enums_are_strings_only() {
+    let cases = [
+        (
+            r#"{"type":"reconnect","sessions":[["s1",3]]}"#,
+            "sessions[0]",
+            "invalid type: sequence, expected struct SessionCursor",
+        ),
+        (
+            r#"{"type":"hello","protocol":1,"token":["t"]}"#,
+            "token",
+            "invalid type: sequence, expected a string",
+        ),
+    ];
+    for (text, field, message) in cases {
+        let error = parse_client_frame(text).unwrap_err();
+        assert_eq!(error.field(), Some(field), "{text}");
+        let expected = format!("invalid field `{field}`: {message}");
+        assert_eq!(error.message(), expected, "{text}");
+    }
+    let cases = [
+        (
+            r#"{"type":"welcome","protocol":1,"connectionId":"c","epoch":"e","server":["n","v"]}"#,
+            "server",
+            "invalid type: sequence, expected struct ServerInfo",
+        ),
+        (
+            r#"{"type":"session_state","sessionId":"s","seq":1,"ts":2,"state":{"ACTIVE":null},"previous":null,"reason":"r"}"#,
+            "state",
+            "invalid type: map, expected a string",
+        ),
+        (
+            r#"{"type":"block_start","sessionId":"s","seq":1,"ts":2,"messageId":"m","blockId":"b","blockType":7}"#,
+            "blockType",
+            "invalid type: integer `7`, expected a string",
+        ),
+    ];
+    for (text, field, message) in cases {
+        let error = parse_server_frame(text).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::InvalidField, "{text}");
+        assert_eq!(error.field(), Some(field), "{text}");
+        let expected = format!("invalid field `{field}`: {message}");
+        assert_eq!(error.message(), expected, "{text}");
+    }
+}

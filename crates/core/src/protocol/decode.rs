@@ -7,11 +7,12 @@
 //!   decoder asks for its fields **in byte order of their keys**; missing fields are reported
 //!   after that, in declaration order;
 //! - an optional field sent as `null` is absent, a required-but-nullable one must be present;
-//! - unknown members are ignored; a struct may also be written as an array of its fields in
-//!   declaration order (serde accepts that too).
+//! - unknown members are ignored;
+//! - where serde accepts more than the protocol writes, the protocol's form alone is accepted
+//!   (PROTOCOL.md; `docs/protocol.md` lists the forms): a struct is an object (never serde's
+//!   array of its fields), a unit enum a string (never `{"NAME": null}`).
 
 use super::json::{Json, Num};
-use super::table::Field;
 use super::write::{concat, i64_text, u64_text, write_u64};
 use super::ProtocolError;
 use serde_json::Value;
@@ -214,8 +215,8 @@ impl<T: FromJson> FromJson for Vec<T> {
     }
 }
 
-/// A fieldless enum written as its variant's name (or, as serde also accepts, as a one-member
-/// map `{"NAME": null}`).
+/// A fieldless enum, written as its variant's name (only: serde's one-member map form
+/// `{"NAME": null}` is not accepted).
 pub fn unit_enum<T: Copy>(
     json: &Json<'_>,
     path: Path<'_>,
@@ -223,16 +224,7 @@ pub fn unit_enum<T: Copy>(
 ) -> Result<T, DecodeError> {
     let name = match json {
         Json::String(name) => name.as_ref(),
-        Json::Object(members) => match distinct_single(members) {
-            Some((name, Json::Null)) => name,
-            Some((_, other)) => return Err(invalid_type(other, path, "unit")),
-            None => {
-                return Err(
-                    path.error("invalid value: map, expected map with a single key".to_owned())
-                )
-            }
-        },
-        other => return Err(invalid_type(other, path, "string or map")),
+        other => return Err(invalid_type(other, path, "a string")),
     };
     match variants.iter().find(|(wire, _)| *wire == name) {
         Some((_, value)) => Ok(*value),
@@ -251,116 +243,36 @@ pub fn unit_enum<T: Copy>(
     }
 }
 
-/// The only key of an object (after later duplicates replace earlier ones), with its value.
-fn distinct_single<'j, 'a>(
+/// The members of one struct being decoded (objects only: PROTOCOL.md's frames are objects, and
+/// serde's array form of a struct is not accepted). The table decoder (`table.rs`) asks for
+/// them in byte order of their keys (see the module docs) and reports missing ones.
+#[derive(Debug)]
+pub(crate) struct Fields<'j, 'a, 'p> {
     members: &'j [(Cow<'a, str>, Json<'a>)],
-) -> Option<(&'j str, &'j Json<'a>)> {
-    let (key, value) = members.last()?;
-    members
-        .iter()
-        .all(|(other, _)| other == key)
-        .then_some((key.as_ref(), value))
-}
-
-/// The field keys of a struct in declaration order: a list, or a decoding table (`table.rs`).
-#[derive(Debug, Clone, Copy)]
-enum Order {
-    Keys(&'static [&'static str]),
-    Table(&'static [Field]),
-}
-
-impl Order {
-    fn len(self) -> usize {
-        match self {
-            Order::Keys(keys) => keys.len(),
-            Order::Table(table) => table.len(),
-        }
-    }
-
-    fn position(self, key: &str) -> Option<usize> {
-        match self {
-            Order::Keys(keys) => keys.iter().position(|k| *k == key),
-            Order::Table(table) => table.iter().position(|(k, _, _)| *k == key),
-        }
-    }
-}
-
-/// How a struct was written: as an object, or as an array of its fields.
-#[derive(Debug)]
-enum Form<'j, 'a> {
-    Map(&'j [(Cow<'a, str>, Json<'a>)]),
-    Seq(&'j [Json<'a>]),
-}
-
-/// The fields of one struct being decoded. Ask for them in byte order of their keys (see the
-/// module docs), then check the required ones with [`Fields::need`] and finish with
-/// [`Fields::done`].
-#[derive(Debug)]
-pub struct Fields<'j, 'a, 'p> {
-    form: Form<'j, 'a>,
     path: Path<'p>,
-    /// serde's `expecting` text: `struct SessionCursor`.
-    name: &'static str,
-    /// The field keys in declaration order (the positions of the array form).
-    order: Order,
 }
 
 impl<'j, 'a, 'p> Fields<'j, 'a, 'p> {
-    pub fn new(
+    /// The members of `json`, which must be an object (`name` is serde's `expecting` text,
+    /// `struct SessionCursor`, for the error otherwise).
+    pub(crate) fn of(
         json: &'j Json<'a>,
         path: Path<'p>,
         name: &'static str,
-        order: &'static [&'static str],
     ) -> Result<Self, DecodeError> {
-        Self::with_order(json, path, name, Order::Keys(order))
-    }
-
-    /// The fields of a struct decoded by a table (`table.rs`).
-    pub(crate) fn with_table(
-        json: &'j Json<'a>,
-        path: Path<'p>,
-        name: &'static str,
-        table: &'static [Field],
-    ) -> Result<Self, DecodeError> {
-        Self::with_order(json, path, name, Order::Table(table))
-    }
-
-    fn with_order(
-        json: &'j Json<'a>,
-        path: Path<'p>,
-        name: &'static str,
-        order: Order,
-    ) -> Result<Self, DecodeError> {
-        let form = match json {
-            Json::Object(members) => Form::Map(members),
-            Json::Array(items) => Form::Seq(items),
-            other => return Err(invalid_type(other, path, name)),
-        };
-        Ok(Self {
-            form,
-            path,
-            name,
-            order,
-        })
-    }
-
-    fn member(&self, key: &str) -> Option<(&'j Json<'a>, Option<usize>)> {
-        match self.form {
-            Form::Map(members) => members
-                .iter()
-                .rev()
-                .find(|(k, _)| k == key)
-                .map(|(_, value)| (value, None)),
-            Form::Seq(items) => {
-                let index = self.order.position(key)?;
-                items.get(index).map(|value| (value, Some(index)))
-            }
+        match json {
+            Json::Object(members) => Ok(Self { members, path }),
+            other => Err(invalid_type(other, path, name)),
         }
     }
 
-    /// A member's value and, for the array form, its index (for the table decoder).
-    pub(crate) fn member_at(&self, key: &str) -> Option<(&'j Json<'a>, Option<usize>)> {
-        self.member(key)
+    /// A member's value (the last one, when a key is repeated).
+    pub(crate) fn member(&self, key: &str) -> Option<&'j Json<'a>> {
+        self.members
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, value)| value)
     }
 
     /// The path of the struct itself.
@@ -368,82 +280,9 @@ impl<'j, 'a, 'p> Fields<'j, 'a, 'p> {
         self.path
     }
 
-    fn decode<T: FromJson>(
-        &self,
-        key: &str,
-        json: &Json<'_>,
-        index: Option<usize>,
-    ) -> Result<T, DecodeError> {
-        match index {
-            Some(index) => T::from_json(json, Path::Index(&self.path, index)),
-            None => T::from_json(json, Path::Key(&self.path, key)),
-        }
-    }
-
-    /// A required field: `None` when absent (then [`Fields::need`] reports it).
-    pub fn req<T: FromJson>(&self, key: &str) -> Result<Option<T>, DecodeError> {
-        match self.member(key) {
-            Some((json, index)) => self.decode(key, json, index).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// An optional field: absent or `null` is `None`.
-    pub fn opt<T: FromJson>(&self, key: &str) -> Result<Option<T>, DecodeError> {
-        match self.member(key) {
-            Some((Json::Null, _)) | None => Ok(None),
-            Some((json, index)) => self.decode(key, json, index).map(Some),
-        }
-    }
-
-    /// A field that must be present but may be `null`: `Some(None)` for `null`.
-    pub fn nullable<T: FromJson>(&self, key: &str) -> Result<Option<Option<T>>, DecodeError> {
-        match self.member(key) {
-            Some((Json::Null, _)) => Ok(Some(None)),
-            Some((json, index)) => self.decode(key, json, index).map(|v| Some(Some(v))),
-            None => Ok(None),
-        }
-    }
-
-    /// A required field's value, or serde's error for a missing one.
-    pub fn need<T>(&self, value: Option<T>, key: &str) -> Result<T, DecodeError> {
-        match value {
-            Some(value) => Ok(value),
-            None => Err(self.missing(key)),
-        }
-    }
-
     #[cold]
     pub(crate) fn missing(&self, key: &str) -> DecodeError {
-        match self.form {
-            Form::Map(_) => {
-                Path::Key(&self.path, key).error(concat(&["missing field `", key, "`"]))
-            }
-            Form::Seq(_) => {
-                let index = self.order.position(key).unwrap_or(0);
-                self.path.error(concat(&[
-                    "invalid length ",
-                    &u64_text(index as u64),
-                    ", expected ",
-                    self.name,
-                    " with ",
-                    &u64_text(self.order.len() as u64),
-                    " elements",
-                ]))
-            }
-        }
-    }
-
-    /// The decoded struct, unless it was an array with more elements than fields.
-    pub fn done<T>(&self, value: T) -> Result<T, DecodeError> {
-        match self.form {
-            Form::Seq(items) if items.len() > self.order.len() => Err(self.path.error(concat(&[
-                "invalid length ",
-                &u64_text(items.len() as u64),
-                ", expected fewer elements in array",
-            ]))),
-            _ => Ok(value),
-        }
+        Path::Key(&self.path, key).error(concat(&["missing field `", key, "`"]))
     }
 }
 

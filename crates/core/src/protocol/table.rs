@@ -5,8 +5,8 @@
 //! field can fail; together about a fifth of the Wasm binary. Here a struct is a small static
 //! table of `(key, kind, need)` in declaration order; [`decode`] reads the fields into
 //! [`Slots`] with the rules of `decode.rs` (fields read in byte order of their keys, so the first
-//! bad one named is serde's; then the missing ones in declaration order; then the array form's
-//! length), and the caller only moves the slots into its struct.
+//! bad one named is serde's; then the missing ones in declaration order), and the caller moves
+//! the slots into its struct in declaration order.
 
 use super::client::SessionCursor;
 use super::decode::{DecodeError, Fields, FromJson, Path};
@@ -155,7 +155,7 @@ fn read(kind: Kind, json: &Json<'_>, path: Path<'_>) -> Result<Slot, DecodeError
     })
 }
 
-/// Decodes a struct described by `table` from an object (or an array of its fields).
+/// Decodes a struct described by `table` from an object.
 /// `name` is serde's `expecting` text, e.g. `struct Ack`.
 pub fn decode(
     json: &Json<'_>,
@@ -164,17 +164,16 @@ pub fn decode(
     table: &'static Table,
 ) -> Result<Slots, DecodeError> {
     let fields = table.fields;
-    let f = Fields::with_table(json, path, name, fields)?;
+    let f = Fields::of(json, path, name)?;
     let mut slots = Slots::default();
     // Declaration positions sorted by key: the order serde visited a `Value`'s members in.
     for &position in table.by_key.iter().take(table.len) {
         let (key, kind, need) = fields[usize::from(position)];
-        slots.0[usize::from(position)] = match f.member_at(key) {
+        slots.0[usize::from(position)] = match f.member(key) {
             None => Slot::Empty,
-            Some((Json::Null, _)) if need == Need::Opt => Slot::Empty,
-            Some((Json::Null, _)) if need == Need::Nullable => Slot::Null,
-            Some((json, Some(index))) => read(kind, json, Path::Index(&f.path(), index))?,
-            Some((json, None)) => read(kind, json, Path::Key(&f.path(), key))?,
+            Some(Json::Null) if need == Need::Opt => Slot::Empty,
+            Some(Json::Null) if need == Need::Nullable => Slot::Null,
+            Some(json) => read(kind, json, Path::Key(&f.path(), key))?,
         };
     }
     for (position, &(key, _, need)) in fields.iter().enumerate() {
@@ -182,7 +181,7 @@ pub fn decode(
             return Err(f.missing(key));
         }
     }
-    f.done(slots)
+    Ok(slots)
 }
 
 impl Slots {

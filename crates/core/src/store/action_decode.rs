@@ -154,9 +154,7 @@ const VARIANTS: &[Variant] = &[
     (
         "RECONNECTED",
         &Table::new(&[("sessions", Reconnected, Req)]),
-        |s| Action::Reconnected {
-            sessions: s.next(),
-        },
+        |s| Action::Reconnected { sessions: s.next() },
     ),
     ("WATCHED", SESSION_ID, |s| Action::Watched {
         session_id: s.next(),
