@@ -410,3 +410,115 @@ fn actions_decode_as_before() {
         assert!(Action::from_json(text).is_err(), "{text}");
     }
 }
+
+/// A sample value of a field kind (nested structs from their own declarations).
+fn sample(kind: table::Kind) -> Value {
+    use sessionwire_core::protocol::table::{Kind, WireStruct};
+    match kind {
+        Kind::Str => json!("x-1"),
+        Kind::U32 => json!(1),
+        Kind::U64 => json!(2),
+        Kind::Bool => json!(true),
+        Kind::Value => json!({"k": [1, "two"]}),
+        Kind::State => json!("ACTIVE"),
+        Kind::BlockType => json!("tool_use"),
+        Kind::Reason => json!("completed"),
+        Kind::Code => json!("internal"),
+        Kind::Server => full(ServerInfo::TABLE),
+        Kind::Summaries => json!([full(SessionSummary::TABLE)]),
+        Kind::Reconnected => json!([full(ReconnectedSession::TABLE)]),
+        Kind::Cursors => json!([full(SessionCursor::TABLE)]),
+    }
+}
+
+/// An object with every field of `table`.
+fn full(table: &table::Table) -> Value {
+    Value::Object(
+        table
+            .fields()
+            .iter()
+            .map(|(key, kind, _)| ((*key).to_owned(), sample(*kind)))
+            .collect(),
+    )
+}
+
+/// Frames built from the declarations themselves: for each `type`, every field present, then
+/// each optional one absent, each nullable one `null`, and each required one missing.
+fn declared_corpus(tables: &[(&str, &table::Table)], event_types: &[&str]) -> Vec<Value> {
+    use sessionwire_core::protocol::table::Need;
+    let mut corpus = Vec::new();
+    for (tag, table) in tables {
+        let mut frame = full(table);
+        let map = frame.as_object_mut().unwrap();
+        map.insert("type".into(), json!(tag));
+        if event_types.contains(tag) {
+            map.insert("sessionId".into(), json!("s"));
+            map.insert("seq".into(), json!(3));
+            map.insert("ts".into(), json!(4));
+        }
+        corpus.push(frame.clone());
+        for (key, _, need) in table.fields() {
+            let mut changed = frame.as_object().unwrap().clone();
+            match need {
+                Need::Opt => {
+                    changed.remove(*key);
+                }
+                Need::Nullable => {
+                    changed.insert((*key).to_owned(), Value::Null);
+                }
+                Need::Req => {
+                    changed.remove(*key);
+                }
+            }
+            corpus.push(Value::Object(changed));
+        }
+    }
+    corpus
+}
+
+#[test]
+fn frames_built_from_the_declarations_parse_as_serde_does() {
+    let client = declared_corpus(ClientFrame::TABLES, &[]);
+    for (tag, table) in ClientFrame::TABLES {
+        let mut frame = full(table);
+        frame["type"] = json!(tag);
+        let text = frame.to_string();
+        let parsed = parse_client_frame(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let written: Value = serde_json::from_str(&to_json(&parsed)).unwrap();
+        assert_eq!(
+            written, frame,
+            "{tag}: every field, written back as it came"
+        );
+    }
+    for frame in &client {
+        let text = frame.to_string();
+        same(&text, parse_client_frame(&text), old_client(&text));
+    }
+    let mut server = declared_corpus(Reply::TABLES, &[]);
+    server.extend(declared_corpus(EventKind::TABLES, EventKind::TYPES));
+    for (tag, table) in Reply::TABLES.iter().chain(EventKind::TABLES) {
+        let mut frame = full(table);
+        frame["type"] = json!(tag);
+        if EventKind::TYPES.contains(tag) {
+            frame["sessionId"] = json!("s");
+            frame["seq"] = json!(3);
+            frame["ts"] = json!(4);
+        }
+        let text = frame.to_string();
+        let parsed = parse_server_frame(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        // And it writes back the same object (every field, in declaration order).
+        let written: Value = serde_json::from_str(&to_json(&parsed)).unwrap();
+        assert_eq!(written, frame, "{tag}");
+    }
+    for frame in &server {
+        let text = frame.to_string();
+        same(&text, parse_server_frame(&text), old_server(&text));
+    }
+    // And every mutation of them.
+    for text in mutations(&client) {
+        same(&text, parse_client_frame(&text), old_client(&text));
+    }
+    for text in mutations(&server) {
+        same(&text, parse_server_frame(&text), old_server(&text));
+    }
+}

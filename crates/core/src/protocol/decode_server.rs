@@ -73,5 +73,5 @@ pub(super) fn event_header(json: &Json<'_>) -> Result<(String, u64, u64), Decode
         ("ts", Kind::U64, Need::Req),
     ]);
     let mut s = table::decode(json, Path::Root, "struct EventHeader", &TABLE)?;
-    Ok((s.next(), s.next(), s.next()))
+    Ok((s.req(), s.req(), s.req()))
 }

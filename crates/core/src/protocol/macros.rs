@@ -25,6 +25,12 @@ macro_rules! frame_enum {
             /// Every `type` string this enum accepts.
             pub const TYPES: &'static [&'static str] = &[$($tag),*];
 
+            /// Each `type` with its payload's fields, from their declarations (the tests build
+            /// their corpus from these).
+            #[doc(hidden)]
+            pub const TABLES: &'static [(&'static str, &'static $crate::protocol::table::Table)] =
+                &[$(($tag, <$payload as $crate::protocol::table::WireStruct>::TABLE)),*];
+
             /// The wire `type` of this frame.
             pub fn type_name(&self) -> &'static str {
                 match self { $( Self::$variant(_) => $tag, )* }
@@ -136,19 +142,22 @@ macro_rules! wire_struct {
         #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         pub struct $name { $($fields)* }
 
+        impl $crate::protocol::table::WireStruct for $name {
+            const TABLE: &'static $crate::protocol::table::Table =
+                &$crate::protocol::table::Table::new(&[$($table)*]);
+        }
+
         impl $crate::protocol::decode::FromJson for $name {
             fn from_json(
                 json: &$crate::protocol::json::Json<'_>,
                 path: $crate::protocol::decode::Path<'_>,
             ) -> Result<Self, $crate::protocol::decode::DecodeError> {
-                const TABLE: $crate::protocol::table::Table =
-                    $crate::protocol::table::Table::new(&[$($table)*]);
                 #[allow(unused_mut, unused_variables)]
                 let mut slots = $crate::protocol::table::decode(
                     json,
                     path,
                     concat!("struct ", stringify!($name)),
-                    &TABLE,
+                    <Self as $crate::protocol::table::WireStruct>::TABLE,
                 )?;
                 Ok(Self { $($f: wire_struct!(@take slots $take),)* })
             }
@@ -170,6 +179,6 @@ macro_rules! wire_struct {
             }
         }
     };
-    (@take $slots:ident req) => { $slots.next() };
-    (@take $slots:ident opt) => { $slots.next_opt() };
+    (@take $slots:ident req) => { $slots.req() };
+    (@take $slots:ident opt) => { $slots.opt() };
 }

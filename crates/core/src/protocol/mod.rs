@@ -22,7 +22,10 @@ pub mod floats;
 pub mod json;
 mod raw_json;
 mod server;
-pub(crate) mod table;
+/// The field tables wire structs are decoded by (not a stable API: public for the tests, which
+/// build their corpus from the declarations).
+#[doc(hidden)]
+pub mod table;
 /// The JSON writer for what the core hands out as text (frames, actions, the snapshot).
 pub mod write;
 mod write_frames;

@@ -193,8 +193,13 @@ impl Slots {
     }
 }
 
+/// A struct declared with `wire_struct!`: its fields, as its decoder reads them.
+pub trait WireStruct {
+    const TABLE: &'static Table;
+}
+
 /// A field type a wire struct may have: its [`Kind`] in the decode table and how it is taken out
-/// of its slot (`Option<T>` fields are `T`'s kind, taken with [`Slots::next_opt`]). Implemented
+/// of its slot (`Option<T>` fields are `T`'s kind, taken with [`Slots::opt`]). Implemented
 /// once per type, so a struct's decoder is derived from its field types by `wire_struct!` and a
 /// field can never be read as another kind.
 pub trait WireField: Sized {
@@ -250,13 +255,13 @@ impl Slots {
 
     /// The next field, required: present, since the decoder checked it.
     #[inline(never)]
-    pub fn next<T: WireField>(&mut self) -> T {
+    pub fn req<T: WireField>(&mut self) -> T {
         T::take(self.next_slot()).unwrap_or_else(T::fallback)
     }
 
     /// The next field, optional or nullable.
     #[inline(never)]
-    pub fn next_opt<T: WireField>(&mut self) -> Option<T> {
+    pub fn opt<T: WireField>(&mut self) -> Option<T> {
         T::take(self.next_slot())
     }
 }
