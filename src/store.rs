@@ -175,14 +175,14 @@ impl ClientStore {
     #[wasm_bindgen(js_name = connectionOpened)]
     pub fn connection_opened(&self) {
         self.shared.with(|store| store.connection_opened());
-        self.shared.notify_action(&Action::ConnectionOpened);
+        self.shared.notify_action(&Action::ConnectionOpened {});
     }
 
     /// The transport closed: sends wait in the outbox from now on.
     #[wasm_bindgen(js_name = connectionLost)]
     pub fn connection_lost(&self) {
         self.shared.with(|store| store.connection_lost());
-        self.shared.notify_action(&Action::ConnectionLost);
+        self.shared.notify_action(&Action::ConnectionLost {});
     }
 
     /// The frames to send after `welcome`: a `reconnect` for the sessions held, then every

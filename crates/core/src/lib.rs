@@ -9,12 +9,15 @@
 //! - [`lifecycle`]: the durable session state machine and its enforced transition table.
 //! - [`routing`]: pure routing decisions for `send`, `interrupt`, `switch_session` and `reconnect`.
 //! - [`store`]: the client state store (parser, actions, reducer, outbox, per-session views).
+// `wire_enum!` munches the store's actions one field at a time (about 150 steps).
+#![recursion_limit = "256"]
 // The npm package's build (scripts/build-pkg.sh) compiles this crate for size and sets
 // `sessionwire_size`, which lets the few functions on `receive`'s per-frame path keep speed
 // optimizations (`#[optimize(speed)]`, unstable, hence the feature). Other builds ignore both.
 #![cfg_attr(sessionwire_size, feature(optimize_attribute))]
 
 pub mod lifecycle;
+#[macro_use]
 pub mod protocol;
 pub mod routing;
 pub mod store;

@@ -182,3 +182,143 @@ macro_rules! wire_struct {
     (@take $slots:ident req) => { $slots.req() };
     (@take $slots:ident opt) => { $slots.opt() };
 }
+
+/// Declares an internally tagged enum of struct variants once (the store's `Action`): from one
+/// list of `"TYPE" Variant { "wireKey" field: Type, ... }` it derives the enum with its serde
+/// attributes and ts-rs type, `type_name()`, the table of variant decoders (`VARIANTS`: each
+/// variant's fields and how to build it, kinds from the Rust types) and the JSON writer, all in
+/// declaration order. Fields are as in `wire_struct!`, plus `nulled Option<T>`: optional when
+/// read, written as `null` when `None` (serde's plain `Option`).
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $($body:tt)* }
+    ) => {
+        wire_enum!(@variant [$(#[$meta])* $name] [] $($body)*);
+    };
+    // A variant: its fields are munched one by one, then the next variant.
+    (@variant $head:tt [$($done:tt)*]
+        $(#[$vm:meta])* $tag:literal $v:ident { $($fields:tt)* } $(, $($rest:tt)*)?
+    ) => {
+        wire_enum!(@field $head [$($done)*] ($tag $v [$(#[$vm])*]) [] [] []
+            [$($fields)*] [$($($rest)*)?]);
+    };
+    (@field $head:tt $done:tt $current:tt [$($f:tt)*] [$($t:tt)*] [$($s:tt)*]
+        [$(#[$fm:meta])* nulled $key:literal $fname:ident : Option<$inner:ty> $(, $($more:tt)*)?]
+        $rest:tt
+    ) => {
+        wire_enum!(@field $head $done $current
+            [$($f)* $(#[$fm])* #[serde(rename = $key)] $fname: Option<$inner>,]
+            [$($t)* ($key, <$inner as $crate::protocol::table::WireField>::KIND,
+                $crate::protocol::table::Need::Opt),]
+            [$($s)* (field opt $key $fname)]
+            [$($($more)*)?] $rest);
+    };
+    (@field $head:tt $done:tt $current:tt [$($f:tt)*] [$($t:tt)*] [$($s:tt)*]
+        [$(#[$fm:meta])* $key:literal $fname:ident : Option<RawJson> $(, $($more:tt)*)?]
+        $rest:tt
+    ) => {
+        wire_enum!(@field $head $done $current
+            [$($f)* $(#[$fm])*
+                #[serde(rename = $key, default, skip_serializing_if = "Option::is_none")]
+                #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
+                $fname: Option<RawJson>,]
+            [$($t)* ($key, $crate::protocol::table::Kind::Value,
+                $crate::protocol::table::Need::Opt),]
+            [$($s)* (some opt $key $fname)]
+            [$($($more)*)?] $rest);
+    };
+    (@field $head:tt $done:tt $current:tt [$($f:tt)*] [$($t:tt)*] [$($s:tt)*]
+        [$(#[$fm:meta])* $key:literal $fname:ident : Option<$inner:ty> $(, $($more:tt)*)?]
+        $rest:tt
+    ) => {
+        wire_enum!(@field $head $done $current
+            [$($f)* $(#[$fm])*
+                #[serde(rename = $key, default, skip_serializing_if = "Option::is_none")]
+                $fname: Option<$inner>,]
+            [$($t)* ($key, <$inner as $crate::protocol::table::WireField>::KIND,
+                $crate::protocol::table::Need::Opt),]
+            [$($s)* (some opt $key $fname)]
+            [$($($more)*)?] $rest);
+    };
+    (@field $head:tt $done:tt $current:tt [$($f:tt)*] [$($t:tt)*] [$($s:tt)*]
+        [$(#[$fm:meta])* $key:literal $fname:ident : RawJson $(, $($more:tt)*)?]
+        $rest:tt
+    ) => {
+        wire_enum!(@field $head $done $current
+            [$($f)* $(#[$fm])*
+                #[serde(rename = $key)]
+                #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
+                $fname: RawJson,]
+            [$($t)* ($key, $crate::protocol::table::Kind::Value,
+                $crate::protocol::table::Need::Req),]
+            [$($s)* (field req $key $fname)]
+            [$($($more)*)?] $rest);
+    };
+    (@field $head:tt $done:tt $current:tt [$($f:tt)*] [$($t:tt)*] [$($s:tt)*]
+        [$(#[$fm:meta])* $key:literal $fname:ident : $ty:ty $(, $($more:tt)*)?]
+        $rest:tt
+    ) => {
+        wire_enum!(@field $head $done $current
+            [$($f)* $(#[$fm])* #[serde(rename = $key)] $fname: $ty,]
+            [$($t)* ($key, <$ty as $crate::protocol::table::WireField>::KIND,
+                $crate::protocol::table::Need::Req),]
+            [$($s)* (field req $key $fname)]
+            [$($($more)*)?] $rest);
+    };
+    // The variant's fields are done.
+    (@field $head:tt [$($done:tt)*] ($tag:literal $v:ident $vm:tt) $f:tt $t:tt $s:tt []
+        [$($rest:tt)*]
+    ) => {
+        wire_enum!(@variant $head [$($done)* ($tag $v $vm $f $t $s)] $($rest)*);
+    };
+    // Every variant is done.
+    (@variant [$(#[$meta:meta])* $name:ident]
+        [$(($tag:literal $v:ident [$($vm:tt)*] [$($f:tt)*] [$($t:tt)*]
+            [$(($write:ident $take:ident $key:literal $fname:ident))*]))*]
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+        #[serde(tag = "type")]
+        pub enum $name {
+            $($($vm)* #[serde(rename = $tag)] $v { $($f)* },)*
+        }
+
+        impl $name {
+            /// The wire `type` of this variant.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(Self::$v { .. } => $tag,)*
+                }
+            }
+
+            /// Each variant's `type`, its fields in declaration order, and how to build it from
+            /// them (in declaration order: the order of the unknown-variant message).
+            pub(crate) const VARIANTS: &'static [(
+                &'static str,
+                &'static $crate::protocol::table::Table,
+                fn(&mut $crate::protocol::table::Slots) -> Self,
+            )] = &[$((
+                $tag,
+                &$crate::protocol::table::Table::new(&[$($t)*]),
+                #[allow(unused_variables)]
+                |slots| Self::$v { $($fname: wire_enum!(@take slots $take),)* },
+            ),)*];
+        }
+
+        impl $crate::protocol::write::ToJson for $name {
+            fn write_json(&self, out: &mut String) {
+                let mut obj = $crate::protocol::write::Obj::tagged(out, self.type_name());
+                match self {
+                    $(Self::$v { $($fname),* } => {
+                        $(obj.$write($key, $fname);)*
+                    })*
+                }
+                obj.close();
+            }
+        }
+    };
+    (@take $slots:ident req) => { $slots.req() };
+    (@take $slots:ident opt) => { $slots.opt() };
+}

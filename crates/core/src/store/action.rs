@@ -9,252 +9,222 @@ use crate::protocol::{
     BlockType, ErrorCode, RawJson, ReconnectedSession, SessionSummary, TurnEndReason,
 };
 use crate::SessionState;
-use serde::{Deserialize, Serialize};
 
-/// One change to the client state. Serialized as `{"type": "SET_RUNNING", ...}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(
-    tag = "type",
-    rename_all = "SCREAMING_SNAKE_CASE",
-    rename_all_fields = "camelCase"
-)]
-pub enum Action {
-    /// The transport opened; `hello` goes out next.
-    ConnectionOpened,
-    /// The transport closed or died; sends now wait in the outbox.
-    ConnectionLost,
-    /// `welcome`: the connection is open.
-    Welcome {
-        protocol: u32,
-        connection_id: String,
-        epoch: String,
-    },
-    /// `sessions`: a page of the caller's sessions, newest first; `next` is the cursor of the
-    /// following page, absent on the last. A first page starts a listing, a page asked for with
-    /// `before` adds to it, and the last page drops the sessions the listing did not name.
-    SessionsListed {
-        sessions: Vec<SessionSummary>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        next: Option<String>,
-    },
-    /// The user asked to switch (`switchSession`): the cached conversation shows at once.
-    SwitchRequested {
-        session_id: Option<String>,
-    },
-    /// `session_switched`: the server watches the session and will replay what was missed.
-    SessionSwitched {
-        session_id: String,
-        state: SessionState,
-        last_seq: u64,
-        title: String,
-    },
-    /// The server's word on `running` (from `session_switched`): the stale-spinner fix.
-    SetRunning {
-        session_id: String,
-        running: bool,
-    },
-    /// `session_cleared`: no current session.
-    SessionCleared,
-    /// `session_created`: a send with `sessionId: null` made this session.
-    SessionCreated {
-        session_id: String,
-        client_msg_id: String,
-    },
-    /// The user sent a message (optimistic: it shows at once, pending, and enters the outbox).
-    UserSend {
-        client_msg_id: String,
-        session_id: Option<String>,
-        text: String,
-    },
-    /// The user interrupted the current turn, optionally with a message to run next.
-    UserInterrupt {
-        client_msg_id: String,
-        session_id: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        text: Option<String>,
-    },
-    /// The user answered a permission request (`respondPermission`): the answer waits in the
-    /// outbox until acked, like a send.
-    PermissionResponse {
-        client_msg_id: String,
-        session_id: String,
-        request_id: String,
-        option_id: String,
-    },
-    /// `ack`: the server stored the request.
-    Ack {
-        session_id: String,
-        client_msg_id: String,
-        seq: u64,
-        duplicate: bool,
-        running: bool,
-    },
-    /// `reconnected`: replays are done; per-session state and running from the server.
-    Reconnected {
-        sessions: Vec<ReconnectedSession>,
-    },
-    /// `watched` / `unwatched` / `pong`: informational, no state change.
-    Watched {
-        session_id: String,
-    },
-    Unwatched {
-        session_id: String,
-    },
-    Pong {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        nonce: Option<String>,
-    },
-    /// `error` from the server.
-    Error {
-        code: ErrorCode,
-        message: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        session_id: Option<String>,
-        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<String>,
-    },
-    /// An event arrived more than one seq ahead: it is held back; repair with `reconnect`.
-    GapDetected {
-        session_id: String,
-        expected_seq: u64,
-        received_seq: u64,
-    },
-    /// Forget a session's view to save memory; its `lastSeq` goes back to 0.
-    SessionViewDropped {
-        session_id: String,
-    },
-    /// Event `user_message`.
-    UserMessageReceived {
-        session_id: String,
-        seq: u64,
-        message_id: String,
-        text: String,
-    },
-    /// Event `turn_start`.
-    TurnStart {
-        session_id: String,
-        seq: u64,
-        turn_id: String,
-    },
-    /// Event `message_start`.
-    MessageStart {
-        session_id: String,
-        seq: u64,
-        message_id: String,
-    },
-    /// Event `block_start`.
-    BlockStart {
-        session_id: String,
-        seq: u64,
-        message_id: String,
-        block_id: String,
-        block_type: BlockType,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        tool_name: Option<String>,
-    },
-    /// Event `block_delta`.
-    BlockDelta {
-        session_id: String,
-        seq: u64,
-        message_id: String,
-        block_id: String,
-        delta: String,
-    },
-    /// Event `block_end`.
-    BlockEnd {
-        session_id: String,
-        seq: u64,
-        message_id: String,
-        block_id: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
-        input: Option<RawJson>,
-    },
-    /// Event `tool_result`.
-    ToolResult {
-        session_id: String,
-        seq: u64,
-        message_id: String,
-        tool_id: String,
-        #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
-        result: RawJson,
-        is_error: bool,
-    },
-    /// Event `tool_update`: a field left out is unchanged.
-    ToolUpdate {
-        session_id: String,
-        seq: u64,
-        message_id: String,
-        tool_id: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        status: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        title: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        kind: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
-        content: Option<RawJson>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
-        locations: Option<RawJson>,
-    },
-    /// Event `plan`: the session's plan is replaced.
-    PlanUpdated {
-        session_id: String,
-        seq: u64,
-        #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
-        entries: RawJson,
-    },
-    /// Event `permission_request`: the request is pending until its `permission_resolved`.
-    PermissionRequested {
-        session_id: String,
-        seq: u64,
-        request_id: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        tool_id: Option<String>,
-        title: String,
-        #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
-        options: RawJson,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
-        content: Option<RawJson>,
-    },
-    /// Event `permission_resolved`: the request is no longer pending.
-    PermissionResolved {
-        session_id: String,
-        seq: u64,
-        request_id: String,
-        outcome: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        option_id: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        client_msg_id: Option<String>,
-    },
-    /// Event `message_end`.
-    MessageEnd {
-        session_id: String,
-        seq: u64,
-        message_id: String,
-    },
-    /// Event `turn_end`.
-    TurnEnd {
-        session_id: String,
-        seq: u64,
-        turn_id: String,
-        reason: TurnEndReason,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        error: Option<String>,
-    },
-    /// Event `session_state`.
-    SessionStateChanged {
-        session_id: String,
-        seq: u64,
-        state: SessionState,
-        previous: Option<SessionState>,
-        reason: String,
-    },
+wire_enum! {
+    /// One change to the client state. Serialized as `{"type": "SET_RUNNING", ...}`.
+    pub enum Action {
+        /// The transport opened; `hello` goes out next.
+        "CONNECTION_OPENED" ConnectionOpened {},
+        /// The transport closed or died; sends now wait in the outbox.
+        "CONNECTION_LOST" ConnectionLost {},
+        /// `welcome`: the connection is open.
+        "WELCOME" Welcome {
+            "protocol" protocol: u32,
+            "connectionId" connection_id: String,
+            "epoch" epoch: String,
+        },
+        /// `sessions`: a page of the caller's sessions, newest first; `next` is the cursor of the
+        /// following page, absent on the last. A first page starts a listing, a page asked for with
+        /// `before` adds to it, and the last page drops the sessions the listing did not name.
+        "SESSIONS_LISTED" SessionsListed {
+            "sessions" sessions: Vec<SessionSummary>,
+            "next" next: Option<String>,
+        },
+        /// The user asked to switch (`switchSession`): the cached conversation shows at once.
+        "SWITCH_REQUESTED" SwitchRequested {
+            nulled "sessionId" session_id: Option<String>,
+        },
+        /// `session_switched`: the server watches the session and will replay what was missed.
+        "SESSION_SWITCHED" SessionSwitched {
+            "sessionId" session_id: String,
+            "state" state: SessionState,
+            "lastSeq" last_seq: u64,
+            "title" title: String,
+        },
+        /// The server's word on `running` (from `session_switched`): the stale-spinner fix.
+        "SET_RUNNING" SetRunning {
+            "sessionId" session_id: String,
+            "running" running: bool,
+        },
+        /// `session_cleared`: no current session.
+        "SESSION_CLEARED" SessionCleared {},
+        /// `session_created`: a send with `sessionId: null` made this session.
+        "SESSION_CREATED" SessionCreated {
+            "sessionId" session_id: String,
+            "clientMsgId" client_msg_id: String,
+        },
+        /// The user sent a message (optimistic: it shows at once, pending, and enters the outbox).
+        "USER_SEND" UserSend {
+            "clientMsgId" client_msg_id: String,
+            nulled "sessionId" session_id: Option<String>,
+            "text" text: String,
+        },
+        /// The user interrupted the current turn, optionally with a message to run next.
+        "USER_INTERRUPT" UserInterrupt {
+            "clientMsgId" client_msg_id: String,
+            "sessionId" session_id: String,
+            "text" text: Option<String>,
+        },
+        /// The user answered a permission request (`respondPermission`): the answer waits in the
+        /// outbox until acked, like a send.
+        "PERMISSION_RESPONSE" PermissionResponse {
+            "clientMsgId" client_msg_id: String,
+            "sessionId" session_id: String,
+            "requestId" request_id: String,
+            "optionId" option_id: String,
+        },
+        /// `ack`: the server stored the request.
+        "ACK" Ack {
+            "sessionId" session_id: String,
+            "clientMsgId" client_msg_id: String,
+            "seq" seq: u64,
+            "duplicate" duplicate: bool,
+            "running" running: bool,
+        },
+        /// `reconnected`: replays are done; per-session state and running from the server.
+        "RECONNECTED" Reconnected {
+            "sessions" sessions: Vec<ReconnectedSession>,
+        },
+        /// `watched` / `unwatched` / `pong`: informational, no state change.
+        "WATCHED" Watched {
+            "sessionId" session_id: String,
+        },
+        "UNWATCHED" Unwatched {
+            "sessionId" session_id: String,
+        },
+        "PONG" Pong {
+            "nonce" nonce: Option<String>,
+        },
+        /// `error` from the server.
+        "ERROR" Error {
+            "code" code: ErrorCode,
+            "message" message: String,
+            "sessionId" session_id: Option<String>,
+            "ref" reference: Option<String>,
+        },
+        /// An event arrived more than one seq ahead: it is held back; repair with `reconnect`.
+        "GAP_DETECTED" GapDetected {
+            "sessionId" session_id: String,
+            "expectedSeq" expected_seq: u64,
+            "receivedSeq" received_seq: u64,
+        },
+        /// Forget a session's view to save memory; its `lastSeq` goes back to 0.
+        "SESSION_VIEW_DROPPED" SessionViewDropped {
+            "sessionId" session_id: String,
+        },
+        /// Event `user_message`.
+        "USER_MESSAGE_RECEIVED" UserMessageReceived {
+            "sessionId" session_id: String,
+            "seq" seq: u64,
+            "messageId" message_id: String,
+            "text" text: String,
+        },
+        /// Event `turn_start`.
+        "TURN_START" TurnStart {
+            "sessionId" session_id: String,
+            "seq" seq: u64,
+            "turnId" turn_id: String,
+        },
+        /// Event `message_start`.
+        "MESSAGE_START" MessageStart {
+            "sessionId" session_id: String,
+            "seq" seq: u64,
+            "messageId" message_id: String,
+        },
+        /// Event `block_start`.
+        "BLOCK_START" BlockStart {
+            "sessionId" session_id: String,
+            "seq" seq: u64,
+            "messageId" message_id: String,
+            "blockId" block_id: String,
+            "blockType" block_type: BlockType,
+            "toolName" tool_name: Option<String>,
+        },
+        /// Event `block_delta`.
+        "BLOCK_DELTA" BlockDelta {
+            "sessionId" session_id: String,
+            "seq" seq: u64,
+            "messageId" message_id: String,
+            "blockId" block_id: String,
+            "delta" delta: String,
+        },
+        /// Event `block_end`.
+        "BLOCK_END" BlockEnd {
+            "sessionId" session_id: String,
+            "seq" seq: u64,
+            "messageId" message_id: String,
+            "blockId" block_id: String,
+            "input" input: Option<RawJson>,
+        },
+        /// Event `tool_result`.
+        "TOOL_RESULT" ToolResult {
+            "sessionId" session_id: String,
+            "seq" seq: u64,
+            "messageId" message_id: String,
+            "toolId" tool_id: String,
+            "result" result: RawJson,
+            "isError" is_error: bool,
+        },
+        /// Event `tool_update`: a field left out is unchanged.
+        "TOOL_UPDATE" ToolUpdate {
+            "sessionId" session_id: String,
+            "seq" seq: u64,
+            "messageId" message_id: String,
+            "toolId" tool_id: String,
+            "status" status: Option<String>,
+            "title" title: Option<String>,
+            "kind" kind: Option<String>,
+            "content" content: Option<RawJson>,
+            "locations" locations: Option<RawJson>,
+        },
+        /// Event `plan`: the session's plan is replaced.
+        "PLAN_UPDATED" PlanUpdated {
+            "sessionId" session_id: String,
+            "seq" seq: u64,
+            "entries" entries: RawJson,
+        },
+        /// Event `permission_request`: the request is pending until its `permission_resolved`.
+        "PERMISSION_REQUESTED" PermissionRequested {
+            "sessionId" session_id: String,
+            "seq" seq: u64,
+            "requestId" request_id: String,
+            "toolId" tool_id: Option<String>,
+            "title" title: String,
+            "options" options: RawJson,
+            "content" content: Option<RawJson>,
+        },
+        /// Event `permission_resolved`: the request is no longer pending.
+        "PERMISSION_RESOLVED" PermissionResolved {
+            "sessionId" session_id: String,
+            "seq" seq: u64,
+            "requestId" request_id: String,
+            "outcome" outcome: String,
+            "optionId" option_id: Option<String>,
+            "clientMsgId" client_msg_id: Option<String>,
+        },
+        /// Event `message_end`.
+        "MESSAGE_END" MessageEnd {
+            "sessionId" session_id: String,
+            "seq" seq: u64,
+            "messageId" message_id: String,
+        },
+        /// Event `turn_end`.
+        "TURN_END" TurnEnd {
+            "sessionId" session_id: String,
+            "seq" seq: u64,
+            "turnId" turn_id: String,
+            "reason" reason: TurnEndReason,
+            "error" error: Option<String>,
+        },
+        /// Event `session_state`.
+        "SESSION_STATE_CHANGED" SessionStateChanged {
+            "sessionId" session_id: String,
+            "seq" seq: u64,
+            "state" state: SessionState,
+            nulled "previous" previous: Option<SessionState>,
+            "reason" reason: String,
+        },
+    }
 }
 
 impl Action {
@@ -304,46 +274,6 @@ impl Action {
                 session_id, seq, ..
             } => Some((session_id, *seq)),
             _ => None,
-        }
-    }
-
-    /// The `SCREAMING_SNAKE_CASE` name of this action.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::ConnectionOpened => "CONNECTION_OPENED",
-            Self::ConnectionLost => "CONNECTION_LOST",
-            Self::Welcome { .. } => "WELCOME",
-            Self::SessionsListed { .. } => "SESSIONS_LISTED",
-            Self::SwitchRequested { .. } => "SWITCH_REQUESTED",
-            Self::SessionSwitched { .. } => "SESSION_SWITCHED",
-            Self::SetRunning { .. } => "SET_RUNNING",
-            Self::SessionCleared => "SESSION_CLEARED",
-            Self::SessionCreated { .. } => "SESSION_CREATED",
-            Self::UserSend { .. } => "USER_SEND",
-            Self::UserInterrupt { .. } => "USER_INTERRUPT",
-            Self::PermissionResponse { .. } => "PERMISSION_RESPONSE",
-            Self::Ack { .. } => "ACK",
-            Self::Reconnected { .. } => "RECONNECTED",
-            Self::Watched { .. } => "WATCHED",
-            Self::Unwatched { .. } => "UNWATCHED",
-            Self::Pong { .. } => "PONG",
-            Self::Error { .. } => "ERROR",
-            Self::GapDetected { .. } => "GAP_DETECTED",
-            Self::SessionViewDropped { .. } => "SESSION_VIEW_DROPPED",
-            Self::UserMessageReceived { .. } => "USER_MESSAGE_RECEIVED",
-            Self::TurnStart { .. } => "TURN_START",
-            Self::MessageStart { .. } => "MESSAGE_START",
-            Self::BlockStart { .. } => "BLOCK_START",
-            Self::BlockDelta { .. } => "BLOCK_DELTA",
-            Self::BlockEnd { .. } => "BLOCK_END",
-            Self::ToolResult { .. } => "TOOL_RESULT",
-            Self::ToolUpdate { .. } => "TOOL_UPDATE",
-            Self::PlanUpdated { .. } => "PLAN_UPDATED",
-            Self::PermissionRequested { .. } => "PERMISSION_REQUESTED",
-            Self::PermissionResolved { .. } => "PERMISSION_RESOLVED",
-            Self::MessageEnd { .. } => "MESSAGE_END",
-            Self::TurnEnd { .. } => "TURN_END",
-            Self::SessionStateChanged { .. } => "SESSION_STATE_CHANGED",
         }
     }
 }

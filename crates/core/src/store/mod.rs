@@ -419,12 +419,12 @@ impl Store {
 
     /// The transport opened.
     pub fn connection_opened(&mut self) {
-        self.dispatch(Action::ConnectionOpened);
+        self.dispatch(Action::ConnectionOpened {});
     }
 
     /// The transport closed: sends wait in the outbox from now on.
     pub fn connection_lost(&mut self) {
-        self.dispatch(Action::ConnectionLost);
+        self.dispatch(Action::ConnectionLost {});
     }
 
     /// The frames to send after `welcome`: one `reconnect` for every session held, current, or

@@ -142,7 +142,7 @@ pub(super) fn actions_for_reply(reply: Reply) -> Vec<Action> {
                 running: s.running,
             },
         ],
-        Reply::SessionCleared(_) => vec![Action::SessionCleared],
+        Reply::SessionCleared(_) => vec![Action::SessionCleared {}],
         Reply::SessionCreated(c) => vec![Action::SessionCreated {
             session_id: c.session_id,
             client_msg_id: c.client_msg_id,

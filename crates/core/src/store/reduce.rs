@@ -59,8 +59,8 @@ pub fn apply(state: &mut ClientState, action: &Action) {
     // Connection, ids, outbox and errors are written again in the next patch.
     state.marks.top = true;
     match action {
-        Action::ConnectionOpened => state.connection = Connection::Connecting,
-        Action::ConnectionLost => {
+        Action::ConnectionOpened {} => state.connection = Connection::Connecting,
+        Action::ConnectionLost {} => {
             state.connection = Connection::Closed;
             // What was asked on the lost connection will never be answered; a listing it cut
             // short goes on from where it stood on the next connection.
@@ -107,7 +107,7 @@ pub fn apply(state: &mut ClientState, action: &Action) {
             session_id,
             running,
         } => state.view_mut(session_id).running = *running,
-        Action::SessionCleared => state.current_session_id = None,
+        Action::SessionCleared {} => state.current_session_id = None,
         Action::SessionCreated {
             session_id,
             client_msg_id,
