@@ -215,6 +215,7 @@ wire_enum! {
             "turnId" turn_id: String,
             "reason" reason: TurnEndReason,
             "error" error: Option<String>,
+            "stopReason" stop_reason: Option<String>,
         },
         /// Event `session_state`.
         "SESSION_STATE_CHANGED" SessionStateChanged {

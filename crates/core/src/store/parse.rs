@@ -108,6 +108,7 @@ pub(super) fn action_for_event(event: Event) -> Action {
             turn_id: t.turn_id,
             reason: t.reason,
             error: t.error,
+            stop_reason: t.stop_reason,
         },
         EventKind::SessionState(s) => Action::SessionStateChanged {
             session_id,
