@@ -59,82 +59,106 @@ macro_rules! frame_enum {
     };
 }
 
-/// Declares a wire struct once: from one list of `"wireKey" field: Type` lines it derives the
-/// struct with its serde attributes (serde stays the reference the tests compare with, and the
-/// server's encoder), its ts-rs type, its table decoder (each field's kind comes from its Rust
-/// type, see `table::WireField`) and its JSON writer, all in declaration order.
+/// The fields of a `wire_struct!` or of a `wire_enum!` variant, munched one at a time: for each
+/// `"wireKey" field: Type` it adds the field (with its serde and ts-rs attributes, after
+/// `$vis`), its row of the decode table (the kind from the Rust type) and how it is written and
+/// taken; then it calls `$callback!(@fields $ctx [fields] [table] [steps])`.
 ///
-/// A field is required, `Option<T>` (absent or `null` is `None`, and `None` is not written), or
-/// `nullable Option<T>` (must be present, may be `null`, and `None` is written as `null`). A
-/// `RawJson` payload is typed as any JSON value in TypeScript.
-macro_rules! wire_struct {
-    (
-        $(#[$meta:meta])*
-        pub struct $name:ident { $($body:tt)* }
-    ) => {
-        wire_struct!(@munch [$(#[$meta])*] $name [] [] [] $($body)*);
-    };
-    (@munch $meta:tt $name:ident [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
+/// A field is required, `Option<T>` (absent or `null` is `None`, and `None` is not written),
+/// `nullable Option<T>` (must be present, may be `null`; `None` is written as `null`) or
+/// `nulled Option<T>` (may be absent; `None` is written as `null`: serde's plain `Option`).
+/// A `RawJson` payload is typed as any JSON value in TypeScript.
+macro_rules! wire_fields {
+    ($callback:ident $ctx:tt [$($vis:tt)*] [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
         $(#[$fmeta:meta])* nullable $key:literal $f:ident : Option<$inner:ty> $(, $($rest:tt)*)?
     ) => {
-        wire_struct!(@munch $meta $name
+        wire_fields!($callback $ctx [$($vis)*]
             [$($fields)* $(#[$fmeta])*
                 #[serde(rename = $key, deserialize_with = "crate::protocol::client::nullable")]
-                pub $f: Option<$inner>,]
+                $($vis)* $f: Option<$inner>,]
             [$($table)* ($key, <$inner as $crate::protocol::table::WireField>::KIND,
                 $crate::protocol::table::Need::Nullable),]
             [$($steps)* (field opt $key $f)]
             $($($rest)*)?);
     };
-    (@munch $meta:tt $name:ident [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
+    ($callback:ident $ctx:tt [$($vis:tt)*] [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
+        $(#[$fmeta:meta])* nulled $key:literal $f:ident : Option<$inner:ty> $(, $($rest:tt)*)?
+    ) => {
+        wire_fields!($callback $ctx [$($vis)*]
+            [$($fields)* $(#[$fmeta])* #[serde(rename = $key)] $($vis)* $f: Option<$inner>,]
+            [$($table)* ($key, <$inner as $crate::protocol::table::WireField>::KIND,
+                $crate::protocol::table::Need::Opt),]
+            [$($steps)* (field opt $key $f)]
+            $($($rest)*)?);
+    };
+    ($callback:ident $ctx:tt [$($vis:tt)*] [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
         $(#[$fmeta:meta])* $key:literal $f:ident : Option<RawJson> $(, $($rest:tt)*)?
     ) => {
-        wire_struct!(@munch $meta $name
+        wire_fields!($callback $ctx [$($vis)*]
             [$($fields)* $(#[$fmeta])*
                 #[serde(rename = $key, default, skip_serializing_if = "Option::is_none")]
                 #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
-                pub $f: Option<RawJson>,]
+                $($vis)* $f: Option<RawJson>,]
             [$($table)* ($key, $crate::protocol::table::Kind::Value,
                 $crate::protocol::table::Need::Opt),]
             [$($steps)* (some opt $key $f)]
             $($($rest)*)?);
     };
-    (@munch $meta:tt $name:ident [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
+    ($callback:ident $ctx:tt [$($vis:tt)*] [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
         $(#[$fmeta:meta])* $key:literal $f:ident : Option<$inner:ty> $(, $($rest:tt)*)?
     ) => {
-        wire_struct!(@munch $meta $name
+        wire_fields!($callback $ctx [$($vis)*]
             [$($fields)* $(#[$fmeta])*
                 #[serde(rename = $key, default, skip_serializing_if = "Option::is_none")]
-                pub $f: Option<$inner>,]
+                $($vis)* $f: Option<$inner>,]
             [$($table)* ($key, <$inner as $crate::protocol::table::WireField>::KIND,
                 $crate::protocol::table::Need::Opt),]
             [$($steps)* (some opt $key $f)]
             $($($rest)*)?);
     };
-    (@munch $meta:tt $name:ident [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
+    ($callback:ident $ctx:tt [$($vis:tt)*] [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
         $(#[$fmeta:meta])* $key:literal $f:ident : RawJson $(, $($rest:tt)*)?
     ) => {
-        wire_struct!(@munch $meta $name
+        wire_fields!($callback $ctx [$($vis)*]
             [$($fields)* $(#[$fmeta])*
                 #[serde(rename = $key)]
                 #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
-                pub $f: RawJson,]
+                $($vis)* $f: RawJson,]
             [$($table)* ($key, $crate::protocol::table::Kind::Value,
                 $crate::protocol::table::Need::Req),]
             [$($steps)* (field req $key $f)]
             $($($rest)*)?);
     };
-    (@munch $meta:tt $name:ident [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
+    ($callback:ident $ctx:tt [$($vis:tt)*] [$($fields:tt)*] [$($table:tt)*] [$($steps:tt)*]
         $(#[$fmeta:meta])* $key:literal $f:ident : $ty:ty $(, $($rest:tt)*)?
     ) => {
-        wire_struct!(@munch $meta $name
-            [$($fields)* $(#[$fmeta])* #[serde(rename = $key)] pub $f: $ty,]
+        wire_fields!($callback $ctx [$($vis)*]
+            [$($fields)* $(#[$fmeta])* #[serde(rename = $key)] $($vis)* $f: $ty,]
             [$($table)* ($key, <$ty as $crate::protocol::table::WireField>::KIND,
                 $crate::protocol::table::Need::Req),]
             [$($steps)* (field req $key $f)]
             $($($rest)*)?);
     };
-    (@munch [$(#[$meta:meta])*] $name:ident [$($fields:tt)*] [$($table:tt)*]
+    ($callback:ident $ctx:tt [$($vis:tt)*] $fields:tt $table:tt $steps:tt) => {
+        $callback!(@fields $ctx $fields $table $steps);
+    };
+    (@take $slots:ident req) => { $slots.req() };
+    (@take $slots:ident opt) => { $slots.opt() };
+}
+
+/// Declares a wire struct once: from one list of `"wireKey" field: Type` lines (see
+/// `wire_fields!`) it derives the struct with its serde attributes (serde stays the reference the
+/// tests compare with, and the server's encoder), its ts-rs type, its table decoder (each
+/// field's kind comes from its Rust type, see `table::WireField`) and its JSON writer, all in
+/// declaration order.
+macro_rules! wire_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident { $($body:tt)* }
+    ) => {
+        wire_fields!(wire_struct [$(#[$meta])* $name] [pub] [] [] [] $($body)*);
+    };
+    (@fields [$(#[$meta:meta])* $name:ident] [$($fields:tt)*] [$($table:tt)*]
         [$(($write:ident $take:ident $key:literal $f:ident))*]
     ) => {
         $(#[$meta])*
@@ -159,7 +183,7 @@ macro_rules! wire_struct {
                     concat!("struct ", stringify!($name)),
                     <Self as $crate::protocol::table::WireStruct>::TABLE,
                 )?;
-                Ok(Self { $($f: wire_struct!(@take slots $take),)* })
+                Ok(Self { $($f: wire_fields!(@take slots $take),)* })
             }
         }
 
@@ -179,16 +203,13 @@ macro_rules! wire_struct {
             }
         }
     };
-    (@take $slots:ident req) => { $slots.req() };
-    (@take $slots:ident opt) => { $slots.opt() };
 }
 
 /// Declares an internally tagged enum of struct variants once (the store's `Action`): from one
-/// list of `"TYPE" Variant { "wireKey" field: Type, ... }` it derives the enum with its serde
-/// attributes and ts-rs type, `type_name()`, the table of variant decoders (`VARIANTS`: each
-/// variant's fields and how to build it, kinds from the Rust types) and the JSON writer, all in
-/// declaration order. Fields are as in `wire_struct!`, plus `nulled Option<T>`: optional when
-/// read, written as `null` when `None` (serde's plain `Option`).
+/// list of `"TYPE" Variant { "wireKey" field: Type, ... }` (fields as in `wire_fields!`) it
+/// derives the enum with its serde attributes and ts-rs type, `type_name()`, the table of
+/// variant decoders (`VARIANTS`: each variant's fields and how to build it, kinds from the Rust
+/// types) and the JSON writer, all in declaration order.
 macro_rules! wire_enum {
     (
         $(#[$meta:meta])*
@@ -196,79 +217,16 @@ macro_rules! wire_enum {
     ) => {
         wire_enum!(@variant [$(#[$meta])* $name] [] $($body)*);
     };
-    // A variant: its fields are munched one by one, then the next variant.
+    // A variant: its fields are munched, then the next variant.
     (@variant $head:tt [$($done:tt)*]
         $(#[$vm:meta])* $tag:literal $v:ident { $($fields:tt)* } $(, $($rest:tt)*)?
     ) => {
-        wire_enum!(@field $head [$($done)*] ($tag $v [$(#[$vm])*]) [] [] []
-            [$($fields)*] [$($($rest)*)?]);
+        wire_fields!(wire_enum
+            [$head [$($done)*] ($tag $v [$(#[$vm])*]) [$($($rest)*)?]]
+            [] [] [] [] $($fields)*);
     };
-    (@field $head:tt $done:tt $current:tt [$($f:tt)*] [$($t:tt)*] [$($s:tt)*]
-        [$(#[$fm:meta])* nulled $key:literal $fname:ident : Option<$inner:ty> $(, $($more:tt)*)?]
-        $rest:tt
-    ) => {
-        wire_enum!(@field $head $done $current
-            [$($f)* $(#[$fm])* #[serde(rename = $key)] $fname: Option<$inner>,]
-            [$($t)* ($key, <$inner as $crate::protocol::table::WireField>::KIND,
-                $crate::protocol::table::Need::Opt),]
-            [$($s)* (field opt $key $fname)]
-            [$($($more)*)?] $rest);
-    };
-    (@field $head:tt $done:tt $current:tt [$($f:tt)*] [$($t:tt)*] [$($s:tt)*]
-        [$(#[$fm:meta])* $key:literal $fname:ident : Option<RawJson> $(, $($more:tt)*)?]
-        $rest:tt
-    ) => {
-        wire_enum!(@field $head $done $current
-            [$($f)* $(#[$fm])*
-                #[serde(rename = $key, default, skip_serializing_if = "Option::is_none")]
-                #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
-                $fname: Option<RawJson>,]
-            [$($t)* ($key, $crate::protocol::table::Kind::Value,
-                $crate::protocol::table::Need::Opt),]
-            [$($s)* (some opt $key $fname)]
-            [$($($more)*)?] $rest);
-    };
-    (@field $head:tt $done:tt $current:tt [$($f:tt)*] [$($t:tt)*] [$($s:tt)*]
-        [$(#[$fm:meta])* $key:literal $fname:ident : Option<$inner:ty> $(, $($more:tt)*)?]
-        $rest:tt
-    ) => {
-        wire_enum!(@field $head $done $current
-            [$($f)* $(#[$fm])*
-                #[serde(rename = $key, default, skip_serializing_if = "Option::is_none")]
-                $fname: Option<$inner>,]
-            [$($t)* ($key, <$inner as $crate::protocol::table::WireField>::KIND,
-                $crate::protocol::table::Need::Opt),]
-            [$($s)* (some opt $key $fname)]
-            [$($($more)*)?] $rest);
-    };
-    (@field $head:tt $done:tt $current:tt [$($f:tt)*] [$($t:tt)*] [$($s:tt)*]
-        [$(#[$fm:meta])* $key:literal $fname:ident : RawJson $(, $($more:tt)*)?]
-        $rest:tt
-    ) => {
-        wire_enum!(@field $head $done $current
-            [$($f)* $(#[$fm])*
-                #[serde(rename = $key)]
-                #[cfg_attr(feature = "ts", ts(as = "serde_json::Value"))]
-                $fname: RawJson,]
-            [$($t)* ($key, $crate::protocol::table::Kind::Value,
-                $crate::protocol::table::Need::Req),]
-            [$($s)* (field req $key $fname)]
-            [$($($more)*)?] $rest);
-    };
-    (@field $head:tt $done:tt $current:tt [$($f:tt)*] [$($t:tt)*] [$($s:tt)*]
-        [$(#[$fm:meta])* $key:literal $fname:ident : $ty:ty $(, $($more:tt)*)?]
-        $rest:tt
-    ) => {
-        wire_enum!(@field $head $done $current
-            [$($f)* $(#[$fm])* #[serde(rename = $key)] $fname: $ty,]
-            [$($t)* ($key, <$ty as $crate::protocol::table::WireField>::KIND,
-                $crate::protocol::table::Need::Req),]
-            [$($s)* (field req $key $fname)]
-            [$($($more)*)?] $rest);
-    };
-    // The variant's fields are done.
-    (@field $head:tt [$($done:tt)*] ($tag:literal $v:ident $vm:tt) $f:tt $t:tt $s:tt []
-        [$($rest:tt)*]
+    (@fields [$head:tt [$($done:tt)*] ($tag:literal $v:ident $vm:tt) [$($rest:tt)*]]
+        $f:tt $t:tt $s:tt
     ) => {
         wire_enum!(@variant $head [$($done)* ($tag $v $vm $f $t $s)] $($rest)*);
     };
@@ -303,7 +261,7 @@ macro_rules! wire_enum {
                 $tag,
                 &$crate::protocol::table::Table::new(&[$($t)*]),
                 #[allow(unused_variables)]
-                |slots| Self::$v { $($fname: wire_enum!(@take slots $take),)* },
+                |slots| Self::$v { $($fname: wire_fields!(@take slots $take),)* },
             ),)*];
         }
 
@@ -319,6 +277,4 @@ macro_rules! wire_enum {
             }
         }
     };
-    (@take $slots:ident req) => { $slots.req() };
-    (@take $slots:ident opt) => { $slots.opt() };
 }

@@ -178,11 +178,16 @@ impl SqliteStore {
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        self.read_with(|conn| Ok(f(conn)?))
+    }
+
+    /// A read whose function gives the store's own errors (it parses what it reads, say).
+    fn read_with<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let conn = self
             .reader
             .lock()
             .map_err(|_| anyhow!("reader lock poisoned"))?;
-        Ok(f(&conn)?)
+        f(&conn)
     }
 }
 
@@ -753,11 +758,7 @@ impl Store for SqliteStore {
     }
 
     fn open_turn(&self, session_id: &str) -> StoreResult<Option<String>> {
-        let conn = self
-            .reader
-            .lock()
-            .map_err(|_| anyhow!("reader lock poisoned"))?;
-        open_turn_in(&conn, session_id)
+        self.read_with(|conn| open_turn_in(conn, session_id))
     }
 
     fn pending_turns(&self, session_id: Option<&str>) -> StoreResult<Vec<PendingTurn>> {
@@ -795,23 +796,14 @@ impl Store for SqliteStore {
     }
 
     fn permission_requested(&self, session_id: &str, request_id: &str) -> StoreResult<bool> {
-        let conn = self
-            .reader
-            .lock()
-            .map_err(|_| anyhow!("reader lock poisoned"))?;
-        Ok(
-            permission_ids(&conn, session_id, Some("permission_request"))?
-                .iter()
-                .any(|(_, id)| id == request_id),
-        )
+        self.read_with(|conn| {
+            let asked = permission_ids(conn, session_id, Some("permission_request"))?;
+            Ok(asked.iter().any(|(_, id)| id == request_id))
+        })
     }
 
     fn pending_permissions(&self, session_id: &str) -> StoreResult<Vec<String>> {
-        let conn = self
-            .reader
-            .lock()
-            .map_err(|_| anyhow!("reader lock poisoned"))?;
-        pending_permissions_in(&conn, session_id)
+        self.read_with(|conn| pending_permissions_in(conn, session_id))
     }
 
     fn agent_session(&self, session_id: &str) -> StoreResult<Option<String>> {
