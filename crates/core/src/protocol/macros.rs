@@ -205,35 +205,64 @@ macro_rules! wire_struct {
     };
 }
 
-/// Declares an internally tagged enum of struct variants once (the store's `Action`): from one
-/// list of `"TYPE" Variant { "wireKey" field: Type, ... }` (fields as in `wire_fields!`) it
-/// derives the enum with its serde attributes and ts-rs type, `type_name()`, the table of
-/// variant decoders (`VARIANTS`: each variant's fields and how to build it, kinds from the Rust
-/// types) and the JSON writer, all in declaration order.
+/// Declares the store's `Action` once: from one list of `"TYPE" Variant { "wireKey" field: Type,
+/// ... }` (fields as in `wire_fields!`) it derives the enum with its serde attributes and ts-rs
+/// type, `type_name()`, the table of variant decoders (`VARIANTS`: each variant's fields and how
+/// to build it, kinds from the Rust types) and the JSON writer, all in declaration order. An
+/// event's action is declared `"TYPE" Variant = EventKindVariant { fields }`: it gets `sessionId`
+/// and `seq` first, `event_position()` and `from_event()` (the payload's fields of the same
+/// names moved into it), so the event → action mapping is declared once too.
 macro_rules! wire_enum {
     (
         $(#[$meta:meta])*
         pub enum $name:ident { $($body:tt)* }
     ) => {
-        wire_enum!(@variant [$(#[$meta])* $name] [] $($body)*);
+        wire_enum!(@variant [$(#[$meta])* $name] [] [] $($body)*);
     };
-    // A variant: its fields are munched, then the next variant.
-    (@variant $head:tt [$($done:tt)*]
+    // An event's action (`= EventKindVariant`): it starts with the event's `sessionId` and
+    // `seq`, then has the payload's fields of the same names (see `from_event`).
+    (@variant $head:tt $done:tt $events:tt
+        $(#[$vm:meta])* $tag:literal $v:ident = $ev:ident { $($fields:tt)* } $(, $($rest:tt)*)?
+    ) => {
+        wire_fields!(wire_enum
+            [$head $done $events ($tag $v [$(#[$vm])*] event $ev) [$($($rest)*)?]]
+            [] [] [] [] $($fields)*);
+    };
+    // Any other action.
+    (@variant $head:tt $done:tt $events:tt
         $(#[$vm:meta])* $tag:literal $v:ident { $($fields:tt)* } $(, $($rest:tt)*)?
     ) => {
         wire_fields!(wire_enum
-            [$head [$($done)*] ($tag $v [$(#[$vm])*]) [$($($rest)*)?]]
+            [$head $done $events ($tag $v [$(#[$vm])*] plain) [$($($rest)*)?]]
             [] [] [] [] $($fields)*);
     };
-    (@fields [$head:tt [$($done:tt)*] ($tag:literal $v:ident $vm:tt) [$($rest:tt)*]]
-        $f:tt $t:tt $s:tt
+    (@fields [$head:tt [$($done:tt)*] $events:tt ($tag:literal $v:ident $vm:tt plain)
+        [$($rest:tt)*]] $f:tt $t:tt $s:tt
     ) => {
-        wire_enum!(@variant $head [$($done)* ($tag $v $vm $f $t $s)] $($rest)*);
+        wire_enum!(@variant $head [$($done)* ($tag $v $vm $f $t $s)] $events $($rest)*);
+    };
+    (@fields [$head:tt [$($done:tt)*] [$($events:tt)*] ($tag:literal $v:ident $vm:tt event $ev:ident)
+        [$($rest:tt)*]] [$($f:tt)*] [$($t:tt)*]
+        [$(($write:ident $take:ident $key:literal $fname:ident))*]
+    ) => {
+        wire_enum!(@variant $head
+            [$($done)* ($tag $v $vm
+                [#[serde(rename = "sessionId")] session_id: String,
+                    #[serde(rename = "seq")] seq: u64, $($f)*]
+                [("sessionId", $crate::protocol::table::Kind::Str,
+                        $crate::protocol::table::Need::Req),
+                    ("seq", $crate::protocol::table::Kind::U64,
+                        $crate::protocol::table::Need::Req), $($t)*]
+                [(field req "sessionId" session_id) (field req "seq" seq)
+                    $(($write $take $key $fname))*])]
+            [$($events)* ($ev $v [$($fname)*])]
+            $($rest)*);
     };
     // Every variant is done.
     (@variant [$(#[$meta:meta])* $name:ident]
         [$(($tag:literal $v:ident [$($vm:tt)*] [$($f:tt)*] [$($t:tt)*]
             [$(($write:ident $take:ident $key:literal $fname:ident))*]))*]
+        [$(($ev:ident $evv:ident [$($evf:ident)*]))*]
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -244,6 +273,27 @@ macro_rules! wire_enum {
         }
 
         impl $name {
+            /// For an event's action, its session and seq (the store applies each at most once).
+            pub fn event_position(&self) -> Option<(&str, u64)> {
+                match self {
+                    $(Self::$evv { session_id, seq, .. } => Some((session_id, *seq)),)*
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
+            }
+
+            /// The one action an event dispatches: its session and seq, and the payload's fields.
+            pub(crate) fn from_event(event: $crate::protocol::Event) -> Self {
+                let (session_id, seq) = (event.session_id, event.seq);
+                match event.kind {
+                    $($crate::protocol::EventKind::$ev(payload) => Self::$evv {
+                        session_id,
+                        seq,
+                        $($evf: payload.$evf,)*
+                    },)*
+                }
+            }
+
             /// The wire `type` of this variant.
             pub fn type_name(&self) -> &'static str {
                 match self {

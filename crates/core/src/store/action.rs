@@ -113,62 +113,46 @@ wire_enum! {
             "sessionId" session_id: String,
         },
         /// Event `user_message`.
-        "USER_MESSAGE_RECEIVED" UserMessageReceived {
-            "sessionId" session_id: String,
-            "seq" seq: u64,
+        "USER_MESSAGE_RECEIVED" UserMessageReceived = UserMessage {
             "messageId" message_id: String,
             "text" text: String,
         },
         /// Event `turn_start`.
-        "TURN_START" TurnStart {
-            "sessionId" session_id: String,
-            "seq" seq: u64,
+        "TURN_START" TurnStart = TurnStart {
             "turnId" turn_id: String,
         },
         /// Event `message_start`.
-        "MESSAGE_START" MessageStart {
-            "sessionId" session_id: String,
-            "seq" seq: u64,
+        "MESSAGE_START" MessageStart = MessageStart {
             "messageId" message_id: String,
         },
         /// Event `block_start`.
-        "BLOCK_START" BlockStart {
-            "sessionId" session_id: String,
-            "seq" seq: u64,
+        "BLOCK_START" BlockStart = BlockStart {
             "messageId" message_id: String,
             "blockId" block_id: String,
             "blockType" block_type: BlockType,
             "toolName" tool_name: Option<String>,
         },
         /// Event `block_delta`.
-        "BLOCK_DELTA" BlockDelta {
-            "sessionId" session_id: String,
-            "seq" seq: u64,
+        "BLOCK_DELTA" BlockDelta = BlockDelta {
             "messageId" message_id: String,
             "blockId" block_id: String,
             "delta" delta: String,
         },
         /// Event `block_end`.
-        "BLOCK_END" BlockEnd {
-            "sessionId" session_id: String,
-            "seq" seq: u64,
+        "BLOCK_END" BlockEnd = BlockEnd {
             "messageId" message_id: String,
             "blockId" block_id: String,
             "input" input: Option<RawJson>,
         },
         /// Event `tool_result`.
-        "TOOL_RESULT" ToolResult {
-            "sessionId" session_id: String,
-            "seq" seq: u64,
+        "TOOL_RESULT" ToolResult = ToolResult {
             "messageId" message_id: String,
             "toolId" tool_id: String,
             "result" result: RawJson,
             "isError" is_error: bool,
         },
         /// Event `tool_update`: a field left out is unchanged.
-        "TOOL_UPDATE" ToolUpdate {
-            "sessionId" session_id: String,
-            "seq" seq: u64,
+        "TOOL_UPDATE" ToolUpdate = ToolUpdate {
             "messageId" message_id: String,
             "toolId" tool_id: String,
             "status" status: Option<String>,
@@ -178,15 +162,11 @@ wire_enum! {
             "locations" locations: Option<RawJson>,
         },
         /// Event `plan`: the session's plan is replaced.
-        "PLAN_UPDATED" PlanUpdated {
-            "sessionId" session_id: String,
-            "seq" seq: u64,
+        "PLAN_UPDATED" PlanUpdated = Plan {
             "entries" entries: RawJson,
         },
         /// Event `permission_request`: the request is pending until its `permission_resolved`.
-        "PERMISSION_REQUESTED" PermissionRequested {
-            "sessionId" session_id: String,
-            "seq" seq: u64,
+        "PERMISSION_REQUESTED" PermissionRequested = PermissionRequest {
             "requestId" request_id: String,
             "toolId" tool_id: Option<String>,
             "title" title: String,
@@ -194,87 +174,28 @@ wire_enum! {
             "content" content: Option<RawJson>,
         },
         /// Event `permission_resolved`: the request is no longer pending.
-        "PERMISSION_RESOLVED" PermissionResolved {
-            "sessionId" session_id: String,
-            "seq" seq: u64,
+        "PERMISSION_RESOLVED" PermissionResolved = PermissionResolved {
             "requestId" request_id: String,
             "outcome" outcome: String,
             "optionId" option_id: Option<String>,
             "clientMsgId" client_msg_id: Option<String>,
         },
         /// Event `message_end`.
-        "MESSAGE_END" MessageEnd {
-            "sessionId" session_id: String,
-            "seq" seq: u64,
+        "MESSAGE_END" MessageEnd = MessageEnd {
             "messageId" message_id: String,
         },
         /// Event `turn_end`.
-        "TURN_END" TurnEnd {
-            "sessionId" session_id: String,
-            "seq" seq: u64,
+        "TURN_END" TurnEnd = TurnEnd {
             "turnId" turn_id: String,
             "reason" reason: TurnEndReason,
             "error" error: Option<String>,
             "stopReason" stop_reason: Option<String>,
         },
         /// Event `session_state`.
-        "SESSION_STATE_CHANGED" SessionStateChanged {
-            "sessionId" session_id: String,
-            "seq" seq: u64,
+        "SESSION_STATE_CHANGED" SessionStateChanged = SessionState {
             "state" state: SessionState,
             nulled "previous" previous: Option<SessionState>,
             "reason" reason: String,
         },
-    }
-}
-
-impl Action {
-    /// For an event action, its session and seq (the store applies each at most once).
-    pub fn event_position(&self) -> Option<(&str, u64)> {
-        match self {
-            Self::UserMessageReceived {
-                session_id, seq, ..
-            }
-            | Self::TurnStart {
-                session_id, seq, ..
-            }
-            | Self::MessageStart {
-                session_id, seq, ..
-            }
-            | Self::BlockStart {
-                session_id, seq, ..
-            }
-            | Self::BlockDelta {
-                session_id, seq, ..
-            }
-            | Self::BlockEnd {
-                session_id, seq, ..
-            }
-            | Self::ToolResult {
-                session_id, seq, ..
-            }
-            | Self::ToolUpdate {
-                session_id, seq, ..
-            }
-            | Self::PlanUpdated {
-                session_id, seq, ..
-            }
-            | Self::PermissionRequested {
-                session_id, seq, ..
-            }
-            | Self::PermissionResolved {
-                session_id, seq, ..
-            }
-            | Self::MessageEnd {
-                session_id, seq, ..
-            }
-            | Self::TurnEnd {
-                session_id, seq, ..
-            }
-            | Self::SessionStateChanged {
-                session_id, seq, ..
-            } => Some((session_id, *seq)),
-            _ => None,
-        }
     }
 }

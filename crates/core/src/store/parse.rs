@@ -1,7 +1,7 @@
 //! The parser half of the store: a server frame becomes the actions it stands for. Pure.
 
 use super::Action;
-use crate::protocol::{Event, EventKind, Reply, ServerFrame};
+use crate::protocol::{Event, Reply, ServerFrame};
 
 /// The actions a server frame dispatches, in order. `session_switched` dispatches
 /// `SESSION_SWITCHED` **and** `SET_RUNNING`: the spinner is re-synced from the server on every
@@ -13,111 +13,10 @@ pub fn actions_for_frame(frame: ServerFrame) -> Vec<Action> {
     }
 }
 
-/// The one action an event dispatches.
+/// The one action an event dispatches (its mapping is declared with the action, see
+/// `wire_enum!`).
 pub(super) fn action_for_event(event: Event) -> Action {
-    let session_id = event.session_id;
-    let seq = event.seq;
-    match event.kind {
-        EventKind::UserMessage(m) => Action::UserMessageReceived {
-            session_id,
-            seq,
-            message_id: m.message_id,
-            text: m.text,
-        },
-        EventKind::TurnStart(t) => Action::TurnStart {
-            session_id,
-            seq,
-            turn_id: t.turn_id,
-        },
-        EventKind::MessageStart(m) => Action::MessageStart {
-            session_id,
-            seq,
-            message_id: m.message_id,
-        },
-        EventKind::BlockStart(b) => Action::BlockStart {
-            session_id,
-            seq,
-            message_id: b.message_id,
-            block_id: b.block_id,
-            block_type: b.block_type,
-            tool_name: b.tool_name,
-        },
-        EventKind::BlockDelta(d) => Action::BlockDelta {
-            session_id,
-            seq,
-            message_id: d.message_id,
-            block_id: d.block_id,
-            delta: d.delta,
-        },
-        EventKind::BlockEnd(b) => Action::BlockEnd {
-            session_id,
-            seq,
-            message_id: b.message_id,
-            block_id: b.block_id,
-            input: b.input,
-        },
-        EventKind::ToolResult(t) => Action::ToolResult {
-            session_id,
-            seq,
-            message_id: t.message_id,
-            tool_id: t.tool_id,
-            result: t.result,
-            is_error: t.is_error,
-        },
-        EventKind::ToolUpdate(t) => Action::ToolUpdate {
-            session_id,
-            seq,
-            message_id: t.message_id,
-            tool_id: t.tool_id,
-            status: t.status,
-            title: t.title,
-            kind: t.kind,
-            content: t.content,
-            locations: t.locations,
-        },
-        EventKind::Plan(p) => Action::PlanUpdated {
-            session_id,
-            seq,
-            entries: p.entries,
-        },
-        EventKind::PermissionRequest(p) => Action::PermissionRequested {
-            session_id,
-            seq,
-            request_id: p.request_id,
-            tool_id: p.tool_id,
-            title: p.title,
-            options: p.options,
-            content: p.content,
-        },
-        EventKind::PermissionResolved(p) => Action::PermissionResolved {
-            session_id,
-            seq,
-            request_id: p.request_id,
-            outcome: p.outcome,
-            option_id: p.option_id,
-            client_msg_id: p.client_msg_id,
-        },
-        EventKind::MessageEnd(m) => Action::MessageEnd {
-            session_id,
-            seq,
-            message_id: m.message_id,
-        },
-        EventKind::TurnEnd(t) => Action::TurnEnd {
-            session_id,
-            seq,
-            turn_id: t.turn_id,
-            reason: t.reason,
-            error: t.error,
-            stop_reason: t.stop_reason,
-        },
-        EventKind::SessionState(s) => Action::SessionStateChanged {
-            session_id,
-            seq,
-            state: s.state,
-            previous: s.previous,
-            reason: s.reason,
-        },
-    }
+    Action::from_event(event)
 }
 
 pub(super) fn actions_for_reply(reply: Reply) -> Vec<Action> {
