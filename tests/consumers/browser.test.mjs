@@ -320,10 +320,11 @@ for (const setup of SETUPS) {
         await page.waitForFunction(savedOutbox, text, { timeout: 10_000, polling: 50 });
         await page.reload();
         // Restored from IndexedDB before any socket opens: the conversation and the pending message.
+        // (Right after a reload the app may not have made its client yet.)
         await page.waitForFunction(
           (text) => {
-            const s = window.sessionwire.getState();
-            return s.outbox.length === 1 && s.messages.some((m) => m.role === "user" && m.text === text);
+            const s = window.sessionwire?.getState();
+            return s !== undefined && s.outbox.length === 1 && s.messages.some((m) => m.role === "user" && m.text === text);
           },
           text,
           { timeout: 10_000 },
@@ -370,7 +371,7 @@ for (const setup of SETUPS) {
         // tabs hold the message with the same clientMsgId when the server comes back.
         await a.waitForTimeout(300);
         await b.reload();
-        await b.waitForFunction((text) => window.sessionwire.getState().outbox.some((e) => e.text === text), text, { timeout: 10_000 });
+        await b.waitForFunction((text) => window.sessionwire?.getState().outbox.some((e) => e.text === text) === true, text, { timeout: 10_000 });
         const ids = await Promise.all([a, b].map((p) => p.evaluate(() => window.sessionwire.getState().outbox.map((e) => e.clientMsgId))));
         assert.deepEqual(ids[0], ids[1], "both tabs hold the same clientMsgId");
 
