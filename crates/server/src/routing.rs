@@ -588,8 +588,24 @@ async fn acknowledge(
     Ok(())
 }
 
-/// Without any lock: waits for the store's answer (its seq, or `unavailable`), releases the
-/// `clientMsgId`'s reservation, and waits for an interrupt's hand-over. An interrupt the runtime
+/// Without any lock: waits for the store's answer to a write that used a `clientMsgId` (its seq,
+/// or `unavailable`), then releases the id's reservation: a retry of it now finds it stored (or,
+/// if it failed, runs).
+async fn stored_seq(
+    hub: &Hub,
+    entry: &SessionEntry,
+    written: &Durable,
+    reservation: Reservation,
+) -> Result<u64, Refusal> {
+    hub.hooks.awaiting_durability.fetch_add(1, Ordering::SeqCst);
+    let seq = written.wait().await;
+    hub.hooks.awaiting_durability.fetch_sub(1, Ordering::SeqCst);
+    drop(reservation);
+    seq.map_err(|error| Refusal::unavailable(&entry.id, &error))
+}
+
+/// Without any lock: waits for the store's answer ([`stored_seq`]) and for an interrupt's
+/// hand-over. An interrupt the runtime
 /// never took (it exited first) goes to the session's next runtime, as for a session without a
 /// live one.
 async fn answered(
@@ -598,12 +614,7 @@ async fn answered(
     submitted: Submitted,
     reservation: Reservation,
 ) -> Result<u64, Refusal> {
-    hub.hooks.awaiting_durability.fetch_add(1, Ordering::SeqCst);
-    let seq = submitted.stored.wait().await;
-    hub.hooks.awaiting_durability.fetch_sub(1, Ordering::SeqCst);
-    // The store answered: a retry of the id now finds it stored (or, if it failed, runs).
-    drop(reservation);
-    let seq = seq.map_err(|error| Refusal::unavailable(&entry.id, &error))?;
+    let seq = stored_seq(hub, entry, &submitted.stored, reservation).await?;
     if let Some((acknowledged, request)) = submitted.interrupted {
         if acknowledged.await.is_err() {
             let _route = entry.lock_route().await;
@@ -807,11 +818,7 @@ async fn ack_without_text(
     reservation: Reservation,
     out: &mut Vec<Out>,
 ) -> Handled {
-    hub.hooks.awaiting_durability.fetch_add(1, Ordering::SeqCst);
-    let seq = stored.wait().await;
-    hub.hooks.awaiting_durability.fetch_sub(1, Ordering::SeqCst);
-    drop(reservation);
-    let seq = seq.map_err(|error| Refusal::unavailable(&entry.id, &error))?;
+    let seq = stored_seq(hub, entry, &stored, reservation).await?;
     if let Some(interrupted) = interrupted {
         let _ = interrupted.await;
     }
@@ -860,11 +867,7 @@ async fn respond_permission(
     let seq = match answered {
         Answered::Won(written) => {
             reservation.submitted(&written);
-            hub.hooks.awaiting_durability.fetch_add(1, Ordering::SeqCst);
-            let seq = written.wait().await;
-            hub.hooks.awaiting_durability.fetch_sub(1, Ordering::SeqCst);
-            drop(reservation);
-            seq.map_err(|error| Refusal::unavailable(&entry.id, &error))?
+            stored_seq(hub, &entry, &written, reservation).await?
         }
         Answered::Refused(PermissionDecision::Duplicate { original }) => {
             drop(reservation);
