@@ -225,11 +225,7 @@ async fn edit_with_permission(
         is_error: status == "failed",
     }));
     if let Some(reply) = &reply {
-        let block = events.start_block(&message, BlockType::Text, None);
-        for chunk in split_chunks(reply, ECHO_CHUNKS) {
-            events.delta(&message, &block, &chunk);
-        }
-        events.end_block(&message, &block, None);
+        text_block(events, &message, reply, ECHO_CHUNKS, Duration::ZERO).await;
     }
     events.end_message(&message);
     TurnOutcome {
@@ -241,15 +237,20 @@ async fn edit_with_permission(
 /// One assistant message with one text block, streamed in chunks `pause` apart.
 async fn stream(events: &EventSink, text: &str, chunks: usize, pause: Duration) {
     let message = events.start_message();
-    let block = events.start_block(&message, BlockType::Text, None);
+    text_block(events, &message, text, chunks, pause).await;
+    events.end_message(&message);
+}
+
+/// One text block of `message`, streamed in chunks `pause` apart.
+async fn text_block(events: &EventSink, message: &str, text: &str, chunks: usize, pause: Duration) {
+    let block = events.start_block(message, BlockType::Text, None);
     for (i, chunk) in split_chunks(text, chunks).iter().enumerate() {
         if i > 0 && !pause.is_zero() {
             tokio::time::sleep(pause).await;
         }
-        events.delta(&message, &block, chunk);
+        events.delta(message, &block, chunk);
     }
-    events.end_block(&message, &block, None);
-    events.end_message(&message);
+    events.end_block(message, &block, None);
 }
 
 #[cfg(test)]
