@@ -106,11 +106,6 @@ impl PermissionBook {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-
-    /// How many requests are waiting.
-    pub fn pending_count(&self) -> usize {
-        self.lock().pending.len()
-    }
 }
 
 fn remember(book: &mut Book, request_id: String) {
