@@ -6,27 +6,18 @@
 
 use crate::convert::to_js;
 use crate::transfer::{StateMirror, Transfer};
-use js_sys::{Array, Function};
+use js_sys::Array;
 use sessionwire_core::store::{Action, OutboxEntry, OutboxKind, Store};
-use std::cell::{Cell, Ref, RefCell};
+use std::cell::{Ref, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen]
-extern "C" {
-    /// `console.error`, for problems that have no caller to throw to.
-    #[wasm_bindgen(js_namespace = console, js_name = error)]
-    pub(crate) fn report(message: &str, error: &JsValue);
-}
-
-/// The store, its subscribers, and the counter for their ids.
+/// The store, the state mirror (with the subscribers), and the patch buffer.
 #[derive(Debug)]
 pub(crate) struct Shared {
     store: RefCell<Store>,
     /// The buffers frames cross the boundary in (made on the first frame).
     transfer: RefCell<Option<Transfer>>,
-    listeners: RefCell<Vec<(u32, Function)>>,
-    next_listener: Cell<u32>,
     /// The structurally shared state JavaScript reads, and the text patches cross in.
     mirror: StateMirror,
     patch: RefCell<String>,
@@ -38,8 +29,6 @@ impl Shared {
         Rc::new(Self {
             store: RefCell::new(Store::new(id_prefix)),
             transfer: RefCell::default(),
-            listeners: RefCell::default(),
-            next_listener: Cell::new(1),
             mirror: StateMirror::new(),
             patch: RefCell::default(),
         })
@@ -89,30 +78,14 @@ impl Shared {
         Ok((applied.actions, applied.js))
     }
 
-    /// Tells every subscriber about a change. Only here (and in `getState`) is the whole state
-    /// serialized, and only when someone listens.
+    /// Tells every subscriber about a change (they live in the mirror, with the state).
     pub(crate) fn notify(&self, actions: &JsValue) {
-        let listeners: Vec<Function> = self
-            .listeners
-            .borrow()
-            .iter()
-            .map(|(_, f)| f.clone())
-            .collect();
-        if listeners.is_empty() {
-            return;
-        }
-        let state = self.state_js();
-        for listener in listeners {
-            if let Err(error) = listener.call2(&JsValue::UNDEFINED, &state, actions) {
-                // A failing listener must not break the store or the other listeners.
-                report("sessionwire: a subscriber threw", &error);
-            }
-        }
+        self.mirror.notify(actions);
     }
 
     /// Notifies subscribers of one action the store applied for a client call.
     pub(crate) fn notify_action(&self, action: &Action) {
-        if !self.listeners.borrow().is_empty() {
+        if self.mirror.listening() {
             self.notify(&actions_js(std::slice::from_ref(action)));
         }
     }
@@ -126,24 +99,8 @@ impl Shared {
     }
 
     /// Adds a listener; the returned function removes it.
-    pub(crate) fn subscribe(self: &Rc<Self>, listener: Function) -> Function {
-        let id = self.next_listener.get();
-        self.next_listener.set(id.wrapping_add(1));
-        self.listeners.borrow_mut().push((id, listener));
-        let weak = Rc::downgrade(self);
-        // `FnMut`, the timers' closure type, though `Fn` would do: one closure type is one set of
-        // wasm-bindgen glue (89 B gzip less). It never calls back into JavaScript, so it cannot
-        // be invoked while it runs.
-        let unsubscribe = Closure::<dyn FnMut()>::new(move || {
-            if let Some(shared) = weak.upgrade() {
-                shared
-                    .listeners
-                    .borrow_mut()
-                    .retain(|(other, _)| *other != id);
-            }
-        });
-        // The unsubscribe function lives as long as JavaScript holds it (collected by the GC).
-        unsubscribe.into_js_value().unchecked_into()
+    pub(crate) fn subscribe(&self, listener: &JsValue) -> JsValue {
+        self.mirror.subscribe(listener)
     }
 }
 

@@ -4,7 +4,6 @@
 use crate::convert::json_text;
 use crate::error::{js_error, store_error, INVALID_ACTION};
 use crate::shared::{actions_js, Shared};
-use js_sys::Function;
 use sessionwire_core::store::Action;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -102,9 +101,9 @@ impl ClientStore {
     pub fn subscribe(
         &self,
         #[wasm_bindgen(unchecked_param_type = "(state: ClientState, actions: Action[]) => void")]
-        listener: Function,
-    ) -> Function {
-        self.shared.subscribe(listener)
+        listener: JsValue,
+    ) -> JsValue {
+        self.shared.subscribe(&listener)
     }
 
     /// The `hello` frame to send when the socket opens.

@@ -45,6 +45,18 @@ extern "C" {
 
     #[wasm_bindgen(method)]
     pub(crate) fn state(this: &StateMirror) -> JsValue;
+
+    /// Adds a subscriber; returns the function that removes it.
+    #[wasm_bindgen(method)]
+    pub(crate) fn subscribe(this: &StateMirror, listener: &JsValue) -> JsValue;
+
+    /// Whether anyone subscribed (so actions are turned into objects only for someone).
+    #[wasm_bindgen(method)]
+    pub(crate) fn listening(this: &StateMirror) -> bool;
+
+    /// Calls every subscriber with the state and these actions.
+    #[wasm_bindgen(method)]
+    pub(crate) fn notify(this: &StateMirror, actions: &JsValue);
 }
 
 /// The §6 code for a frame that cannot be read.
