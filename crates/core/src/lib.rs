@@ -16,9 +16,11 @@
 // optimizations (`#[optimize(speed)]`, unstable, hence the feature). Other builds ignore both.
 #![cfg_attr(sessionwire_size, feature(optimize_attribute))]
 
-pub mod lifecycle;
+// First: its macros (`wire_unit_enum!` and the others) are used by the modules after it.
 #[macro_use]
 pub mod protocol;
+
+pub mod lifecycle;
 pub mod routing;
 pub mod store;
 pub mod vectors;

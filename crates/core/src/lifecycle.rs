@@ -1,53 +1,23 @@
 //! The durable session lifecycle of PROTOCOL.md §3: states, the enforced transition table, and
 //! the triggers that move a session between states.
 
-use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The durable state of a session: the single source of truth for routing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SessionState {
-    Created,
-    Starting,
-    Active,
-    Detached,
-    Suspended,
-    Closing,
-    Ended,
+wire_unit_enum! {
+    /// The durable state of a session: the single source of truth for routing.
+    #[derive(Hash, PartialOrd, Ord)]
+    pub enum SessionState {
+        "CREATED" Created,
+        "STARTING" Starting,
+        "ACTIVE" Active,
+        "DETACHED" Detached,
+        "SUSPENDED" Suspended,
+        "CLOSING" Closing,
+        "ENDED" Ended,
+    }
 }
 
 impl SessionState {
-    /// All seven states, in table order.
-    pub const ALL: [SessionState; 7] = [
-        Self::Created,
-        Self::Starting,
-        Self::Active,
-        Self::Detached,
-        Self::Suspended,
-        Self::Closing,
-        Self::Ended,
-    ];
-
-    /// The wire string, e.g. `"DETACHED"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "CREATED",
-            Self::Starting => "STARTING",
-            Self::Active => "ACTIVE",
-            Self::Detached => "DETACHED",
-            Self::Suspended => "SUSPENDED",
-            Self::Closing => "CLOSING",
-            Self::Ended => "ENDED",
-        }
-    }
-
-    /// Parses the wire string.
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|state| state.as_str() == text)
-    }
-
     /// The states this one may move to (PROTOCOL.md §3).
     pub fn successors(self) -> &'static [SessionState] {
         use SessionState::*;
@@ -66,12 +36,6 @@ impl SessionState {
     /// session is winding down. ENDED is not: its runtime, if any, is a zombie.
     pub fn is_routable(self) -> bool {
         !matches!(self, Self::Closing | Self::Ended)
-    }
-}
-
-impl fmt::Display for SessionState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -217,20 +217,18 @@ impl<T: FromJson> FromJson for Vec<T> {
 
 /// A fieldless enum, written as its variant's name (only: serde's one-member map form
 /// `{"NAME": null}` is not accepted).
-pub fn unit_enum<T: Copy>(
-    json: &Json<'_>,
-    path: Path<'_>,
-    variants: &[(&str, T)],
-) -> Result<T, DecodeError> {
+/// Returns the position of the name in `names` (one function for every enum: `wire_unit_enum!`
+/// maps the position to the variant).
+pub fn unit_enum(json: &Json<'_>, path: Path<'_>, names: &[&str]) -> Result<usize, DecodeError> {
     let name = match json {
         Json::String(name) => name.as_ref(),
         other => return Err(invalid_type(other, path, "a string")),
     };
-    match variants.iter().find(|(wire, _)| *wire == name) {
-        Some((_, value)) => Ok(*value),
+    match names.iter().position(|wire| *wire == name) {
+        Some(index) => Ok(index),
         None => {
             let mut message = concat(&["unknown variant `", name, "`, expected one of "]);
-            for (index, (wire, _)) in variants.iter().enumerate() {
+            for (index, wire) in names.iter().enumerate() {
                 if index > 0 {
                     message.push_str(", ");
                 }

@@ -1,53 +1,26 @@
 //! Protocol errors and the stable error codes of PROTOCOL.md §6.
 
 use super::write::concat;
-use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The stable error codes of PROTOCOL.md §6, as they appear on the wire and on JS `Error.code`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    BadFrame,
-    UnknownType,
-    InvalidField,
-    HelloRequired,
-    UnsupportedProtocol,
-    Unauthorized,
-    SessionNotFound,
-    FrameTooLarge,
-    RateLimited,
-    /// A later answer to a permission request that was already answered (§5.1).
-    PermissionResolved,
-    /// Storage is failing or full: retry later (the client keeps the frame in its outbox).
-    Unavailable,
-    Internal,
-}
-
-impl ErrorCode {
-    /// The code's wire string, e.g. `"invalid_field"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BadFrame => "bad_frame",
-            Self::UnknownType => "unknown_type",
-            Self::InvalidField => "invalid_field",
-            Self::HelloRequired => "hello_required",
-            Self::UnsupportedProtocol => "unsupported_protocol",
-            Self::Unauthorized => "unauthorized",
-            Self::SessionNotFound => "session_not_found",
-            Self::FrameTooLarge => "frame_too_large",
-            Self::RateLimited => "rate_limited",
-            Self::PermissionResolved => "permission_resolved",
-            Self::Unavailable => "unavailable",
-            Self::Internal => "internal",
-        }
-    }
-}
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+wire_unit_enum! {
+    /// The stable error codes of PROTOCOL.md §6, as they appear on the wire and on JS `Error.code`.
+    #[derive(Hash)]
+    pub enum ErrorCode {
+        "bad_frame" BadFrame,
+        "unknown_type" UnknownType,
+        "invalid_field" InvalidField,
+        "hello_required" HelloRequired,
+        "unsupported_protocol" UnsupportedProtocol,
+        "unauthorized" Unauthorized,
+        "session_not_found" SessionNotFound,
+        "frame_too_large" FrameTooLarge,
+        "rate_limited" RateLimited,
+        /// A later answer to a permission request that was already answered (§5.1).
+        "permission_resolved" PermissionResolved,
+        /// Storage is failing or full: retry later (the client keeps the frame in its outbox).
+        "unavailable" Unavailable,
+        "internal" Internal,
     }
 }
 

@@ -328,3 +328,62 @@ macro_rules! wire_enum {
         }
     };
 }
+
+/// Declares a fieldless wire enum once: each variant with its wire string. From that one list
+/// come the enum (a `#[serde(rename)]` per variant, so serde and ts-rs read the same strings),
+/// `ALL`, `NAMES`, `as_str`, `parse`, `Display`, the JSON writer and the decoder (strings only:
+/// serde's one-member map form `{"NAME": null}` is not accepted).
+macro_rules! wire_unit_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $wire:literal $variant:ident, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+        pub enum $name {
+            $( $(#[$vmeta])* #[serde(rename = $wire)] $variant, )*
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: [$name; <[&str]>::len(&[$($wire),*])] = [$($name::$variant),*];
+            /// Every wire string, in declaration order (`NAMES[v as usize]` is `v`'s).
+            pub const NAMES: [&'static str; <[&str]>::len(&[$($wire),*])] = [$($wire),*];
+
+            /// The wire string.
+            pub const fn as_str(self) -> &'static str {
+                Self::NAMES[self as usize]
+            }
+
+            /// The variant of a wire string.
+            pub fn parse(text: &str) -> Option<Self> {
+                let index = Self::NAMES.iter().position(|name| *name == text)?;
+                Some(Self::ALL[index])
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl $crate::protocol::write::ToJson for $name {
+            fn write_json(&self, out: &mut String) {
+                $crate::protocol::write::write_str(out, self.as_str());
+            }
+        }
+
+        impl $crate::protocol::decode::FromJson for $name {
+            fn from_json(
+                json: &$crate::protocol::json::Json<'_>,
+                path: $crate::protocol::decode::Path<'_>,
+            ) -> Result<Self, $crate::protocol::decode::DecodeError> {
+                $crate::protocol::decode::unit_enum(json, path, &Self::NAMES).map(|i| Self::ALL[i])
+            }
+        }
+    };
+}

@@ -3,7 +3,7 @@
 
 use super::{ErrorCode, ProtocolError, RawJson};
 use crate::SessionState;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Any frame from the server: a reply to a request, or a persisted event of a session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -273,24 +273,12 @@ wire_struct! {
     }
 }
 
-/// The kind of a content block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum BlockType {
-    Text,
-    Thinking,
-    ToolUse,
-}
-
-impl BlockType {
-    /// The wire string, e.g. `"tool_use"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Text => "text",
-            Self::Thinking => "thinking",
-            Self::ToolUse => "tool_use",
-        }
+wire_unit_enum! {
+    /// The kind of a content block.
+    pub enum BlockType {
+        "text" Text,
+        "thinking" Thinking,
+        "tool_use" ToolUse,
     }
 }
 
@@ -390,24 +378,12 @@ wire_struct! {
     }
 }
 
-/// Why a turn ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum TurnEndReason {
-    Completed,
-    Interrupted,
-    Error,
-}
-
-impl TurnEndReason {
-    /// The wire string, e.g. `"interrupted"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Completed => "completed",
-            Self::Interrupted => "interrupted",
-            Self::Error => "error",
-        }
+wire_unit_enum! {
+    /// Why a turn ended.
+    pub enum TurnEndReason {
+        "completed" Completed,
+        "interrupted" Interrupted,
+        "error" Error,
     }
 }
 

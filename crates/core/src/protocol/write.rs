@@ -234,15 +234,3 @@ pub fn write_seq(out: &mut String, items: &mut dyn Iterator<Item = &dyn ToJson>)
     }
     out.push(']');
 }
-
-/// Implements [`ToJson`] for fieldless enums that serialize as their `as_str()`.
-macro_rules! json_as_str {
-    ($($ty:ty),* $(,)?) => {
-        $(impl $crate::protocol::write::ToJson for $ty {
-            fn write_json(&self, out: &mut String) {
-                $crate::protocol::write::write_str(out, self.as_str());
-            }
-        })*
-    };
-}
-pub(crate) use json_as_str;

@@ -2,10 +2,8 @@
 //! `parseServerFrame` hands to JavaScript. Field order and skipped `None`s follow the serde
 //! attributes on the types (checked by `tests/write_equivalence.rs`).
 
-use super::write::{json_as_str, Obj, ToJson};
+use super::write::{Obj, ToJson};
 use super::*;
-
-json_as_str!(ErrorCode, crate::SessionState, BlockType, TurnEndReason);
 
 /// A struct that writes its fields into an object opened by someone else (so an internally
 /// tagged enum can put `type` first).

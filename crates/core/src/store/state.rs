@@ -8,48 +8,46 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use std::ops::Index;
 
-/// The transport as the store sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum Connection {
-    /// No socket.
-    #[default]
-    Closed,
-    /// The socket is open and `hello` was sent; `welcome` has not arrived yet.
-    Connecting,
-    /// `welcome` arrived: frames may be sent.
-    Open,
+wire_unit_enum! {
+    /// The transport as the store sees it.
+    #[derive(Default)]
+    pub enum Connection {
+        /// No socket.
+        #[default]
+        "closed" Closed,
+        /// The socket is open and `hello` was sent; `welcome` has not arrived yet.
+        "connecting" Connecting,
+        /// `welcome` arrived: frames may be sent.
+        "open" Open,
+    }
 }
 
-/// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    User,
-    Assistant,
+wire_unit_enum! {
+    /// Who wrote a message.
+    pub enum Role {
+        "user" User,
+        "assistant" Assistant,
+    }
 }
 
-/// Where a message stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum MessageStatus {
-    /// A user message shown at once, not yet acknowledged by the server.
-    Pending,
-    /// A user message the server stored (its `user_message` echo or `ack` arrived).
-    Sent,
-    /// A user message the server refused (an `error` named its `clientMsgId`).
-    Failed,
-    /// An assistant message still streaming.
-    Streaming,
-    /// An assistant message that ended normally.
-    Complete,
-    /// An assistant message cut short by an interrupt.
-    Interrupted,
-    /// An assistant message whose turn failed.
-    Error,
+wire_unit_enum! {
+    /// Where a message stands.
+    pub enum MessageStatus {
+        /// A user message shown at once, not yet acknowledged by the server.
+        "pending" Pending,
+        /// A user message the server stored (its `user_message` echo or `ack` arrived).
+        "sent" Sent,
+        /// A user message the server refused (an `error` named its `clientMsgId`).
+        "failed" Failed,
+        /// An assistant message still streaming.
+        "streaming" Streaming,
+        /// An assistant message that ended normally.
+        "complete" Complete,
+        /// An assistant message cut short by an interrupt.
+        "interrupted" Interrupted,
+        /// An assistant message whose turn failed.
+        "error" Error,
+    }
 }
 
 /// One content block of a message.
@@ -320,15 +318,14 @@ impl PartialEq for StateMarks {
     }
 }
 
-/// What kind of request an outbox entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum OutboxKind {
-    Send,
-    Interrupt,
-    /// An answer to a permission request (`respond_permission`).
-    Permission,
+wire_unit_enum! {
+    /// What kind of request an outbox entry is.
+    pub enum OutboxKind {
+        "send" Send,
+        "interrupt" Interrupt,
+        /// An answer to a permission request (`respond_permission`).
+        "permission" Permission,
+    }
 }
 
 /// A request sent (or to be sent) and not yet acknowledged. It is sent again, with the same

@@ -3,59 +3,9 @@
 //! (checked by `tests/write_equivalence.rs`).
 
 use super::state::{
-    Block, Connection, ErrorInfo, Message, MessageStatus, OutboxEntry, OutboxKind,
-    PendingPermission, Role, SessionsSnapshot, Snapshot,
+    Block, ErrorInfo, Message, OutboxEntry, PendingPermission, SessionsSnapshot, Snapshot,
 };
-use crate::protocol::write::{json_as_str, Obj, ToJson};
-
-impl Connection {
-    /// The wire string, e.g. `"connecting"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Closed => "closed",
-            Self::Connecting => "connecting",
-            Self::Open => "open",
-        }
-    }
-}
-
-impl Role {
-    /// The wire string, e.g. `"assistant"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::User => "user",
-            Self::Assistant => "assistant",
-        }
-    }
-}
-
-impl MessageStatus {
-    /// The wire string, e.g. `"streaming"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Sent => "sent",
-            Self::Failed => "failed",
-            Self::Streaming => "streaming",
-            Self::Complete => "complete",
-            Self::Interrupted => "interrupted",
-            Self::Error => "error",
-        }
-    }
-}
-
-impl OutboxKind {
-    /// The wire string, e.g. `"interrupt"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Send => "send",
-            Self::Interrupt => "interrupt",
-            Self::Permission => "permission",
-        }
-    }
-}
-
-json_as_str!(Connection, Role, MessageStatus, OutboxKind);
+use crate::protocol::write::{Obj, ToJson};
 
 impl ToJson for Block {
     fn write_json(&self, out: &mut String) {
