@@ -87,7 +87,7 @@ fn run_step<D: Driver>(driver: &mut D, step: &Value) -> Result<(), String> {
     if let Some(expected) = step.get("sessionIds") {
         let got: Vec<Value> = driver.state()["sessions"]
             .as_object()
-            .map(|sessions| sessions.keys().cloned().map(Value::String).collect())
+            .map(|sessions| Vec::from_iter(sessions.keys().cloned().map(Value::String)))
             .unwrap_or_default();
         if expected.as_array() != Some(&got) {
             return Err(format!(
@@ -116,12 +116,11 @@ fn check_outcome(step: &Value, got: Value) -> Result<(), String> {
         }
     }
     if let Some(expected) = step.get("frames") {
-        let got: Vec<Value> = got
-            .as_array()
-            .ok_or("call returned no list")?
-            .iter()
-            .map(frame_json)
-            .collect::<Result<_, _>>()?;
+        let mut frames = Vec::new();
+        for item in got.as_array().ok_or("call returned no list")? {
+            frames.push(frame_json(item)?);
+        }
+        let got = frames;
         if expected.as_array() != Some(&got) {
             return Err(format!(
                 "frames differ\n  expected: {expected}\n  got:      {}",
@@ -230,12 +229,12 @@ impl Driver for NativeDriver {
                 store.connection_lost();
                 Value::Null
             }
-            "pendingFrames" => {
-                Value::Array(store.pending_frames().into_iter().map(frame).collect())
-            }
-            "takeReadyFrames" => {
-                Value::Array(store.take_ready_frames().into_iter().map(frame).collect())
-            }
+            "pendingFrames" => Value::Array(Vec::from_iter(
+                store.pending_frames().into_iter().map(frame),
+            )),
+            "takeReadyFrames" => Value::Array(Vec::from_iter(
+                store.take_ready_frames().into_iter().map(frame),
+            )),
             other => return Err(format!("unknown call `{other}`")),
         };
         Ok(result)

@@ -100,7 +100,7 @@ impl<'a> Json<'a> {
             // Parsed floats are always finite, so `from_f64` never refuses one.
             Json::Number(Num::F64(n)) => Number::from_f64(*n).map_or(Value::Null, Value::Number),
             Json::String(s) => Value::String(s.clone().into_owned()),
-            Json::Array(items) => Value::Array(items.iter().map(Json::to_value).collect()),
+            Json::Array(items) => Value::Array(Vec::from_iter(items.iter().map(Json::to_value))),
             Json::Object(members) => {
                 let mut map = Map::new();
                 for (key, value) in members {

@@ -135,7 +135,7 @@ fn write_canonical(json: &Json<'_>, out: &mut String) {
             // Keys in byte order, as a `Map` (a B-tree) iterates them. Sorting positions by
             // (key, position) and keeping the last of each run of equal keys is the `Map`'s
             // "a later duplicate replaces the value".
-            let mut order: Vec<usize> = (0..members.len()).collect();
+            let mut order = Vec::from_iter(0..members.len());
             order.sort_unstable_by(|&a, &b| members[a].0.cmp(&members[b].0).then(a.cmp(&b)));
             out.push('{');
             let mut first = true;

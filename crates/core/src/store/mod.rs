@@ -115,11 +115,12 @@ impl Store {
     /// passes a random one so ids are unique per user across tabs and reloads. It is cut to the
     /// characters and length a `clientMsgId` may have.
     pub fn new(id_prefix: &str) -> Self {
-        let mut prefix: String = id_prefix
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
-            .take(64)
-            .collect();
+        let mut prefix = String::from_iter(
+            id_prefix
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+                .take(64),
+        );
         if prefix.is_empty() {
             prefix.push('c');
         }
@@ -450,19 +451,19 @@ impl Store {
     /// A `reconnect` frame for one session (to repair a gap), or for every session held.
     pub fn reconnect_frame(&self, session_id: Option<&str>) -> Option<String> {
         let current = self.state.current_session_id.as_deref();
-        let sessions: Vec<SessionCursor> = self
-            .state
-            .views
-            .iter()
-            .filter(|(id, view)| match session_id {
-                Some(only) => id.as_str() == only,
-                None => view.last_seq > 0 || view.gap.is_some() || Some(id.as_str()) == current,
-            })
-            .map(|(id, view)| SessionCursor {
-                session_id: id.clone(),
-                last_seq: view.last_seq,
-            })
-            .collect();
+        let sessions = Vec::from_iter(
+            self.state
+                .views
+                .iter()
+                .filter(|(id, view)| match session_id {
+                    Some(only) => id.as_str() == only,
+                    None => view.last_seq > 0 || view.gap.is_some() || Some(id.as_str()) == current,
+                })
+                .map(|(id, view)| SessionCursor {
+                    session_id: id.clone(),
+                    last_seq: view.last_seq,
+                }),
+        );
         (!sessions.is_empty())
             .then(|| to_json(&ClientFrame::Reconnect(ReconnectFrame { sessions })))
     }
@@ -473,16 +474,17 @@ impl Store {
     /// connection cut the listing short). Call it after `receive`; it returns each frame once.
     pub fn take_ready_frames(&mut self) -> Vec<String> {
         let released = std::mem::take(&mut self.state.released);
-        let mut frames: Vec<String> = released
-            .iter()
-            .filter_map(|id| {
-                self.state
-                    .outbox
-                    .iter()
-                    .find(|entry| &entry.client_msg_id == id)
-            })
-            .map(outbox_frame)
-            .collect();
+        let mut frames = Vec::from_iter(
+            released
+                .iter()
+                .filter_map(|id| {
+                    self.state
+                        .outbox
+                        .iter()
+                        .find(|entry| &entry.client_msg_id == id)
+                })
+                .map(outbox_frame),
+        );
         if self.state.connection == Connection::Open && std::mem::take(&mut self.state.page_wanted)
         {
             let cursor = self.state.listing.clone();

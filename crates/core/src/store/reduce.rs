@@ -326,12 +326,13 @@ fn user_send(
 /// waited for this creation are released to be sent, and the new session becomes current if
 /// the user is still on the draft.
 fn session_created(state: &mut ClientState, session_id: &str, client_msg_id: &str) {
-    let waiting: Vec<String> = state
-        .outbox
-        .iter()
-        .filter(|entry| entry.waits_for.as_deref() == Some(client_msg_id))
-        .map(|entry| entry.client_msg_id.clone())
-        .collect();
+    let waiting = Vec::from_iter(
+        state
+            .outbox
+            .iter()
+            .filter(|entry| entry.waits_for.as_deref() == Some(client_msg_id))
+            .map(|entry| entry.client_msg_id.clone()),
+    );
     let mut moved = Vec::new();
     for id in std::iter::once(client_msg_id.to_owned()).chain(waiting.iter().cloned()) {
         if let Some(message) = state.draft.take_message(&id) {
@@ -675,11 +676,12 @@ fn append_delta(message: &mut Message, block_id: &str, delta: &str) {
     if is_last_text_block {
         message.text.push_str(delta);
     } else {
-        message.text = message
-            .blocks
-            .iter()
-            .filter(|block| block.block_type == BlockType::Text)
-            .map(|block| block.text.as_str())
-            .collect();
+        message.text = String::from_iter(
+            message
+                .blocks
+                .iter()
+                .filter(|block| block.block_type == BlockType::Text)
+                .map(|block| block.text.as_str()),
+        );
     }
 }
