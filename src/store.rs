@@ -4,6 +4,7 @@
 use crate::convert::json_text;
 use crate::error::{js_error, store_error, INVALID_ACTION};
 use crate::shared::{actions_js, Shared};
+use js_sys::Function;
 use sessionwire_core::store::Action;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -101,9 +102,9 @@ impl ClientStore {
     pub fn subscribe(
         &self,
         #[wasm_bindgen(unchecked_param_type = "(state: ClientState, actions: Action[]) => void")]
-        listener: JsValue,
-    ) -> JsValue {
-        self.shared.subscribe(&listener)
+        listener: Function,
+    ) -> Function {
+        self.shared.subscribe(&listener).unchecked_into()
     }
 
     /// The `hello` frame to send when the socket opens.
