@@ -20,6 +20,7 @@
 #[macro_use]
 pub mod protocol;
 
+pub mod bytes;
 pub mod lifecycle;
 pub mod routing;
 pub mod store;

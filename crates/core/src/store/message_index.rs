@@ -51,7 +51,10 @@ impl MessageIndex {
                 return None;
             }
             let position = position as usize;
-            if messages.get(position).is_some_and(|m| m.id == id) {
+            if messages
+                .get(position)
+                .is_some_and(|m| crate::bytes::same(&m.id, id))
+            {
                 return Some(position);
             }
             slot = (slot + 1) & mask;

@@ -419,24 +419,32 @@ pub(crate) fn apply_block_delta(state: &mut ClientState, delta: &BlockDeltaRef<'
     let mut hot = None;
     let applied = match next_event_view(state, delta.session_id, delta.seq) {
         Some((view, clean)) => {
-            // Only text appended to a block that exists: the bindings apply it as a hot patch
-            // (message and block position), with no patch text.
+            // One lookup of the message and one of the block, shared by the apply and the hot
+            // patch (the bindings apply text appended to a block that exists by message and
+            // block position, with no patch text).
             let at = view.position(delta.message_id).and_then(|m| {
                 let b = view.messages[m]
                     .blocks
                     .iter()
-                    .rposition(|block| block.id == delta.block_id)?;
-                Some((m as u32, b as u32))
+                    .rposition(|block| crate::bytes::same(&block.id, delta.block_id))?;
+                Some((m, b))
             });
-            append_delta(
-                assistant_message(view, delta.message_id),
-                delta.block_id,
-                delta.delta,
-            );
-            if clean && at.is_some() {
-                view.marks.entry = false;
-                view.marks.touched.clear();
-                hot = at;
+            match at {
+                Some((m, b)) => {
+                    append_to_block(&mut view.messages[m], b, delta.delta);
+                    if clean {
+                        // Nothing else changed in the view: the hot patch says it all.
+                        view.marks.entry = false;
+                        hot = Some((m as u32, b as u32));
+                    } else {
+                        view.marks.touch(delta.message_id);
+                    }
+                }
+                None => append_delta(
+                    assistant_message(view, delta.message_id),
+                    delta.block_id,
+                    delta.delta,
+                ),
             }
             true
         }
@@ -654,7 +662,7 @@ fn append_delta(message: &mut Message, block_id: &str, delta: &str) {
     let Some(position) = message
         .blocks
         .iter()
-        .rposition(|block| block.id == block_id)
+        .rposition(|block| crate::bytes::same(&block.id, block_id))
     else {
         // A delta for a block that never started: start it as text, so no text is lost.
         message.blocks.push(Block::new(
@@ -665,6 +673,13 @@ fn append_delta(message: &mut Message, block_id: &str, delta: &str) {
         message.text.push_str(delta);
         return;
     };
+    append_to_block(message, position, delta);
+}
+
+/// Appends a delta to the block at `position` (and to the message's `text`, see
+/// [`append_delta`]).
+#[cfg_attr(sessionwire_size, optimize(speed))]
+fn append_to_block(message: &mut Message, position: usize, delta: &str) {
     let block = &mut message.blocks[position];
     block.text.push_str(delta);
     if block.block_type != BlockType::Text {

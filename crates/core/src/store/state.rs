@@ -379,7 +379,7 @@ impl SessionViews {
     /// Where `session_id` is, or where it would go.
     fn search(&self, session_id: &str) -> Result<usize, usize> {
         self.0
-            .binary_search_by(|(id, _)| id.as_str().cmp(session_id))
+            .binary_search_by(|(id, _)| crate::bytes::compare(id, session_id))
     }
 
     /// The view of a session, if the client has one.
