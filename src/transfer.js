@@ -24,6 +24,28 @@ function equal(a, b) {
   return true;
 }
 
+// A patch leaves out (`null`) the texts this snapshot holds already (the core's `Mirrored`: what
+// the last patch carried plus the deltas appended here since): they are `old`'s, the message of
+// the same id this snapshot has, and its block of the same id.
+// Each kept text is flattened (`flat`): appended deltas made it a V8 rope of one piece per
+// delta, which a text taken from JSON never was; kept for good, those pieces cost every later GC.
+function fillTexts(next, old) {
+  if (next.text === null) next.text = old ? flat(old.text) : "";
+  const blocks = next.blocks;
+  for (let i = 0; i < blocks.length; i++) {
+    const block = blocks[i];
+    if (block.text !== null) continue;
+    const same = old && (old.blocks[i]?.id === block.id ? old.blocks[i] : old.blocks.find((b) => b.id === block.id));
+    block.text = same ? flat(same.text) : "";
+  }
+}
+
+// The same string, flat: converting it to a number makes V8 flatten it first (as pino's flatstr).
+function flat(text) {
+  Number(text);
+  return text;
+}
+
 // `next` (a message from a patch) as a change of `old`: `old` itself if nothing changed, else
 // `next` with each block that did not change being `old`'s.
 function share(old, next) {
@@ -166,7 +188,9 @@ export class StateMirror {
       }
       for (const [at, m] of messages) {
         const current = (next ?? old)[at];
-        const shared = share(current ?? draft.find((d) => d.id === m.id), m);
+        const before = current?.id === m.id ? current : draft.find((d) => d.id === m.id);
+        fillTexts(m, before);
+        const shared = share(before ?? current, m);
         if (shared === current) continue;
         next ??= old.slice();
         next[at] = shared;

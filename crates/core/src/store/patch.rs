@@ -80,7 +80,7 @@ fn write_view(out: &mut String, id: &str, view: &mut SessionView, first: bool) -
         out.push('[');
         (position as u64).write_json(out);
         out.push(',');
-        view.messages[position].write_json(out);
+        view.messages[position].write_patch(out);
         out.push(']');
     }
     out.push_str("]]");

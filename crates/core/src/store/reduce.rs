@@ -431,9 +431,16 @@ pub(crate) fn apply_block_delta(state: &mut ClientState, delta: &BlockDeltaRef<'
             });
             match at {
                 Some((m, b)) => {
-                    append_to_block(&mut view.messages[m], b, delta.delta);
+                    let message = &mut view.messages[m];
+                    append_to_block(message, b, delta.delta);
                     if clean {
-                        // Nothing else changed in the view: the hot patch says it all.
+                        // Nothing else changed in the view: the hot patch says it all, and the
+                        // snapshot appends the delta to the block (and the message's text).
+                        let grown = delta.delta.len();
+                        message.blocks[b].mirrored.0 += grown;
+                        if message.blocks[b].block_type == BlockType::Text {
+                            message.mirrored.0 += grown;
+                        }
                         view.marks.entry = false;
                         hot = Some((m as u32, b as u32));
                     } else {

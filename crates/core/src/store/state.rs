@@ -83,6 +83,24 @@ pub struct Block {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(as = "Option<serde_json::Value>"))]
     pub locations: Option<RawJson>,
+    /// How much of `text` the bindings' snapshot holds (see [`Mirrored`]).
+    #[serde(skip)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub(crate) mirrored: Mirrored,
+}
+
+/// How many bytes of a text the bindings' snapshot already holds: what the last patch carried
+/// plus the streamed deltas it appended itself since (`StateMarks::hot`). Texts only ever grow
+/// by appending, so a text this long is the very text the snapshot has, and a patch leaves it
+/// out (`null`) instead of sending a long message's text again on every change of its status.
+/// Not part of the state: two states that differ only here are equal.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Mirrored(pub(crate) usize);
+
+impl PartialEq for Mirrored {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Block {
@@ -102,6 +120,7 @@ impl Block {
             kind: None,
             content: None,
             locations: None,
+            mirrored: Mirrored(0),
         }
     }
 }
@@ -116,6 +135,10 @@ pub struct Message {
     pub status: MessageStatus,
     pub text: String,
     pub blocks: Vec<Block>,
+    /// How much of `text` the bindings' snapshot holds (see [`Mirrored`]).
+    #[serde(skip)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub(crate) mirrored: Mirrored,
 }
 
 impl Message {
@@ -126,6 +149,7 @@ impl Message {
             status,
             text,
             blocks: Vec::new(),
+            mirrored: Mirrored(0),
         }
     }
 
@@ -136,6 +160,7 @@ impl Message {
             status: MessageStatus::Streaming,
             text: String::new(),
             blocks: Vec::new(),
+            mirrored: Mirrored(0),
         }
     }
 }

@@ -3,16 +3,58 @@
 //! (checked by `tests/write_equivalence.rs`).
 
 use super::state::{
-    Block, ErrorInfo, Message, OutboxEntry, PendingPermission, SessionsSnapshot, Snapshot,
+    Block, ErrorInfo, Message, Mirrored, OutboxEntry, PendingPermission, SessionsSnapshot, Snapshot,
 };
-use crate::protocol::write::{Obj, ToJson};
+use crate::protocol::write::{write_str, Obj, ToJson};
 
-impl ToJson for Block {
+/// A text as the snapshot reads it, or in a patch `null` when the snapshot holds it already
+/// (see `Mirrored`).
+struct Text<'a> {
+    text: &'a str,
+    mirrored: Mirrored,
+    patch: bool,
+}
+
+impl ToJson for Text<'_> {
     fn write_json(&self, out: &mut String) {
+        if self.patch && !self.text.is_empty() && self.mirrored.0 == self.text.len() {
+            out.push_str("null");
+        } else {
+            write_str(out, self.text);
+        }
+    }
+}
+
+/// A message's blocks, as the snapshot reads them or for a patch.
+struct Blocks<'a> {
+    blocks: &'a [Block],
+    patch: bool,
+}
+
+impl ToJson for Blocks<'_> {
+    fn write_json(&self, out: &mut String) {
+        out.push('[');
+        for (n, block) in self.blocks.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            block.write(out, self.patch);
+        }
+        out.push(']');
+    }
+}
+
+impl Block {
+    fn write(&self, out: &mut String, patch: bool) {
+        let text = Text {
+            text: &self.text,
+            mirrored: self.mirrored,
+            patch,
+        };
         let mut o = Obj::open(out);
         o.field("id", &self.id)
             .field("type", &self.block_type)
-            .field("text", &self.text)
+            .field("text", &text)
             .some("toolName", &self.tool_name)
             .some("input", &self.input)
             .some("result", &self.result)
@@ -27,15 +69,50 @@ impl ToJson for Block {
     }
 }
 
-impl ToJson for Message {
+impl ToJson for Block {
     fn write_json(&self, out: &mut String) {
+        self.write(out, false);
+    }
+}
+
+impl Message {
+    /// Writes the message as the snapshot reads it, or (`patch`) for a patch: texts the
+    /// snapshot holds already are `null` (`src/transfer.js` keeps its own).
+    fn write(&self, out: &mut String, patch: bool) {
+        let text = Text {
+            text: &self.text,
+            mirrored: self.mirrored,
+            patch,
+        };
         let mut o = Obj::open(out);
         o.field("id", &self.id)
             .field("role", &self.role)
             .field("status", &self.status)
-            .field("text", &self.text)
-            .field("blocks", &self.blocks);
+            .field("text", &text)
+            .field(
+                "blocks",
+                &Blocks {
+                    blocks: &self.blocks,
+                    patch,
+                },
+            );
         o.close();
+    }
+
+    /// Writes the message for a patch (see [`Message::write`]); from now on the snapshot holds
+    /// its texts as they are.
+    pub(crate) fn write_patch(&mut self, out: &mut String) {
+        self.write(out, true);
+        self.mirrored = Mirrored(self.text.len());
+        for block in &mut self.blocks {
+            block.mirrored = Mirrored(block.text.len());
+        }
+    }
+}
+
+impl ToJson for Message {
+    fn write_json(&self, out: &mut String) {
+        self.write(out, false);
     }
 }
 
