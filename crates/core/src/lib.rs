@@ -21,6 +21,7 @@
 pub mod protocol;
 
 pub mod bytes;
+pub mod engine;
 pub mod lifecycle;
 pub mod routing;
 pub mod store;

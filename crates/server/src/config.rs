@@ -15,21 +15,8 @@ pub enum AgentConfig {
     Acp { command: String, cwd: PathBuf },
 }
 
-/// A per-connection token bucket: `per_second` frames refill, up to `burst`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateLimit {
-    pub per_second: f64,
-    pub burst: f64,
-}
-
-impl Default for RateLimit {
-    fn default() -> Self {
-        Self {
-            per_second: 100.0,
-            burst: 200.0,
-        }
-    }
-}
+/// A per-connection token bucket: `per_second` frames refill, up to `burst` (the engine's).
+pub use sessionwire_core::engine::RateLimit;
 
 /// The server's configuration.
 #[derive(Debug, Clone)]

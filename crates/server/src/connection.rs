@@ -1,21 +1,18 @@
-//! One WebSocket connection: `hello` first, then frames in, replies and events out.
+//! One WebSocket connection: the driver of its protocol half, `sessionwire_core::engine::
+//! ConnectionProtocol`.
 //!
 //! The connection task is the only writer of its socket. It reads client frames and its live
 //! event queue in one loop; while a frame is being handled, live events wait in the queue, so a
-//! handler's replies (and replays) go out first. On the way out it enforces the per-connection
-//! ordering rules:
-//!
-//! - a live event whose seq this connection already sent (for instance in a replay) is dropped,
-//!   so a replay and the live stream join with no gap and no duplicate;
-//! - an `ack` waits for the `user_message` it names and goes out right after it, before any
-//!   later event of that session.
+//! handler's replies (and replays) go out first. What to answer, what to route, which event goes
+//! out and where an `ack` goes is the engine's (its module docs state the rules); this file
+//! moves frames between the socket, the engine, the routing and the store, and keeps the
+//! timers (the `hello` deadline, idleness) and the bounds on every write.
 
 use crate::{
     accept::Peer,
-    auth::authenticate,
+    auth::{authenticate, User},
     clock::new_id,
     hub::Hub,
-    rate_limit::TokenBucket,
     registry::ConnHandle,
     routing::{self, error_reply, ConnCtx, Out},
     store::StoredEvent,
@@ -23,11 +20,11 @@ use crate::{
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
 use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 use sessionwire_core::{
-    protocol::{encode, parse_client_frame, Ack, ServerInfo, Welcome},
-    ClientFrame, ErrorCode, Reply, PROTOCOL_VERSION,
+    engine::{ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent},
+    protocol::{encode, HelloFrame, ServerInfo, Welcome},
+    ErrorCode, PROTOCOL_VERSION,
 };
 use std::{
-    collections::{HashMap, HashSet},
     ops::ControlFlow,
     sync::{atomic::Ordering, Arc},
     time::Duration,
@@ -61,13 +58,12 @@ struct Connection {
     queue_state: Arc<crate::registry::QueueState>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     peer: Peer,
+    /// The engine's half: what this connection said, watches and was sent.
+    protocol: ConnectionProtocol,
+    /// The origin of the times the engine is given.
+    opened: Instant,
     /// Set once `hello` was accepted.
-    ctx: Option<ConnCtx>,
-    /// Per session, the highest seq sent on this connection.
-    sent: HashMap<Arc<str>, u64>,
-    /// Acks waiting for their `user_message`: (session, seq) → ack.
-    pending_acks: HashMap<(Arc<str>, u64), Ack>,
-    bucket: TokenBucket,
+    user: Option<User>,
 }
 
 /// Completes once the server is shutting down.
@@ -98,17 +94,21 @@ pub async fn serve(hub: Arc<Hub>, socket: WebSocket, peer: Peer) {
     let (sink, mut stream) = socket.split();
     let hello_deadline = Instant::now() + hub.config.hello_deadline;
     let idle_timeout = hub.config.idle_timeout;
+    let limits = ConnectionLimits {
+        max_frame_bytes: hub.config.max_frame_bytes,
+        rate: hub.config.rate_limit,
+    };
+    let opened = Instant::now();
     let mut conn = Connection {
-        bucket: TokenBucket::new(hub.config.rate_limit),
+        protocol: ConnectionProtocol::new(limits, Duration::ZERO),
+        opened,
         shutdown: hub.shutdown_signal(),
         queue_state: events.state.clone(),
         hub,
         sink,
         handle,
         peer,
-        ctx: None,
-        sent: HashMap::new(),
-        pending_acks: HashMap::new(),
+        user: None,
     };
     tracing::debug!(connection = id, addr = %conn.peer.addr, "connection opened");
     let mut heard = Instant::now();
@@ -116,10 +116,10 @@ pub async fn serve(hub: Arc<Hub>, socket: WebSocket, peer: Peer) {
         if conn.queue_state.has_overflowed() {
             break Some(Stop::Overflow);
         }
-        let deadline = if conn.ctx.is_none() {
-            hello_deadline
-        } else {
+        let deadline = if conn.protocol.is_greeted() {
             heard + idle_timeout
+        } else {
+            hello_deadline
         };
         let mut shutdown = conn.shutdown.clone();
         let queue_state = conn.queue_state.clone();
@@ -127,15 +127,12 @@ pub async fn serve(hub: Arc<Hub>, socket: WebSocket, peer: Peer) {
             () = shut_down(&mut shutdown) => Err(Stop::Shutdown),
             () = queue_state.overflow.notified() => Err(Stop::Overflow),
             () = tokio::time::sleep_until(deadline) => {
-                if conn.ctx.is_none() {
-                    let _ = conn
-                        .error(ErrorCode::HelloRequired, "no hello within the deadline".into(), None, Some("hello".into()))
-                        .await;
-                    conn.close(close_code::POLICY, "no hello").await;
+                if conn.protocol.is_greeted() {
+                    conn.protocol.handle_idle();
                 } else {
-                    conn.close(close_code::AWAY, "idle").await;
+                    conn.protocol.handle_hello_deadline();
                 }
-                Ok(ControlFlow::Break(()))
+                conn.drain().await
             }
             message = stream.next() => {
                 match message {
@@ -199,24 +196,10 @@ pub async fn serve(hub: Arc<Hub>, socket: WebSocket, peer: Peer) {
         Some(Stop::Gone) | None => {}
     }
     // Leaving in any way unwatches everything (the last watcher leaving detaches a session).
-    if let Some(ctx) = conn.ctx.take() {
-        for session in &ctx.watched {
-            conn.hub.unwatch(session, ctx.id);
-        }
+    for session in conn.protocol.watched() {
+        conn.hub.unwatch(session, id);
     }
     tracing::debug!(connection = id, "connection closed");
-}
-
-/// `ref` and `sessionId` for the error answering a frame that could not be fully parsed.
-fn frame_ref(text: &str) -> (Option<String>, Option<String>) {
-    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text) else {
-        return (None, None);
-    };
-    let string = |key: &str| map.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-    (
-        string("clientMsgId").or_else(|| string("type")),
-        string("sessionId"),
-    )
 }
 
 impl Connection {
@@ -253,19 +236,17 @@ impl Connection {
         }
     }
 
-    async fn reply(&mut self, reply: &Reply) -> Result<(), Stop> {
-        self.write(encode(reply)).await
-    }
-
-    async fn error(
-        &mut self,
-        code: ErrorCode,
-        message: String,
-        session_id: Option<String>,
-        reference: Option<String>,
-    ) -> Result<(), Stop> {
-        self.reply(&error_reply(code, message, session_id, reference))
-            .await
+    /// Writes every reply the engine has queued, in order; then its close, if it asked for
+    /// one (the connection ends).
+    async fn drain(&mut self) -> Result<ControlFlow<()>, Stop> {
+        self.write_replies().await?;
+        match self.protocol.poll_close() {
+            Some(close) => {
+                self.close(close.code, close.reason).await;
+                Ok(ControlFlow::Break(()))
+            }
+            None => Ok(ControlFlow::Continue(())),
+        }
     }
 
     /// Sends a close frame, giving up after a short deadline (the peer may not be reading).
@@ -281,111 +262,53 @@ impl Connection {
         let _ = tokio::time::timeout(deadline, self.sink.send(frame)).await;
     }
 
+    /// Writes every reply the engine has queued, in order.
+    async fn write_replies(&mut self) -> Result<(), Stop> {
+        while let Some(reply) = self.protocol.poll_reply() {
+            self.write(encode(&reply)).await?;
+        }
+        Ok(())
+    }
+
     async fn on_message(&mut self, message: Message) -> Result<ControlFlow<()>, Stop> {
-        let text = match message {
-            Message::Text(text) => text,
+        match message {
+            Message::Text(text) => self.on_text(text.as_str()).await,
             Message::Binary(_) => {
-                let sent = self
-                    .error(
-                        ErrorCode::BadFrame,
-                        "binary frames are not accepted".into(),
-                        None,
-                        None,
-                    )
-                    .await;
-                return sent.map(|()| ControlFlow::Continue(()));
+                self.protocol.handle_binary();
+                self.drain().await
             }
-            Message::Close(_) => return Ok(ControlFlow::Break(())),
+            Message::Close(_) => Ok(ControlFlow::Break(())),
             // Protocol-level pings are answered by the WebSocket layer.
-            Message::Ping(_) | Message::Pong(_) => return Ok(ControlFlow::Continue(())),
-        };
-        self.on_text(text.as_str()).await
+            Message::Ping(_) | Message::Pong(_) => Ok(ControlFlow::Continue(())),
+        }
     }
 
     async fn on_text(&mut self, text: &str) -> Result<ControlFlow<()>, Stop> {
-        let limit = self.hub.config.max_frame_bytes;
-        if text.len() > limit {
-            let (reference, session_id) = (None, None);
-            self.error(
-                ErrorCode::FrameTooLarge,
-                format!(
-                    "frame of {} bytes is over the limit of {limit} bytes",
-                    text.len()
-                ),
-                session_id,
-                reference,
-            )
-            .await?;
-            self.close(close_code::SIZE, "frame too large").await;
-            return Ok(ControlFlow::Break(()));
-        }
-        if !self.bucket.try_take() {
-            let (reference, session_id) = frame_ref(text);
-            self.error(
-                ErrorCode::RateLimited,
-                "too many frames; slow down".into(),
-                session_id,
-                reference,
-            )
-            .await?;
-            return Ok(ControlFlow::Continue(()));
-        }
-        let frame = match parse_client_frame(text) {
-            Ok(frame) => frame,
-            Err(error) => {
-                let (reference, session_id) = frame_ref(text);
-                self.error(
-                    error.code(),
-                    error.message().to_owned(),
-                    session_id,
-                    reference,
-                )
-                .await?;
-                return Ok(ControlFlow::Continue(()));
+        match self.protocol.handle_text(text, self.opened.elapsed()) {
+            Inbound::Answered => {}
+            Inbound::Hello(hello) => self.on_hello(hello).await?,
+            Inbound::Route(frame) => {
+                let Some(user) = &self.user else {
+                    // (The engine routes nothing before an accepted hello.)
+                    return Ok(ControlFlow::Continue(()));
+                };
+                let mut ctx = ConnCtx {
+                    id: self.handle.id,
+                    user,
+                    handle: &self.handle,
+                    protocol: &mut self.protocol,
+                };
+                let outs = routing::handle(&self.hub, &mut ctx, frame).await;
+                for out in outs {
+                    self.emit(out).await?;
+                }
             }
-        };
-        let Some(ctx) = self.ctx.as_mut() else {
-            return self.on_first_frame(frame).await;
-        };
-        let outs = routing::handle(&self.hub, ctx, frame).await;
-        for out in outs {
-            self.emit(out).await?;
         }
-        Ok(ControlFlow::Continue(()))
+        self.drain().await
     }
 
-    /// Before `hello` only `hello` is accepted.
-    async fn on_first_frame(&mut self, frame: ClientFrame) -> Result<ControlFlow<()>, Stop> {
-        let ClientFrame::Hello(hello) = frame else {
-            let reference = frame
-                .client_msg_id()
-                .unwrap_or(frame.type_name())
-                .to_owned();
-            let session_id = frame.session_id().map(str::to_owned);
-            self.error(
-                ErrorCode::HelloRequired,
-                "the first frame must be hello".into(),
-                session_id,
-                Some(reference),
-            )
-            .await?;
-            return Ok(ControlFlow::Continue(()));
-        };
-        if hello.protocol != PROTOCOL_VERSION {
-            self.error(
-                ErrorCode::UnsupportedProtocol,
-                format!(
-                    "protocol {} is not supported; this server speaks {PROTOCOL_VERSION}",
-                    hello.protocol
-                ),
-                None,
-                Some("hello".into()),
-            )
-            .await?;
-            self.close(close_code::PROTOCOL, "unsupported protocol")
-                .await;
-            return Ok(ControlFlow::Break(()));
-        }
+    /// A `hello` of the right protocol: its token names a user, or it is refused.
+    async fn on_hello(&mut self, hello: HelloFrame) -> Result<(), Stop> {
         let Some(user) = authenticate(&self.hub.config.tokens, hello.token.as_deref()) else {
             // Failed hellos are answered at most so many a second per client address, so
             // opening many sockets does not make guessing tokens faster.
@@ -397,24 +320,11 @@ impl Connection {
                     () = shut_down(&mut shutdown) => return Err(Stop::Shutdown),
                 }
             }
-            self.error(
-                ErrorCode::Unauthorized,
-                "a valid token is required".into(),
-                None,
-                Some("hello".into()),
-            )
-            .await?;
-            self.close(close_code::POLICY, "unauthorized").await;
-            return Ok(ControlFlow::Break(()));
+            self.protocol.refuse_hello();
+            return Ok(());
         };
-        self.ctx = Some(ConnCtx {
-            id: self.handle.id,
-            user,
-            handle: self.handle.clone(),
-            current: None,
-            watched: HashSet::new(),
-        });
-        let welcome = Reply::Welcome(Welcome {
+        self.user = Some(user);
+        self.protocol.accept_hello(Welcome {
             protocol: PROTOCOL_VERSION,
             connection_id: new_id(),
             epoch: self.hub.epoch.clone(),
@@ -423,28 +333,24 @@ impl Connection {
                 version: env!("CARGO_PKG_VERSION").into(),
             },
         });
-        self.reply(&welcome).await?;
-        Ok(ControlFlow::Continue(()))
+        Ok(())
     }
 
     async fn emit(&mut self, out: Out) -> Result<(), Stop> {
         match out {
-            Out::Reply(reply) => self.reply(&reply).await,
+            Out::Reply(reply) => self.protocol.push_reply(reply),
             Out::Replay {
                 session_id,
                 after,
                 through,
-            } => self.replay(session_id, after, through).await,
-            Out::AckAfter { seq, ack } => {
-                let session: Arc<str> = Arc::from(ack.session_id.as_str());
-                if self.sent.get(&session).is_some_and(|sent| *sent >= seq) {
-                    self.reply(&Reply::Ack(ack)).await
-                } else {
-                    self.pending_acks.insert((session, seq), ack);
-                    Ok(())
-                }
+            } => {
+                // The replies before it go first.
+                self.write_replies().await?;
+                self.replay(session_id, after, through).await?;
             }
+            Out::AckAfter { seq, ack } => self.protocol.push_ack_after(seq, ack),
         }
+        Ok(())
     }
 
     /// Streams a replay from the store page by page; each page is read once the previous one
@@ -465,13 +371,13 @@ impl Connection {
                 Ok(page) => page,
                 Err(error) => {
                     tracing::error!(session = %session_id, %error, "replay read failed");
-                    let reply = error_reply(
+                    self.protocol.push_reply(error_reply(
                         ErrorCode::Unavailable,
                         "the session's history could not be read; reconnect to retry".into(),
                         Some(session_id.to_string()),
                         None,
-                    );
-                    return self.reply(&reply).await;
+                    ));
+                    return Ok(());
                 }
             };
             let Some(last) = page.last().map(|event| event.seq) else {
@@ -485,28 +391,14 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends one event. A live event of a session no longer watched, or with a seq already sent
-    /// here, is dropped; a replayed one is always sent (the client asked for it).
+    /// Sends one event, if the engine says it goes (a replayed one always does), and then the
+    /// `ack` waiting for it, if any.
     async fn send_event(&mut self, event: StoredEvent, replay: bool) -> Result<(), Stop> {
-        if !replay {
-            let watching = self
-                .ctx
-                .as_ref()
-                .is_some_and(|ctx| ctx.watched.contains(&*event.session_id));
-            let already_sent = self
-                .sent
-                .get(&event.session_id)
-                .is_some_and(|sent| event.seq <= *sent);
-            if !watching || already_sent {
-                return Ok(());
-            }
+        if !replay && self.protocol.live_event(&event.session_id, event.seq) == LiveEvent::Drop {
+            return Ok(());
         }
         self.write(event.text.to_string()).await?;
-        let sent = self.sent.entry(event.session_id.clone()).or_insert(0);
-        *sent = (*sent).max(event.seq);
-        if let Some(ack) = self.pending_acks.remove(&(event.session_id, event.seq)) {
-            self.reply(&Reply::Ack(ack)).await?;
-        }
-        Ok(())
+        self.protocol.event_sent(&event.session_id, event.seq);
+        self.write_replies().await
     }
 }

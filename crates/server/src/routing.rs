@@ -17,6 +17,7 @@ use crate::{
     store::{ClientMsgKey, QueueOp, StoreResult},
 };
 use sessionwire_core::{
+    engine::ConnectionProtocol,
     lifecycle::{reason, triggers},
     protocol::{
         encode, Ack, ErrorReply, InterruptFrame, ListSessionsFrame, Pong, ReconnectFrame,
@@ -31,22 +32,17 @@ use sessionwire_core::{
     },
     ClientFrame, ErrorCode, EventKind, Reply,
 };
-use std::{
-    collections::HashSet,
-    sync::{atomic::Ordering, Arc},
-};
+use std::sync::{atomic::Ordering, Arc};
 use tokio::sync::oneshot;
 
-/// What one connection knows about itself.
+/// The connection a frame came on: who it is, and its protocol half (what it watches, its
+/// current session, the order of what it sends).
 #[derive(Debug)]
-pub struct ConnCtx {
+pub struct ConnCtx<'a> {
     pub id: ConnId,
-    pub user: User,
-    pub handle: ConnHandle,
-    /// The session it last switched to (or created with a null `send`).
-    pub current: Option<String>,
-    /// Every session it watches.
-    pub watched: HashSet<String>,
+    pub user: &'a User,
+    pub handle: &'a ConnHandle,
+    pub protocol: &'a mut ConnectionProtocol,
 }
 
 /// Something to send on the connection, in order.
@@ -129,7 +125,7 @@ pub fn error_reply(
 }
 
 /// Handles one frame of an authenticated connection (anything but `hello`).
-pub async fn handle(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: ClientFrame) -> Vec<Out> {
+pub async fn handle(hub: &Arc<Hub>, ctx: &mut ConnCtx<'_>, frame: ClientFrame) -> Vec<Out> {
     let reference = frame
         .client_msg_id()
         .unwrap_or(frame.type_name())
@@ -214,13 +210,13 @@ async fn route_guard(
     }
 }
 
-fn start_watching(hub: &Hub, ctx: &mut ConnCtx, entry: &SessionEntry) {
-    hub.watch(entry, &ctx.handle);
-    ctx.watched.insert(entry.id.to_string());
+fn start_watching(hub: &Hub, ctx: &mut ConnCtx<'_>, entry: &SessionEntry) {
+    hub.watch(entry, ctx.handle);
+    ctx.protocol.watch(&entry.id);
 }
 
-fn stop_watching(hub: &Arc<Hub>, ctx: &mut ConnCtx, session_id: &str) {
-    if ctx.watched.remove(session_id) {
+fn stop_watching(hub: &Arc<Hub>, ctx: &mut ConnCtx<'_>, session_id: &str) {
+    if ctx.protocol.unwatch(session_id) {
         hub.unwatch(session_id, ctx.id);
     }
 }
@@ -259,7 +255,7 @@ fn invalid_field(message: impl Into<String>) -> Refusal {
 
 async fn list_sessions(
     hub: &Arc<Hub>,
-    ctx: &mut ConnCtx,
+    ctx: &mut ConnCtx<'_>,
     frame: ListSessionsFrame,
     out: &mut Vec<Out>,
 ) -> Handled {
@@ -319,14 +315,19 @@ async fn list_sessions(
     }
 }
 
-async fn send(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: SendFrame, out: &mut Vec<Out>) -> Handled {
+async fn send(
+    hub: &Arc<Hub>,
+    ctx: &mut ConnCtx<'_>,
+    frame: SendFrame,
+    out: &mut Vec<Out>,
+) -> Handled {
     // The clientMsgId is reserved until the store answers for it: a retry racing its original
     // waits here (holding nothing) and then finds it stored. Sends to other sessions, or with
     // other ids, do not wait.
-    let reservation = hub.reserve(&ctx.user, &frame.client_msg_id).await;
-    let stored = stored_client_msg(hub, &ctx.user, &frame.client_msg_id).await?;
+    let reservation = hub.reserve(ctx.user, &frame.client_msg_id).await;
+    let stored = stored_client_msg(hub, ctx.user, &frame.client_msg_id).await?;
     let mut entry = match &frame.session_id {
-        Some(id) => hub.entry_for(&ctx.user, id).await?,
+        Some(id) => hub.entry_for(ctx.user, id).await?,
         None => None,
     };
     let text = frame.text.clone();
@@ -337,7 +338,7 @@ async fn send(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: SendFrame, out: &mut Vec
         if stored.is_none() {
             refuse_if_fenced(hub, entry.as_deref())?;
         }
-        let lookup = hub.lookup(entry.as_deref(), &ctx.user);
+        let lookup = hub.lookup(entry.as_deref(), ctx.user);
         // A session this send created (then found its runtime gone) is decided as that session.
         let target = entry.as_ref().map(|entry| &*entry.id);
         let decision = decide_send(
@@ -371,13 +372,13 @@ async fn send(hub: &Arc<Hub>, ctx: &mut ConnCtx, frame: SendFrame, out: &mut Vec
             SendDecision::Create => {
                 // (No route lock is held: there was no session.)
                 let created = hub
-                    .create_session(&ctx.user, title_of(&frame.text))
+                    .create_session(ctx.user, title_of(&frame.text))
                     .await
                     .map_err(|error| Refusal::unavailable("", &error))?;
                 let _route = created.lock_route().await;
                 // Watch before the first event, so this connection sees seq 1 onwards.
                 start_watching(hub, ctx, &created);
-                ctx.current = Some(created.id.to_string());
+                ctx.protocol.set_current(Some(created.id.to_string()));
                 out.push(Out::Reply(Reply::SessionCreated(SessionCreated {
                     session_id: created.id.to_string(),
                     client_msg_id: frame.client_msg_id.clone(),
@@ -507,7 +508,7 @@ enum Attempt {
 /// seq order and starts one only once its message is stored. Nothing is awaited.
 fn submit_message(
     hub: &Hub,
-    ctx: &ConnCtx,
+    ctx: &ConnCtx<'_>,
     entry: &SessionEntry,
     runtime: Option<RuntimeHandle>,
     client_msg_id: &str,
@@ -633,7 +634,7 @@ async fn answered(
 
 async fn duplicate(
     hub: &Arc<Hub>,
-    ctx: &mut ConnCtx,
+    ctx: &mut ConnCtx<'_>,
     client_msg_id: &str,
     original: StoredMessage,
     announce_session: bool,
@@ -651,7 +652,7 @@ async fn duplicate(
             {
                 let _route = entry.lock_route().await;
                 start_watching(hub, ctx, entry);
-                ctx.current = Some(entry.id.to_string());
+                ctx.protocol.set_current(Some(entry.id.to_string()));
                 if hub.runtimes.get(&entry.id).is_some() {
                     hub.reattach(entry, triggers::watcher_joined(entry.state()));
                 }
@@ -674,19 +675,19 @@ async fn duplicate(
 
 async fn interrupt(
     hub: &Arc<Hub>,
-    ctx: &mut ConnCtx,
+    ctx: &mut ConnCtx<'_>,
     frame: InterruptFrame,
     out: &mut Vec<Out>,
 ) -> Handled {
-    let mut reservation = hub.reserve(&ctx.user, &frame.client_msg_id).await;
-    let stored = stored_client_msg(hub, &ctx.user, &frame.client_msg_id).await?;
-    let entry = hub.entry_for(&ctx.user, &frame.session_id).await?;
+    let mut reservation = hub.reserve(ctx.user, &frame.client_msg_id).await;
+    let stored = stored_client_msg(hub, ctx.user, &frame.client_msg_id).await?;
+    let entry = hub.entry_for(ctx.user, &frame.session_id).await?;
     let submitted = loop {
         let route = route_guard(&entry).await;
         if stored.is_none() {
             refuse_if_fenced(hub, entry.as_deref())?;
         }
-        let lookup: Lookup = hub.lookup(entry.as_deref(), &ctx.user);
+        let lookup: Lookup = hub.lookup(entry.as_deref(), ctx.user);
         let decision = decide_interrupt(frame.text.is_some(), lookup, stored.clone());
         tracing::debug!(?decision, "interrupt");
         if let InterruptDecision::Duplicate { original } = decision {
@@ -719,7 +720,7 @@ async fn interrupt(
             (InterruptDecision::InterruptTurn { reattach, .. }, None) => {
                 hub.reattach(entry, reattach);
                 let runtime = hub.runtimes.get(&entry.id);
-                let stored = hub.submit_client_msg(&ctx.user, &frame.client_msg_id, entry);
+                let stored = hub.submit_client_msg(ctx.user, &frame.client_msg_id, entry);
                 // After the clientMsgId's write: the interrupt's turn_end comes after its seq.
                 let interrupted = runtime.and_then(|runtime| runtime.interrupt(None));
                 drop(route);
@@ -755,7 +756,7 @@ async fn interrupt(
                         )?
                     }
                     None => {
-                        let stored = hub.submit_client_msg(&ctx.user, &frame.client_msg_id, entry);
+                        let stored = hub.submit_client_msg(ctx.user, &frame.client_msg_id, entry);
                         drop(route);
                         reservation.submitted(&stored);
                         return ack_without_text(
@@ -772,7 +773,7 @@ async fn interrupt(
                 }
             }
             (_, _) => {
-                let stored = hub.submit_client_msg(&ctx.user, &frame.client_msg_id, entry);
+                let stored = hub.submit_client_msg(ctx.user, &frame.client_msg_id, entry);
                 drop(route);
                 reservation.submitted(&stored);
                 return ack_without_text(
@@ -836,16 +837,16 @@ async fn ack_without_text(
 /// as its `permission_resolved` and acked after it; the agent hears it once it is stored.
 async fn respond_permission(
     hub: &Arc<Hub>,
-    ctx: &mut ConnCtx,
+    ctx: &mut ConnCtx<'_>,
     frame: RespondPermissionFrame,
     out: &mut Vec<Out>,
 ) -> Handled {
-    let mut reservation = hub.reserve(&ctx.user, &frame.client_msg_id).await;
-    let stored = stored_client_msg(hub, &ctx.user, &frame.client_msg_id).await?;
+    let mut reservation = hub.reserve(ctx.user, &frame.client_msg_id).await;
+    let stored = stored_client_msg(hub, ctx.user, &frame.client_msg_id).await?;
     let entry = match &stored {
         // A retry is acked as the original was, whatever became of the request since.
         Some(original) => hub.entry(&original.session_id).await?,
-        None => Some(owned_entry(hub, &ctx.user, &frame.session_id).await?),
+        None => Some(owned_entry(hub, ctx.user, &frame.session_id).await?),
     };
     let Some(entry) = entry else {
         return Err(Refusal::not_found(&frame.session_id));
@@ -855,14 +856,14 @@ async fn respond_permission(
     }
     // The answering connection watches the session: its ack follows the event it names.
     start_watching(hub, ctx, &entry);
-    let mut answered = permission::answer(hub, &entry, &ctx.user, &frame, stored.clone(), false);
+    let mut answered = permission::answer(hub, &entry, ctx.user, &frame, stored.clone(), false);
     if let Answered::Refused(PermissionDecision::UnknownRequest) = answered {
         // Not in memory: asked before this entry was loaded, and so long resolved, or never.
         let (session, request) = (entry.id.to_string(), frame.request_id.clone());
         let in_log = hub
             .read(move |store| store.permission_requested(&session, &request))
             .await?;
-        answered = permission::answer(hub, &entry, &ctx.user, &frame, stored, in_log);
+        answered = permission::answer(hub, &entry, ctx.user, &frame, stored, in_log);
     }
     let seq = match answered {
         Answered::Won(written) => {
@@ -928,27 +929,27 @@ fn permission_refusal(
 
 async fn switch_session(
     hub: &Arc<Hub>,
-    ctx: &mut ConnCtx,
+    ctx: &mut ConnCtx<'_>,
     frame: SwitchSessionFrame,
     out: &mut Vec<Out>,
 ) -> Handled {
     let entry = match &frame.session_id {
-        Some(id) => hub.entry_for(&ctx.user, id).await?,
+        Some(id) => hub.entry_for(ctx.user, id).await?,
         None => None,
     };
     let route = route_guard(&entry).await;
-    let lookup = hub.lookup(entry.as_deref(), &ctx.user);
+    let lookup = hub.lookup(entry.as_deref(), ctx.user);
     match decide_switch(
         frame.session_id.as_deref(),
         frame.last_seq,
-        ctx.current.as_deref(),
+        ctx.protocol.current(),
         lookup,
     ) {
         SwitchDecision::Clear { unwatch } => {
             if let Some(old) = unwatch {
                 stop_watching(hub, ctx, &old);
             }
-            ctx.current = None;
+            ctx.protocol.set_current(None);
             out.push(Out::Reply(Reply::SessionCleared(SessionCleared {})));
             Ok(())
         }
@@ -969,7 +970,7 @@ async fn switch_session(
             // the read arrives live; one committed before is in the replay (and its live copy,
             // if any, is dropped by seq on the connection).
             start_watching(hub, ctx, &entry);
-            ctx.current = Some(entry.id.to_string());
+            ctx.protocol.set_current(Some(entry.id.to_string()));
             hub.reattach(&entry, reattach);
             // The store is read without the route lock.
             drop(route);
@@ -990,7 +991,7 @@ async fn switch_session(
 
 async fn reconnect(
     hub: &Arc<Hub>,
-    ctx: &mut ConnCtx,
+    ctx: &mut ConnCtx<'_>,
     frame: ReconnectFrame,
     out: &mut Vec<Out>,
 ) -> Handled {
@@ -1003,10 +1004,10 @@ async fn reconnect(
     })?;
     let mut sessions = Vec::with_capacity(cursors.len());
     for cursor in cursors {
-        let entry = hub.entry_for(&ctx.user, &cursor.session_id).await?;
+        let entry = hub.entry_for(ctx.user, &cursor.session_id).await?;
         let (decision, route) = loop {
             let route = route_guard(&entry).await;
-            let lookup = hub.lookup(entry.as_deref(), &ctx.user);
+            let lookup = hub.lookup(entry.as_deref(), ctx.user);
             let decision = decide_reconnect(cursor.last_seq, lookup);
             if let ReconnectDecision::Resync {
                 abort_zombie: Some(_),
@@ -1060,8 +1061,8 @@ async fn reconnect(
     Ok(())
 }
 
-async fn stop(hub: &Arc<Hub>, ctx: &mut ConnCtx, session_id: &str) -> Handled {
-    let entry = owned_entry(hub, &ctx.user, session_id).await?;
+async fn stop(hub: &Arc<Hub>, ctx: &mut ConnCtx<'_>, session_id: &str) -> Handled {
+    let entry = owned_entry(hub, ctx.user, session_id).await?;
     let route = entry.lock_route().await;
     match hub.runtimes.get(&entry.id) {
         Some(runtime) => {
@@ -1079,8 +1080,8 @@ async fn stop(hub: &Arc<Hub>, ctx: &mut ConnCtx, session_id: &str) -> Handled {
     Ok(())
 }
 
-async fn close_session(hub: &Arc<Hub>, ctx: &mut ConnCtx, session_id: &str) -> Handled {
-    let entry = owned_entry(hub, &ctx.user, session_id).await?;
+async fn close_session(hub: &Arc<Hub>, ctx: &mut ConnCtx<'_>, session_id: &str) -> Handled {
+    let entry = owned_entry(hub, ctx.user, session_id).await?;
     let route = entry.lock_route().await;
     let aborted = hub.close_locked(&entry, reason::CLOSE_REQUESTED);
     drop(route);
@@ -1090,8 +1091,8 @@ async fn close_session(hub: &Arc<Hub>, ctx: &mut ConnCtx, session_id: &str) -> H
     Ok(())
 }
 
-async fn suspend(hub: &Arc<Hub>, ctx: &mut ConnCtx, session_id: &str) -> Handled {
-    let entry = owned_entry(hub, &ctx.user, session_id).await?;
+async fn suspend(hub: &Arc<Hub>, ctx: &mut ConnCtx<'_>, session_id: &str) -> Handled {
+    let entry = owned_entry(hub, ctx.user, session_id).await?;
     let _route = entry.lock_route().await;
     if let Some(to) = triggers::suspend(entry.state()) {
         hub.transition(&entry, to, reason::SUSPENDED);
@@ -1099,8 +1100,13 @@ async fn suspend(hub: &Arc<Hub>, ctx: &mut ConnCtx, session_id: &str) -> Handled
     Ok(())
 }
 
-async fn watch(hub: &Arc<Hub>, ctx: &mut ConnCtx, session_id: &str, out: &mut Vec<Out>) -> Handled {
-    let entry = owned_entry(hub, &ctx.user, session_id).await?;
+async fn watch(
+    hub: &Arc<Hub>,
+    ctx: &mut ConnCtx<'_>,
+    session_id: &str,
+    out: &mut Vec<Out>,
+) -> Handled {
+    let entry = owned_entry(hub, ctx.user, session_id).await?;
     let _route = entry.lock_route().await;
     start_watching(hub, ctx, &entry);
     if hub.runtimes.get(&entry.id).is_some() {
@@ -1114,14 +1120,14 @@ async fn watch(hub: &Arc<Hub>, ctx: &mut ConnCtx, session_id: &str, out: &mut Ve
 
 async fn unwatch(
     hub: &Arc<Hub>,
-    ctx: &mut ConnCtx,
+    ctx: &mut ConnCtx<'_>,
     session_id: &str,
     out: &mut Vec<Out>,
 ) -> Handled {
-    let entry = owned_entry(hub, &ctx.user, session_id).await?;
+    let entry = owned_entry(hub, ctx.user, session_id).await?;
     stop_watching(hub, ctx, &entry.id);
-    if ctx.current.as_deref() == Some(&*entry.id) {
-        ctx.current = None;
+    if ctx.protocol.current() == Some(&*entry.id) {
+        ctx.protocol.set_current(None);
     }
     out.push(Out::Reply(Reply::Unwatched(SessionId {
         session_id: entry.id.to_string(),

@@ -1,0 +1,19 @@
+//! The server's engine, sans-IO: the decisions and ordering rules of PROTOCOL.md §1–§5 as state
+//! objects that take inputs (`handle_*`, with the time passed in) and hand back what to send, so
+//! the server (`crates/server`) is a driver that only moves bytes, and the simulator runs the
+//! same objects the server runs.
+//!
+//! - [`connection`]: the protocol half of one connection: `hello` first, the frame limits, the
+//!   errors for frames that cannot be routed, what it watches, and the order of what goes out
+//!   (a replay and the live stream joined with no gap and no duplicate, an `ack` right after its
+//!   `user_message`).
+//! - [`rate`]: a connection's token bucket.
+//!
+//! Routing a parsed frame to its session (`crate::routing`'s decisions, carried out by the
+//! server) is not here yet.
+
+pub mod connection;
+pub mod rate;
+
+pub use connection::{Close, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent};
+pub use rate::{RateLimit, TokenBucket};
