@@ -1,17 +1,35 @@
-//! A model server built on the core's routing and lifecycle: durable sessions and logs that
-//! survive a restart, and runtimes, watchers and queues that do not. Agents are scripted: each
+//! A model server built on the core's routing and lifecycle, and on the engine's protocol half of
+//! a connection (`engine::ConnectionProtocol`, the one the server drives: hello, watching, the
+//! order of what goes out): durable sessions and logs that survive a restart, and runtimes,
+//! watchers and queues that do not. Agents are scripted: each
 //! turn streams a fixed sequence of events, one per tick, so turns interleave with the network.
 
+use sessionwire_core::engine::{
+    ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent, RateLimit,
+};
 use sessionwire_core::lifecycle::{self, reason, triggers};
 use sessionwire_core::protocol::{
-    encode, parse_client_frame, Ack, BlockDelta, BlockStart, BlockType, ClientFrame, ErrorCode,
-    ErrorReply, Event, EventKind, MessageRef, ReconnectedSession, Reply, ServerInfo,
-    SessionCreated, SessionStateChange, SessionSwitched, TurnEnd, TurnEndReason, TurnStart,
-    UserMessage, Welcome,
+    encode, Ack, BlockDelta, BlockStart, BlockType, ClientFrame, ErrorCode, ErrorReply, Event,
+    EventKind, MessageRef, ReconnectedSession, Reply, ServerInfo, SessionCreated,
+    SessionStateChange, SessionSwitched, TurnEnd, TurnEndReason, TurnStart, UserMessage, Welcome,
 };
 use sessionwire_core::routing::{self, Lookup, RuntimeView, SessionView, StoredMessage};
 use sessionwire_core::SessionState;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+/// A connection as the engine sees it; the model sends far below any limit, so the limits are
+/// out of the way (the engine's own tests cover them).
+fn new_connection() -> ConnectionProtocol {
+    let limits = ConnectionLimits {
+        max_frame_bytes: sessionwire_core::MAX_FRAME_BYTES,
+        rate: RateLimit {
+            per_second: 1e12,
+            burst: 1e12,
+        },
+    };
+    ConnectionProtocol::new(limits, Duration::ZERO)
+}
 
 /// Durable: survives a restart.
 #[derive(Debug, Default)]
@@ -52,11 +70,10 @@ pub struct Server {
     pub runtimes: Vec<Runtime>,
     next_generation: u64,
     epoch: u64,
-    /// The one client connection: whether it said hello, what it watches, its current session.
+    /// The one client connection: whether it is open, and its protocol half (whether it said
+    /// hello, what it watches, its current session, what it was sent).
     pub connected: bool,
-    greeted: bool,
-    watching: Vec<String>,
-    current: Option<String>,
+    conn: ConnectionProtocol,
     /// Frames to the client, in order.
     pub outbox: Vec<String>,
     /// How many times each user message's turn started: must never exceed 1.
@@ -74,9 +91,7 @@ impl Server {
             next_generation: 1,
             epoch: 1,
             connected: false,
-            greeted: false,
-            watching: Vec::new(),
-            current: None,
+            conn: new_connection(),
             outbox: Vec::new(),
             runs: HashMap::new(),
             abandoned: Vec::new(),
@@ -118,9 +133,29 @@ impl Server {
     }
 
     fn reply(&mut self, reply: Reply) {
-        if self.connected {
-            self.outbox.push(encode(&reply));
+        self.conn.push_reply(reply);
+        self.flush();
+    }
+
+    /// Moves what the connection's protocol half queued into the outbox.
+    fn flush(&mut self) {
+        while let Some(reply) = self.conn.poll_reply() {
+            if self.connected {
+                self.outbox.push(encode(&reply));
+            }
         }
+    }
+
+    /// Sends an event if the connection's protocol half says it goes (`replay`: it always does).
+    fn send_event(&mut self, event: &Event, replay: bool) {
+        if !self.connected
+            || (!replay && self.conn.live_event(&event.session_id, event.seq) == LiveEvent::Drop)
+        {
+            return;
+        }
+        self.outbox.push(encode(event));
+        self.conn.event_sent(&event.session_id, event.seq);
+        self.flush();
     }
 
     fn error(
@@ -154,9 +189,7 @@ impl Server {
             kind,
         };
         session.log.push(event.clone());
-        if self.connected && self.watching.iter().any(|w| w == session_id) {
-            self.outbox.push(encode(&event));
-        }
+        self.send_event(&event, false);
         seq
     }
 
@@ -183,9 +216,7 @@ impl Server {
     }
 
     fn watch(&mut self, session_id: &str) {
-        if !self.watching.iter().any(|w| w == session_id) {
-            self.watching.push(session_id.to_owned());
-        }
+        self.conn.watch(session_id);
         if self.runtime(session_id).is_some() {
             let state = self.durable.sessions[session_id].state;
             if let Some(to) = triggers::watcher_joined(state) {
@@ -195,7 +226,7 @@ impl Server {
     }
 
     fn unwatch(&mut self, session_id: &str) {
-        self.watching.retain(|w| w != session_id);
+        self.conn.unwatch(session_id);
         let state = self.durable.sessions[session_id].state;
         if let Some(to) = triggers::last_watcher_left(state) {
             self.go(session_id, &[to], reason::WATCHERS_LEFT);
@@ -203,17 +234,16 @@ impl Server {
     }
 
     fn replay(&mut self, session_id: &str, after: u64) -> u64 {
-        let events: Vec<String> = self.durable.sessions[session_id]
+        let events: Vec<Event> = self.durable.sessions[session_id]
             .log
             .iter()
             .filter(|e| e.seq > after)
-            .map(encode)
+            .cloned()
             .collect();
-        let count = events.len() as u64;
-        if self.connected {
-            self.outbox.extend(events);
+        for event in &events {
+            self.send_event(event, true);
         }
-        count
+        events.len() as u64
     }
 
     fn start_runtime(&mut self, session_id: &str) {
@@ -303,28 +333,29 @@ impl Server {
 
     fn ack(&mut self, session_id: &str, client_msg_id: &str, seq: u64, duplicate: bool) {
         let running = self.running(session_id);
-        self.reply(Reply::Ack(Ack {
+        let ack = Ack {
             session_id: session_id.into(),
             client_msg_id: client_msg_id.into(),
             seq,
             duplicate,
             running,
-        }));
+        };
+        self.reply(Reply::Ack(ack));
     }
 
     /// The connection opened (after a cut or a restart).
     pub fn connect(&mut self) {
         self.connected = true;
-        self.greeted = false;
-        self.watching.clear();
-        self.current = None;
+        self.conn = new_connection();
     }
 
     /// The connection died: every session it watched loses its watcher.
     pub fn disconnect(&mut self) {
         self.connected = false;
         self.outbox.clear();
-        for session_id in std::mem::take(&mut self.watching) {
+        let watched: Vec<String> = self.conn.watched().map(str::to_owned).collect();
+        self.conn = new_connection();
+        for session_id in watched {
             let state = self.durable.sessions[&session_id].state;
             if let Some(to) = triggers::last_watcher_left(state) {
                 self.go(&session_id, &[to], reason::WATCHERS_LEFT);
@@ -336,7 +367,7 @@ impl Server {
     pub fn restart(&mut self) {
         self.connected = false;
         self.outbox.clear();
-        self.watching.clear();
+        self.conn = new_connection();
         for runtime in std::mem::take(&mut self.runtimes) {
             self.abandoned.extend(runtime.queue);
         }
@@ -383,27 +414,22 @@ impl Server {
 
     /// Handles one frame from the client.
     pub fn handle(&mut self, text: &str) {
-        let frame = match parse_client_frame(text) {
-            Ok(frame) => frame,
-            Err(error) => return self.error(error.code(), error.message(), None, None),
+        let frame = match self.conn.handle_text(text, Duration::ZERO) {
+            Inbound::Answered => return self.flush(),
+            Inbound::Hello(_) => {
+                self.conn.accept_hello(Welcome {
+                    protocol: 1,
+                    connection_id: "k".into(),
+                    epoch: format!("e{}", self.epoch),
+                    server: ServerInfo {
+                        name: "model".into(),
+                        version: "0".into(),
+                    },
+                });
+                return self.flush();
+            }
+            Inbound::Route(frame) => frame,
         };
-        if !self.greeted {
-            return match frame {
-                ClientFrame::Hello(_) => {
-                    self.greeted = true;
-                    self.reply(Reply::Welcome(Welcome {
-                        protocol: 1,
-                        connection_id: "k".into(),
-                        epoch: format!("e{}", self.epoch),
-                        server: ServerInfo {
-                            name: "model".into(),
-                            version: "0".into(),
-                        },
-                    }));
-                }
-                _ => self.error(ErrorCode::HelloRequired, "hello first", None, None),
-            };
-        }
         match frame {
             ClientFrame::Send(send) => {
                 self.handle_send(send.session_id, send.client_msg_id, send.text)
@@ -448,12 +474,6 @@ impl Server {
                     sessionwire_core::protocol::Reconnected { sessions: rows },
                 ));
             }
-            ClientFrame::Hello(_) => self.error(
-                ErrorCode::BadFrame,
-                "second hello",
-                None,
-                Some("hello".into()),
-            ),
             _ => {}
         }
     }
@@ -533,10 +553,8 @@ impl Server {
     }
 
     fn watch_as_current(&mut self, session_id: &str) {
-        if !self.watching.iter().any(|w| w == session_id) {
-            self.watching.push(session_id.to_owned());
-        }
-        self.current = Some(session_id.to_owned());
+        self.conn.watch(session_id);
+        self.conn.set_current(Some(session_id.to_owned()));
     }
 
     fn resume_with(&mut self, session_id: &str, client_msg_id: &str, text: &str) {
@@ -632,12 +650,12 @@ impl Server {
             },
             |id| self.lookup(id),
         );
-        match routing::decide_switch(target.as_deref(), last_seq, self.current.as_deref(), lookup) {
+        match routing::decide_switch(target.as_deref(), last_seq, self.conn.current(), lookup) {
             routing::SwitchDecision::Clear { unwatch } => {
                 if let Some(id) = unwatch {
                     self.unwatch(&id);
                 }
-                self.current = None;
+                self.conn.set_current(None);
                 self.reply(Reply::SessionCleared(
                     sessionwire_core::protocol::SessionCleared {},
                 ));
@@ -658,7 +676,7 @@ impl Server {
                     self.unwatch(&previous);
                 }
                 self.watch(&id);
-                self.current = Some(id.clone());
+                self.conn.set_current(Some(id.clone()));
                 let session = &self.durable.sessions[&id];
                 let reply = SessionSwitched {
                     session_id: id.clone(),
