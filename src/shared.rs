@@ -1,5 +1,5 @@
-//! The store and its listeners behind shared ownership, used by both [`crate::ClientStore`] and
-//! [`crate::SessionwireClient`].
+//! The store, its state mirror (which holds the listeners) and the buffers frames cross in:
+//! what a [`crate::ClientStore`] is made of.
 //!
 //! Every method borrows the store only for the duration of the core call and releases it before
 //! any listener runs, so a listener may call back into the store (say, `getState()`).
@@ -9,7 +9,6 @@ use crate::transfer::{StateMirror, Transfer};
 use js_sys::Array;
 use sessionwire_core::store::{Action, OutboxEntry, OutboxKind, Store};
 use std::cell::{Ref, RefCell};
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 /// The store, the state mirror (with the subscribers), and the patch buffer.
@@ -24,14 +23,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(id_prefix: &str) -> Rc<Self> {
+    pub(crate) fn new(id_prefix: &str) -> Self {
         crate::floats::install();
-        Rc::new(Self {
+        Self {
             store: RefCell::new(Store::new(id_prefix)),
             transfer: RefCell::default(),
             mirror: StateMirror::new(),
             patch: RefCell::default(),
-        })
+        }
     }
 
     /// Hands what changed in the store since the last patch to the mirror.

@@ -6,7 +6,6 @@ use crate::error::{js_error, store_error, INVALID_ACTION};
 use crate::shared::{actions_js, Shared};
 use js_sys::Function;
 use sessionwire_core::store::Action;
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 /// A random prefix for `clientMsgId`s, so ids are unique per user across tabs and reloads.
@@ -30,7 +29,7 @@ pub(crate) fn random_prefix() -> String {
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct ClientStore {
-    shared: Rc<Shared>,
+    shared: Shared,
 }
 
 impl ClientStore {
