@@ -17,13 +17,12 @@ use crate::{
     store::{ClientMsgKey, QueueOp, StoreResult},
 };
 use sessionwire_core::{
-    engine::ConnectionProtocol,
+    engine::{listing, ConnectionProtocol},
     lifecycle::{reason, triggers},
     protocol::{
-        encode, Ack, ErrorReply, InterruptFrame, ListSessionsFrame, Pong, ReconnectFrame,
-        Reconnected, ReconnectedSession, RespondPermissionFrame, SendFrame, SessionCleared,
-        SessionCreated, SessionId, SessionSummary, SessionSwitched, Sessions, SwitchSessionFrame,
-        UserMessage,
+        Ack, ErrorReply, InterruptFrame, ListSessionsFrame, Pong, ReconnectFrame, Reconnected,
+        ReconnectedSession, RespondPermissionFrame, SendFrame, SessionCleared, SessionCreated,
+        SessionId, SessionSummary, SessionSwitched, SwitchSessionFrame, UserMessage,
     },
     routing::{
         decide_interrupt, decide_reconnect, decide_send, decide_switch, list_limit, merge_cursors,
@@ -225,26 +224,6 @@ fn running_now(hub: &Hub, entry: &SessionEntry) -> bool {
     running(hub.runtimes.view(&entry.id), entry.state())
 }
 
-/// The title of a session: the start of its first message.
-fn title_of(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default().trim();
-    let mut title: String = line.chars().take(60).collect();
-    if line.chars().count() > 60 {
-        title.push('…');
-    }
-    title
-}
-
-/// A `list_sessions` cursor: `updatedAt:sessionId` of the last session of the page before.
-fn list_cursor(record: &SessionSummary) -> String {
-    format!("{}:{}", record.updated_at, record.session_id)
-}
-
-fn parse_list_cursor(cursor: &str) -> Option<(u64, String)> {
-    let (updated_at, id) = cursor.split_once(':')?;
-    Some((updated_at.parse().ok()?, id.to_owned())).filter(|(_, id)| !id.is_empty())
-}
-
 fn invalid_field(message: impl Into<String>) -> Refusal {
     Refusal {
         code: ErrorCode::InvalidField,
@@ -265,7 +244,7 @@ async fn list_sessions(
         ))
     })?;
     let before = match frame.before.as_deref() {
-        Some(cursor) => Some(parse_list_cursor(cursor).ok_or_else(|| {
+        Some(cursor) => Some(listing::parse_cursor(cursor).ok_or_else(|| {
             invalid_field("before: not a cursor from the `next` of a `sessions` reply")
         })?),
         None => None,
@@ -277,7 +256,7 @@ async fn list_sessions(
         .await?;
     let more = records.len() > limit;
     records.truncate(limit);
-    let mut sessions: Vec<SessionSummary> = records
+    let sessions: Vec<SessionSummary> = records
         .into_iter()
         .map(|record| {
             // The in-memory state is the newest (its event may still be committing).
@@ -294,25 +273,12 @@ async fn list_sessions(
             }
         })
         .collect();
-    let mut next = if more {
-        sessions.last().map(list_cursor)
-    } else {
-        None
-    };
-    // A reply never passes the frame limit: a page that would is cut short (its `next` then
-    // points after the last session it kept).
-    loop {
-        let reply = Reply::Sessions(Sessions {
-            sessions: sessions.clone(),
-            next: next.clone(),
-        });
-        if sessions.len() <= 1 || encode(&reply).len() <= hub.config.max_frame_bytes {
-            out.push(Out::Reply(reply));
-            return Ok(());
-        }
-        sessions.truncate(sessions.len() / 2);
-        next = sessions.last().map(list_cursor);
-    }
+    out.push(Out::Reply(listing::sessions_page(
+        sessions,
+        more,
+        hub.config.max_frame_bytes,
+    )));
+    Ok(())
 }
 
 async fn send(
@@ -372,7 +338,7 @@ async fn send(
             SendDecision::Create => {
                 // (No route lock is held: there was no session.)
                 let created = hub
-                    .create_session(ctx.user, title_of(&frame.text))
+                    .create_session(ctx.user, listing::title_of(&frame.text))
                     .await
                     .map_err(|error| Refusal::unavailable("", &error))?;
                 let _route = created.lock_route().await;

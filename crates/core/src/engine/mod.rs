@@ -7,12 +7,14 @@
 //!   errors for frames that cannot be routed, what it watches, and the order of what goes out
 //!   (a replay and the live stream joined with no gap and no duplicate, an `ack` right after its
 //!   `user_message`).
+//! - [`listing`]: what a session is listed as (its title) and how the list is paged.
 //! - [`rate`]: a connection's token bucket.
 //!
 //! Routing a parsed frame to its session (`crate::routing`'s decisions, carried out by the
 //! server) is not here yet.
 
 pub mod connection;
+pub mod listing;
 pub mod rate;
 
 pub use connection::{Close, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent};
