@@ -103,6 +103,10 @@ pub mod reason {
     pub const RUNTIME_EXITED: &str = "runtime_exited";
     pub const ZOMBIE_ABORTED: &str = "zombie_aborted";
     pub const SERVER_RESTART: &str = "server_restart";
+    /// A graceful shutdown stopped the runtime (its queued turns run on the next start).
+    pub const SERVER_SHUTDOWN: &str = "server_shutdown";
+    /// A storage failure stopped the runtime (its queued turns run after the repair).
+    pub const STORAGE_FAILED: &str = "storage_failed";
 }
 
 /// Triggers of PROTOCOL.md §3, each answering "to which state, if any, does this event move a

@@ -47,12 +47,11 @@ use std::{
 };
 use tokio::sync::{oneshot, watch};
 
-/// `session_state.reason` when a graceful shutdown stops a runtime (not in the core's list: it
-/// is a server-process concern).
-pub const SERVER_SHUTDOWN: &str = "server_shutdown";
+/// `session_state.reason` when a graceful shutdown stops a runtime.
+pub const SERVER_SHUTDOWN: &str = reason::SERVER_SHUTDOWN;
 
 /// `session_state.reason` when a storage failure stops a runtime.
-pub const STORAGE_FAILED: &str = crate::store::sqlite::STORAGE_FAILED;
+pub const STORAGE_FAILED: &str = reason::STORAGE_FAILED;
 
 /// How soon a failed session's repair is first retried, and at most how long apart.
 const REPAIR_FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(200);

@@ -17,22 +17,20 @@
 use crate::{
     agent::{AgentMemory, EventSink, Turn, TurnFailure, TurnOutcome},
     clock::new_id,
-    hub::{Durable, Extras, Hub, SessionEntry, SERVER_SHUTDOWN, STORAGE_FAILED},
+    hub::{Durable, Extras, Hub, SessionEntry},
     permission::{self, Outcome, PermissionAsker},
     store::QueueOp,
 };
 use sessionwire_core::{
+    engine::{AbortCause, Next, QueuedTurn, Stored, TurnScheduler},
     lifecycle::reason,
     protocol::{TurnEnd, TurnEndReason, TurnStart},
     routing::RuntimeView,
     EventKind,
 };
-use std::{
-    collections::VecDeque,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
-    },
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc,
 };
 use tokio::{
     sync::{mpsc, oneshot, watch},
@@ -161,6 +159,14 @@ pub fn spawn(hub: Arc<Hub>, entry: Arc<SessionEntry>, generation: u64) -> Runtim
 
 type TurnResult = Result<TurnOutcome, TurnFailure>;
 
+/// A delivered turn as the scheduler queues it.
+fn queued(request: TurnRequest) -> QueuedTurn<TurnRequest> {
+    QueuedTurn {
+        message_id: request.message_id.clone(),
+        request,
+    }
+}
+
 struct Current {
     turn_id: String,
     task: JoinHandle<TurnResult>,
@@ -197,36 +203,30 @@ async fn turn_finished(current: &mut Option<Current>) -> Result<TurnResult, Join
 
 impl Runtime<'_> {
     async fn run(&self, mut commands: mpsc::UnboundedReceiver<Command>) -> &'static str {
-        let mut queue: VecDeque<TurnRequest> = VecDeque::new();
+        // Which turn runs and what becomes of the queue is the engine's; this loop carries it
+        // out (starts and cancels agent tasks, writes turn_start/turn_end, records dropped turns).
+        let mut turns: TurnScheduler<TurnRequest> = TurnScheduler::default();
         let mut current: Option<Current> = None;
-        let mut closing = false;
         loop {
-            if current.is_none() {
-                if closing {
-                    return reason::CLOSED;
-                }
-                while let Some(head) = queue.front() {
-                    match head.stored.peek() {
-                        Some(Ok(_)) => {
-                            if let Some(next) = queue.pop_front() {
-                                current = Some(self.start_turn(next));
-                            }
-                            break;
-                        }
-                        // Its message was never stored: it is not run (the client was told
-                        // `unavailable` and retries).
-                        Some(Err(_)) => {
-                            queue.pop_front();
-                            self.turns.fetch_sub(1, Ordering::SeqCst);
-                        }
-                        None => break,
+            loop {
+                match turns.next(|request| match request.stored.peek() {
+                    Some(Ok(_)) => Stored::Stored,
+                    Some(Err(_)) => Stored::Failed,
+                    None => Stored::Pending,
+                }) {
+                    Next::Start(turn) => {
+                        current = Some(self.start_turn(turn.request));
+                        break;
                     }
+                    // Its message was never stored: it is not run.
+                    Next::Discard(_) => {
+                        self.turns.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    Next::Wait => break,
+                    Next::Exit => return reason::CLOSED,
                 }
             }
-            let head = match current {
-                None => queue.front().map(|turn| turn.stored.clone()),
-                Some(_) => None,
-            };
+            let head = turns.head().map(|turn| turn.request.stored.clone());
             let wake = tokio::select! {
                 command = commands.recv() => Wake::Command(command),
                 result = turn_finished(&mut current) => Wake::TurnDone(result),
@@ -257,68 +257,61 @@ impl Runtime<'_> {
                         // A turn that ended by itself leaves no question open.
                         permission::resolve_all(self.hub, self.entry, Outcome::Cancelled);
                         self.end_turn(done.turn_id, reason, error, stop_reason);
-                        if lost {
+                        if let Some(kept) = turns.turn_ended(lost) {
                             // The agent's process is gone: so is this runtime (the session
                             // becomes ENDED); queued turns stay stored and run on the next start.
-                            self.drop_queue(&mut queue, false);
+                            self.drop_queue(kept, false);
                             return reason::RUNTIME_EXITED;
                         }
                     }
                 }
                 Wake::Command(None) => {
+                    turns.abort(AbortCause::Suspend);
                     self.cancel(current.take(), Outcome::Expired).await;
                     return reason::RUNTIME_EXITED;
                 }
                 Wake::Command(Some(Command::Deliver(turn))) => {
-                    if closing {
+                    if let Some(refused) = turns.deliver(queued(turn)) {
                         // A closing session runs no new prompt; the message stays in history.
-                        self.turns.fetch_sub(1, Ordering::SeqCst);
-                        self.hub.dequeue(self.entry, vec![turn.message_id]);
-                    } else {
-                        queue.push_back(turn);
+                        self.drop_queue(vec![refused], true);
                     }
                 }
                 Wake::Command(Some(Command::Interrupt { next, done })) => {
+                    let (_, refused) = turns.interrupt(next.map(queued));
                     self.cancel(current.take(), Outcome::Cancelled).await;
-                    if let Some(turn) = next {
-                        if closing {
-                            self.turns.fetch_sub(1, Ordering::SeqCst);
-                            self.hub.dequeue(self.entry, vec![turn.message_id]);
-                        } else {
-                            queue.push_front(turn);
-                        }
+                    if let Some(refused) = refused {
+                        self.drop_queue(vec![refused], true);
                     }
                     let _ = done.send(());
                 }
                 Wake::Command(Some(Command::Close)) => {
-                    closing = true;
+                    let dropped = turns.close();
                     // The last turn finishes, without waiting for answers nobody will give.
                     permission::resolve_all(self.hub, self.entry, Outcome::Cancelled);
-                    self.drop_queue(&mut queue, true);
+                    self.drop_queue(dropped, true);
                 }
                 Wake::Command(Some(Command::Abort { reason })) => {
-                    // The user's stop drops the queue and cancels what waits for an answer; a
-                    // server shutdown or a storage failure keeps the queue stored, to run when
-                    // the session's runtime next starts, and its requests expire.
-                    let dropped = reason != SERVER_SHUTDOWN && reason != STORAGE_FAILED;
-                    let outcome = if dropped {
-                        Outcome::Cancelled
-                    } else {
+                    // A stop cancels what waits for an answer; a shutdown or a storage failure
+                    // keeps the queue stored, and its requests expire.
+                    let aborted = turns.abort(AbortCause::for_reason(reason));
+                    let outcome = if aborted.keeps_queue {
                         Outcome::Expired
+                    } else {
+                        Outcome::Cancelled
                     };
                     self.cancel(current.take(), outcome).await;
-                    self.drop_queue(&mut queue, dropped);
+                    self.drop_queue(aborted.queue, !aborted.keeps_queue);
                     return reason;
                 }
             }
         }
     }
 
-    /// Empties the in-memory queue; `dropped`: its turns will never run (recorded durably).
-    fn drop_queue(&self, queue: &mut VecDeque<TurnRequest>, dropped: bool) {
+    /// Forgets turns taken off the queue; `dropped`: they will never run (recorded durably).
+    fn drop_queue(&self, queue: Vec<QueuedTurn<TurnRequest>>, dropped: bool) {
         self.turns.fetch_sub(queue.len(), Ordering::SeqCst);
-        let ids = queue.drain(..).map(|turn| turn.message_id).collect();
-        if dropped {
+        if dropped && !queue.is_empty() {
+            let ids = Vec::from_iter(queue.into_iter().map(|turn| turn.message_id));
             self.hub.dequeue(self.entry, ids);
         }
     }

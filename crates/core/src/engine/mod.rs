@@ -9,6 +9,8 @@
 //!   `user_message`).
 //! - [`listing`]: what a session is listed as (its title) and how the list is paged.
 //! - [`rate`]: a connection's token bucket.
+//! - [`turns`]: a session runtime's turns: one at a time, in order, once stored; what an
+//!   interrupt, a close, an abort or a lost agent does to the queue.
 //!
 //! Routing a parsed frame to its session (`crate::routing`'s decisions, carried out by the
 //! server) is not here yet.
@@ -16,6 +18,8 @@
 pub mod connection;
 pub mod listing;
 pub mod rate;
+pub mod turns;
 
 pub use connection::{Close, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent};
 pub use rate::{RateLimit, TokenBucket};
+pub use turns::{AbortCause, Aborted, Next, QueuedTurn, Stored, TurnScheduler};

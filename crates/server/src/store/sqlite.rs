@@ -568,7 +568,7 @@ fn repair(
 /// `turn_end.error` of a turn cut short by a storage failure (PROTOCOL.md §2).
 pub const STORAGE_ERROR: &str = "storage";
 /// `session_state.reason` of a session ended by a storage failure.
-pub const STORAGE_FAILED: &str = "storage_failed";
+pub const STORAGE_FAILED: &str = sessionwire_core::lifecycle::reason::STORAGE_FAILED;
 
 /// The `requestId`s of a session's permission events, in seq order, with their type (only
 /// `kind`'s when given).
