@@ -1,11 +1,12 @@
-//! A model server built on the core's routing and lifecycle, and on the engine's protocol half of
-//! a connection (`engine::ConnectionProtocol`, the one the server drives: hello, watching, the
-//! order of what goes out): durable sessions and logs that survive a restart, and runtimes,
+//! A model server built on the core's routing and lifecycle, and on the engine the server drives:
+//! the protocol half of a connection (`engine::ConnectionProtocol`: hello, watching, the order
+//! of what goes out) and each runtime's turns (`engine::TurnScheduler`): durable sessions and logs that survive a restart, and runtimes,
 //! watchers and queues that do not. Agents are scripted: each
 //! turn streams a fixed sequence of events, one per tick, so turns interleave with the network.
 
 use sessionwire_core::engine::{
-    ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent, RateLimit,
+    AbortCause, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent, Next, QueuedTurn,
+    RateLimit, Stored, TurnScheduler,
 };
 use sessionwire_core::lifecycle::{self, reason, triggers};
 use sessionwire_core::protocol::{
@@ -15,7 +16,7 @@ use sessionwire_core::protocol::{
 };
 use sessionwire_core::routing::{self, Lookup, RuntimeView, SessionView, StoredMessage};
 use sessionwire_core::SessionState;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// A connection as the engine sees it; the model sends far below any limit, so the limits are
@@ -57,8 +58,10 @@ struct Turn {
 pub struct Runtime {
     pub session_id: String,
     pub generation: u64,
+    /// Which turn runs and what waits: the engine's scheduler, as the server's runtimes use it.
+    turns: TurnScheduler<()>,
+    /// The running turn's progress through its script.
     current: Option<Turn>,
-    queue: VecDeque<String>,
 }
 
 /// The scripted events of one turn, after `turn_start`.
@@ -110,7 +113,7 @@ impl Server {
     fn runtime_view(&self, session_id: &str) -> Option<RuntimeView> {
         self.runtime(session_id).map(|r| RuntimeView {
             generation: r.generation,
-            turn_active: r.current.is_some() || !r.queue.is_empty(),
+            turn_active: r.turns.is_running() || r.turns.queued() > 0,
         })
     }
 
@@ -256,8 +259,8 @@ impl Server {
         self.runtimes.push(Runtime {
             session_id: session_id.to_owned(),
             generation,
+            turns: TurnScheduler::default(),
             current: None,
-            queue: VecDeque::new(),
         });
         let state = self.durable.sessions[session_id].state;
         let why = if state == SessionState::Ended {
@@ -277,8 +280,9 @@ impl Server {
         else {
             return;
         };
-        let runtime = self.runtimes.remove(position);
-        if let Some(turn) = runtime.current {
+        let mut runtime = self.runtimes.remove(position);
+        let aborted = runtime.turns.abort(AbortCause::for_reason(why));
+        if let Some(turn) = runtime.current.filter(|_| aborted.cancel) {
             self.emit(
                 &runtime.session_id,
                 EventKind::TurnEnd(TurnEnd {
@@ -290,7 +294,8 @@ impl Server {
                 }),
             );
         }
-        self.abandoned.extend(runtime.queue);
+        self.abandoned
+            .extend(aborted.queue.into_iter().map(|turn| turn.message_id));
         let state = self.durable.sessions[&runtime.session_id].state;
         if let Some(to) = triggers::runtime_exited(state) {
             self.go(&runtime.session_id, &[to], why);
@@ -323,11 +328,17 @@ impl Server {
             .iter_mut()
             .find(|r| r.session_id == session_id)
             .expect("accepting needs a runtime");
-        if front {
-            runtime.queue.push_front(client_msg_id.into());
+        let turn = QueuedTurn {
+            message_id: client_msg_id.into(),
+            request: (),
+        };
+        // (An interrupt cancelled the running turn already: its turn now goes first.)
+        let refused = if front {
+            runtime.turns.interrupt(Some(turn)).1
         } else {
-            runtime.queue.push_back(client_msg_id.into());
-        }
+            runtime.turns.deliver(turn)
+        };
+        assert!(refused.is_none(), "the model never closes a runtime");
         seq
     }
 
@@ -368,8 +379,10 @@ impl Server {
         self.connected = false;
         self.outbox.clear();
         self.conn = new_connection();
-        for runtime in std::mem::take(&mut self.runtimes) {
-            self.abandoned.extend(runtime.queue);
+        for mut runtime in std::mem::take(&mut self.runtimes) {
+            let aborted = runtime.turns.abort(AbortCause::Suspend);
+            self.abandoned
+                .extend(aborted.queue.into_iter().map(|turn| turn.message_id));
         }
         self.epoch += 1;
         let ids: Vec<String> = self.durable.sessions.keys().cloned().collect();
@@ -588,7 +601,8 @@ impl Server {
                     .iter_mut()
                     .find(|r| r.session_id == session_id)
                     .expect("live");
-                if let Some(turn) = runtime.current.take() {
+                let (cancel, _) = runtime.turns.interrupt(None);
+                if let Some(turn) = runtime.current.take().filter(|_| cancel) {
                     self.emit(
                         &session_id,
                         EventKind::TurnEnd(TurnEnd {
@@ -702,7 +716,7 @@ impl Server {
     pub fn busy(&self) -> bool {
         self.runtimes
             .iter()
-            .any(|r| r.current.is_some() || !r.queue.is_empty())
+            .any(|r| r.current.is_some() || r.turns.queued() > 0)
     }
 
     fn step_runtime(&mut self, session_id: &str) {
@@ -714,7 +728,9 @@ impl Server {
             return;
         };
         if runtime.current.is_none() {
-            let Some(message_id) = runtime.queue.pop_front() else {
+            // The model stores every message at once.
+            let Next::Start(QueuedTurn { message_id, .. }) = runtime.turns.next(|_| Stored::Stored)
+            else {
                 return;
             };
             runtime.current = Some(Turn {
@@ -760,6 +776,7 @@ impl Server {
             }),
             _ => {
                 runtime.current = None;
+                runtime.turns.turn_ended(false);
                 EventKind::TurnEnd(TurnEnd {
                     turn_id: format!("turn-of-{message_id}"),
                     reason: TurnEndReason::Completed,
