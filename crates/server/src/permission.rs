@@ -1,11 +1,11 @@
 //! Permission requests (PROTOCOL.md §5.1): an agent asks mid-turn, every watcher sees the
 //! request in the session's log, and the first answer wins.
 //!
-//! Invariant: a request is in its session's [`PermissionBook`] from before its
-//! `permission_request` is submitted until exactly one `permission_resolved` is submitted for it,
-//! by whoever takes it out of the book (the winning answer; an interrupt, stop or close; the end
-//! of its turn; a shutdown), under the book's lock. The lock is a std mutex, never held across
-//! an await, and the agent waits for the answer on a channel of its own.
+//! The book and its rules are the engine's (`sessionwire_core::engine::PermissionBook`: a request
+//! is in it from before its `permission_request` is submitted until exactly one resolution takes
+//! it out). Here it sits behind a std mutex, never held across an await: its event is submitted
+//! under the lock by whoever took the request out, and the agent waits for the answer on a
+//! channel of its own.
 
 use crate::{
     auth::User,
@@ -15,43 +15,16 @@ use crate::{
 };
 use serde_json::{json, Value};
 use sessionwire_core::{
+    engine::{self, permissions::MAX_PENDING, WaitingRequest},
     protocol::{PermissionRequest, PermissionResolved, RawJson, RespondPermissionFrame},
-    routing::{decide_permission_answer, PermissionDecision, PermissionStanding, StoredMessage},
+    routing::{PermissionDecision, StoredMessage},
     EventKind,
 };
-use std::{
-    collections::VecDeque,
-    sync::{Arc, Mutex, MutexGuard},
-};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
-/// How many requests one session may have waiting at once; an agent that asks more is answered
-/// `cancelled` at once (and the server logs it).
-pub const MAX_PENDING: usize = 32;
-/// How many answered request ids a session keeps in memory; older ones are looked up in the store.
-const REMEMBERED: usize = 256;
-
-/// `permission_resolved.outcome`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// An answer won.
-    Selected,
-    /// An interrupt, stop or close, or the turn ended without an answer.
-    Cancelled,
-    /// The server went away (restart, shutdown, storage repair).
-    Expired,
-}
-
-impl Outcome {
-    /// The wire word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Selected => "selected",
-            Self::Cancelled => "cancelled",
-            Self::Expired => "expired",
-        }
-    }
-}
+/// `permission_resolved.outcome` (the engine's).
+pub use sessionwire_core::engine::PermissionOutcome as Outcome;
 
 /// One option of a request, as the agent offers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,37 +55,17 @@ enum Answer {
     Cancelled,
 }
 
-#[derive(Debug)]
-struct Pending {
-    request_id: String,
-    option_ids: Vec<String>,
-    answer: oneshot::Sender<Answer>,
-}
-
+/// A session's permission requests waiting for an answer (held by its [`SessionEntry`]); each
+/// waiter is the channel its agent waits on.
 #[derive(Debug, Default)]
-struct Book {
-    pending: Vec<Pending>,
-    /// The newest answered request ids (bounded by [`REMEMBERED`]).
-    answered: VecDeque<String>,
-}
-
-/// A session's permission requests waiting for an answer (held by its [`SessionEntry`]).
-#[derive(Debug, Default)]
-pub struct PermissionBook(Mutex<Book>);
+pub struct PermissionBook(Mutex<engine::PermissionBook<oneshot::Sender<Answer>>>);
 
 impl PermissionBook {
-    fn lock(&self) -> MutexGuard<'_, Book> {
+    fn lock(&self) -> MutexGuard<'_, engine::PermissionBook<oneshot::Sender<Answer>>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-fn remember(book: &mut Book, request_id: String) {
-    if book.answered.len() == REMEMBERED {
-        book.answered.pop_front();
-    }
-    book.answered.push_back(request_id);
 }
 
 fn resolved_event(
@@ -171,21 +124,22 @@ impl PermissionAsker {
     fn submit(&self, ask: Ask) -> oneshot::Receiver<Answer> {
         let (tx, rx) = oneshot::channel();
         let mut book = self.entry.permissions.lock();
-        if book.pending.len() >= MAX_PENDING {
-            tracing::warn!(session = %self.entry.id, "the agent asked for more than {MAX_PENDING} permissions at once; answered cancelled");
-            return rx;
-        }
         let request_id = new_id();
         let options: Vec<Value> = ask
             .options
             .iter()
             .map(|c| json!({"optionId": c.option_id, "name": c.name, "kind": c.kind}))
             .collect();
-        book.pending.push(Pending {
+        let waiting = WaitingRequest {
             request_id: request_id.clone(),
             option_ids: ask.options.into_iter().map(|c| c.option_id).collect(),
-            answer: tx,
-        });
+            waiter: tx,
+        };
+        if book.ask(waiting).is_err() {
+            // (The refused sender is dropped: the agent hears cancelled.)
+            tracing::warn!(session = %self.entry.id, "the agent asked for more than {MAX_PENDING} permissions at once; answered cancelled");
+            return rx;
+        }
         let request = PermissionRequest {
             request_id,
             tool_id: ask.tool_id,
@@ -220,23 +174,10 @@ pub fn answer(
     in_log: bool,
 ) -> Answered {
     let mut book = entry.permissions.lock();
-    let position = book
-        .pending
-        .iter()
-        .position(|p| p.request_id == frame.request_id);
-    let standing = match position {
-        Some(at) => PermissionStanding::Pending {
-            option_offered: book.pending[at].option_ids.contains(&frame.option_id),
-        },
-        None if in_log || book.answered.contains(&frame.request_id) => PermissionStanding::Resolved,
-        None => PermissionStanding::Unknown,
+    let pending = match book.answer(&frame.request_id, &frame.option_id, stored, || in_log) {
+        Ok(pending) => pending,
+        Err(decision) => return Answered::Refused(decision),
     };
-    let decision = decide_permission_answer(stored, standing);
-    let (PermissionDecision::Answer, Some(at)) = (&decision, position) else {
-        return Answered::Refused(decision);
-    };
-    let pending = book.pending.remove(at);
-    remember(&mut book, pending.request_id.clone());
     let (done, stored) = Durable::channel();
     let extras = Extras {
         client_msg: Some(ClientMsgKey {
@@ -252,7 +193,7 @@ pub fn answer(
         Some(frame.client_msg_id.clone()),
     );
     hub.append_answered(entry, event, extras, done);
-    let _ = pending.answer.send(Answer::Selected {
+    let _ = pending.waiter.send(Answer::Selected {
         option_id: frame.option_id.clone(),
         stored: stored.clone(),
     });
@@ -263,15 +204,14 @@ pub fn answer(
 /// gets its `permission_resolved`, and its agent hears `None`. Returns how many there were.
 pub fn resolve_all(hub: &Hub, entry: &SessionEntry, outcome: Outcome) -> usize {
     let mut book = entry.permissions.lock();
-    let pending = std::mem::take(&mut book.pending);
+    let pending = book.resolve_all();
     let count = pending.len();
     for request in pending {
-        remember(&mut book, request.request_id.clone());
         hub.append(
             entry,
             resolved_event(request.request_id, outcome, None, None),
         );
-        let _ = request.answer.send(Answer::Cancelled);
+        let _ = request.waiter.send(Answer::Cancelled);
     }
     count
 }

@@ -8,6 +8,8 @@
 //!   (a replay and the live stream joined with no gap and no duplicate, an `ack` right after its
 //!   `user_message`).
 //! - [`listing`]: what a session is listed as (its title) and how the list is paged.
+//! - [`permissions`]: a session's permission requests waiting for an answer; the first answer
+//!   takes its request out.
 //! - [`rate`]: a connection's token bucket.
 //! - [`turns`]: a session runtime's turns: one at a time, in order, once stored; what an
 //!   interrupt, a close, an abort or a lost agent does to the queue.
@@ -17,9 +19,11 @@
 
 pub mod connection;
 pub mod listing;
+pub mod permissions;
 pub mod rate;
 pub mod turns;
 
 pub use connection::{Close, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent};
+pub use permissions::{PermissionBook, PermissionOutcome, WaitingRequest};
 pub use rate::{RateLimit, TokenBucket};
 pub use turns::{AbortCause, Aborted, Next, QueuedTurn, Stored, TurnScheduler};
