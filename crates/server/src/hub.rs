@@ -32,6 +32,7 @@ use crate::{
 use anyhow::anyhow;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use sessionwire_core::{
+    engine::session::{self, ClosePlan, Expiry, SessionLifecycle, StateChange, Timer, TimerKind},
     lifecycle::{self, reason, triggers},
     protocol::SessionStateChange,
     routing::{Lookup, SessionView},
@@ -212,12 +213,11 @@ pub struct SessionEntry {
 
 #[derive(Debug)]
 struct EntryInner {
-    state: SessionState,
+    /// Its state, and the version every change bumps (so a timer can tell it is stale).
+    lifecycle: SessionLifecycle,
     /// The last seq stored (moved by [`Hub::dispatch`]).
     last_seq: u64,
     title: String,
-    /// Bumped on every state change, so a timer can tell whether it is stale.
-    version: u64,
 }
 
 /// A consistent view of an entry.
@@ -237,10 +237,9 @@ impl SessionEntry {
             route: Arc::new(tokio::sync::Mutex::new(())),
             permissions: crate::permission::PermissionBook::default(),
             inner: Mutex::new(EntryInner {
-                state: record.state,
+                lifecycle: SessionLifecycle::new(record.state),
                 last_seq: record.last_seq,
                 title: record.title,
-                version: 0,
             }),
         }
     }
@@ -249,10 +248,10 @@ impl SessionEntry {
     pub fn snapshot(&self) -> EntrySnapshot {
         let inner = lock(&self.inner);
         EntrySnapshot {
-            state: inner.state,
+            state: inner.lifecycle.state(),
             last_seq: inner.last_seq,
             title: inner.title.clone(),
-            version: inner.version,
+            version: inner.lifecycle.version(),
         }
     }
 
@@ -263,7 +262,7 @@ impl SessionEntry {
 
     /// The durable state (as last changed by this process).
     pub fn state(&self) -> SessionState {
-        lock(&self.inner).state
+        lock(&self.inner).lifecycle.state()
     }
 }
 
@@ -623,12 +622,13 @@ impl Hub {
         why: &str,
     ) -> bool {
         let mut inner = lock(&entry.inner);
-        let from = inner.state;
-        match lifecycle::transition(from, to) {
-            Ok(to) => {
-                let version = self.set_state_locked(entry, &mut inner, from, to, why);
+        match inner.lifecycle.transition(to) {
+            Ok(change) => {
+                self.persist_change(entry, change, why);
                 drop(inner);
-                self.schedule_timer(entry, to, version);
+                if let Some(timer) = change.timer {
+                    self.schedule_timer(entry, timer);
+                }
                 true
             }
             Err(refused) => {
@@ -657,43 +657,28 @@ impl Hub {
     /// The one transition outside the table: start-up recovery.
     pub fn force_state(&self, entry: &SessionEntry, to: SessionState, why: &str) {
         let mut inner = lock(&entry.inner);
-        let from = inner.state;
-        self.set_state_locked(entry, &mut inner, from, to, why);
+        let change = inner.lifecycle.force(to);
+        self.persist_change(entry, change, why);
     }
 
-    fn set_state_locked(
-        &self,
-        entry: &SessionEntry,
-        inner: &mut EntryInner,
-        from: SessionState,
-        to: SessionState,
-        why: &str,
-    ) -> u64 {
-        inner.state = to;
-        inner.version += 1;
+    /// Submits a change's `session_state` event (under the entry's lock, so changes are stored
+    /// in the order they were made).
+    fn persist_change(&self, entry: &SessionEntry, change: StateChange, why: &str) {
         let kind = EventKind::SessionState(SessionStateChange {
-            state: to,
-            previous: Some(from),
+            state: change.to,
+            previous: Some(change.from),
             reason: why.to_owned(),
         });
-        self.submit_append(entry, kind, Extras::state(to), None);
-        tracing::debug!(session = %entry.id, %from, %to, reason = why, "session state");
-        inner.version
+        self.submit_append(entry, kind, Extras::state(change.to), None);
+        tracing::debug!(session = %entry.id, from = %change.from, to = %change.to, reason = why, "session state");
     }
 
-    /// DETACHED and SUSPENDED expire: after the detach TTL a session is closed, after the suspend
-    /// grace it becomes DETACHED. A timer whose session changed state since is stale and does
-    /// nothing.
-    fn schedule_timer(
-        self: &Arc<Self>,
-        entry: &Arc<SessionEntry>,
-        state: SessionState,
-        version: u64,
-    ) {
-        let delay = match state {
-            SessionState::Detached => self.config.detach_ttl,
-            SessionState::Suspended => self.config.suspend_grace,
-            _ => return,
+    /// Starts the timer a state change started (the detach TTL, the suspend grace); what it does
+    /// when it goes off, and whether it is stale by then, is the engine's.
+    fn schedule_timer(self: &Arc<Self>, entry: &Arc<SessionEntry>, timer: Timer) {
+        let delay = match timer.kind {
+            TimerKind::DetachTtl => self.config.detach_ttl,
+            TimerKind::SuspendGrace => self.config.suspend_grace,
         };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
@@ -706,59 +691,48 @@ impl Hub {
                 _ = shutdown.wait_for(|down| *down) => return,
             }
             let route = entry.lock_route().await;
-            if entry.snapshot().version != version {
-                return;
-            }
-            match state {
-                SessionState::Detached => {
-                    let aborted = hub.close_locked(&entry, reason::DETACH_TTL_EXPIRED);
+            let expiry = lock(&entry.inner).lifecycle.expire(timer);
+            match expiry {
+                None => {}
+                Some(Expiry::Close(why)) => {
+                    let aborted = hub.close_locked(&entry, why);
                     drop(route);
                     if let Some(runtime) = aborted {
                         runtime.exited().await;
                     }
                 }
-                _ => {
-                    if let Some(to) = triggers::suspend_grace_expired(state) {
-                        hub.transition(&entry, to, reason::SUSPEND_GRACE_EXPIRED);
-                    }
+                Some(Expiry::Transition(to, why)) => {
+                    hub.transition(&entry, to, why);
                 }
             }
         });
     }
 
-    /// Brings a session without a live runtime to ACTIVE with a new one: CREATED (from ENDED,
-    /// a resume), STARTING, ACTIVE. The caller holds the session's route lock.
+    /// Brings a session without a live runtime to ACTIVE with a new one, along the engine's
+    /// steps (the runtime starts at the ACTIVE step). The caller holds the session's route lock.
     pub fn start_runtime(self: &Arc<Self>, entry: &Arc<SessionEntry>) -> Option<RuntimeHandle> {
         let state = entry.state();
-        if !matches!(
-            state,
-            SessionState::Created | SessionState::Starting | SessionState::Ended
-        ) {
-            // A live state with no runtime (it vanished without its clean-up): end it first, so
-            // the resume starts from ENDED like any other.
-            tracing::warn!(session = %entry.id, %state, "session had no runtime; ending it before resuming");
-            self.transition(entry, SessionState::Ended, reason::RUNTIME_EXITED);
-        }
-        let steps = triggers::start_runtime(Some(entry.state()));
-        let states: Vec<SessionState> = steps.to_vec();
-        if let Err(refused) = lifecycle::path(entry.state(), &states) {
+        let steps = session::start_steps(state);
+        let states = Vec::from_iter(steps.iter().map(|(to, _)| *to));
+        if let Err(refused) = lifecycle::path(state, &states) {
             tracing::error!(session = %entry.id, %refused, "cannot start a runtime");
             return None;
         }
+        if states.first() == Some(&SessionState::Ended) {
+            tracing::warn!(session = %entry.id, %state, "session had no runtime; ending it before resuming");
+        }
         let mut handle = None;
-        for step in steps {
-            let why = match step {
-                SessionState::Created => reason::RESUMED,
-                SessionState::Starting => reason::RUNTIME_STARTING,
-                _ => reason::RUNTIME_READY,
-            };
-            if *step == SessionState::Active {
+        for (step, why) in steps {
+            if step == SessionState::Active {
                 let generation = self.runtimes.next_generation();
                 let runtime = runtime::spawn(self.clone(), entry.clone(), generation);
                 self.runtimes.insert(entry.id.clone(), runtime.clone());
                 handle = Some(runtime);
             }
-            self.transition(entry, *step, why);
+            if !self.transition(entry, step, why) {
+                tracing::error!(session = %entry.id, %step, "cannot start a runtime");
+                break;
+            }
         }
         handle
     }
@@ -790,27 +764,28 @@ impl Hub {
         why: &'static str,
     ) -> Option<RuntimeHandle> {
         let runtime = self.runtimes.get(&entry.id);
-        match triggers::close(entry.state()) {
-            [SessionState::Closing] => {
+        match (
+            session::close_plan(entry.state(), runtime.is_some()),
+            runtime,
+        ) {
+            (ClosePlan::CloseRuntime, Some(runtime)) => {
                 self.transition(entry, SessionState::Closing, why);
-                match runtime {
-                    Some(runtime) => runtime.close(),
-                    None => {
-                        self.transition(entry, SessionState::Ended, reason::CLOSED);
-                    }
-                }
+                runtime.close();
                 None
             }
-            [SessionState::Ended] => match runtime {
-                Some(runtime) => {
-                    runtime.abort(reason::CLOSED);
-                    Some(runtime)
-                }
-                None => {
-                    self.transition(entry, SessionState::Ended, reason::CLOSED);
-                    None
-                }
-            },
+            (ClosePlan::ClosingThenEnded, _) => {
+                self.transition(entry, SessionState::Closing, why);
+                self.transition(entry, SessionState::Ended, reason::CLOSED);
+                None
+            }
+            (ClosePlan::AbortRuntime, Some(runtime)) => {
+                runtime.abort(reason::CLOSED);
+                Some(runtime)
+            }
+            (ClosePlan::EndNow, _) => {
+                self.transition(entry, SessionState::Ended, reason::CLOSED);
+                None
+            }
             _ => None,
         }
     }
@@ -905,9 +880,11 @@ impl Hub {
                             lock(&self.sessions).remove(&*session);
                         }
                         (true, Some(entry)) => {
+                            // The state the repair stored (its event is written already).
                             let mut inner = lock(&entry.inner);
-                            inner.state = repaired.state.unwrap_or(SessionState::Ended);
-                            inner.version += 1;
+                            inner
+                                .lifecycle
+                                .force(repaired.state.unwrap_or(SessionState::Ended));
                         }
                         (true, None) => {}
                     }

@@ -11,6 +11,8 @@
 //! - [`permissions`]: a session's permission requests waiting for an answer; the first answer
 //!   takes its request out.
 //! - [`rate`]: a connection's token bucket.
+//! - [`session`]: one session's lifecycle as the server carries it out: its state and version,
+//!   the timers its states start, how a runtime is started and how a session is closed.
 //! - [`turns`]: a session runtime's turns: one at a time, in order, once stored; what an
 //!   interrupt, a close, an abort or a lost agent does to the queue.
 //!
@@ -21,6 +23,7 @@ pub mod connection;
 pub mod listing;
 pub mod permissions;
 pub mod rate;
+pub mod session;
 pub mod turns;
 
 pub use connection::{Close, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent};
