@@ -5,8 +5,8 @@
 //! turn streams a fixed sequence of events, one per tick, so turns interleave with the network.
 
 use sessionwire_core::engine::{
-    AbortCause, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent, Next, QueuedTurn,
-    RateLimit, Stored, TurnScheduler,
+    session, AbortCause, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent, Next,
+    QueuedTurn, RateLimit, Stored, TurnScheduler,
 };
 use sessionwire_core::lifecycle::{self, reason, triggers};
 use sessionwire_core::protocol::{
@@ -262,13 +262,11 @@ impl Server {
             turns: TurnScheduler::default(),
             current: None,
         });
+        // The server's steps, with the server's reasons.
         let state = self.durable.sessions[session_id].state;
-        let why = if state == SessionState::Ended {
-            reason::RESUMED
-        } else {
-            reason::RUNTIME_READY
-        };
-        self.go(session_id, triggers::start_runtime(Some(state)), why);
+        for (step, why) in session::start_steps(state) {
+            self.go(session_id, &[step], why);
+        }
     }
 
     /// Aborts the runtime of `generation` (never another one) and ends its session.
