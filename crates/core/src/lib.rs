@@ -21,6 +21,7 @@
 pub mod protocol;
 
 pub mod bytes;
+#[cfg(feature = "engine")]
 pub mod engine;
 pub mod lifecycle;
 pub mod routing;
