@@ -32,6 +32,7 @@ use crate::{
 use anyhow::anyhow;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use sessionwire_core::{
+    engine::reservations::{ReservationKey, Reservations},
     engine::session::{self, ClosePlan, Expiry, SessionLifecycle, StateChange, Timer, TimerKind},
     lifecycle::{self, reason, triggers},
     protocol::SessionStateChange,
@@ -119,16 +120,14 @@ impl Durable {
     }
 }
 
-/// A `clientMsgId` of one user being stored right now (see [`Hub::reserve`]). Dropping it
-/// releases the id: anyone waiting for it then reads the store again. Drop it once the store
-/// answered; if it is dropped while its write is still on the way (the handler was cancelled), the
-/// release waits for that write's answer.
+/// A `clientMsgId` of one user being stored right now (the engine's `Reservations`, see
+/// [`Hub::reserve`]). Dropping it releases the id: anyone waiting for it then reads the store
+/// again. Drop it once the store answered; if it is dropped while its write is still on the way
+/// (the handler was cancelled), the release waits for that write's answer.
 #[derive(Debug)]
 pub struct Reservation {
     hub: Arc<Hub>,
-    key: (String, String),
-    /// Never sent on: waiters wake when it is dropped.
-    released: Option<watch::Sender<()>>,
+    key: ReservationKey,
     /// The write that stores the id, once submitted.
     write: Option<Durable>,
 }
@@ -139,26 +138,26 @@ impl Reservation {
         self.write = Some(write.clone());
     }
 
-    fn release(hub: &Hub, key: &(String, String), released: watch::Sender<()>) {
-        lock(&hub.reservations).remove(key);
-        drop(released);
+    /// Releases the id and wakes who waited for it (each tries again).
+    fn release(hub: &Hub, key: &ReservationKey) {
+        let waiters = lock(&hub.reservations).release(key);
+        for waiter in waiters {
+            let _ = waiter.send(());
+        }
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        let Some(released) = self.released.take() else {
-            return;
-        };
         match self.write.take() {
             Some(write) if write.peek().is_none() => {
                 let (hub, key) = (self.hub.clone(), std::mem::take(&mut self.key));
                 self.hub.tasks.spawn(async move {
                     let _ = write.wait().await;
-                    Self::release(&hub, &key, released);
+                    Self::release(&hub, &key);
                 });
             }
-            _ => Self::release(&self.hub, &self.key, released),
+            _ => Self::release(&self.hub, &self.key),
         }
     }
 }
@@ -279,7 +278,7 @@ pub struct Hub {
     sessions: Mutex<HashMap<String, Arc<SessionEntry>>>,
     /// `clientMsgId`s (owner, id) being stored now: the duplicate check reads these and the
     /// store's (see [`Hub::reserve`]).
-    reservations: Mutex<HashMap<(String, String), watch::Receiver<()>>>,
+    reservations: Mutex<Reservations<oneshot::Sender<()>>>,
     /// Test counters and the commit gate.
     pub hooks: Hooks,
     pub next_connection: AtomicU64,
@@ -308,7 +307,7 @@ impl Hub {
             connections: ConnectionRegistry::default(),
             runtimes: RuntimeRegistry::default(),
             sessions: Mutex::new(HashMap::new()),
-            reservations: Mutex::new(HashMap::new()),
+            reservations: Mutex::new(Reservations::default()),
             hooks: Hooks::default(),
             next_connection: AtomicU64::new(0),
             shutdown: watch::channel(false).0,
@@ -358,24 +357,23 @@ impl Hub {
     pub async fn reserve(self: &Arc<Self>, user: &User, client_msg_id: &str) -> Reservation {
         let key = (user.0.clone(), client_msg_id.to_owned());
         loop {
-            let mut reserved = {
+            let released = {
                 let mut reservations = lock(&self.reservations);
-                match reservations.get(&key) {
-                    Some(reserved) => reserved.clone(),
-                    None => {
-                        let (released, reserved) = watch::channel(());
-                        reservations.insert(key.clone(), reserved);
-                        return Reservation {
-                            hub: self.clone(),
-                            key,
-                            released: Some(released),
-                            write: None,
-                        };
-                    }
+                if reservations.try_reserve(&key) {
+                    return Reservation {
+                        hub: self.clone(),
+                        key,
+                        write: None,
+                    };
                 }
+                let (waiter, released) = oneshot::channel();
+                if !reservations.wait(&key, waiter) {
+                    continue;
+                }
+                released
             };
-            // Nothing is ever sent: this returns when the holder lets go.
-            while reserved.changed().await.is_ok() {}
+            // Woken by the release (an error: the waiter was dropped, also a release).
+            let _ = released.await;
         }
     }
 

@@ -11,6 +11,8 @@
 //! - [`permissions`]: a session's permission requests waiting for an answer; the first answer
 //!   takes its request out.
 //! - [`rate`]: a connection's token bucket.
+//! - [`reservations`]: the `clientMsgId`s being stored right now, so a retry racing its
+//!   original waits for it (the duplicate check reads reserved ∪ stored).
 //! - [`session`]: one session's lifecycle as the server carries it out: its state and version,
 //!   the timers its states start, how a runtime is started and how a session is closed.
 //! - [`turns`]: a session runtime's turns: one at a time, in order, once stored; what an
@@ -23,6 +25,7 @@ pub mod connection;
 pub mod listing;
 pub mod permissions;
 pub mod rate;
+pub mod reservations;
 pub mod session;
 pub mod turns;
 
