@@ -4,6 +4,9 @@
 //! memory, keeping the durable log). Thousands of seeds run per test; a failure prints its seed,
 //! and `SIM_SEED=<n> cargo test -p sessionwire-core --test simulator` replays exactly that one.
 //!
+//! Besides random runs, bursts: one user creating 100 sessions at once and sending to all of them
+//! at once over the same faulty network.
+//!
 //! Checked after every step: no message's turn ever starts twice; never two live runtimes for
 //! one session; the client never holds a seq the server has not stored. Checked once the network
 //! heals: the client's view of every session it holds equals the server's log, its `running`
@@ -367,13 +370,65 @@ fn run_seed(seed: u64, steps: usize) {
     world.check_all_ran();
 }
 
+/// One user with `sessions` sessions sending at once: the sessions are created in one burst, then
+/// one message goes to each in another, while the network drops, duplicates and reorders frames
+/// and cuts the connection (no restart: every acked message must run, and exactly once).
+fn run_burst(seed: u64, sessions: usize) {
+    let mut world = World::new(seed);
+    world.connect();
+    for n in 0..sessions {
+        let frame = world.client.create_session(&format!("new {n}"));
+        world.client_sends(Some(frame));
+    }
+    for _ in 0..20 * sessions {
+        burst_step(&mut world);
+        world.check_always();
+    }
+    world.heal(false);
+    let created = world.known_sessions();
+    assert_eq!(created.len(), sessions, "sessions created");
+    for (n, id) in created.iter().enumerate() {
+        let frame = world.client.switch_session(Some(id));
+        world.client_sends(Some(frame));
+        let frame = world.client.send(&format!("to {n}"));
+        world.client_sends(frame);
+    }
+    for _ in 0..20 * sessions {
+        burst_step(&mut world);
+        world.check_always();
+    }
+    world.heal(true);
+    world.check_always();
+    world.check_healed();
+    world.check_all_ran();
+    // Each session ran its creating message and the one sent to it.
+    assert_eq!(world.acked.len(), 2 * sessions, "acked messages");
+    assert_eq!(world.server.runs.len(), 2 * sessions, "messages run");
+}
+
+/// A step of the network and the agents only: the user acts in bursts (see [`run_burst`]).
+fn burst_step(world: &mut World) {
+    match world.rng.below(100) {
+        0..=39 => world.deliver_to_client(),
+        40..=69 => world.deliver_to_server(),
+        70..=94 => world.server.tick(),
+        95..=97 => world.cut(),
+        _ => world.connect(),
+    }
+}
+
 fn run_seeds(range: std::ops::Range<u64>, steps: usize) {
+    run_each(range, |seed| run_seed(seed, steps));
+}
+
+/// Runs `run` for every seed of `range` (or only `SIM_SEED`), naming the seed that fails.
+fn run_each(range: std::ops::Range<u64>, run: impl Fn(u64) + std::panic::RefUnwindSafe) {
     if let Ok(seed) = std::env::var("SIM_SEED") {
         let seed: u64 = seed.parse().expect("SIM_SEED is a number");
-        return run_seed(seed, steps);
+        return run(seed);
     }
     for seed in range {
-        let outcome = std::panic::catch_unwind(|| run_seed(seed, steps));
+        let outcome = std::panic::catch_unwind(|| run(seed));
         if let Err(panic) = outcome {
             let message = panic
                 .downcast_ref::<String>()
@@ -392,4 +447,9 @@ fn short_runs_on_many_seeds() {
 #[test]
 fn long_runs() {
     run_seeds(10_000..10_200, 2000);
+}
+
+#[test]
+fn a_hundred_sessions_of_one_user_sending_at_once() {
+    run_each(20_000..20_020, |seed| run_burst(seed, 100));
 }
