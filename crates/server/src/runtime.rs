@@ -22,7 +22,7 @@ use crate::{
     store::QueueOp,
 };
 use sessionwire_core::{
-    engine::{AbortCause, Next, QueuedTurn, Stored, TurnScheduler},
+    engine::{AbortCause, Next, Stored, TurnScheduler},
     lifecycle::reason,
     protocol::{TurnEnd, TurnEndReason, TurnStart},
     routing::RuntimeView,
@@ -159,14 +159,6 @@ pub fn spawn(hub: Arc<Hub>, entry: Arc<SessionEntry>, generation: u64) -> Runtim
 
 type TurnResult = Result<TurnOutcome, TurnFailure>;
 
-/// A delivered turn as the scheduler queues it.
-fn queued(request: TurnRequest) -> QueuedTurn<TurnRequest> {
-    QueuedTurn {
-        message_id: request.message_id.clone(),
-        request,
-    }
-}
-
 struct Current {
     turn_id: String,
     task: JoinHandle<TurnResult>,
@@ -215,7 +207,7 @@ impl Runtime<'_> {
                     None => Stored::Pending,
                 }) {
                     Next::Start(turn) => {
-                        current = Some(self.start_turn(turn.request));
+                        current = Some(self.start_turn(turn));
                         break;
                     }
                     // Its message was never stored: it is not run.
@@ -226,7 +218,7 @@ impl Runtime<'_> {
                     Next::Exit => return reason::CLOSED,
                 }
             }
-            let head = turns.head().map(|turn| turn.request.stored.clone());
+            let head = turns.head().map(|turn| turn.stored.clone());
             let wake = tokio::select! {
                 command = commands.recv() => Wake::Command(command),
                 result = turn_finished(&mut current) => Wake::TurnDone(result),
@@ -271,13 +263,13 @@ impl Runtime<'_> {
                     return reason::RUNTIME_EXITED;
                 }
                 Wake::Command(Some(Command::Deliver(turn))) => {
-                    if let Some(refused) = turns.deliver(queued(turn)) {
+                    if let Some(refused) = turns.deliver(turn) {
                         // A closing session runs no new prompt; the message stays in history.
                         self.drop_queue(vec![refused], true);
                     }
                 }
                 Wake::Command(Some(Command::Interrupt { next, done })) => {
-                    let (_, refused) = turns.interrupt(next.map(queued));
+                    let (_, refused) = turns.interrupt(next);
                     self.cancel(current.take(), Outcome::Cancelled).await;
                     if let Some(refused) = refused {
                         self.drop_queue(vec![refused], true);
@@ -308,7 +300,7 @@ impl Runtime<'_> {
     }
 
     /// Forgets turns taken off the queue; `dropped`: they will never run (recorded durably).
-    fn drop_queue(&self, queue: Vec<QueuedTurn<TurnRequest>>, dropped: bool) {
+    fn drop_queue(&self, queue: Vec<TurnRequest>, dropped: bool) {
         self.turns.fetch_sub(queue.len(), Ordering::SeqCst);
         if dropped && !queue.is_empty() {
             let ids = Vec::from_iter(queue.into_iter().map(|turn| turn.message_id));

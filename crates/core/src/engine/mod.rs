@@ -32,4 +32,4 @@ pub mod turns;
 pub use connection::{Close, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent};
 pub use permissions::{PermissionBook, PermissionOutcome, WaitingRequest};
 pub use rate::{RateLimit, TokenBucket};
-pub use turns::{AbortCause, Aborted, Next, QueuedTurn, Stored, TurnScheduler};
+pub use turns::{AbortCause, Aborted, Next, Stored, TurnScheduler};

@@ -1,9 +1,10 @@
 //! A session runtime's turns (PROTOCOL.md §4): which one runs, which waits, and what becomes of
 //! the queue when the runtime is interrupted, closed, aborted or loses its agent.
 //!
-//! The driver (the server's runtime task, the simulator's model runtime) holds the turns' own
-//! data (`T`: the prompt, the store's answer for its `user_message`) and carries out what the
-//! scheduler answers: start a turn, cancel the running one, record dropped turns, exit.
+//! The scheduler queues the driver's own turns (`T`: the server's holds the message's id, its
+//! prompt and the store's answer for its `user_message`) and never looks inside them; the driver
+//! (the server's runtime task, the simulator's model runtime) carries out what it answers: start
+//! a turn, cancel the running one, record dropped turns, exit.
 //!
 //! Invariants:
 //! - at most one turn runs; turns start in the order they were queued (an interrupt's turn goes
@@ -25,21 +26,14 @@ pub enum Stored {
     Failed,
 }
 
-/// One queued turn: the `clientMsgId` of its `user_message`, and the driver's data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueuedTurn<T> {
-    pub message_id: String,
-    pub request: T,
-}
-
 /// What the runtime does next, when no turn runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next<T> {
     /// Start this turn (it now runs).
-    Start(QueuedTurn<T>),
+    Start(T),
     /// This turn's message was never stored: it is not run (the client was told `unavailable`
     /// and retries); ask again.
-    Discard(QueuedTurn<T>),
+    Discard(T),
     /// Wait for a command, or for the store's answer for the head of the queue.
     Wait,
     /// Closing, and the last turn ended: the runtime exits.
@@ -52,7 +46,7 @@ pub struct Aborted<T> {
     /// A turn was running: cancel it (then write its `turn_end`).
     pub cancel: bool,
     /// The queue, emptied.
-    pub queue: Vec<QueuedTurn<T>>,
+    pub queue: Vec<T>,
     /// Whether the queue stays stored (to run on the next start) rather than dropped for good.
     pub keeps_queue: bool,
 }
@@ -83,7 +77,7 @@ impl AbortCause {
 /// One runtime's turns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TurnScheduler<T> {
-    queue: VecDeque<QueuedTurn<T>>,
+    queue: VecDeque<T>,
     running: bool,
     closing: bool,
 }
@@ -110,7 +104,7 @@ impl<T> TurnScheduler<T> {
     }
 
     /// The turn that starts next, once its message is stored (none while one runs).
-    pub fn head(&self) -> Option<&QueuedTurn<T>> {
+    pub fn head(&self) -> Option<&T> {
         if self.running {
             None
         } else {
@@ -126,28 +120,26 @@ impl<T> TurnScheduler<T> {
         if self.closing {
             return Next::Exit;
         }
-        let Some(head) = self.queue.front() else {
+        let standing = match self.queue.front() {
+            Some(head) => stored(head),
+            None => return Next::Wait,
+        };
+        if standing == Stored::Pending {
+            return Next::Wait;
+        }
+        let Some(turn) = self.queue.pop_front() else {
             return Next::Wait;
         };
-        match stored(&head.request) {
-            Stored::Pending => Next::Wait,
-            Stored::Stored => match self.queue.pop_front() {
-                Some(turn) => {
-                    self.running = true;
-                    Next::Start(turn)
-                }
-                None => Next::Wait,
-            },
-            Stored::Failed => match self.queue.pop_front() {
-                Some(turn) => Next::Discard(turn),
-                None => Next::Wait,
-            },
+        if standing == Stored::Failed {
+            return Next::Discard(turn);
         }
+        self.running = true;
+        Next::Start(turn)
     }
 
     /// Queues a turn after the others; a closing runtime refuses it (returned: record it as
     /// never to run).
-    pub fn deliver(&mut self, turn: QueuedTurn<T>) -> Option<QueuedTurn<T>> {
+    pub fn deliver(&mut self, turn: T) -> Option<T> {
         if self.closing {
             return Some(turn);
         }
@@ -158,7 +150,7 @@ impl<T> TurnScheduler<T> {
     /// Interrupts: the running turn is cancelled (true: one was running; the driver cancels it
     /// and writes its `turn_end`), and `next` runs first. A closing runtime refuses `next`
     /// (returned, as for [`TurnScheduler::deliver`]).
-    pub fn interrupt(&mut self, next: Option<QueuedTurn<T>>) -> (bool, Option<QueuedTurn<T>>) {
+    pub fn interrupt(&mut self, next: Option<T>) -> (bool, Option<T>) {
         let cancel = std::mem::take(&mut self.running);
         let refused = match next {
             Some(turn) if self.closing => Some(turn),
@@ -173,7 +165,7 @@ impl<T> TurnScheduler<T> {
 
     /// Closes: the running turn finishes, the queue is dropped (returned: record it as never to
     /// run), nothing new starts, and the runtime exits after.
-    pub fn close(&mut self) -> Vec<QueuedTurn<T>> {
+    pub fn close(&mut self) -> Vec<T> {
         self.closing = true;
         Vec::from_iter(self.queue.drain(..))
     }
@@ -189,7 +181,7 @@ impl<T> TurnScheduler<T> {
 
     /// The running turn ended by itself. `agent_lost`: the agent's process is gone, and so is
     /// the runtime: its queue (returned) stays stored, to run on the next start.
-    pub fn turn_ended(&mut self, agent_lost: bool) -> Option<Vec<QueuedTurn<T>>> {
+    pub fn turn_ended(&mut self, agent_lost: bool) -> Option<Vec<T>> {
         self.running = false;
         agent_lost.then(|| Vec::from_iter(self.queue.drain(..)))
     }
@@ -199,30 +191,27 @@ impl<T> TurnScheduler<T> {
 mod tests {
     use super::*;
 
-    fn turn(id: &str) -> QueuedTurn<Stored> {
-        QueuedTurn {
-            message_id: id.into(),
-            request: Stored::Stored,
-        }
+    /// A turn: its message's id and where that message stands.
+    type Turn = (&'static str, Stored);
+
+    fn turn(id: &'static str) -> Turn {
+        (id, Stored::Stored)
     }
 
-    fn pending(id: &str) -> QueuedTurn<Stored> {
-        QueuedTurn {
-            message_id: id.into(),
-            request: Stored::Pending,
-        }
+    fn pending(id: &'static str) -> Turn {
+        (id, Stored::Pending)
     }
 
-    fn started(next: Next<Stored>) -> String {
+    fn started(next: Next<Turn>) -> &'static str {
         match next {
-            Next::Start(turn) => turn.message_id,
+            Next::Start((id, _)) => id,
             other => panic!("expected a start, got {other:?}"),
         }
     }
 
-    /// The scheduler asking each turn's own `request` where its message stands.
-    fn next(turns: &mut TurnScheduler<Stored>) -> Next<Stored> {
-        turns.next(|stored| *stored)
+    /// The scheduler asking each turn where its message stands.
+    fn next(turns: &mut TurnScheduler<Turn>) -> Next<Turn> {
+        turns.next(|turn| turn.1)
     }
 
     #[test]
@@ -233,7 +222,7 @@ mod tests {
         assert_eq!(turns.deliver(turn("b")), None);
         // The head's message is not stored yet: nothing starts, not even the one behind it.
         assert_eq!(next(&mut turns), Next::Wait);
-        assert_eq!(turns.head().map(|t| t.message_id.as_str()), Some("a"));
+        assert_eq!(turns.head().map(|t| t.0), Some("a"));
         let mut turns = TurnScheduler::default();
         turns.deliver(turn("a"));
         turns.deliver(turn("b"));
@@ -247,12 +236,9 @@ mod tests {
     #[test]
     fn a_turn_whose_message_was_not_stored_never_runs() {
         let mut turns = TurnScheduler::default();
-        turns.deliver(QueuedTurn {
-            message_id: "lost".into(),
-            request: Stored::Failed,
-        });
+        turns.deliver(("lost", Stored::Failed));
         turns.deliver(turn("b"));
-        assert!(matches!(next(&mut turns), Next::Discard(t) if t.message_id == "lost"));
+        assert!(matches!(next(&mut turns), Next::Discard(("lost", _))));
         assert_eq!(started(next(&mut turns)), "b");
     }
 

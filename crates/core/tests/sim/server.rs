@@ -5,8 +5,8 @@
 //! turn streams a fixed sequence of events, one per tick, so turns interleave with the network.
 
 use sessionwire_core::engine::{
-    session, AbortCause, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent, Next,
-    QueuedTurn, RateLimit, Stored, TurnScheduler,
+    session, AbortCause, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent, Next, RateLimit,
+    Stored, TurnScheduler,
 };
 use sessionwire_core::lifecycle::{self, reason, triggers};
 use sessionwire_core::protocol::{
@@ -59,7 +59,7 @@ pub struct Runtime {
     pub session_id: String,
     pub generation: u64,
     /// Which turn runs and what waits: the engine's scheduler, as the server's runtimes use it.
-    turns: TurnScheduler<()>,
+    turns: TurnScheduler<String>,
     /// The running turn's progress through its script.
     current: Option<Turn>,
 }
@@ -292,8 +292,7 @@ impl Server {
                 }),
             );
         }
-        self.abandoned
-            .extend(aborted.queue.into_iter().map(|turn| turn.message_id));
+        self.abandoned.extend(aborted.queue);
         let state = self.durable.sessions[&runtime.session_id].state;
         if let Some(to) = triggers::runtime_exited(state) {
             self.go(&runtime.session_id, &[to], why);
@@ -326,10 +325,7 @@ impl Server {
             .iter_mut()
             .find(|r| r.session_id == session_id)
             .expect("accepting needs a runtime");
-        let turn = QueuedTurn {
-            message_id: client_msg_id.into(),
-            request: (),
-        };
+        let turn = client_msg_id.to_owned();
         // (An interrupt cancelled the running turn already: its turn now goes first.)
         let refused = if front {
             runtime.turns.interrupt(Some(turn)).1
@@ -379,8 +375,7 @@ impl Server {
         self.conn = new_connection();
         for mut runtime in std::mem::take(&mut self.runtimes) {
             let aborted = runtime.turns.abort(AbortCause::Suspend);
-            self.abandoned
-                .extend(aborted.queue.into_iter().map(|turn| turn.message_id));
+            self.abandoned.extend(aborted.queue);
         }
         self.epoch += 1;
         let ids: Vec<String> = self.durable.sessions.keys().cloned().collect();
@@ -714,7 +709,7 @@ impl Server {
     pub fn busy(&self) -> bool {
         self.runtimes
             .iter()
-            .any(|r| r.current.is_some() || r.turns.queued() > 0)
+            .any(|r| r.turns.is_running() || r.turns.queued() > 0)
     }
 
     fn step_runtime(&mut self, session_id: &str) {
@@ -727,8 +722,7 @@ impl Server {
         };
         if runtime.current.is_none() {
             // The model stores every message at once.
-            let Next::Start(QueuedTurn { message_id, .. }) = runtime.turns.next(|_| Stored::Stored)
-            else {
+            let Next::Start(message_id) = runtime.turns.next(|_| Stored::Stored) else {
                 return;
             };
             runtime.current = Some(Turn {
