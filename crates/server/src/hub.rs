@@ -49,12 +49,6 @@ use std::{
 };
 use tokio::sync::{oneshot, watch};
 
-/// `session_state.reason` when a graceful shutdown stops a runtime.
-pub const SERVER_SHUTDOWN: &str = reason::SERVER_SHUTDOWN;
-
-/// `session_state.reason` when a storage failure stops a runtime.
-pub const STORAGE_FAILED: &str = reason::STORAGE_FAILED;
-
 /// How soon a failed session's repair is first retried, and at most how long apart.
 const REPAIR_FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 const REPAIR_MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -851,7 +845,7 @@ impl Hub {
 
     async fn repair(self: Arc<Self>, session: Arc<str>) {
         if let Some(runtime) = self.runtimes.get(&session) {
-            self.abort_runtime(&runtime, STORAGE_FAILED).await;
+            self.abort_runtime(&runtime, reason::STORAGE_FAILED).await;
         }
         let mut backoff = REPAIR_FIRST_RETRY;
         let mut shutdown = self.shutdown_signal();
@@ -955,7 +949,7 @@ impl Hub {
         self.begin_shutdown();
         let runtimes = self.runtimes.all();
         for runtime in &runtimes {
-            runtime.abort(SERVER_SHUTDOWN);
+            runtime.abort(reason::SERVER_SHUTDOWN);
         }
         for runtime in &runtimes {
             runtime.exited().await;

@@ -13,6 +13,7 @@ use super::{
 use anyhow::{anyhow, Context};
 use rusqlite::{params, Connection, OptionalExtension};
 use sessionwire_core::{
+    lifecycle::reason,
     protocol::{encode, PermissionResolved, SessionStateChange, TurnEnd, TurnEndReason},
     routing::StoredMessage,
     Event, EventKind, SessionState,
@@ -550,7 +551,7 @@ fn repair(
         let change = SessionStateChange {
             state: SessionState::Ended,
             previous: Some(state),
-            reason: STORAGE_FAILED.to_owned(),
+            reason: reason::STORAGE_FAILED.to_owned(),
         };
         append(
             EventKind::SessionState(change),
@@ -567,8 +568,6 @@ fn repair(
 
 /// `turn_end.error` of a turn cut short by a storage failure (PROTOCOL.md §2).
 pub const STORAGE_ERROR: &str = "storage";
-/// `session_state.reason` of a session ended by a storage failure.
-pub const STORAGE_FAILED: &str = sessionwire_core::lifecycle::reason::STORAGE_FAILED;
 
 /// The `requestId`s of a session's permission events, in seq order, with their type (only
 /// `kind`'s when given).
