@@ -349,7 +349,7 @@ macro_rules! wire_unit_enum {
 
         impl $name {
             /// Every variant, in declaration order.
-            pub const ALL: [$name; <[&str]>::len(&[$($wire),*])] = [$($name::$variant),*];
+            pub const ALL: [$name; $name::NAMES.len()] = [$($name::$variant),*];
             /// Every wire string, in declaration order (`NAMES[v as usize]` is `v`'s).
             pub const NAMES: [&'static str; <[&str]>::len(&[$($wire),*])] = [$($wire),*];
 
