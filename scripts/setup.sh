@@ -16,12 +16,20 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 
-# Debian packages: Chromium and its driver for the headless browser tests. Installed in the
-# background while cargo builds, because both take about a minute.
+# Debian packages: Chromium and its driver for the headless browser tests, and PostgreSQL 15
+# (its server binaries: scripts/test-postgres.sh starts a throwaway cluster; no system service
+# is used). Installed in the background while cargo builds, because they take about a minute.
 apt_pid=""
+apt_packages=()
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-  log "installing chromium and chromium-driver (apt)"
-  ( $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/tmp/sessionwire-apt.log 2>&1 ) &
+  apt_packages+=(chromium chromium-driver)
+fi
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  apt_packages+=(postgresql)
+fi
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  log "installing ${apt_packages[*]} (apt)"
+  ( $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_packages[@]}" >/tmp/sessionwire-apt.log 2>&1 ) &
   apt_pid=$!
 fi
 

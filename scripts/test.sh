@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-SECTIONS=(fmt clippy purity core server wasm consumers e2e demo reliability fuzz)
+SECTIONS=(fmt clippy purity core server postgres wasm consumers e2e demo reliability fuzz)
 selected=("$@")
 [ ${#selected[@]} -eq 0 ] && selected=("${SECTIONS[@]}")
 
@@ -58,6 +58,7 @@ section() {
     purity) run purity purity ;;
     core) run core core_tests ;;
     server) run server cargo test -p sessionwire-server -p sessionwire-fake-acp-agent ;;
+    postgres) run postgres scripts/test-postgres.sh ;;
     wasm) run wasm scripts/test-wasm.sh ;;
     consumers) run consumers scripts/test-consumers.sh ;;
     e2e) run e2e scripts/test-e2e.sh ;;

@@ -18,11 +18,87 @@ pub enum AgentConfig {
 /// A per-connection token bucket: `per_second` frames refill, up to `burst` (the engine's).
 pub use sessionwire_core::engine::RateLimit;
 
+/// Where the durable store lives (`--db`, PROTOCOL.md §9.2).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file (the embedded default): one server process.
+    Sqlite(PathBuf),
+    /// A `postgres://` (or `postgresql://`) URL: any number of server processes may share it.
+    Postgres(String),
+}
+
+impl Database {
+    /// A `postgres://` or `postgresql://` URL is PostgreSQL; anything else is an SQLite path.
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Self::Postgres(text.to_owned())
+        } else {
+            Self::Sqlite(PathBuf::from(text))
+        }
+    }
+}
+
+/// Never prints a URL's password (it may be in logs and error reports).
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            Self::Postgres(url) => write!(f, "{}", redact_password(url)),
+        }
+    }
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+impl From<&str> for Database {
+    fn from(text: &str) -> Self {
+        Self::parse(text)
+    }
+}
+
+impl From<String> for Database {
+    fn from(text: String) -> Self {
+        Self::parse(&text)
+    }
+}
+
+impl From<PathBuf> for Database {
+    fn from(path: PathBuf) -> Self {
+        Self::Sqlite(path)
+    }
+}
+
+impl From<&std::path::Path> for Database {
+    fn from(path: &std::path::Path) -> Self {
+        Self::Sqlite(path.to_owned())
+    }
+}
+
+/// `postgres://user:secret@host/db` as `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 /// The server's configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The SQLite database file.
-    pub db_path: PathBuf,
+    /// The durable store: an SQLite file or a PostgreSQL URL.
+    pub db: Database,
     pub agent: AgentConfig,
     /// Accepted `hello.token`s; each is one user. Empty: everyone is one anonymous user.
     pub tokens: Vec<String>,
@@ -56,9 +132,9 @@ pub struct Config {
 
 impl Config {
     /// The defaults of PROTOCOL.md §9 with the given database file.
-    pub fn new(db_path: impl Into<PathBuf>) -> Self {
+    pub fn new(db: impl Into<Database>) -> Self {
         Self {
-            db_path: db_path.into(),
+            db: db.into(),
             agent: AgentConfig::Echo {
                 delay: Duration::ZERO,
             },
@@ -128,6 +204,25 @@ fn origin_is_well_formed(origin: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn db_urls_are_postgres_and_their_passwords_are_never_printed() {
+        assert_eq!(Database::parse("x.db"), Database::Sqlite("x.db".into()));
+        assert_eq!(
+            Database::parse("postgres://a@h/db"),
+            Database::Postgres("postgres://a@h/db".into())
+        );
+        let url = "postgresql://alice:s3cret@db.example:5432/sw?sslmode=disable";
+        let shown = Database::parse(url).to_string();
+        assert_eq!(
+            shown,
+            "postgresql://alice:***@db.example:5432/sw?sslmode=disable"
+        );
+        assert_eq!(
+            Database::parse("postgres://alice@h/db").to_string(),
+            "postgres://alice@h/db"
+        );
+    }
 
     #[test]
     fn blank_tokens_and_bad_origins_are_refused() {

@@ -334,6 +334,7 @@ impl Hub {
         tokio::task::spawn_blocking(move || f(&*store))
             .await
             .map_err(|error| anyhow!("store task: {error}"))?
+            .map_err(|error| error.context(crate::store::ReadFailed))
     }
 
     /// Waits until everything submitted so far is durable.

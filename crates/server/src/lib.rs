@@ -1,6 +1,7 @@
 //! `sessionwire-server`: the native server of sessionwire.
 //!
-//! It keeps long-running AI agent sessions durable (SQLite), routes every message by the
+//! It keeps long-running AI agent sessions durable (SQLite, or PostgreSQL shared by several
+//! processes), routes every message by the
 //! **durable** session state through the pure decisions of `sessionwire-core`, delivers each
 //! event exactly once per connection in seq order, and replays what a client missed.
 //!
@@ -15,7 +16,8 @@
 //! - [`registry`]: who watches which session; which runtime (by generation) serves it.
 //! - [`runtime`]: one task per live session running its turns one at a time.
 //! - [`agent`]: what answers a turn: the built-in `echo` agent or an external `command`.
-//! - [`store`]: the durable store trait and its SQLite implementation with group commit.
+//! - [`store`]: the durable store trait, its group-commit writer, and its SQLite and PostgreSQL
+//!   statements.
 //! - [`recovery`]: start-up recovery of the sessions a previous process left behind.
 //! - [`auth`], [`rate_limit`], [`clock`], [`config`]: small supporting pieces.
 //!
@@ -43,8 +45,8 @@ pub mod routing;
 pub mod runtime;
 pub mod store;
 
-pub use config::{AgentConfig, Config, RateLimit};
-pub use store::sqlite::WriterHandle;
+pub use config::{AgentConfig, Config, Database, RateLimit};
+pub use store::writer::WriterHandle;
 
 use anyhow::Result;
 use hub::Hub;
@@ -52,7 +54,7 @@ use std::{
     future::Future,
     sync::{Arc, OnceLock, Weak},
 };
-use store::sqlite::SqliteStore;
+use store::{postgres::PostgresStore, sqlite::SqliteStore, CommitSink, FailureSink, Store};
 use tokio::net::TcpListener;
 
 /// A server with its store open and recovered, ready to serve.
@@ -72,22 +74,19 @@ impl Server {
         let hub_slot: Arc<OnceLock<Weak<Hub>>> = Arc::new(OnceLock::new());
         let sink_slot = hub_slot.clone();
         let failure_slot = hub_slot.clone();
-        let store = SqliteStore::open(
-            &config.db_path,
-            Box::new(move |events| {
-                if let Some(hub) = sink_slot.get().and_then(Weak::upgrade) {
-                    hub.dispatch(events);
-                }
-            }),
-            Box::new(move |sessions| {
-                if let Some(hub) = failure_slot.get().and_then(Weak::upgrade) {
-                    hub.storage_failed(sessions);
-                }
-            }),
-        )?;
-        let writer = store.writer_handle();
+        let sink: CommitSink = Box::new(move |events| {
+            if let Some(hub) = sink_slot.get().and_then(Weak::upgrade) {
+                hub.dispatch(events);
+            }
+        });
+        let failures: FailureSink = Box::new(move |sessions| {
+            if let Some(hub) = failure_slot.get().and_then(Weak::upgrade) {
+                hub.storage_failed(sessions);
+            }
+        });
+        let (store, writer) = open_store(&config.db, sink, failures).await?;
         let agent = agent::from_config(&config);
-        let hub = Arc::new(Hub::new(config, Arc::new(store), agent));
+        let hub = Arc::new(Hub::new(config, store, agent));
         let _ = hub_slot.set(Arc::downgrade(&hub));
         recovery::recover(&hub).await?;
         Ok(Self { hub, writer })
@@ -138,6 +137,30 @@ impl Server {
     }
 }
 
+/// Opens the store `--db` names (off the async workers: opening connects and migrates).
+async fn open_store(
+    db: &Database,
+    sink: CommitSink,
+    failures: FailureSink,
+) -> Result<(Arc<dyn Store>, WriterHandle)> {
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || -> Result<(Arc<dyn Store>, WriterHandle)> {
+        match &db {
+            Database::Sqlite(path) => {
+                let store = SqliteStore::open(path, sink, failures)?;
+                let writer = store.writer_handle();
+                Ok((Arc::new(store), writer))
+            }
+            Database::Postgres(url) => {
+                let store = PostgresStore::open(url, &db.to_string(), sink, failures)?;
+                let writer = store.writer_handle();
+                Ok((Arc::new(store), writer))
+            }
+        }
+    })
+    .await?
+}
+
 /// How often the in-memory entries of idle sessions are evicted.
 const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -168,7 +191,7 @@ pub fn raise_open_file_limit() -> Option<u64> {
     Some(hard)
 }
 
-/// Opens the store at `config.db_path`, recovers it and serves on `listener` until `shutdown`
+/// Opens the store `config.db` names, recovers it and serves on `listener` until `shutdown`
 /// completes (mini-redis style: tests bind port 0 and pass the listener in).
 pub async fn run(
     listener: TcpListener,

@@ -22,9 +22,9 @@ struct Args {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "SESSIONWIRE_LISTEN", default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
-    /// SQLite database file.
+    /// The store: an SQLite file, or a `postgres://` URL that several servers may share.
     #[arg(long, env = "SESSIONWIRE_DB", default_value = "sessionwire.db")]
-    db: PathBuf,
+    db: String,
     /// Which agent answers turns.
     #[arg(long, env = "SESSIONWIRE_AGENT", value_enum, default_value = "echo")]
     agent: AgentKind,

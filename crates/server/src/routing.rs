@@ -101,6 +101,9 @@ impl Refusal {
 
 impl From<anyhow::Error> for Refusal {
     fn from(error: anyhow::Error) -> Self {
+        if error.downcast_ref::<crate::store::ReadFailed>().is_some() {
+            return Self::unavailable("", &error);
+        }
         tracing::error!(%error, "internal error");
         Self::internal("internal server error")
     }

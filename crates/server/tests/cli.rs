@@ -16,9 +16,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_sessionwire-server");
 #[tokio::test]
 async fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
+    // `--db` is a file, or in the PostgreSQL pass a `postgres://` URL.
+    let db = match database_in(&dir) {
+        sessionwire_server::Database::Sqlite(path) => path.into_os_string(),
+        sessionwire_server::Database::Postgres(url) => url.into(),
+    };
     let mut child = Command::new(BIN)
         .args(["--listen", "127.0.0.1:0", "--db"])
-        .arg(dir.path().join("cli.db"))
+        .arg(db)
         .arg("--www")
         .arg(dir.path())
         .stdout(Stdio::piped())

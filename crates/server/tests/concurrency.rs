@@ -14,11 +14,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The stored events of a session, by type.
-fn stored_kinds(hub: &Hub, session: &str) -> Vec<String> {
+/// The stored events of a session, by type (read off the async workers, as the server reads).
+async fn stored_kinds(hub: &Hub, session: &str) -> Vec<String> {
+    let session = session.to_owned();
     let events = hub
-        .store
-        .events_page(session, 0, u64::from(u32::MAX), 1_000_000)
+        .read(move |store| store.events_page(&session, 0, u64::from(u32::MAX), 1_000_000))
+        .await
         .unwrap();
     events.iter().map(|event| event.kind.to_owned()).collect()
 }
@@ -86,7 +87,7 @@ async fn the_same_client_msg_id_from_two_connections_at_once_runs_once() {
         // Both watch it now and saw its turn end: look at what is stored.
         a.sync().await;
         b.sync().await;
-        let kinds = stored_kinds(&hub, &session);
+        let kinds = stored_kinds(&hub, &session).await;
         assert_eq!(count(&kinds, "user_message"), 1, "{kinds:?}");
         assert_eq!(count(&kinds, "turn_start"), 1, "{kinds:?}");
         assert_eq!(count(&kinds, "turn_end"), 1, "{kinds:?}");
@@ -102,7 +103,7 @@ async fn the_same_client_msg_id_from_two_connections_at_once_runs_once() {
         assert_ne!(a_ack["duplicate"], b_ack["duplicate"], "{a_ack} {b_ack}");
         a.sync().await;
         b.sync().await;
-        let kinds = stored_kinds(&hub, &session);
+        let kinds = stored_kinds(&hub, &session).await;
         assert_eq!(count(&kinds, "user_message"), 2, "{kinds:?}");
         assert_eq!(count(&kinds, "turn_start"), 2, "{kinds:?}");
     }
@@ -143,7 +144,7 @@ async fn a_hundred_sessions_of_one_user_sending_at_once_all_run_once() {
     sessions.dedup();
     assert_eq!(sessions.len(), 100, "one session each");
     for session in &sessions {
-        let kinds = stored_kinds(&hub, session);
+        let kinds = stored_kinds(&hub, session).await;
         assert_eq!(count(&kinds, "user_message"), 1, "{kinds:?}");
         assert_eq!(count(&kinds, "turn_start"), 1, "{kinds:?}");
         assert_eq!(count(&kinds, "turn_end"), 1, "{kinds:?}");

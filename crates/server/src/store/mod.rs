@@ -1,8 +1,9 @@
 //! The durable store: sessions, their events and the `clientMsgId`s already used.
 //!
-//! Routing and runtimes only see the [`Store`] trait, so a PostgreSQL backend shared by several
-//! server instances can be added later without touching them. The one implementation today is
-//! [`SqliteStore`](sqlite::SqliteStore).
+//! Routing and runtimes only see the [`Store`] trait. Its one implementation, [`sql::SqlStore`],
+//! runs over either database: [`sqlite`] (the embedded default) or [`postgres`] (shared by
+//! several server processes). Each of them only spells the statements of [`queries::Queries`];
+//! the group-commit [`writer`] and the reads are written once.
 //!
 //! Writes are *submitted*, not awaited: the store applies them in submission order and commits
 //! them in batches (group commit), and only after a batch is durable does it hand the batch's
@@ -14,7 +15,11 @@
 //! so seqs stay dense whatever storage does. A failed session's writes are refused until it is
 //! repaired ([`Write::Repair`]), so no later event of a cut-short turn is shown out of context.
 
+pub mod postgres;
+pub mod queries;
+pub mod sql;
 pub mod sqlite;
+pub mod writer;
 
 use sessionwire_core::{routing::StoredMessage, EventKind, SessionState};
 use std::{fmt, sync::Arc};
@@ -155,6 +160,17 @@ pub type CommitSink = Box<dyn Fn(&[StoredEvent]) + Send + 'static>;
 /// Receives the sessions whose writes were lost in a failed batch (disk full, I/O error). Their
 /// later writes are refused until a [`Write::Repair`] of theirs succeeds.
 pub type FailureSink = Box<dyn Fn(Vec<Arc<str>>) + Send + 'static>;
+
+/// The context of an error from a store read (the database is down, say): routing answers the
+/// frame `unavailable`, so the client retries it, rather than `internal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadFailed;
+
+impl fmt::Display for ReadFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a store read failed")
+    }
+}
 
 /// The store's error: I/O or database failures. Callers log them and answer `internal`, or
 /// `unavailable` for a write that could not be stored.

@@ -4,9 +4,11 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod postgres;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use sessionwire_server::{hub::Hub, Config, Server, WriterHandle};
+use sessionwire_server::{hub::Hub, Config, Database, Server, WriterHandle};
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
@@ -25,11 +27,59 @@ pub struct TestServer {
     hub: Option<Arc<Hub>>,
 }
 
-/// A configuration with the database and www directory in `dir`.
+/// A configuration with the database and www directory in `dir` (the database is a fresh
+/// PostgreSQL one instead when the tests run on PostgreSQL: see [`database_in`]).
 pub fn config_in(dir: &tempfile::TempDir) -> Config {
-    let mut config = Config::new(dir.path().join("test.db"));
+    let mut config = Config::new(database_in(dir));
     config.www_dir = dir.path().join("www");
     config
+}
+
+/// The PostgreSQL cluster the tests run on, if they do: `SESSIONWIRE_TEST_POSTGRES` is a
+/// `postgres://user@host:port` URL with no database (scripts/test-postgres.sh sets it).
+pub fn postgres_cluster() -> Option<String> {
+    std::env::var("SESSIONWIRE_TEST_POSTGRES")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// The store of a test server: SQLite in `dir`, or a PostgreSQL database of its own on the
+/// tests' cluster, made for `dir` the first time (so a server started again over the same
+/// `dir` finds what the last one stored, as it finds its SQLite file).
+pub fn database_in(dir: &tempfile::TempDir) -> Database {
+    use std::{collections::HashMap, sync::Mutex};
+    static DATABASES: Mutex<Option<HashMap<PathBuf, String>>> = Mutex::new(None);
+    let Some(cluster) = postgres_cluster() else {
+        return Database::Sqlite(dir.path().join("test.db"));
+    };
+    let mut databases = DATABASES.lock().unwrap();
+    let url = databases
+        .get_or_insert_with(HashMap::new)
+        .entry(dir.path().to_owned())
+        .or_insert_with(|| fresh_postgres_database(&cluster));
+    Database::Postgres(url.clone())
+}
+
+/// Creates a database on `cluster` and returns its URL. On a thread of its own: the blocking
+/// client must not run on an async test's runtime thread.
+pub fn fresh_postgres_database(cluster: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = format!(
+        "sw_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = format!("{cluster}/postgres");
+    let create = format!("CREATE DATABASE {name}");
+    std::thread::spawn(move || {
+        let mut client = ::postgres::Client::connect(&admin, ::postgres::NoTls)
+            .unwrap_or_else(|error| panic!("connecting to the test cluster {admin}: {error}"));
+        client.batch_execute(&create).unwrap();
+    })
+    .join()
+    .unwrap();
+    format!("{cluster}/{name}")
 }
 
 pub async fn start() -> TestServer {
