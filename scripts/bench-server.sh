@@ -12,7 +12,9 @@
 # The per-connection rate limit (default 100 frames/s, burst 200) is raised for the benchmark
 # (`--rate-limit 1000000 --rate-burst 1000000`): swload sends each turn as soon as the previous
 # one ended, faster than the limit allows a person. SWLOAD_CONNS, SWLOAD_TURNS and SWLOAD_FRAMES
-# change the shape.
+# change the shape. SWLOAD_STORES="sqlite postgres" measures each binary on each store (default
+# sqlite): PostgreSQL is a throwaway cluster on this machine with fsync on (scripts/lib/postgres.sh),
+# a fresh database per server start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,26 +30,44 @@ if [ $# -eq 0 ]; then
     set -- target/release/sessionwire-server
 fi
 
+STORES=${SWLOAD_STORES:-sqlite}
 TOKENS=$(seq -s, -f 'swload-user-%g' 0 $((CONNS - 1)))
 WORK=$(mktemp -d)
 SERVER_PID=
+source scripts/lib/postgres.sh
 cleanup() {
     if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
     rm -rf "$WORK"
+    pg_cluster_stop
 }
 trap cleanup EXIT
+if [[ " $STORES " == *" postgres "* ]]; then pg_cluster_start on; fi
+DB_COUNT=0
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# start_server BIN TOKENS: starts BIN on a fresh database; sets SERVER_PID and PORT.
+# fresh_db STORE: a new, empty database of STORE, as a --db value (DB_COUNT names it: it is
+# counted by the caller, since this runs in a subshell).
+fresh_db() {
+    case $1 in
+        sqlite) rm -f "$WORK"/db*; echo "$WORK/db" ;;
+        postgres)
+            psql -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE bench_$DB_COUNT" postgres >&2
+            echo "$PG_URL/bench_$DB_COUNT" ;;
+        *) echo "unknown store $1 (sqlite or postgres)" >&2; exit 1 ;;
+    esac
+}
+
+# start_server BIN TOKENS STORE: starts BIN on a fresh database; sets SERVER_PID and PORT.
 start_server() {
-    local bin=$1 tokens=$2
+    local bin=$1 tokens=$2 db
     PORT=$(free_port)
-    rm -f "$WORK"/db*
+    DB_COUNT=$((DB_COUNT + 1))
+    db=$(fresh_db "$3")
     if [ -n "$tokens" ]; then export SESSIONWIRE_TOKENS=$tokens; else unset SESSIONWIRE_TOKENS; fi
-    RUST_LOG=warn "$bin" --listen "127.0.0.1:$PORT" --db "$WORK/db" \
+    RUST_LOG=warn "$bin" --listen "127.0.0.1:$PORT" --db "$db" \
         --www "$WORK" --rate-limit 1000000 --rate-burst 1000000 >"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do
@@ -66,11 +86,13 @@ stop_server() {
 }
 
 echo "ceiling $("$SWLOAD" ceiling --conns "$CONNS" --frames "$FRAMES")"
-for bin in "$@"; do
-    start_server "$bin" ""
-    echo "$bin one_user $("$SWLOAD" server --addr "127.0.0.1:$PORT" --conns "$CONNS" --turns "$TURNS" --pid "$SERVER_PID")"
-    stop_server
-    start_server "$bin" "$TOKENS"
-    echo "$bin users=$CONNS $("$SWLOAD" server --addr "127.0.0.1:$PORT" --conns "$CONNS" --turns "$TURNS" --users "$CONNS" --pid "$SERVER_PID")"
-    stop_server
+for store in $STORES; do
+    for bin in "$@"; do
+        start_server "$bin" "" "$store"
+        echo "$bin store=$store one_user $("$SWLOAD" server --addr "127.0.0.1:$PORT" --conns "$CONNS" --turns "$TURNS" --pid "$SERVER_PID")"
+        stop_server
+        start_server "$bin" "$TOKENS" "$store"
+        echo "$bin store=$store users=$CONNS $("$SWLOAD" server --addr "127.0.0.1:$PORT" --conns "$CONNS" --turns "$TURNS" --users "$CONNS" --pid "$SERVER_PID")"
+        stop_server
+    done
 done

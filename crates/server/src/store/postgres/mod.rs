@@ -1,6 +1,7 @@
 //! The PostgreSQL store (`--db postgres://…`, PROTOCOL.md §9.2): the statements of [`Queries`]
 //! in PostgreSQL's dialect, versioned migrations, one writer connection that group-commits (the
-//! shared [`super::writer`]), and a small bounded pool of read connections.
+//! shared [`super::writer`], its rows sent a table at a time by [`batch`]), and a small bounded
+//! pool of read connections.
 //!
 //! Driver: the `postgres` crate, the blocking face of `tokio-postgres` (same maintainers, the
 //! most used PostgreSQL driver in Rust, no compile-time database as `sqlx`'s checked queries
@@ -12,6 +13,8 @@
 //! `clientMsgId` fails instead of forking a log or running a message twice. A connection that
 //! broke (the database restarted, the network dropped) is replaced on the next use, so service
 //! resumes by itself once the database is back.
+
+mod batch;
 
 use super::{
     queries::{parse_state, EventRow, Queries},
@@ -252,11 +255,16 @@ impl Backend for PostgresWriter {
                 }
                 Err(error) => return Err(error.into()),
             }
-            let applied = body(&mut Postgres {
-                client: &mut connection.client,
-                statements: &mut connection.statements,
-            })
-            .and_then(|()| Ok(connection.client.batch_execute("COMMIT")?));
+            let mut batched = batch::Batched {
+                inner: Postgres {
+                    client: &mut connection.client,
+                    statements: &mut connection.statements,
+                },
+                buffers: batch::Buffers::default(),
+            };
+            let applied = body(&mut batched)
+                .and_then(|()| batched.flush())
+                .and_then(|()| Ok(connection.client.batch_execute("COMMIT")?));
             if let Err(error) = applied {
                 let _ = connection.client.batch_execute("ROLLBACK");
                 return Err(error);
