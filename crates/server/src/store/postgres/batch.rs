@@ -314,3 +314,171 @@ impl<C: GenericClient> Queries for Batched<'_, C> {
         self.inner.agent_session(session_id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The batch's invariant, checked on a real database: a random sequence of writes (and
+    //! reads between them) leaves the same tables batched as applied row by row. Runs in the
+    //! PostgreSQL pass (`SESSIONWIRE_TEST_POSTGRES`, scripts/test-postgres.sh).
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::store::postgres::migrate;
+    use postgres::{Client, NoTls};
+
+    fn database(cluster: &str, name: &str) -> Client {
+        let mut admin = Client::connect(&format!("{cluster}/postgres"), NoTls).unwrap();
+        // Two statements: neither may run inside a transaction, which one batch would be.
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let mut client = Client::connect(&format!("{cluster}/{name}"), NoTls).unwrap();
+        migrate(&mut client).unwrap();
+        client
+    }
+
+    /// Every row of every table, in a fixed order.
+    fn dump(client: &mut Client) -> Vec<String> {
+        let mut rows = Vec::new();
+        for table in [
+            "sessions",
+            "events",
+            "client_messages",
+            "pending_turns",
+            "agent_sessions",
+        ] {
+            let sql = format!("SELECT t::text FROM {table} t ORDER BY t::text");
+            for row in client.query(sql.as_str(), &[]).unwrap() {
+                rows.push(format!("{table} {}", row.get::<_, String>(0)));
+            }
+        }
+        rows
+    }
+
+    /// A small deterministic generator (the test must fail the same way twice).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    /// Applies `count` random writes (with a read now and then) through `queries`.
+    fn apply(queries: &mut dyn Queries, seed: u64, count: usize) {
+        let mut rng = Lcg(seed);
+        let sessions = ["s0", "s1", "s2"];
+        for (index, id) in sessions.iter().enumerate() {
+            let record = SessionRecord {
+                id: (*id).to_owned(),
+                owner: "alice".to_owned(),
+                title: format!("t{index}"),
+                state: SessionState::Created,
+                last_seq: 0,
+                created_at: 1,
+                updated_at: 1,
+            };
+            queries.insert_session(&record).unwrap();
+        }
+        let mut seqs = [0u64; 3];
+        let states = [
+            SessionState::Active,
+            SessionState::Suspended,
+            SessionState::Detached,
+            SessionState::Ended,
+        ];
+        for step in 0..count {
+            let which = usize::try_from(rng.below(3)).unwrap();
+            let session = sessions[which];
+            let key = format!("m{}", rng.below(4));
+            match rng.below(9) {
+                0 | 1 => {
+                    seqs[which] += 1;
+                    let event = StoredEvent {
+                        session_id: Arc::from(session),
+                        seq: seqs[which],
+                        kind: "block_delta",
+                        ts: step as u64,
+                        text: Arc::from(format!("{{\"n\":{step}}}")),
+                    };
+                    queries.insert_event(&event).unwrap();
+                }
+                2 => queries
+                    .set_state(session, states[usize::try_from(rng.below(4)).unwrap()])
+                    .unwrap(),
+                3 => queries
+                    .insert_client_msg("alice", &key, session, step as u64)
+                    .unwrap(),
+                4 => {
+                    let ord = i64::try_from(step).unwrap() * if rng.below(2) == 0 { 1 } else { -1 };
+                    queries
+                        .push_turn(session, &key, &format!("text {step}"), ord)
+                        .unwrap();
+                }
+                5 => queries.remove_turn(session, &key).unwrap(),
+                6 => queries
+                    .set_agent_session(session, &format!("agent {step}"))
+                    .unwrap(),
+                7 => queries
+                    .touch_session(session, seqs[which], step as u64)
+                    .unwrap(),
+                _ => {
+                    // A read inside the batch sees the batch's writes.
+                    assert_eq!(queries.last_seq(session).unwrap(), seqs[which]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batched_writes_leave_what_row_by_row_writes_leave() {
+        let Ok(cluster) = std::env::var("SESSIONWIRE_TEST_POSTGRES") else {
+            eprintln!("a PostgreSQL test: it runs in the PostgreSQL pass");
+            return;
+        };
+        let mut plain = database(&cluster, "sw_batch_plain");
+        let mut batched = database(&cluster, "sw_batch_batched");
+        for seed in 0..20 {
+            for client in [&mut plain, &mut batched] {
+                client
+                    .batch_execute(
+                        "TRUNCATE sessions, events, client_messages, pending_turns, agent_sessions",
+                    )
+                    .unwrap();
+            }
+            let mut statements = HashMap::new();
+            let mut tx = plain.transaction().unwrap();
+            apply(
+                &mut Postgres {
+                    client: &mut tx,
+                    statements: &mut statements,
+                },
+                seed,
+                300,
+            );
+            tx.commit().unwrap();
+            let mut statements = HashMap::new();
+            let mut tx = batched.transaction().unwrap();
+            let mut queries = Batched {
+                inner: Postgres {
+                    client: &mut tx,
+                    statements: &mut statements,
+                },
+                buffers: Buffers::default(),
+            };
+            apply(&mut queries, seed, 300);
+            queries.flush().unwrap();
+            tx.commit().unwrap();
+            let (expected, got) = (dump(&mut plain), dump(&mut batched));
+            assert!(expected.len() > 20, "seed {seed}: {expected:?}");
+            assert_eq!(expected, got, "seed {seed}");
+        }
+    }
+}
