@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The server's conformance tests (all of crates/server/tests) on the PostgreSQL store: a
 # throwaway cluster (scripts/lib/postgres.sh), and each test server on a fresh database of its
-# own in it (SESSIONWIRE_TEST_POSTGRES, read by crates/server/tests/common).
+# own in it (SESSIONWIRE_TEST_POSTGRES, read by crates/server/tests/common). Then the crash test
+# of crates/reliability on it: the real binary SIGKILLed mid-stream and restarted, every acked
+# message stored once and run once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
@@ -11,3 +13,6 @@ trap pg_cluster_stop EXIT
 pg_cluster_start off
 echo "test-postgres: a throwaway cluster at $PG_URL"
 SESSIONWIRE_TEST_POSTGRES="$PG_URL" cargo test -p sessionwire-server
+cargo build -q -p sessionwire-server -p sessionwire-reliability
+psql -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE crash" postgres
+target/debug/sessionwire-crash --db "$PG_URL/crash" --iterations "${CRASH_ITERATIONS:-15}" --clients "${CRASH_CLIENTS:-4}"

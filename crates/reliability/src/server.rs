@@ -16,8 +16,14 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts the binary and waits for its `listening on http://ADDR` line.
-    pub async fn start(binary: &Path, db: &Path, listen: &str, extra: &[&str]) -> Result<Self> {
+    /// Starts the binary on `db` (an SQLite file or a `postgres://` URL) and waits for its
+    /// `listening on http://ADDR` line.
+    pub async fn start(
+        binary: &Path,
+        db: impl AsRef<std::ffi::OsStr>,
+        listen: &str,
+        extra: &[&str],
+    ) -> Result<Self> {
         let mut child = Command::new(binary)
             .args(["--listen", listen, "--db"])
             .arg(db)

@@ -29,6 +29,10 @@ struct Args {
     /// The server binary (default: next to this tool, or $SESSIONWIRE_SERVER).
     #[arg(long)]
     server: Option<PathBuf>,
+    /// The store (`--db` of the server): a `postgres://` URL of an empty database, or by
+    /// default an SQLite file in a temporary directory.
+    #[arg(long)]
+    db: Option<String>,
 }
 
 #[tokio::main]
@@ -36,7 +40,10 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let binary = args.server.unwrap_or_else(default_binary);
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("crash.db");
+    let db = args
+        .db
+        .clone()
+        .map_or_else(|| dir.path().join("crash.db").into_os_string(), Into::into);
     let started = Instant::now();
 
     let mut server = ServerProcess::start(&binary, &db, "127.0.0.1:0", &[]).await?;
