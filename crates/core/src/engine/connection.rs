@@ -82,7 +82,8 @@ pub struct ConnectionProtocol {
     watched: HashSet<String>,
     /// Per session, the highest seq sent on this connection.
     sent: HashMap<String, u64>,
-    /// Acks waiting for their `user_message`: (session, seq) → ack.
+    /// Acks waiting for their `user_message`: (session, seq) → ack. Only for watched sessions,
+    /// and only until their event goes out or the session is unwatched.
     pending_acks: HashMap<(String, u64), Ack>,
     replies: VecDeque<Reply>,
     close: Option<Close>,
@@ -301,11 +302,12 @@ impl ConnectionProtocol {
     /// An `ack` for the `user_message` at `seq` of its session: out at once if that event went
     /// out already, else right after it.
     pub fn push_ack_after(&mut self, seq: u64, ack: Ack) {
-        if self
+        // Its event went out already, or never will here (the session is not watched): now.
+        let sent = self
             .sent
             .get(&ack.session_id)
-            .is_some_and(|sent| *sent >= seq)
-        {
+            .is_some_and(|sent| *sent >= seq);
+        if sent || !self.watched.contains(&ack.session_id) {
             self.replies.push_back(Reply::Ack(ack));
         } else {
             self.pending_acks.insert((ack.session_id.clone(), seq), ack);
@@ -347,9 +349,28 @@ impl ConnectionProtocol {
         }
     }
 
-    /// Stops watching a session; false when it was not watched.
+    /// Stops watching a session; false when it was not watched. The acks still waiting for
+    /// one of its events go out now, in seq order: those events will not come here any more,
+    /// and an ack must never be lost (nor kept forever).
     pub fn unwatch(&mut self, session_id: &str) -> bool {
-        self.watched.remove(session_id)
+        if !self.watched.remove(session_id) {
+            return false;
+        }
+        if !self.pending_acks.is_empty() {
+            let mut waiting: Vec<u64> = Vec::new();
+            for (session, seq) in self.pending_acks.keys() {
+                if session == session_id {
+                    waiting.push(*seq);
+                }
+            }
+            waiting.sort_unstable();
+            for seq in waiting {
+                if let Some(ack) = self.pending_acks.remove(&(session_id.to_owned(), seq)) {
+                    self.replies.push_back(Reply::Ack(ack));
+                }
+            }
+        }
+        true
     }
 
     /// Whether the connection watches a session.

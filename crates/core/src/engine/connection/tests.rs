@@ -209,3 +209,25 @@ fn an_ack_goes_right_after_its_user_message() {
     assert_eq!(conn.poll_reply(), Some(Reply::Ack(ack(1))));
     assert_eq!(conn.poll_reply(), None);
 }
+
+#[test]
+fn an_ack_whose_event_will_not_come_here_is_not_kept_waiting() {
+    let mut conn = greeted();
+    // The session is not watched here (an answer from a connection that does not watch it):
+    // its event will never arrive on this connection, so the ack goes at once.
+    conn.push_ack_after(3, ack(3));
+    assert_eq!(conn.poll_reply(), Some(Reply::Ack(ack(3))));
+
+    // Watched, then left before its user_message arrived: the waiting acks go out at the
+    // unwatch, in seq order, and nothing is left waiting.
+    conn.watch("s1");
+    conn.push_ack_after(5, ack(5));
+    conn.push_ack_after(4, ack(4));
+    assert_eq!(conn.poll_reply(), None);
+    assert!(conn.unwatch("s1"));
+    assert_eq!(conn.poll_reply(), Some(Reply::Ack(ack(4))));
+    assert_eq!(conn.poll_reply(), Some(Reply::Ack(ack(5))));
+    assert_eq!(conn.poll_reply(), None);
+    conn.event_sent("s1", 5);
+    assert_eq!(conn.poll_reply(), None);
+}
