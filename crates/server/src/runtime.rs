@@ -270,10 +270,12 @@ impl Runtime<'_> {
                 }
                 Wake::Command(Some(Command::Interrupt { next, done })) => {
                     let (_, refused) = turns.interrupt(next);
-                    self.cancel(current.take(), Outcome::Cancelled).await;
+                    // Recorded before the cancel writes its `turn_end`: whoever sees that event
+                    // sees a store where the dropped turn is gone too.
                     if let Some(refused) = refused {
                         self.drop_queue(vec![refused], true);
                     }
+                    self.cancel(current.take(), Outcome::Cancelled).await;
                     let _ = done.send(());
                 }
                 Wake::Command(Some(Command::Close)) => {
@@ -291,8 +293,11 @@ impl Runtime<'_> {
                     } else {
                         Outcome::Cancelled
                     };
-                    self.cancel(current.take(), outcome).await;
+                    // The dropped turns are recorded before the cancel writes its `turn_end`
+                    // (the store applies writes in order): a crash right after a stopped turn's
+                    // end never runs what the stop dropped.
                     self.drop_queue(aborted.queue, !aborted.keeps_queue);
+                    self.cancel(current.take(), outcome).await;
                     return reason;
                 }
             }
