@@ -128,6 +128,9 @@ pub struct Config {
     pub max_queued_bytes: usize,
     /// Failed `hello`s answered per second and client address (10).
     pub failed_hellos_per_second: f64,
+    /// With PostgreSQL: how long after a process's last heartbeat its users may be served by
+    /// another process (10 s, PROTOCOL.md §9.2).
+    pub lease_timeout: Duration,
 }
 
 impl Config {
@@ -152,6 +155,7 @@ impl Config {
             max_connections: 10_000,
             max_queued_bytes: 8 * 1024 * 1024,
             failed_hellos_per_second: 10.0,
+            lease_timeout: Duration::from_secs(10),
         }
     }
 
@@ -186,6 +190,9 @@ impl Config {
         }
         if self.idle_timeout.is_zero() {
             anyhow::bail!("--idle-timeout-secs must be at least 1");
+        }
+        if self.lease_timeout < Duration::from_secs(1) {
+            anyhow::bail!("--lease-timeout-secs must be at least 1");
         }
         Ok(())
     }

@@ -17,7 +17,11 @@
 //! retry racing its original waits for that answer (holding nothing) and then finds it stored.
 //! No lock, mutex or queue position is held across an await of I/O.
 
-use crate::{accept::SocketCount, rate_limit::FailedHellos};
+use crate::{
+    accept::SocketCount,
+    cluster::{Cluster, HostedLink, Placement},
+    rate_limit::FailedHellos,
+};
 use crate::{
     agent::Agent,
     auth::User,
@@ -44,7 +48,7 @@ use std::{
     fmt,
     sync::{
         atomic::{AtomicU64, AtomicUsize, Ordering},
-        Arc, Condvar, Mutex,
+        Arc, Condvar, Mutex, OnceLock,
     },
 };
 use tokio::sync::{oneshot, watch};
@@ -289,13 +293,34 @@ pub struct Hub {
     fenced: Mutex<HashSet<Arc<str>>>,
     /// Where the store's writer thread starts repairs.
     tasks: tokio::runtime::Handle,
+    /// The other processes on the same database, if there may be any (PostgreSQL).
+    cluster: OnceLock<Arc<Cluster>>,
+    /// Users being placed here: the first connection of a user taken over recovers its
+    /// sessions, and the others wait for that (once per user and process).
+    placing: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<()>>>>,
+}
+
+/// Why a user is not served here.
+enum NotHere {
+    There(String),
+    Failed(anyhow::Error),
 }
 
 impl Hub {
     /// A hub over an open store. Call it inside the Tokio runtime that will serve.
     pub fn new(config: Config, store: Arc<dyn Store>, agent: Arc<dyn Agent>) -> Self {
+        Self::with_epoch(new_id(), config, store, agent)
+    }
+
+    /// A hub with its process epoch given (the store's writer checks its leases under it).
+    pub fn with_epoch(
+        epoch: String,
+        config: Config,
+        store: Arc<dyn Store>,
+        agent: Arc<dyn Agent>,
+    ) -> Self {
         Self {
-            epoch: new_id(),
+            epoch,
             store,
             agent,
             connections: ConnectionRegistry::default(),
@@ -310,8 +335,71 @@ impl Hub {
             session_reads: AtomicU64::new(0),
             fenced: Mutex::new(HashSet::new()),
             tasks: tokio::runtime::Handle::current(),
+            cluster: OnceLock::new(),
+            placing: Mutex::new(HashMap::new()),
             config,
         }
+    }
+
+    /// Joins the hub to its cluster (once, before serving).
+    pub fn set_cluster(self: &Arc<Self>, cluster: Arc<Cluster>) {
+        cluster.attach(self);
+        let _ = self.cluster.set(cluster);
+    }
+
+    /// The cluster of processes this one is part of (PostgreSQL).
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.get()
+    }
+
+    /// Where `owner`'s sessions are served. Without a cluster, always here. The first time a
+    /// user is placed here after it was taken from nobody or from a dead process, its sessions
+    /// are recovered (as a restart recovers them) before anyone is served; connections of the
+    /// same user arriving meanwhile wait for that.
+    pub async fn place_user(self: &Arc<Self>, owner: &str) -> StoreResult<Placement> {
+        let Some(cluster) = self.cluster().cloned() else {
+            return Ok(Placement::Here { claimed: false });
+        };
+        let cell = lock(&self.placing)
+            .entry(owner.to_owned())
+            .or_default()
+            .clone();
+        if cell.initialized() {
+            return Ok(Placement::Here { claimed: false });
+        }
+        let placed = cell
+            .get_or_try_init(|| async {
+                let who = owner.to_owned();
+                let placement = tokio::task::spawn_blocking(move || cluster.place(&who))
+                    .await
+                    .map_err(|error| NotHere::Failed(anyhow!("placing a user: {error}")))?
+                    .map_err(NotHere::Failed)?;
+                match placement {
+                    Placement::Here { claimed: true } => {
+                        tracing::info!(owner, "serving a user taken over; recovering its sessions");
+                        crate::recovery::recover_owner(self, owner)
+                            .await
+                            .map_err(NotHere::Failed)?;
+                        Ok(())
+                    }
+                    Placement::Here { claimed: false } => Ok(()),
+                    Placement::There(epoch) => Err(NotHere::There(epoch)),
+                }
+            })
+            .await;
+        match placed {
+            Ok(()) => Ok(Placement::Here { claimed: false }),
+            Err(NotHere::There(epoch)) => Ok(Placement::There(epoch)),
+            Err(NotHere::Failed(error)) => Err(error),
+        }
+    }
+
+    /// Serves a connection relayed from another process for `user` (crate::cluster).
+    pub fn spawn_hosted(self: &Arc<Self>, user: String, link: HostedLink) {
+        let hub = self.clone();
+        self.tasks.spawn(async move {
+            crate::connection::serve_hosted(hub, User(user), link).await;
+        });
     }
 
     /// The agent that answers turns.
@@ -960,5 +1048,9 @@ impl Hub {
         }
         let store = self.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        if let Some(cluster) = self.cluster().cloned() {
+            // Only once everything is stored: the next holder of these users reads it all.
+            let _ = tokio::task::spawn_blocking(move || cluster.leave()).await;
+        }
     }
 }

@@ -19,6 +19,8 @@
 //! - [`store`]: the durable store trait, its group-commit writer, and its SQLite and PostgreSQL
 //!   statements.
 //! - [`recovery`]: start-up recovery of the sessions a previous process left behind.
+//! - [`cluster`]: several processes on one PostgreSQL database: which serves each user, and the
+//!   relay of a client connected to another.
 //! - [`auth`], [`rate_limit`], [`clock`], [`config`]: small supporting pieces.
 //!
 //! ```no_run
@@ -33,6 +35,7 @@ pub mod accept;
 pub mod agent;
 pub mod auth;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod http;
@@ -48,7 +51,7 @@ pub mod store;
 pub use config::{AgentConfig, Config, Database, RateLimit};
 pub use store::writer::WriterHandle;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use hub::Hub;
 use std::{
     future::Future,
@@ -84,12 +87,23 @@ impl Server {
                 hub.storage_failed(sessions);
             }
         });
-        let (store, writer) = open_store(&config.db, sink, failures).await?;
+        let epoch = clock::new_id();
+        let opened = open_store(&config, &epoch, sink, failures).await?;
         let agent = agent::from_config(&config);
-        let hub = Arc::new(Hub::new(config, store, agent));
+        let hub = Arc::new(Hub::with_epoch(epoch, config, opened.store, agent));
         let _ = hub_slot.set(Arc::downgrade(&hub));
-        recovery::recover(&hub).await?;
-        Ok(Self { hub, writer })
+        match opened.cluster {
+            // Several processes may share the database: each user's sessions are recovered by
+            // the process that takes the user over (crate::cluster), not all at start.
+            Some(cluster) => hub.set_cluster(cluster),
+            None => {
+                recovery::recover(&hub).await?;
+            }
+        }
+        Ok(Self {
+            hub,
+            writer: opened.writer,
+        })
     }
 
     /// The shared state (for tests and embedding).
@@ -119,6 +133,7 @@ impl Server {
             signal_hub.begin_shutdown();
         };
         let sweeper = tokio::spawn(sweep_idle_entries(hub.clone()));
+        let cluster_watch = tokio::spawn(watch_cluster(hub.clone()));
         let limits = accept::AcceptLimits {
             head_deadline: hub.config.head_deadline,
             max_connections: hub.config.max_connections,
@@ -132,33 +147,92 @@ impl Server {
         )
         .await;
         sweeper.abort();
+        cluster_watch.abort();
         hub.shutdown().await;
         Ok(())
     }
 }
 
-/// Opens the store `--db` names (off the async workers: opening connects and migrates).
+/// An open store, and the cluster it joined if the database may be shared.
+struct OpenStore {
+    store: Arc<dyn Store>,
+    writer: WriterHandle,
+    cluster: Option<Arc<cluster::Cluster>>,
+}
+
+/// Opens the store `--db` names (off the async workers: opening connects and migrates); on
+/// PostgreSQL, joins the processes sharing it.
 async fn open_store(
-    db: &Database,
+    config: &Config,
+    epoch: &str,
     sink: CommitSink,
     failures: FailureSink,
-) -> Result<(Arc<dyn Store>, WriterHandle)> {
-    let db = db.clone();
-    tokio::task::spawn_blocking(move || -> Result<(Arc<dyn Store>, WriterHandle)> {
+) -> Result<OpenStore> {
+    let (db, epoch, lease_timeout) = (
+        config.db.clone(),
+        Arc::<str>::from(epoch),
+        config.lease_timeout,
+    );
+    tokio::task::spawn_blocking(move || -> Result<OpenStore> {
         match &db {
             Database::Sqlite(path) => {
                 let store = SqliteStore::open(path, sink, failures)?;
                 let writer = store.writer_handle();
-                Ok((Arc::new(store), writer))
+                Ok(OpenStore {
+                    store: Arc::new(store),
+                    writer,
+                    cluster: None,
+                })
             }
             Database::Postgres(url) => {
-                let store = PostgresStore::open(url, &db.to_string(), sink, failures)?;
+                let shown = db.to_string();
+                let target = store::postgres::config_of(url, &shown)?;
+                let store = PostgresStore::open(&target, &shown, epoch.clone(), sink, failures)?;
                 let writer = store.writer_handle();
-                Ok((Arc::new(store), writer))
+                let cluster = cluster::Cluster::join(&target, epoch, lease_timeout)
+                    .with_context(|| format!("joining the servers on {shown}"))?;
+                Ok(OpenStore {
+                    store: Arc::new(store),
+                    writer,
+                    cluster: Some(cluster),
+                })
             }
         }
     })
     .await?
+}
+
+/// The other processes' side of a shared database, every half lease timeout: links to dead
+/// processes end (their clients reconnect), and users whose sessions wait for a process that
+/// died or left are taken over and recovered here, unless another process is quicker.
+async fn watch_cluster(hub: Arc<Hub>) {
+    let Some(cluster) = hub.cluster().cloned() else {
+        return;
+    };
+    let mut ticks = tokio::time::interval(cluster.lease_timeout / 2);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let scan = cluster.clone();
+        let orphans = tokio::task::spawn_blocking(move || {
+            scan.end_dead_links()?;
+            scan.orphaned_users()
+        })
+        .await;
+        let orphans = match orphans {
+            Ok(Ok(orphans)) => orphans,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot read the other servers' state");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        for owner in orphans {
+            if let Err(error) = hub.place_user(&owner).await {
+                tracing::warn!(%error, "cannot take over a user");
+            }
+        }
+    }
 }
 
 /// How often the in-memory entries of idle sessions are evicted.

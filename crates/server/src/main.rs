@@ -45,6 +45,10 @@ struct Args {
     /// Directory served at `/` (the web package in its `pkg/`).
     #[arg(long, env = "SESSIONWIRE_WWW", default_value = "www")]
     www: PathBuf,
+    /// With a `postgres://` --db: seconds after a server process's last heartbeat before
+    /// another may serve its users.
+    #[arg(long, env = "SESSIONWIRE_LEASE_TIMEOUT_SECS", default_value_t = 10)]
+    lease_timeout_secs: u64,
     /// Seconds a session may stay DETACHED before it is closed.
     #[arg(long, env = "SESSIONWIRE_DETACH_TTL_SECS", default_value_t = 48 * 3600)]
     detach_ttl_secs: u64,
@@ -122,6 +126,7 @@ impl Args {
         config.max_connections = self.max_connections;
         config.www_dir = self.www;
         config.detach_ttl = Duration::from_secs(self.detach_ttl_secs);
+        config.lease_timeout = Duration::from_secs(self.lease_timeout_secs);
         config.suspend_grace = Duration::from_secs(self.suspend_grace_secs);
         config.rate_limit = RateLimit {
             per_second: self.rate_limit,

@@ -18,7 +18,20 @@ use std::sync::Arc;
 
 /// Recovers every unfinished session; returns how many there were.
 pub async fn recover(hub: &Arc<Hub>) -> Result<usize> {
-    let sessions = hub.read(|store| store.not_ended()).await?;
+    recover_where(hub, None).await
+}
+
+/// Recovers the unfinished sessions of one user, taken over from a process that died or left
+/// (crate::cluster): exactly what a restart does, for that user only.
+pub async fn recover_owner(hub: &Arc<Hub>, owner: &str) -> Result<usize> {
+    recover_where(hub, Some(owner)).await
+}
+
+async fn recover_where(hub: &Arc<Hub>, owner: Option<&str>) -> Result<usize> {
+    let mut sessions = hub.read(|store| store.not_ended()).await?;
+    if let Some(owner) = owner {
+        sessions.retain(|record| record.owner == owner);
+    }
     for record in &sessions {
         let Some(entry) = hub.entry(&record.id).await? else {
             continue;
@@ -68,6 +81,13 @@ pub async fn recover(hub: &Arc<Hub>) -> Result<usize> {
     for session in resumed {
         if hub.is_fenced(session) {
             continue;
+        }
+        if let Some(owner) = owner {
+            let id = session.to_owned();
+            let record = hub.read(move |store| store.session(&id)).await?;
+            if record.is_none_or(|record| record.owner != owner) {
+                continue;
+            }
         }
         hub.resume_pending(session).await?;
     }

@@ -1,13 +1,15 @@
 //! The PostgreSQL store beyond what every store passes (PROTOCOL.md §9.2): a database outage
 //! is answered `unavailable`, loses nothing acked, and service resumes by itself once the
-//! database is back. Runs in the PostgreSQL pass (scripts/test-postgres.sh), on a cluster of its
-//! own that it stops and starts.
+//! database is back (on a cluster of its own, which it stops and starts); and three real server
+//! processes on one database, the one serving the user SIGKILLed mid-turn. Runs in the
+//! PostgreSQL pass (scripts/test-postgres.sh).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::{postgres::PgCluster, *};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use sessionwire_server::Database;
 use std::{
@@ -95,14 +97,21 @@ async fn a_database_outage_answers_unavailable_loses_nothing_acked_and_service_r
     let frames = send_until_acked(&mut client, &session, "during", "typed during the outage").await;
     assert_eq!(assistant_text(&frames), "echo: typed during the outage");
 
-    // Nothing acked was lost, nothing ran twice, and the log is dense.
-    let mut reader = server.client().await;
-    reader
-        .send(json!({"type": "switch_session", "sessionId": session, "lastSeq": 0}))
-        .await;
-    let switched = reader.recv().await;
-    assert_eq!(ty(&switched), "session_switched", "{switched}");
-    let log = reader.sync().await;
+    // Nothing acked was lost, nothing ran twice, and the log is dense. (A connection relayed
+    // to another process right after the outage may be told to reconnect, as the package does.)
+    let log = loop {
+        let mut reader = server.client().await;
+        reader
+            .send(json!({"type": "switch_session", "sessionId": session, "lastSeq": 0}))
+            .await;
+        let answered = tokio::time::timeout(GUARD, reader.ws_mut().next()).await;
+        if let Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) = answered {
+            let switched: Value = serde_json::from_str(text.as_str()).unwrap();
+            assert_eq!(ty(&switched), "session_switched", "{switched}");
+            break reader.sync().await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let events = events_of(&log, &session);
     assert_dense(&events, 1);
     let sent: Vec<&str> = events
@@ -116,43 +125,194 @@ async fn a_database_outage_answers_unavailable_loses_nothing_acked_and_service_r
     server.stop().await;
 }
 
+/// A `sessionwire-server` process on `db`, SIGKILLed when dropped.
+struct Process {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Process {
+    fn start(db: &str, lease_timeout_secs: u32) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sessionwire-server"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                db,
+                "--lease-timeout-secs",
+            ])
+            .arg(lease_timeout_secs.to_string())
+            .arg("--www")
+            .arg(std::env::temp_dir())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("no listening line: {line:?}"))
+            .to_owned();
+        // Keep reading, so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while stdout.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+        });
+        Self { child, addr }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A connected client (welcome read) of the server at `url`.
+async fn connect(url: &str) -> Client {
+    let mut client = Client::connect(url).await;
+    let welcome = client.hello(None).await;
+    assert_eq!(ty(&welcome), "welcome", "{welcome}");
+    client
+}
+
+/// Connects to `url` until the server there serves the user again (its holder died: the
+/// relayed connection is closed until the lease moved), bounded by [`GUARD`].
+async fn switch_when_served(url: &str, session: &str, last_seq: u64) -> (Client, Vec<Value>) {
+    let deadline = Instant::now() + GUARD * 2;
+    loop {
+        let mut client = connect(url).await;
+        client
+            .send(json!({"type": "switch_session", "sessionId": session, "lastSeq": last_seq}))
+            .await;
+        let reply = tokio::time::timeout(Duration::from_secs(3), client.recv()).await;
+        if let Ok(reply) = reply {
+            if ty(&reply) == "session_switched" {
+                let replay = client.sync().await;
+                return (client, replay);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session was never served again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
-async fn a_second_server_on_one_database_is_refused_while_the_first_runs() {
+async fn three_processes_a_killed_holder_its_watchers_elsewhere_see_the_turn_end_and_the_lease_moves(
+) {
     let Some(cluster) = postgres_cluster() else {
         eprintln!("a PostgreSQL test: it runs in the PostgreSQL pass (scripts/test-postgres.sh)");
         return;
     };
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut config = config_in(&dir);
-    config.db = Database::Postgres(
-        tokio::task::spawn_blocking(move || fresh_postgres_database(&cluster))
-            .await
-            .unwrap(),
-    );
-    let first = start_with(dir.clone(), config.clone()).await;
-    let refused = sessionwire_server::Server::open(config.clone())
+    let db = tokio::task::spawn_blocking(move || fresh_postgres_database(&cluster))
         .await
-        .expect_err("a second writer of one database");
-    let message = format!("{refused:#}");
-    assert!(
-        message.contains("another sessionwire-server is already using"),
-        "{message}"
-    );
-    first.stop().await;
+        .unwrap();
+    let mut processes: Vec<Process> = (0..3).map(|_| Process::start(&db, 2)).collect();
 
-    // Once the first is gone, a server starts on the database (PostgreSQL may take a moment
-    // to end the first one's session).
-    let deadline = Instant::now() + GUARD;
-    loop {
-        match sessionwire_server::Server::open(config.clone()).await {
-            Ok(server) => {
-                server.hub().shutdown().await;
-                break;
+    // The user's first connection is on process 0, which therefore serves the user.
+    let mut writer = connect(&processes[0].url()).await;
+    let (session, created) = writer.create_session("m1", "hello").await;
+    let first_turn = created
+        .iter()
+        .filter_map(|f| f["seq"].as_u64())
+        .max()
+        .unwrap();
+    // A watcher on process 1 (relayed to 0) sees the next turn stream in.
+    let mut watcher = connect(&processes[1].url()).await;
+    watcher
+        .send(json!({"type": "switch_session", "sessionId": session, "lastSeq": first_turn}))
+        .await;
+    let switched = watcher.recv().await;
+    assert_eq!(ty(&switched), "session_switched", "{switched}");
+    assert_eq!(switched["running"], false);
+    watcher.sync().await;
+    writer
+        .send_message(Some(&session), "m2", "/slow 40 a long answer that is cut")
+        .await;
+    let seen = watcher
+        .recv_until(|f| ty(f) == "block_delta" && f["seq"].as_u64() > Some(first_turn))
+        .await;
+    let mut last_seq = seen.iter().filter_map(|f| f["seq"].as_u64()).max().unwrap();
+
+    // The holder dies mid-turn. The relayed watcher is told to reconnect, and once the lease
+    // moved (2 s), its reconnect is served again: the cut turn ended with an error.
+    processes[0].kill();
+    let close = loop {
+        use tokio_tungstenite::tungstenite::Message;
+        match tokio::time::timeout(GUARD, watcher.ws_mut().next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+                if let Some(seq) = frame["seq"].as_u64() {
+                    last_seq = last_seq.max(seq);
+                }
             }
-            Err(error) => {
-                assert!(Instant::now() < deadline, "{error:#}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => break None,
+            Err(_) => panic!("the relayed watcher was never told its server died"),
         }
+    };
+    assert_eq!(close, Some(1012), "closed with service restart");
+    let (mut watcher, replay) = switch_when_served(&processes[1].url(), &session, last_seq).await;
+    let turn_end = replay
+        .iter()
+        .find(|f| is_turn_end(f))
+        .unwrap_or_else(|| panic!("no turn_end in the replay: {replay:#?}"));
+    assert_eq!(turn_end["reason"], "error");
+    assert_eq!(turn_end["error"], "server_restart");
+
+    // The writer, reconnected to process 2, sends m3 once, and retries m2 (already stored):
+    // a duplicate, run once cluster-wide.
+    let mut writer = connect(&processes[2].url()).await;
+    writer
+        .send(json!({"type": "switch_session", "sessionId": session, "lastSeq": last_seq}))
+        .await;
+    assert_eq!(ty(&writer.recv().await), "session_switched");
+    writer.sync().await;
+    writer
+        .send_message(Some(&session), "m2", "/slow 40 a long answer that is cut")
+        .await;
+    let ack = writer.recv_until(|f| ty(f) == "ack").await.pop().unwrap();
+    assert_eq!(ack["duplicate"], true, "{ack}");
+    writer.send_message(Some(&session), "m3", "after").await;
+    let frames = writer.recv_until(is_turn_end).await;
+    assert_eq!(assistant_text(&frames), "echo: after");
+    let live = watcher.recv_until(is_turn_end).await;
+    assert_eq!(assistant_text(&live), "echo: after");
+
+    // The whole log, read on process 1: dense, each message stored once.
+    let (_, log) = switch_when_served(&processes[1].url(), &session, 0).await;
+    let events = events_of(&log, &session);
+    assert_dense(&events, 1);
+    let sent: Vec<&str> = events
+        .iter()
+        .filter(|f| ty(f) == "user_message")
+        .map(|f| f["text"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        sent,
+        ["hello", "/slow 40 a long answer that is cut", "after"],
+        "{log:#?}"
+    );
+    for process in &mut processes {
+        process.kill();
     }
 }

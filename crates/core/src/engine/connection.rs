@@ -269,6 +269,22 @@ impl ConnectionProtocol {
         });
     }
 
+    /// The `hello` was good, but the server cannot serve its user now (the database that says
+    /// which process serves it is out): refused with `unavailable`, then closed with 1013, so
+    /// the client tries again later.
+    pub fn refuse_hello_unavailable(&mut self) {
+        self.refuse(
+            ErrorCode::Unavailable,
+            "the server cannot serve this user right now; try again".into(),
+            None,
+            Some("hello".into()),
+        );
+        self.close_with(Close {
+            code: Close::AGAIN,
+            reason: "unavailable",
+        });
+    }
+
     /// The `hello` deadline passed: answered if no `hello` came (and then closed).
     pub fn handle_hello_deadline(&mut self) {
         if self.greeted {

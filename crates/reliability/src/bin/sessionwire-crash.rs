@@ -2,6 +2,10 @@
 //! moment, restarted on the same database, and every client reconnects, replays, resends its
 //! unacknowledged messages with the same ids, and resumes. Repeated `--iterations` times.
 //!
+//! With `--processes N` (a `postgres://` `--db`), N servers share the database; clients are
+//! spread over them, each round kills one of them (in turn: sometimes the one serving the
+//! user, sometimes one only relaying to it), and every client reconnects to another one.
+//!
 //! Checked: every acknowledged message is stored exactly once and run exactly once (one
 //! `turn_start` per `user_message`: a message acked and still queued at the kill runs after the
 //! restart, without being sent again); every session's seqs are dense from 1; every client gets
@@ -33,6 +37,34 @@ struct Args {
     /// default an SQLite file in a temporary directory.
     #[arg(long)]
     db: Option<String>,
+    /// How many server processes share the database (more than one needs a `postgres://` --db).
+    #[arg(long, default_value_t = 1)]
+    processes: usize,
+}
+
+/// Connects and resyncs, again while the server answers by closing (a process that relayed
+/// to one that was just killed, or one that is taking the user over, tells its clients to
+/// reconnect, as the package does).
+async fn reconnect(client: &mut Client, address: &str) -> Result<serde_json::Value> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let tried = async {
+            let welcome = client.connect(address).await?;
+            ensure!(welcome["type"] == "welcome", "no welcome after restart");
+            client.resync().await
+        }
+        .await;
+        match tried {
+            Ok(reconnected) => return Ok(reconnected),
+            Err(error) if attempt < 50 => {
+                client.disconnect();
+                let _ = error;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 #[tokio::main]
@@ -46,14 +78,21 @@ async fn main() -> Result<()> {
         .map_or_else(|| dir.path().join("crash.db").into_os_string(), Into::into);
     let started = Instant::now();
 
-    let mut server = ServerProcess::start(&binary, &db, "127.0.0.1:0", &[]).await?;
-    let address = server.address.clone();
+    ensure!(
+        args.processes >= 1 && (args.processes == 1 || args.db.is_some()),
+        "--processes above 1 needs a postgres:// --db"
+    );
+    let mut servers = Vec::new();
+    for _ in 0..args.processes {
+        servers.push(ServerProcess::start(&binary, &db, "127.0.0.1:0", &[]).await?);
+    }
+    let addresses: Vec<String> = servers.iter().map(|s| s.address.clone()).collect();
     let mut clients: Vec<Client> = (0..args.clients)
         .map(|i| Client::new(&format!("c{i}")))
         .collect();
     let mut sessions: Vec<String> = Vec::new();
-    for client in &mut clients {
-        client.connect(&address).await?;
+    for (index, client) in clients.iter_mut().enumerate() {
+        client.connect(&addresses[index % addresses.len()]).await?;
         client.send_text(None, "hello").await?;
         let created = client
             .next_until(|f| f["type"] == "session_created")
@@ -80,17 +119,21 @@ async fn main() -> Result<()> {
                 let _ = tokio::time::timeout(Duration::from_millis(10), client.next_frame()).await;
             }
         }
-        server.kill().await?;
+        let victim = round as usize % servers.len();
+        let killed = servers.remove(victim);
+        killed.kill().await?;
         kills += 1;
         for client in &mut clients {
             client.disconnect();
         }
 
-        server = ServerProcess::start(&binary, &db, &address, &[]).await?;
-        for (client, session) in clients.iter_mut().zip(&sessions) {
-            let welcome = client.connect(&address).await?;
-            ensure!(welcome["type"] == "welcome", "no welcome after restart");
-            let reconnected = client.resync().await?;
+        servers.insert(
+            victim,
+            ServerProcess::start(&binary, &db, &addresses[victim], &[]).await?,
+        );
+        for (index, (client, session)) in clients.iter_mut().zip(&sessions).enumerate() {
+            let address = &addresses[(index + round as usize + 1) % addresses.len()];
+            let reconnected = reconnect(client, address).await?;
             let row = &reconnected["sessions"][0];
             ensure!(
                 row["sessionId"] == session.as_str(),
@@ -155,9 +198,12 @@ async fn main() -> Result<()> {
         stored_messages += counts.len();
         events += history.len();
     }
-    server.kill().await?;
+    for server in servers {
+        server.kill().await?;
+    }
     println!(
-        "crash test: {} rounds, {kills} SIGKILLs, {} clients, {stored_messages} messages stored and {runs} run exactly once, {events} events dense, {:.1}s",
+        "crash test: {} server process(es), {} rounds, {kills} SIGKILLs, {} clients, {stored_messages} messages stored and {runs} run exactly once, {events} events dense, {:.1}s",
+        args.processes,
         args.iterations,
         args.clients,
         started.elapsed().as_secs_f64()

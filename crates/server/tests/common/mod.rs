@@ -25,6 +25,19 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     writer: WriterHandle,
     hub: Option<Arc<Hub>>,
+    /// More processes on the same database (PostgreSQL, `SESSIONWIRE_TEST_PROCESSES`): new
+    /// clients connect to each in turn, this one first.
+    pub others: Vec<TestServer>,
+    next_client: std::sync::atomic::AtomicUsize,
+}
+
+/// How many server processes a test server is (`SESSIONWIRE_TEST_PROCESSES`, PostgreSQL only;
+/// default 1): scripts/test-postgres.sh runs the suite once with 3, clients spread over them.
+pub fn processes() -> usize {
+    std::env::var("SESSIONWIRE_TEST_PROCESSES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
 }
 
 /// A configuration with the database and www directory in `dir` (the database is a fresh
@@ -95,8 +108,22 @@ pub async fn start_config(edit: impl FnOnce(&mut Config)) -> TestServer {
     start_with(dir, config).await
 }
 
-/// Starts a server over `dir` (reused by a restart after a crash).
+/// Starts a server over `dir` (reused by a restart after a crash): on PostgreSQL with
+/// `SESSIONWIRE_TEST_PROCESSES=N`, N processes on its database.
 pub async fn start_with(dir: Arc<tempfile::TempDir>, config: Config) -> TestServer {
+    let mut server = start_one(dir.clone(), config.clone()).await;
+    if matches!(config.db, Database::Postgres(_)) {
+        for _ in 1..processes() {
+            server
+                .others
+                .push(start_one(dir.clone(), config.clone()).await);
+        }
+    }
+    server
+}
+
+/// One server process.
+async fn start_one(dir: Arc<tempfile::TempDir>, config: Config) -> TestServer {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -130,6 +157,8 @@ pub async fn start_with(dir: Arc<tempfile::TempDir>, config: Config) -> TestServ
         task: Some(task),
         writer,
         hub: Some(hub),
+        others: Vec::new(),
+        next_client: std::sync::atomic::AtomicUsize::new(0),
     }
 }
 
@@ -143,22 +172,37 @@ impl TestServer {
         self.hub.clone().unwrap()
     }
 
+    /// Where the next client connects: each process in turn.
+    fn next_url(&self) -> String {
+        let turn = self
+            .next_client
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % (1 + self.others.len());
+        match turn {
+            0 => self.url(),
+            n => self.others[n - 1].url(),
+        }
+    }
+
     pub async fn client(&self) -> Client {
-        let mut client = Client::connect(&self.url()).await;
+        let mut client = Client::connect(&self.next_url()).await;
         let welcome = client.hello(None).await;
         assert_eq!(welcome["type"], "welcome", "{welcome}");
         client
     }
 
     pub async fn client_with_token(&self, token: &str) -> Client {
-        let mut client = Client::connect(&self.url()).await;
+        let mut client = Client::connect(&self.next_url()).await;
         let welcome = client.hello(Some(token)).await;
         assert_eq!(welcome["type"], "welcome", "{welcome}");
         client
     }
 
-    /// Graceful shutdown.
+    /// Graceful shutdown (of every process).
     pub async fn stop(mut self) {
+        for other in std::mem::take(&mut self.others) {
+            Box::pin(other.stop()).await;
+        }
         self.hub.take();
         let _ = self.shutdown.take().unwrap().send(());
         tokio::time::timeout(GUARD, self.task.take().unwrap())
@@ -172,8 +216,18 @@ impl TestServer {
     /// A crash: every task of the server is dropped without any shutdown, mid-whatever. Returns
     /// once the store's writer let go of the database, so it can be reopened.
     pub async fn crash(mut self) -> (Arc<tempfile::TempDir>, Config) {
+        for other in std::mem::take(&mut self.others) {
+            Box::pin(other.crash()).await;
+        }
         // The instant of the crash: nothing is written after it, whatever the dropped tasks do.
         self.writer.sever();
+        if let Some(cluster) = self.hub.as_ref().and_then(|hub| hub.cluster().cloned()) {
+            // Its heartbeat stops and is dated back: the next process takes its users at once
+            // (a real crash would make them wait out the lease timeout).
+            tokio::task::spawn_blocking(move || cluster.die())
+                .await
+                .unwrap();
+        }
         self.hub.take();
         self.shutdown.take();
         self.runtime.take().unwrap().shutdown_background();

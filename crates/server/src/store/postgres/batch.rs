@@ -37,9 +37,22 @@ pub(super) struct Buffers {
 pub(super) struct Batched<'c, C> {
     pub(super) inner: Postgres<'c, C>,
     pub(super) buffers: Buffers,
+    /// Every session written to (its owner's lease is checked before the commit).
+    pub(super) sessions: std::collections::HashSet<String>,
 }
 
 impl<C: GenericClient> Batched<'_, C> {
+    /// The sessions the batch wrote to.
+    pub(super) fn sessions(&self) -> Vec<String> {
+        Vec::from_iter(self.sessions.iter().cloned())
+    }
+
+    fn wrote(&mut self, session_id: &str) {
+        if !self.sessions.contains(session_id) {
+            self.sessions.insert(session_id.to_owned());
+        }
+    }
+
     /// Sends every buffered write (a no-op when there are none).
     pub(super) fn flush(&mut self) -> StoreResult<()> {
         let buffers = std::mem::take(&mut self.buffers);
@@ -171,11 +184,13 @@ impl<C: GenericClient> Batched<'_, C> {
 
 impl<C: GenericClient> Queries for Batched<'_, C> {
     fn insert_session(&mut self, record: &SessionRecord) -> StoreResult<()> {
+        self.wrote(&record.id);
         self.buffers.sessions.push(record.clone());
         Ok(())
     }
 
     fn insert_event(&mut self, event: &StoredEvent) -> StoreResult<()> {
+        self.wrote(&event.session_id);
         self.buffers.events.push(StoredEvent {
             session_id: Arc::clone(&event.session_id),
             seq: event.seq,
@@ -187,6 +202,7 @@ impl<C: GenericClient> Queries for Batched<'_, C> {
     }
 
     fn set_state(&mut self, session_id: &str, state: SessionState) -> StoreResult<()> {
+        self.wrote(session_id);
         self.buffers.states.insert(session_id.to_owned(), state);
         Ok(())
     }
@@ -198,6 +214,7 @@ impl<C: GenericClient> Queries for Batched<'_, C> {
         session_id: &str,
         seq: u64,
     ) -> StoreResult<()> {
+        self.wrote(session_id);
         self.buffers
             .client_msgs
             .entry((owner.to_owned(), client_msg_id.to_owned()))
@@ -212,6 +229,7 @@ impl<C: GenericClient> Queries for Batched<'_, C> {
         text: &str,
         ord: i64,
     ) -> StoreResult<()> {
+        self.wrote(session_id);
         self.buffers.turns.insert(
             (session_id.to_owned(), message_id.to_owned()),
             Some((text.to_owned(), ord)),
@@ -220,6 +238,7 @@ impl<C: GenericClient> Queries for Batched<'_, C> {
     }
 
     fn remove_turn(&mut self, session_id: &str, message_id: &str) -> StoreResult<()> {
+        self.wrote(session_id);
         self.buffers
             .turns
             .insert((session_id.to_owned(), message_id.to_owned()), None);
@@ -227,6 +246,7 @@ impl<C: GenericClient> Queries for Batched<'_, C> {
     }
 
     fn set_agent_session(&mut self, session_id: &str, agent_session: &str) -> StoreResult<()> {
+        self.wrote(session_id);
         self.buffers
             .agent_sessions
             .insert(session_id.to_owned(), agent_session.to_owned());
@@ -239,6 +259,7 @@ impl<C: GenericClient> Queries for Batched<'_, C> {
         last_seq: u64,
         updated_at: u64,
     ) -> StoreResult<()> {
+        self.wrote(session_id);
         self.buffers
             .touched
             .insert(session_id.to_owned(), (last_seq, updated_at));
@@ -472,6 +493,7 @@ mod tests {
                     statements: &mut statements,
                 },
                 buffers: Buffers::default(),
+                sessions: std::collections::HashSet::new(),
             };
             apply(&mut queries, seed, 300);
             queries.flush().unwrap();

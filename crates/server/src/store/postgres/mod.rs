@@ -8,7 +8,8 @@
 //! need). The store's writer is a thread and its reads run on blocking threads, so a blocking
 //! client fits without a second async runtime of our own.
 //!
-//! Invariants: the database enforces what must hold whoever writes — `(session_id, seq)` and
+//! Invariants: a batch commits only if every user it wrote for is leased to this process
+//! (crate::cluster). The database enforces what must hold whoever writes — `(session_id, seq)` and
 //! `(owner, client_msg_id)` are primary keys, so a second writer of a seq or a second use of a
 //! `clientMsgId` fails instead of forking a log or running a message twice. A connection that
 //! broke (the database restarted, the network dropped) is replaced on the next use, so service
@@ -28,7 +29,7 @@ use sessionwire_core::{routing::StoredMessage, SessionState};
 use std::{
     collections::HashMap,
     fmt,
-    sync::{Condvar, Mutex},
+    sync::{Arc, Condvar, Mutex},
     time::{Duration, Instant},
 };
 
@@ -73,15 +74,37 @@ const MIGRATIONS: &[&str] = &[
         session_id TEXT PRIMARY KEY,
         agent_session TEXT NOT NULL
     );",
+    // 2: the processes sharing the database and which process serves each user's sessions
+    // (crate::cluster). A process is alive while its heartbeat is fresh and it holds its
+    // advisory lock (key 0x5357 << 48 + id, on its heartbeat's connection): a process that
+    // was killed lets go of the lock at once. Right after the database itself restarted, when
+    // no lock is held until each process has connected again, the heartbeat alone counts for
+    // half the timeout.
+    "CREATE TABLE processes (
+        id BIGSERIAL UNIQUE,
+        epoch TEXT PRIMARY KEY,
+        started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE TABLE user_leases (
+        owner TEXT PRIMARY KEY,
+        epoch TEXT NOT NULL
+    );
+    CREATE FUNCTION sessionwire_alive(timeout_secs float8) RETURNS SETOF text
+    LANGUAGE sql STABLE AS $$
+        SELECT p.epoch FROM processes p
+        WHERE p.heartbeat_at > now() - make_interval(secs => timeout_secs)
+        AND (now() - pg_postmaster_start_time() < make_interval(secs => timeout_secs / 2)
+            OR EXISTS (
+                SELECT 1 FROM pg_locks l
+                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                AND ((l.classid::bigint << 32) | l.objid::bigint) = (21335::bigint << 48) + p.id))
+    $$;",
 ];
 
 /// Serializes migrations of processes that start at once (`pg_advisory_xact_lock`'s key).
 const MIGRATION_LOCK: i64 = 0x5357_4d49_4752; // "SWMIGR"
-
-/// Held (`pg_try_advisory_lock`) by the writer's connection of the one server process that
-/// writes to the database. Until sessions are leased one by one (docs/scaling.md), two processes
-/// writing one database would give the same seq twice; the second is refused at start instead.
-const WRITER_LOCK: i64 = 0x5357_5752_4954; // "SWWRIT"
 
 /// At most this many read connections are open per process.
 const MAX_READERS: usize = 8;
@@ -133,27 +156,19 @@ impl SqlStore<PostgresReaders> {
     /// migrations and starts the writer, which hands every committed batch of events to `sink`.
     /// Blocking: call it off the async workers.
     pub fn open(
-        url: &str,
+        config: &postgres::Config,
         shown: &str,
+        epoch: Arc<str>,
         sink: CommitSink,
         failures: FailureSink,
     ) -> StoreResult<Self> {
-        let mut config: postgres::Config = url
-            .parse()
-            .with_context(|| format!("--db {shown} is not a PostgreSQL URL"))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("sessionwire-server");
-        }
+        let config = config.clone();
         let target = Target {
             config,
             shown: shown.to_owned(),
         };
         let mut writer = target.connect()?;
         migrate(&mut writer.client).with_context(|| format!("migrating {shown}"))?;
-        take_writer_lock(&mut writer.client, shown)?;
         let readers = PostgresReaders {
             target: target.clone(),
             pool: Mutex::new(Pool::default()),
@@ -161,31 +176,34 @@ impl SqlStore<PostgresReaders> {
         };
         let backend = PostgresWriter {
             target,
+            epoch,
             connection: Some(writer),
         };
         SqlStore::start(backend, readers, sink, failures)
     }
 }
 
-/// How long a starting server waits for the writer's lock: a previous process that just
-/// stopped or died still holds it until PostgreSQL has ended its session.
-const WRITER_LOCK_WAIT: &str = "SET lock_timeout = '5s'";
-
-/// Makes this process the database's one writer, or says who is.
-fn take_writer_lock(client: &mut Client, shown: &str) -> StoreResult<()> {
-    client.batch_execute(WRITER_LOCK_WAIT)?;
-    let locked = client.execute("SELECT pg_advisory_lock($1)", &[&WRITER_LOCK]);
-    client.batch_execute("SET lock_timeout = 0")?;
-    match locked {
-        Ok(_) => Ok(()),
-        Err(error) if error.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
-            Err(anyhow!(
-                "another sessionwire-server is already using {shown}: one process per database \
-                 for now (several processes need the session leases of docs/scaling.md, not built yet)"
-            ))
-        }
-        Err(error) => Err(error.into()),
+/// Whether every user whose sessions a batch wrote is leased to this process (crate::cluster),
+/// with their lease rows locked until the commit, so no other process takes one over meanwhile.
+fn leases_held(client: &mut Client, sessions: &[String], epoch: &str) -> StoreResult<bool> {
+    if sessions.is_empty() {
+        return Ok(true);
     }
+    let owners: Vec<String> = client
+        .query(
+            "SELECT DISTINCT owner FROM sessions WHERE id = ANY($1)",
+            &[&sessions],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let leased = client
+        .query(
+            "SELECT owner FROM user_leases WHERE owner = ANY($1) AND epoch = $2 FOR SHARE",
+            &[&owners, &epoch],
+        )?
+        .len();
+    Ok(leased == owners.len())
 }
 
 fn migrate(client: &mut Client) -> StoreResult<()> {
@@ -218,7 +236,23 @@ fn migrate(client: &mut Client) -> StoreResult<()> {
 /// The writer's connection, opened again after it broke.
 struct PostgresWriter {
     target: Target,
+    /// This process's, under which it holds its users' leases.
+    epoch: Arc<str>,
     connection: Option<Connection>,
+}
+
+/// Parses `--db`'s URL, with the connect timeout and application name this server uses.
+pub fn config_of(url: &str, shown: &str) -> StoreResult<postgres::Config> {
+    let mut config: postgres::Config = url
+        .parse()
+        .with_context(|| format!("--db {shown} is not a PostgreSQL URL"))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("sessionwire-server");
+    }
+    Ok(config)
 }
 
 impl Backend for PostgresWriter {
@@ -236,9 +270,7 @@ impl Backend for PostgresWriter {
                 .is_none_or(|connection| connection.client.is_closed())
             {
                 self.connection = None;
-                let mut connection = self.target.connect()?;
-                take_writer_lock(&mut connection.client, &self.target.shown)?;
-                self.connection = Some(connection);
+                self.connection = Some(self.target.connect()?);
             }
             let Some(connection) = self.connection.as_mut() else {
                 return Err(anyhow!("no connection to {}", self.target.shown));
@@ -261,10 +293,22 @@ impl Backend for PostgresWriter {
                     statements: &mut connection.statements,
                 },
                 buffers: batch::Buffers::default(),
+                sessions: std::collections::HashSet::new(),
             };
-            let applied = body(&mut batched)
-                .and_then(|()| batched.flush())
-                .and_then(|()| Ok(connection.client.batch_execute("COMMIT")?));
+            let applied = body(&mut batched).and_then(|()| batched.flush());
+            let sessions = batched.sessions();
+            let applied = applied.and_then(|()| {
+                if !leases_held(&mut connection.client, &sessions, &self.epoch)? {
+                    // Another process serves some of these users now (this one was paused or
+                    // cut off past its lease timeout): nothing of it may be written, and this
+                    // process's picture of those users is stale. It exits; its clients
+                    // reconnect to whoever serves them.
+                    let _ = connection.client.batch_execute("ROLLBACK");
+                    tracing::error!("this process lost users it was writing for; exiting");
+                    std::process::exit(75);
+                }
+                Ok(connection.client.batch_execute("COMMIT")?)
+            });
             if let Err(error) = applied {
                 let _ = connection.client.batch_execute("ROLLBACK");
                 return Err(error);
