@@ -28,10 +28,10 @@ pub async fn recover_owner(hub: &Arc<Hub>, owner: &str) -> Result<usize> {
 }
 
 async fn recover_where(hub: &Arc<Hub>, owner: Option<&str>) -> Result<usize> {
-    let mut sessions = hub.read(|store| store.not_ended()).await?;
-    if let Some(owner) = owner {
-        sessions.retain(|record| record.owner == owner);
-    }
+    let only = owner.map(str::to_owned);
+    let sessions = hub
+        .read(move |store| store.not_ended(only.as_deref()))
+        .await?;
     for record in &sessions {
         let Some(entry) = hub.entry(&record.id).await? else {
             continue;

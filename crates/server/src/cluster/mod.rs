@@ -234,6 +234,8 @@ impl Links {
                 hub.spawn_hosted(message.data, link);
             }
             Kind::ToHost => {
+                // Unbounded here: its proxy end admits the client's frames at the connection's
+                // rate limit, and the hosted connection reads them as fast as a socket's.
                 if let Some(end) = lock(&self.hosted).get(&(message.from, message.link)) {
                     let _ = end.to_connection.send(message.data);
                 }
@@ -443,13 +445,16 @@ impl Cluster {
     pub fn orphaned_users(&self) -> StoreResult<Vec<String>> {
         let timeout = seconds(self.lease_timeout);
         self.control(|client| {
+            // (`sessions_waiting` indexes the owners of sessions not ENDED.)
             let rows = client.query(
-                "SELECT DISTINCT s.owner FROM sessions s
-                 WHERE (s.state <> 'ENDED' OR EXISTS (
-                     SELECT 1 FROM pending_turns t WHERE t.session_id = s.id))
-                 AND NOT EXISTS (
+                "SELECT w.owner FROM (
+                     SELECT owner FROM sessions WHERE state <> 'ENDED'
+                     UNION
+                     SELECT s.owner FROM pending_turns t JOIN sessions s ON s.id = t.session_id
+                 ) w
+                 WHERE NOT EXISTS (
                      SELECT 1 FROM user_leases l
-                     WHERE l.owner = s.owner AND l.epoch IN (SELECT sessionwire_alive($1)))
+                     WHERE l.owner = w.owner AND l.epoch IN (SELECT sessionwire_alive($1)))
                  LIMIT 1000",
                 &[&timeout],
             )?;

@@ -239,19 +239,6 @@ impl Relay {
             .map_err(|_| anyhow!("the relay stopped"))
     }
 
-    /// Sends without waiting; false if the relay's queue is full or it stopped (the caller ends
-    /// the link: its client reconnects).
-    pub fn try_send(&self, to: &str, kind: Kind, link: u64, data: String) -> bool {
-        let message = Message {
-            kind,
-            from: self.epoch.to_string(),
-            link,
-            data,
-        };
-        let payloads = encode(&message, &self.counter);
-        self.outbox.try_send((channel_of(to), payloads)).is_ok()
-    }
-
     /// Stops the listener (the sender stops once every sender handle is gone).
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);

@@ -192,8 +192,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         before: Option<(u64, String)>,
         limit: usize,
     ) -> StoreResult<Vec<SessionRecord>>;
-    /// Every session whose state is not ENDED (start-up recovery).
-    fn not_ended(&self) -> StoreResult<Vec<SessionRecord>>;
+    /// Every session whose state is not ENDED, of one user when given (start-up recovery, and
+    /// the recovery of a user taken over from another process).
+    fn not_ended(&self, owner: Option<&str>) -> StoreResult<Vec<SessionRecord>>;
     /// At most `limit` committed events of a session with `after < seq <= through`, in order
     /// (replays read pages of these as the socket drains, never a whole history at once).
     fn events_page(

@@ -57,7 +57,8 @@ pub trait Queries {
         before: Option<(u64, String)>,
         limit: usize,
     ) -> StoreResult<Vec<SessionRecord>>;
-    fn not_ended(&mut self) -> StoreResult<Vec<SessionRecord>>;
+    /// The sessions that are not ENDED (of one user, when given).
+    fn not_ended(&mut self, owner: Option<&str>) -> StoreResult<Vec<SessionRecord>>;
     fn events_page(
         &mut self,
         session_id: &str,

@@ -81,8 +81,8 @@ impl<R: Readers> Store for SqlStore<R> {
             .read(|q| q.sessions_page(owner, before.clone(), limit))
     }
 
-    fn not_ended(&self) -> StoreResult<Vec<SessionRecord>> {
-        self.readers.read(|q| q.not_ended())
+    fn not_ended(&self, owner: Option<&str>) -> StoreResult<Vec<SessionRecord>> {
+        self.readers.read(|q| q.not_ended(owner))
     }
 
     fn events_page(

@@ -280,13 +280,14 @@ impl Queries for Sqlite<'_> {
         Ok(rows)
     }
 
-    fn not_ended(&mut self) -> StoreResult<Vec<SessionRecord>> {
+    fn not_ended(&mut self, owner: Option<&str>) -> StoreResult<Vec<SessionRecord>> {
         let rows = self
             .0
             .prepare_cached(&format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions WHERE state != 'ENDED'"
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE state != 'ENDED'
+                 AND (?1 IS NULL OR owner = ?1)"
             ))?
-            .query_map([], row_to_session)?
+            .query_map([owner], row_to_session)?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }

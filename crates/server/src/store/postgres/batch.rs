@@ -281,9 +281,9 @@ impl<C: GenericClient> Queries for Batched<'_, C> {
         self.inner.sessions_page(owner, before, limit)
     }
 
-    fn not_ended(&mut self) -> StoreResult<Vec<SessionRecord>> {
+    fn not_ended(&mut self, owner: Option<&str>) -> StoreResult<Vec<SessionRecord>> {
         self.flush()?;
-        self.inner.not_ended()
+        self.inner.not_ended(owner)
     }
 
     fn events_page(

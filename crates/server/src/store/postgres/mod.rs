@@ -90,6 +90,7 @@ const MIGRATIONS: &[&str] = &[
         owner TEXT PRIMARY KEY,
         epoch TEXT NOT NULL
     );
+    CREATE INDEX sessions_waiting ON sessions (owner) WHERE state <> 'ENDED';
     CREATE FUNCTION sessionwire_alive(timeout_secs float8) RETURNS SETOF text
     LANGUAGE sql STABLE AS $$
         SELECT p.epoch FROM processes p
@@ -614,11 +615,11 @@ impl<C: GenericClient> Queries for Postgres<'_, C> {
         Ok(rows.iter().map(row_to_session).collect())
     }
 
-    fn not_ended(&mut self) -> StoreResult<Vec<SessionRecord>> {
+    fn not_ended(&mut self, owner: Option<&str>) -> StoreResult<Vec<SessionRecord>> {
         let rows = self.query(
             "SELECT id, owner, title, state, last_seq, created_at, updated_at FROM sessions
-             WHERE state != 'ENDED'",
-            &[],
+             WHERE state != 'ENDED' AND ($1::text IS NULL OR owner = $1)",
+            &[&owner],
         )?;
         Ok(rows.iter().map(row_to_session).collect())
     }
