@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Three server processes on one PostgreSQL against one process on SQLite, in one run (issue 16):
 #   1. one process on SQLite: three swload instances at once, one user each (--token a/b/c);
-#   2. three processes on one PostgreSQL database, each swload instance on its own process and
+#   2. one process on PostgreSQL, the same;
+#   3. three processes on one PostgreSQL database, each swload instance on its own process and
 #      its own user: every user is served where its connections are (nothing relayed);
-#   3. the same three processes, the three instances one user (the no-token default): the user
+#   4. the same three processes, the three instances one user (the no-token default): the user
 #      is served by one process and the connections on the other two are relayed to it.
 # Each instance runs SWLOAD_CONNS connections (default 34) of SWLOAD_TURNS echo turns (20) and
 # checks every seq, ack and echo. Prints each instance's line and the sum per case: events are
@@ -96,6 +97,11 @@ three_processes() {
     run "$name" "${ports[@]}" "$3" "$4" "$5"
     stop_all
 }
+
+psql -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE postgres_1_process" postgres
+start "$PG_URL/postgres_1_process" "a,b,c"
+run postgres_1_process "$PORT" "$PORT" "$PORT" a b c
+stop_all
 
 three_processes postgres_3_processes_users_spread "a,b,c" a b c
 three_processes postgres_3_processes_one_user_relayed "" "" "" ""
