@@ -584,7 +584,7 @@ impl Connection {
             return Ok(());
         };
         let epoch = match self.hub.place_user(&user.0).await {
-            Ok(Placement::Here { .. }) => self.hub.epoch.clone(),
+            Ok(Placement::Here) => self.hub.epoch.clone(),
             Ok(Placement::There(host)) => {
                 let Some(cluster) = self.hub.cluster().cloned() else {
                     self.protocol.refuse_hello_unavailable();

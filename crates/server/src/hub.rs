@@ -353,19 +353,20 @@ impl Hub {
     }
 
     /// Where `owner`'s sessions are served. Without a cluster, always here. The first time a
-    /// user is placed here after it was taken from nobody or from a dead process, its sessions
-    /// are recovered (as a restart recovers them) before anyone is served; connections of the
-    /// same user arriving meanwhile wait for that.
+    /// user is placed here, its sessions are recovered (as a restart recovers them: another
+    /// process may have served them until it died) before anyone is served; connections of the
+    /// same user arriving meanwhile wait for that. A recovery that failed is tried again by the
+    /// next placement: the lease being this process's already does not make it recovered.
     pub async fn place_user(self: &Arc<Self>, owner: &str) -> StoreResult<Placement> {
         let Some(cluster) = self.cluster().cloned() else {
-            return Ok(Placement::Here { claimed: false });
+            return Ok(Placement::Here);
         };
         let cell = lock(&self.placing)
             .entry(owner.to_owned())
             .or_default()
             .clone();
         if cell.initialized() {
-            return Ok(Placement::Here { claimed: false });
+            return Ok(Placement::Here);
         }
         let placed = cell
             .get_or_try_init(|| async {
@@ -375,20 +376,21 @@ impl Hub {
                     .map_err(|error| NotHere::Failed(anyhow!("placing a user: {error}")))?
                     .map_err(NotHere::Failed)?;
                 match placement {
-                    Placement::Here { claimed: true } => {
-                        tracing::info!(owner, "serving a user taken over; recovering its sessions");
-                        crate::recovery::recover_owner(self, owner)
+                    Placement::Here => {
+                        let recovered = crate::recovery::recover_owner(self, owner)
                             .await
                             .map_err(NotHere::Failed)?;
+                        if recovered > 0 {
+                            tracing::info!(owner, recovered, "serving a user taken over");
+                        }
                         Ok(())
                     }
-                    Placement::Here { claimed: false } => Ok(()),
                     Placement::There(epoch) => Err(NotHere::There(epoch)),
                 }
             })
             .await;
         match placed {
-            Ok(()) => Ok(Placement::Here { claimed: false }),
+            Ok(()) => Ok(Placement::Here),
             Err(NotHere::There(epoch)) => Ok(Placement::There(epoch)),
             Err(NotHere::Failed(error)) => Err(error),
         }

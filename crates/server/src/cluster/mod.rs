@@ -41,9 +41,9 @@ use tokio::sync::mpsc;
 /// Where a user's sessions are served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placement {
-    /// Here; `claimed`: the lease was just taken (from nobody, or from a process that died),
-    /// so the user's sessions are recovered before they are served.
-    Here { claimed: bool },
+    /// Here: the lease is this process's (taken just now, from nobody or from a process that
+    /// is not alive, or by an earlier call of this process).
+    Here,
     /// By the live process with this epoch.
     There(String),
 }
@@ -407,24 +407,19 @@ impl Cluster {
     pub fn place(&self, owner: &str) -> StoreResult<Placement> {
         let (epoch, timeout) = (&*self.epoch, seconds(self.lease_timeout));
         self.control(|client| {
-            let taken = client.query_opt(
+            client.execute(
                 "INSERT INTO user_leases (owner, epoch) VALUES ($1, $2)
                  ON CONFLICT (owner) DO UPDATE SET epoch = excluded.epoch
                  WHERE user_leases.epoch <> excluded.epoch
-                 AND user_leases.epoch NOT IN (SELECT sessionwire_alive($3))
-                 RETURNING epoch",
+                 AND user_leases.epoch NOT IN (SELECT sessionwire_alive($3))",
                 &[&owner, &epoch, &timeout],
             )?;
-            if taken.is_some() {
-                lock(&self.held).insert(owner.to_owned());
-                return Ok(Placement::Here { claimed: true });
-            }
             let holder: String = client
                 .query_one("SELECT epoch FROM user_leases WHERE owner = $1", &[&owner])?
                 .get(0);
             Ok(if holder == epoch {
                 lock(&self.held).insert(owner.to_owned());
-                Placement::Here { claimed: false }
+                Placement::Here
             } else {
                 Placement::There(holder)
             })
