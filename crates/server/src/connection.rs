@@ -74,7 +74,7 @@ const OPEN_DEADLINE: Duration = Duration::from_secs(5);
 
 impl Upstream {
     /// Completes once a relayed client's queue overflowed (never for a local client).
-    async fn overflowed(queue: Option<Arc<crate::cluster::ProxyQueue>>) {
+    async fn overflowed(queue: Option<Arc<crate::registry::QueueState>>) {
         match queue {
             Some(queue) => queue.overflow.notified().await,
             None => std::future::pending().await,
@@ -500,7 +500,7 @@ impl Connection {
     }
 
     /// The queue of what the holder sends a relayed client (none for a local one).
-    fn relayed_queue(&self) -> Option<Arc<crate::cluster::ProxyQueue>> {
+    fn relayed_queue(&self) -> Option<Arc<crate::registry::QueueState>> {
         self.upstream.as_ref().map(|up| up.link.queue.clone())
     }
 

@@ -50,10 +50,54 @@ pub struct QueueState {
     pub overflow: Notify,
 }
 
+/// What [`QueueState::admit`] made of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    /// Counted: it goes in the queue.
+    Queued,
+    /// It passed the bound: the queue has overflowed just now (its reader is woken).
+    Overflowed,
+    /// The queue had overflowed already: it takes nothing more.
+    Refused,
+}
+
 impl QueueState {
+    /// A bound of `limit` bytes, with nothing queued.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            queued: AtomicUsize::new(0),
+            limit,
+            overflowed: AtomicBool::new(false),
+            overflow: Notify::new(),
+        }
+    }
+
     /// True once the queue has passed its limit (it then takes nothing more).
     pub fn has_overflowed(&self) -> bool {
         self.overflowed.load(Ordering::SeqCst)
+    }
+
+    /// Counts `size` bytes more, unless that passes the bound (one frame larger than the bound
+    /// still goes through an empty queue).
+    pub fn admit(&self, size: usize) -> Admitted {
+        if self.has_overflowed() {
+            return Admitted::Refused;
+        }
+        let before = self.queued.fetch_add(size, Ordering::SeqCst);
+        if before > 0 && before + size > self.limit {
+            self.queued.fetch_sub(size, Ordering::SeqCst);
+            if self.overflowed.swap(true, Ordering::SeqCst) {
+                return Admitted::Refused;
+            }
+            self.overflow.notify_one();
+            return Admitted::Overflowed;
+        }
+        Admitted::Queued
+    }
+
+    /// `size` bytes were taken off the queue (or never made it into its channel).
+    pub fn taken(&self, size: usize) {
+        self.queued.fetch_sub(size, Ordering::SeqCst);
     }
 }
 
@@ -68,9 +112,7 @@ impl EventQueue {
     /// The next event (None when every handle is gone).
     pub async fn recv(&mut self) -> Option<StoredEvent> {
         let event = self.events.recv().await?;
-        self.state
-            .queued
-            .fetch_sub(event.text.len(), Ordering::SeqCst);
+        self.state.taken(event.text.len());
         Some(event)
     }
 
@@ -89,12 +131,7 @@ impl ConnHandle {
     /// A handle and the queue the connection drains, holding at most `limit` bytes of frames.
     pub fn new(id: ConnId, limit: usize) -> (Self, EventQueue) {
         let (events, rx) = mpsc::unbounded_channel();
-        let queue = Arc::new(QueueState {
-            queued: AtomicUsize::new(0),
-            limit,
-            overflowed: AtomicBool::new(false),
-            overflow: Notify::new(),
-        });
+        let queue = Arc::new(QueueState::new(limit));
         (
             Self {
                 id,
@@ -109,28 +146,19 @@ impl ConnHandle {
     }
 
     fn deliver(&self, event: &StoredEvent) {
-        let queue = &self.queue;
-        if queue.has_overflowed() {
-            return;
-        }
         let size = event.text.len();
-        let before = queue.queued.fetch_add(size, Ordering::SeqCst);
-        let queued = before + size;
-        // One event larger than the bound still goes through an empty queue.
-        if before > 0 && queued > queue.limit {
-            queue.queued.fetch_sub(size, Ordering::SeqCst);
-            if !queue.overflowed.swap(true, Ordering::SeqCst) {
-                tracing::warn!(
-                    connection = self.id,
-                    queued,
-                    "connection too slow for its events; closing it"
-                );
-                queue.overflow.notify_one();
+        match self.queue.admit(size) {
+            Admitted::Queued => {
+                if self.events.send(event.clone()).is_err() {
+                    self.queue.taken(size);
+                }
             }
-            return;
-        }
-        if self.events.send(event.clone()).is_err() {
-            queue.queued.fetch_sub(size, Ordering::SeqCst);
+            Admitted::Overflowed => tracing::warn!(
+                connection = self.id,
+                queued = self.queue.queued.load(Ordering::SeqCst) + size,
+                "connection too slow for its events; closing it"
+            ),
+            Admitted::Refused => {}
         }
     }
 }

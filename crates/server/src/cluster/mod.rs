@@ -24,7 +24,11 @@
 
 pub mod relay;
 
-use crate::{hub::Hub, registry::lock, store::StoreResult};
+use crate::{
+    hub::Hub,
+    registry::{lock, Admitted, QueueState},
+    store::StoreResult,
+};
 use anyhow::{anyhow, Context};
 use postgres::{Client, NoTls};
 use std::{
@@ -107,31 +111,9 @@ impl Credit {
 struct ProxyEnd {
     host: String,
     to_client: mpsc::UnboundedSender<ToClient>,
-    queue: Arc<ProxyQueue>,
-}
-
-/// What the two ends of a relayed client's queue share: the bytes of frames in it, bounded
-/// like a local connection's event queue (`--max-queued-bytes`'s 8 MiB).
-#[derive(Debug)]
-pub struct ProxyQueue {
-    queued: std::sync::atomic::AtomicUsize,
-    limit: usize,
-    overflowed: AtomicBool,
-    /// Woken once, when the queue first passes its limit (a write to the client's socket that
-    /// is stuck gives up then).
-    pub overflow: tokio::sync::Notify,
-}
-
-impl ProxyQueue {
-    /// True once its client fell too far behind (the link then ends: close 1013).
-    pub fn has_overflowed(&self) -> bool {
-        self.overflowed.load(Ordering::SeqCst)
-    }
-
-    /// A frame was taken off the queue.
-    pub fn taken(&self, bytes: usize) {
-        self.queued.fetch_sub(bytes, Ordering::SeqCst);
-    }
+    /// Bounded like a local connection's event queue (`--max-queued-bytes`, 8 MiB): a client
+    /// that falls behind is closed with 1013, as a local one is.
+    queue: Arc<QueueState>,
 }
 
 impl fmt::Debug for Links {
@@ -149,7 +131,7 @@ pub struct ProxyLink {
     pub link: u64,
     pub host: String,
     pub from_host: mpsc::UnboundedReceiver<ToClient>,
-    pub queue: Arc<ProxyQueue>,
+    pub queue: Arc<QueueState>,
 }
 
 /// The receiving half of a hosted connection: the client's frames, in order; `None` once the
@@ -176,12 +158,7 @@ impl Links {
     pub fn open_proxy(&self, host: &str, limit: usize) -> ProxyLink {
         let link = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (to_client, from_host) = mpsc::unbounded_channel();
-        let queue = Arc::new(ProxyQueue {
-            queued: std::sync::atomic::AtomicUsize::new(0),
-            limit,
-            overflowed: AtomicBool::new(false),
-            overflow: tokio::sync::Notify::new(),
-        });
+        let queue = Arc::new(QueueState::new(limit));
         lock(&self.proxies).insert(
             link,
             ProxyEnd {
@@ -257,18 +234,16 @@ impl Links {
                     return;
                 };
                 let size = message.data.len();
-                let before = end.queue.queued.fetch_add(size, Ordering::SeqCst);
-                // One frame larger than the bound still goes through an empty queue.
-                if before > 0 && before + size > end.queue.limit {
+                if end.queue.admit(size) != Admitted::Queued {
                     // Its client does not keep up: the link ends (close 1013: reconnect and
                     // replay), as a local connection's would.
                     tracing::warn!(link = message.link, "a relayed client does not keep up");
-                    end.queue.overflowed.store(true, Ordering::SeqCst);
-                    end.queue.overflow.notify_one();
                     proxies.remove(&message.link);
                     return;
                 }
-                let _ = end.to_client.send(ToClient::Frame(message.data));
+                if end.to_client.send(ToClient::Frame(message.data)).is_err() {
+                    end.queue.taken(size);
+                }
             }
             Kind::Opened => {
                 if let Some(end) = lock(&self.proxies)
