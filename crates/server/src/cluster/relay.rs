@@ -8,7 +8,7 @@
 //! - A frame larger than a notification's payload (8,000 bytes) goes in chunks, joined again
 //!   before it is handed on.
 //! - Nothing is retried: a relay that loses its connection to the database has lost what was in
-//!   flight, so it ends every link through it ([`Relay::end_all`]); their clients reconnect and
+//!   flight, so it ends every link through it ([`Links::end_all`]); their clients reconnect and
 //!   replay from their last seq, which loses nothing.
 
 use super::Links;
@@ -33,6 +33,9 @@ const OUTBOX: usize = 65_536;
 
 /// At most this many messages go in one round trip.
 const BATCH: usize = 512;
+
+/// Sends a batch: one notification per (channel, payload), in the arrays' order.
+const NOTIFY: &str = "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS t(c, p)";
 
 /// A sender idle this long checks its connection before it sends.
 const IDLE_PROBE: Duration = Duration::from_secs(1);
@@ -255,18 +258,24 @@ fn send_loop(
 ) {
     let mut last_sent = std::time::Instant::now();
     let mut outages_seen = outages.load(Ordering::SeqCst);
+    // The statement that sends a batch, prepared on the current connection.
+    let mut notify: Option<postgres::Statement> = None;
     while let Some(first) = inbox.blocking_recv() {
         // A connection that broke meanwhile (the database restarted: the listener saw it and
         // ended the links then; or an idle one checked now) is replaced before it sends, so
         // nothing of this batch is lost and no link has to end for it.
-        let outage = outages.load(Ordering::SeqCst) != outages_seen;
-        outages_seen = outages.load(Ordering::SeqCst);
+        let outages_now = outages.load(Ordering::SeqCst);
+        let outage = outages_now != outages_seen;
+        outages_seen = outages_now;
         if outage
             || client.is_closed()
             || (last_sent.elapsed() > IDLE_PROBE && client.is_valid(PROBE_TIMEOUT).is_err())
         {
             match target.connect(NoTls) {
-                Ok(fresh) => client = fresh,
+                Ok(fresh) => {
+                    client = fresh;
+                    notify = None;
+                }
                 Err(error) => tracing::warn!(%error, "the relay cannot reconnect"),
             }
         }
@@ -282,10 +291,14 @@ fn send_loop(
                 next = inbox.try_recv().ok();
             }
         }
-        let sent = client.execute(
-            "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS t(c, p)",
-            &[&channels, &payloads],
-        );
+        // Prepared once per connection: an unprepared statement costs a round trip more.
+        if notify.is_none() {
+            notify = client.prepare(NOTIFY).ok();
+        }
+        let sent = match &notify {
+            Some(statement) => client.execute(statement, &[&channels, &payloads]),
+            None => client.execute(NOTIFY, &[&channels, &payloads]),
+        };
         last_sent = std::time::Instant::now();
         if let Err(error) = sent {
             // What was in flight is lost: every link through this process ends, and their
@@ -295,7 +308,10 @@ fn send_loop(
                 links.end_all();
             }
             match target.connect(NoTls) {
-                Ok(fresh) => client = fresh,
+                Ok(fresh) => {
+                    client = fresh;
+                    notify = None;
+                }
                 Err(error) => {
                     tracing::error!(%error, "the relay cannot reconnect; retrying");
                     std::thread::sleep(Duration::from_secs(1));

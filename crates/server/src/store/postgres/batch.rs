@@ -41,7 +41,16 @@ pub(super) struct Batched<'c, C> {
     pub(super) sessions: std::collections::HashSet<String>,
 }
 
-impl<C: GenericClient> Batched<'_, C> {
+impl<'c, C: GenericClient> Batched<'c, C> {
+    /// A batch with nothing buffered yet, over `inner`'s transaction.
+    pub(super) fn new(inner: Postgres<'c, C>) -> Self {
+        Self {
+            inner,
+            buffers: Buffers::default(),
+            sessions: std::collections::HashSet::new(),
+        }
+    }
+
     /// The sessions the batch wrote to.
     pub(super) fn sessions(&self) -> Vec<String> {
         Vec::from_iter(self.sessions.iter().cloned())
@@ -487,14 +496,10 @@ mod tests {
             tx.commit().unwrap();
             let mut statements = HashMap::new();
             let mut tx = batched.transaction().unwrap();
-            let mut queries = Batched {
-                inner: Postgres {
-                    client: &mut tx,
-                    statements: &mut statements,
-                },
-                buffers: Buffers::default(),
-                sessions: std::collections::HashSet::new(),
-            };
+            let mut queries = Batched::new(Postgres {
+                client: &mut tx,
+                statements: &mut statements,
+            });
             apply(&mut queries, seed, 300);
             queries.flush().unwrap();
             tx.commit().unwrap();

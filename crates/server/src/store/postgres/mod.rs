@@ -184,29 +184,6 @@ impl SqlStore<PostgresReaders> {
     }
 }
 
-/// Whether every user whose sessions a batch wrote is leased to this process (crate::cluster),
-/// with their lease rows locked until the commit, so no other process takes one over meanwhile.
-fn leases_held(client: &mut Client, sessions: &[String], epoch: &str) -> StoreResult<bool> {
-    if sessions.is_empty() {
-        return Ok(true);
-    }
-    let owners: Vec<String> = client
-        .query(
-            "SELECT DISTINCT owner FROM sessions WHERE id = ANY($1)",
-            &[&sessions],
-        )?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    let leased = client
-        .query(
-            "SELECT owner FROM user_leases WHERE owner = ANY($1) AND epoch = $2 FOR SHARE",
-            &[&owners, &epoch],
-        )?
-        .len();
-    Ok(leased == owners.len())
-}
-
 fn migrate(client: &mut Client) -> StoreResult<()> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
@@ -288,27 +265,23 @@ impl Backend for PostgresWriter {
                 }
                 Err(error) => return Err(error.into()),
             }
-            let mut batched = batch::Batched {
-                inner: Postgres {
-                    client: &mut connection.client,
-                    statements: &mut connection.statements,
-                },
-                buffers: batch::Buffers::default(),
-                sessions: std::collections::HashSet::new(),
-            };
+            let mut batched = batch::Batched::new(Postgres {
+                client: &mut connection.client,
+                statements: &mut connection.statements,
+            });
             let applied = body(&mut batched).and_then(|()| batched.flush());
             let sessions = batched.sessions();
             let applied = applied.and_then(|()| {
-                if !leases_held(&mut connection.client, &sessions, &self.epoch)? {
+                if !batched.inner.leases_held(&sessions, &self.epoch)? {
                     // Another process serves some of these users now (this one was paused or
                     // cut off past its lease timeout): nothing of it may be written, and this
                     // process's picture of those users is stale. It exits; its clients
                     // reconnect to whoever serves them.
-                    let _ = connection.client.batch_execute("ROLLBACK");
+                    let _ = batched.inner.client.batch_execute("ROLLBACK");
                     tracing::error!("this process lost users it was writing for; exiting");
                     std::process::exit(75);
                 }
-                Ok(connection.client.batch_execute("COMMIT")?)
+                Ok(batched.inner.client.batch_execute("COMMIT")?)
             });
             if let Err(error) = applied {
                 let _ = connection.client.batch_execute("ROLLBACK");
@@ -493,6 +466,32 @@ impl<C: GenericClient> Postgres<'_, C> {
     ) -> StoreResult<Option<Row>> {
         let statement = self.statement(sql)?;
         Ok(self.client.query_opt(&statement, params)?)
+    }
+}
+
+impl<C: GenericClient> Postgres<'_, C> {
+    /// Whether every user whose sessions a batch wrote is leased to this process
+    /// (crate::cluster), with their lease rows locked until the commit, so no other process
+    /// takes one over meanwhile. (Prepared once per connection: it runs with every commit.)
+    fn leases_held(&mut self, sessions: &[String], epoch: &str) -> StoreResult<bool> {
+        if sessions.is_empty() {
+            return Ok(true);
+        }
+        let owners: Vec<String> = self
+            .query(
+                "SELECT DISTINCT owner FROM sessions WHERE id = ANY($1)",
+                &[&sessions],
+            )?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let leased = self
+            .query(
+                "SELECT owner FROM user_leases WHERE owner = ANY($1) AND epoch = $2 FOR SHARE",
+                &[&owners, &epoch],
+            )?
+            .len();
+        Ok(leased == owners.len())
     }
 }
 
