@@ -93,7 +93,8 @@
 //!     `tool_call_update {status: "failed"}`, then `{stopReason: "cancelled"}`;
 //!   - another optionId: prompt error -32602; a JSON-RPC error answer: prompt error -32603.
 //! - `/wait`: nothing until `session/cancel`, then `{stopReason: "cancelled"}`.
-//! - `/late`: as `/wait`, then after the `cancelled` answer two more chunks `late 1`, `late 2`.
+//! - `/late`: as `/wait`, then after the `cancelled` answer two more chunks `late 1`, `late 2`,
+//!   written together with the answer.
 //! - `/crash`: chunk `crashing`, then the process exits with status 3 (no answer).
 //! - `/garbage T`: the stdout line `this line is not JSON {`, then `echo: T` in 3 chunks,
 //!   `end_turn`.

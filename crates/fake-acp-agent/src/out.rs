@@ -40,6 +40,21 @@ impl Out {
         self.line(&message.to_string());
     }
 
+    /// Writes several JSON-RPC messages in one write, so a reader gets them in one read (a pipe
+    /// write of at most 4 KiB is atomic): `/late`'s chunks arrive together with its answer.
+    pub fn send_together(&self, messages: &[Value]) {
+        let mut text = String::new();
+        for message in messages {
+            text.push_str(&message.to_string());
+            text.push('\n');
+        }
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stdout = io::stdout().lock();
+        if let Err(err) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+            eprintln!("fake-acp-agent: writing stdout failed: {err}");
+        }
+    }
+
     /// Answers request `id` with `result`.
     pub fn result(&self, id: &Value, result: Value) {
         self.send(&json!({"jsonrpc": "2.0", "id": id, "result": result}));

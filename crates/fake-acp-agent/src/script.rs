@@ -43,9 +43,7 @@ pub fn run(mut turn: Turn, text: &str) {
         }
         ("/late", _) => {
             turn.wait_cancel();
-            turn.finish(End::Stop("cancelled"));
-            turn.message("late 1");
-            turn.message("late 2");
+            turn.cancelled_then(&["late 1", "late 2"]);
             return;
         }
         ("/crash", _) => {

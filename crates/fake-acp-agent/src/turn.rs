@@ -125,13 +125,7 @@ impl Turn {
         if self.answered {
             return;
         }
-        self.answered = true;
-        let exchange = Exchange {
-            user: std::mem::take(&mut self.user),
-            agent: std::mem::take(&mut self.reply),
-        };
-        self.agent.store.record(&self.session_id, exchange);
-        self.agent.idle(&self.session_id);
+        self.close();
         match end {
             End::Stop(reason) => self
                 .agent
@@ -139,6 +133,36 @@ impl Turn {
                 .result(&self.id, json!({"stopReason": reason})),
             End::Error(code, message) => self.agent.out.error(&self.id, code, message),
         }
+    }
+
+    /// Answers the prompt `cancelled` and, in the same write, sends `late` chunks after the
+    /// answer (a misbehaving agent, for `/late`); they are not the turn's.
+    pub fn cancelled_then(&mut self, late: &[&str]) {
+        self.close();
+        let mut messages =
+            vec![json!({"jsonrpc": "2.0", "id": self.id, "result": {"stopReason": "cancelled"}})];
+        for text in late {
+            messages.push(json!({
+                "jsonrpc": "2.0",
+                "method": "session/update",
+                "params": {"sessionId": self.session_id, "update": {
+                    "sessionUpdate": "agent_message_chunk",
+                    "content": {"type": "text", "text": text},
+                }},
+            }));
+        }
+        self.agent.out.send_together(&messages);
+    }
+
+    /// The prompt is answered: the session is idle again and the exchange is in its history.
+    fn close(&mut self) {
+        self.answered = true;
+        let exchange = Exchange {
+            user: std::mem::take(&mut self.user),
+            agent: std::mem::take(&mut self.reply),
+        };
+        self.agent.store.record(&self.session_id, exchange);
+        self.agent.idle(&self.session_id);
     }
 
     /// Writes a raw line to stdout (for `/garbage`).

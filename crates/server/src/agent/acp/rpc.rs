@@ -130,23 +130,39 @@ impl Process {
             let exited_tx = exited_tx.clone();
             let session = session.to_owned();
             tokio::spawn(async move {
-                let mut lines = BufReader::new(stdout).lines();
+                let mut reader = BufReader::new(stdout);
+                let mut line = String::new();
+                // Answers read but not handed over yet: see `deliver` below.
+                let mut answers = Vec::new();
                 loop {
-                    match lines.next_line().await {
-                        Ok(Some(line)) => {
+                    line.clear();
+                    match reader.read_line(&mut line).await {
+                        Ok(0) => break,
+                        Ok(_) => {
+                            let text = line.trim_end_matches(['\n', '\r']);
                             // Sent outside the lock: a full channel waits for the turn.
                             if let Some((updates, update)) =
-                                handle_line(&shared, &writer, &session, &line)
+                                handle_line(&shared, &writer, &session, text, &mut answers)
                             {
                                 let _ = updates.send(update).await;
                             }
+                            // An answer is handed over once the lines that came with it are
+                            // handled: updates an agent wrote after answering a cancelled
+                            // prompt are dropped before the next prompt can claim them.
+                            if !reader.buffer().contains(&b'\n') {
+                                for (waiter, answer) in answers.drain(..) {
+                                    let _ = waiter.send(answer);
+                                }
+                            }
                         }
-                        Ok(None) => break,
                         Err(error) => {
                             tracing::warn!(session = %session, %error, "acp agent: unreadable output");
                             break;
                         }
                     }
+                }
+                for (waiter, answer) in answers.drain(..) {
+                    let _ = waiter.send(answer);
                 }
                 // Its exit status, when it exits right after, says more than "closed its output".
                 let mut status = exited_tx.subscribe();
@@ -278,6 +294,7 @@ fn handle_line(
     writer: &mpsc::UnboundedSender<String>,
     session: &str,
     line: &str,
+    answers: &mut Vec<(oneshot::Sender<Answer>, Answer)>,
 ) -> Option<(Updates, Incoming)> {
     let Ok(mut message) = serde_json::from_str::<Value>(line) else {
         // An agent that prints to stdout what belongs to stderr: the line is logged and skipped.
@@ -305,7 +322,7 @@ fn handle_line(
                 (None, None) => Err("an answer with neither result nor error".to_owned()),
             };
             if let Some(waiter) = lock(shared).pending.remove(&id) {
-                let _ = waiter.send(answer);
+                answers.push((waiter, answer));
             }
         }
         (Some("session/update"), None) => {
