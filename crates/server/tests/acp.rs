@@ -471,7 +471,7 @@ async fn a_crash_with_a_request_waiting_expires_it_and_the_agent_session_goes_on
         .iter()
         .filter(|f| ty(f) == "permission_resolved")
         .collect();
-    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved.len(), 1, "the recovered log: {log:#?}");
     assert_eq!(resolved[0]["outcome"], "expired");
     assert_eq!(resolved[0]["requestId"], request["requestId"]);
     let end = log.iter().rfind(|f| is_turn_end(f)).unwrap();
