@@ -5,8 +5,8 @@
 # with three processes on each database (SESSIONWIRE_TEST_PROCESSES=3), each new client on the
 # next process, so most are relayed to the process serving their user. Then the crash test
 # of crates/reliability on it: the real binary SIGKILLed mid-stream and restarted, every acked
-# message stored once and run once; and again with three processes, one of them killed each
-# round.
+# message stored once and run once; and again with three processes, one of them, at random,
+# killed each round (the run prints its seed; `--seed N` replays it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh

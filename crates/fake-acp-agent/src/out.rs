@@ -50,7 +50,10 @@ impl Out {
         }
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let mut stdout = io::stdout().lock();
-        if let Err(err) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        if let Err(err) = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
             eprintln!("fake-acp-agent: writing stdout failed: {err}");
         }
     }

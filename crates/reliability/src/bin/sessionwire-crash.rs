@@ -3,8 +3,10 @@
 //! unacknowledged messages with the same ids, and resumes. Repeated `--iterations` times.
 //!
 //! With `--processes N` (a `postgres://` `--db`), N servers share the database; clients are
-//! spread over them, each round kills one of them (in turn: sometimes the one serving the
-//! user, sometimes one only relaying to it), and every client reconnects to another one.
+//! spread over them, each round kills one of them at random (sometimes the one serving the
+//! user, sometimes one only relaying to it), and every client reconnects to one at random.
+//! The moment, the victim and the reconnections come from `--seed` (printed at the start, so
+//! a failing run can be replayed).
 //!
 //! Checked: every acknowledged message is stored exactly once and run exactly once (one
 //! `turn_start` per `user_message`: a message acked and still queued at the kill runs after the
@@ -40,6 +42,27 @@ struct Args {
     /// How many server processes share the database (more than one needs a `postgres://` --db).
     #[arg(long, default_value_t = 1)]
     processes: usize,
+    /// The seed of the kills' moments, victims and reconnections (default: from the clock).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+/// splitmix64: a small, well-mixed generator; a seeded run replays the same choices.
+struct Choices(u64);
+
+impl Choices {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (n > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
 }
 
 /// Connects and resyncs, again while the server answers by closing (a process that relayed
@@ -77,6 +100,13 @@ async fn main() -> Result<()> {
         .clone()
         .map_or_else(|| dir.path().join("crash.db").into_os_string(), Into::into);
     let started = Instant::now();
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |since| since.as_nanos() as u64)
+    });
+    println!("crash test: seed {seed} (--seed {seed} replays its choices)");
+    let mut choices = Choices(seed);
 
     ensure!(
         args.processes >= 1 && (args.processes == 1 || args.db.is_some()),
@@ -113,13 +143,14 @@ async fn main() -> Result<()> {
                 .await?;
         }
         // Let the turns stream for a while, reading as they go, then kill mid-stream.
-        let deadline = Instant::now() + Duration::from_millis(150 + u64::from(round % 5) * 60);
+        let streaming = 100 + choices.below(400) as u64;
+        let deadline = Instant::now() + Duration::from_millis(streaming);
         while Instant::now() < deadline {
             for client in &mut clients {
                 let _ = tokio::time::timeout(Duration::from_millis(10), client.next_frame()).await;
             }
         }
-        let victim = round as usize % servers.len();
+        let victim = choices.below(servers.len());
         let killed = servers.remove(victim);
         killed.kill().await?;
         kills += 1;
@@ -131,8 +162,8 @@ async fn main() -> Result<()> {
             victim,
             ServerProcess::start(&binary, &db, &addresses[victim], &[]).await?,
         );
-        for (index, (client, session)) in clients.iter_mut().zip(&sessions).enumerate() {
-            let address = &addresses[(index + round as usize + 1) % addresses.len()];
+        for (client, session) in clients.iter_mut().zip(&sessions) {
+            let address = &addresses[choices.below(addresses.len())];
             let reconnected = reconnect(client, address).await?;
             let row = &reconnected["sessions"][0];
             ensure!(
@@ -202,7 +233,7 @@ async fn main() -> Result<()> {
         server.kill().await?;
     }
     println!(
-        "crash test: {} server process(es), {} rounds, {kills} SIGKILLs, {} clients, {stored_messages} messages stored and {runs} run exactly once, {events} events dense, {:.1}s",
+        "crash test: {} server process(es), {} rounds, {kills} SIGKILLs at random, {} clients, {stored_messages} messages stored and {runs} run exactly once, {events} events dense, seed {seed}, {:.1}s",
         args.processes,
         args.iterations,
         args.clients,
