@@ -6,14 +6,18 @@
 #      its own user: every user is served where its connections are (nothing relayed);
 #   4. the same three processes, the three instances one user (the no-token default): the user
 #      is served by one process and the connections on the other two are relayed to it.
-# Each instance runs SWLOAD_CONNS connections (default 34) of SWLOAD_TURNS echo turns (20) and
-# checks every seq, ack and echo. Prints each instance's line and the sum per case: events are
-# summed over the instances, divided by the slowest instance's time.
+# Each instance runs SWLOAD_CONNS connections (default 34) of SWLOAD_TURNS echo turns (100: a
+# case lasts 2-4 s; at 20 it lasted under 0.6 s and its ratio spread by half) and checks every
+# seq, ack and echo. Prints each instance's line and the sum per case: events are summed over
+# the instances, divided by the slowest instance's time. With BENCH_PERF_DIR set, each case is
+# also recorded machine-wide by `perf record -a -g` into BENCH_PERF_DIR/NAME.data (where the
+# time goes: `perf report -i … --sort comm,dso`), and PostgreSQL's statements of each case, by
+# their total time (pg_stat_statements), into BENCH_PERF_DIR/NAME.statements.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CONNS=${SWLOAD_CONNS:-34}
-TURNS=${SWLOAD_TURNS:-20}
+TURNS=${SWLOAD_TURNS:-100}
 SWLOAD_MANIFEST=${SWLOAD_MANIFEST:-../shared/tools/swload/Cargo.toml}
 SWLOAD=target/swload/release/swload
 BIN=${1:-target/release/sessionwire-server}
@@ -30,7 +34,12 @@ cleanup() {
     pg_cluster_stop
 }
 trap cleanup EXIT
+if [ -n "${BENCH_PERF_DIR:-}" ]; then
+    PG_EXTRA_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+fi
 pg_cluster_start on
+psql_admin() { psql -q -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@" postgres; }
+[ -z "${BENCH_PERF_DIR:-}" ] || psql_admin -c "CREATE EXTENSION pg_stat_statements"
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -60,7 +69,13 @@ stop_all() {
 run() {
     local name=$1 i
     local ports=("$2" "$3" "$4") tokens=("$5" "$6" "$7")
-    local loads=()
+    local loads=() perf=
+    if [ -n "${BENCH_PERF_DIR:-}" ]; then
+        perf record -q -a -g -o "$BENCH_PERF_DIR/$name.data" 2>/dev/null &
+        perf=$!
+        sleep 0.5
+        psql_admin -c "SELECT pg_stat_statements_reset()" >/dev/null
+    fi
     for i in 0 1 2; do
         local token_args=()
         [ -n "${tokens[$i]}" ] && token_args=(--token "${tokens[$i]}")
@@ -69,6 +84,10 @@ run() {
         loads+=($!)
     done
     for pid in "${loads[@]}"; do wait "$pid"; done
+    if [ -n "$perf" ]; then
+        kill -INT "$perf"; wait "$perf" || true
+        psql_admin -c "SELECT round(total_exec_time) AS ms, calls, round(mean_exec_time::numeric, 3) AS mean_ms, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15" >"$BENCH_PERF_DIR/$name.statements"
+    fi
     local events=0 secs=0 line
     for i in 0 1 2; do
         line=$(cat "$WORK/out.$i")

@@ -3,6 +3,7 @@
 # (PostgreSQL refuses to run as root) and is removed by pg_cluster_stop. No system service.
 #
 #   pg_cluster_start [fsync on|off]   sets PG_URL=postgres://postgres@127.0.0.1:PORT
+#                                     (PG_EXTRA_OPTS: more server options, e.g. "-c name=value")
 #   pg_cluster_stop
 
 pg_bin() {
@@ -31,7 +32,7 @@ pg_cluster_start() {
     { cat "$PG_DIR/initdb.log"; return 1; }
   PG_PORT=$(pg_free_port)
   pg_as "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=$fsync" \
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=$fsync ${PG_EXTRA_OPTS:-}" \
     start >/dev/null || { cat "$PG_DIR/server.log"; return 1; }
   PG_URL="postgres://postgres@127.0.0.1:$PG_PORT"
   export PG_URL PG_DIR PG_PORT
