@@ -27,6 +27,10 @@ fi
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
   apt_packages+=(postgresql)
 fi
+# openssl: the TLS test of the PostgreSQL store makes its certificates with it.
+if ! command -v openssl >/dev/null; then
+  apt_packages+=(openssl)
+fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   log "installing ${apt_packages[*]} (apt)"
   ( $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_packages[@]}" >/tmp/sessionwire-apt.log 2>&1 ) &

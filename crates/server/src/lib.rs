@@ -186,8 +186,8 @@ async fn open_store(
             }
             Database::Postgres(url) => {
                 let shown = db.to_string();
-                let target = store::postgres::config_of(url, &shown)?;
-                let store = PostgresStore::open(&target, &shown, epoch.clone(), sink, failures)?;
+                let target = store::postgres::Target::parse(url, &shown)?;
+                let store = PostgresStore::open(&target, epoch.clone(), sink, failures)?;
                 let writer = store.writer_handle();
                 let cluster = cluster::Cluster::join(&target, epoch, lease_timeout)
                     .with_context(|| format!("joining the servers on {shown}"))?;

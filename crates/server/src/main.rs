@@ -22,7 +22,8 @@ struct Args {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "SESSIONWIRE_LISTEN", default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
-    /// The store: an SQLite file, or a `postgres://` URL that several servers may share.
+    /// The store: an SQLite file, or a `postgres://` URL that several servers may share
+    /// (`?sslmode=verify-full[&sslrootcert=ca.pem]` for TLS, the certificate always checked).
     #[arg(long, env = "SESSIONWIRE_DB", default_value = "sessionwire.db")]
     db: String,
     /// Which agent answers turns.

@@ -125,6 +125,90 @@ async fn a_database_outage_answers_unavailable_loses_nothing_acked_and_service_r
     server.stop().await;
 }
 
+#[tokio::test]
+async fn a_database_that_takes_only_tls_is_served_over_checked_tls_with_scram() {
+    if postgres_cluster().is_none() {
+        eprintln!("a PostgreSQL test: it runs in the PostgreSQL pass (scripts/test-postgres.sh)");
+        return;
+    }
+    let cluster = tokio::task::spawn_blocking(|| {
+        let cluster = PgCluster::start_tls();
+        let mut admin = cluster.admin();
+        admin
+            .batch_execute("CREATE ROLE sessionwire LOGIN PASSWORD 'secret'")
+            .unwrap();
+        admin
+            .batch_execute("CREATE DATABASE sw OWNER sessionwire")
+            .unwrap();
+        cluster
+    })
+    .await
+    .unwrap();
+    let base = format!(
+        "postgres://sessionwire:secret@127.0.0.1:{}/sw",
+        cluster.port
+    );
+    let ca = cluster.ca().display().to_string();
+    let url = format!("{base}?sslmode=verify-full&sslrootcert={ca}");
+
+    // Served: a whole turn stored and answered.
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = config_in(&dir);
+    config.db = Database::Postgres(url.clone());
+    let server = start_with(dir, config).await;
+    let mut client = server.client().await;
+    let (session, frames) = client.create_session("tls", "over TLS").await;
+    assert_eq!(assistant_text(&frames), "echo: over TLS");
+
+    // Every connection of the server is TLS (the database refuses any other on TCP, and its
+    // statistics say so), with the password sent by SCRAM.
+    let cluster = Arc::new(cluster);
+    let admin = cluster.clone();
+    let (encrypted, plain): (i64, i64) = tokio::task::spawn_blocking(move || {
+        let row = admin
+            .admin()
+            .query_one(
+                "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
+                 FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+                 WHERE a.usename = 'sessionwire'",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    })
+    .await
+    .unwrap();
+    assert!(
+        encrypted >= 3,
+        "the writer's, the cluster's and the relay's connections: {encrypted}"
+    );
+    assert_eq!(plain, 0);
+    client
+        .send_message(Some(&session), "again", "still TLS")
+        .await;
+    let frames = client.recv_until(is_turn_end).await;
+    assert_eq!(assistant_text(&frames), "echo: still TLS");
+    server.stop().await;
+
+    // Refused, each saying why: no TLS where the database insists on it; TLS checked against
+    // the system's roots, which do not know this CA.
+    for (url, expected) in [
+        (format!("{base}?sslmode=disable"), "no encryption"),
+        (format!("{base}?sslmode=require"), "certificate"),
+    ] {
+        let outcome = tokio::task::spawn_blocking(move || {
+            let target =
+                sessionwire_server::store::postgres::Target::parse(&url, "the test database")?;
+            target.connect().map(drop).map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+        let error = format!("{:#}", outcome.unwrap_err());
+        assert!(error.contains(expected), "{expected}: {error}");
+    }
+    drop(cluster);
+}
+
 /// A `sessionwire-server` process on `db`, SIGKILLed when dropped.
 struct Process {
     child: std::process::Child,

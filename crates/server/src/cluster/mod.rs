@@ -24,13 +24,14 @@
 
 pub mod relay;
 
+use crate::store::postgres::Target;
 use crate::{
     hub::Hub,
     registry::{lock, Admitted, QueueState},
     store::StoreResult,
 };
 use anyhow::{anyhow, Context};
-use postgres::{Client, NoTls};
+use postgres::Client;
 use std::{
     collections::{HashMap, HashSet},
     fmt,
@@ -282,7 +283,7 @@ pub struct Cluster {
     pub lease_timeout: Duration,
     /// For claims and scans (used from blocking threads only; `None` once dropped).
     control: Mutex<Option<Client>>,
-    target: postgres::Config,
+    target: Target,
     pub relay: relay::Relay,
     pub links: Arc<Links>,
     /// The users this process serves (placed here).
@@ -307,11 +308,11 @@ fn seconds(timeout: Duration) -> f64 {
 impl Cluster {
     /// Joins: registers this process, starts its heartbeat and its relay. Blocking.
     pub fn join(
-        target: &postgres::Config,
+        target: &Target,
         epoch: Arc<str>,
         lease_timeout: Duration,
     ) -> anyhow::Result<Arc<Self>> {
-        let mut control = target.connect(NoTls).context("the cluster's connection")?;
+        let mut control = target.connect().context("the cluster's connection")?;
         let id: i64 = control
             .query_one(
                 "INSERT INTO processes (epoch) VALUES ($1) RETURNING id",
@@ -332,9 +333,7 @@ impl Cluster {
             held: held.clone(),
             stopped: stopped.clone(),
         });
-        let mut beating = target
-            .connect(NoTls)
-            .context("the heartbeat's connection")?;
+        let mut beating = target.connect().context("the heartbeat's connection")?;
         Heartbeat::hold_lock(&mut beating, id)?;
         let heartbeat = Heartbeat {
             target: target.clone(),
@@ -366,7 +365,7 @@ impl Cluster {
         let mut retried = false;
         loop {
             if control.as_ref().is_none_or(Client::is_closed) {
-                *control = Some(self.target.connect(NoTls)?);
+                *control = Some(self.target.connect()?);
             }
             let client = control
                 .as_mut()
@@ -495,7 +494,7 @@ impl Drop for Cluster {
 
 /// The heartbeat thread's state.
 struct Heartbeat {
-    target: postgres::Config,
+    target: Target,
     /// Its connection, which holds the process's advisory lock.
     client: Option<Client>,
     /// The process's row id (its lock's key: 0x5357 << 48 + id).
@@ -527,7 +526,7 @@ impl Heartbeat {
                 return;
             }
             if client.as_ref().is_none_or(Client::is_closed) {
-                client = self.target.connect(NoTls).ok().and_then(|mut fresh| {
+                client = self.target.connect().ok().and_then(|mut fresh| {
                     Self::hold_lock(&mut fresh, self.id).ok()?;
                     Some(fresh)
                 });

@@ -12,8 +12,9 @@
 //!   replay from their last seq, which loses nothing.
 
 use super::Links;
+use crate::store::postgres::Target;
 use anyhow::{anyhow, Context};
-use postgres::{fallible_iterator::FallibleIterator, Client, NoTls};
+use postgres::{fallible_iterator::FallibleIterator, Client};
 use std::{
     collections::HashMap,
     sync::{
@@ -185,15 +186,11 @@ pub struct Relay {
 
 impl Relay {
     /// Connects the sender and the listener (which hands every message to `links`). Blocking.
-    pub fn start(
-        target: &postgres::Config,
-        epoch: Arc<str>,
-        links: Weak<Links>,
-    ) -> anyhow::Result<Self> {
+    pub fn start(target: &Target, epoch: Arc<str>, links: Weak<Links>) -> anyhow::Result<Self> {
         let stopped = Arc::new(AtomicBool::new(false));
-        let mut listener = target.connect(NoTls).context("the relay's listener")?;
+        let mut listener = target.connect().context("the relay's listener")?;
         listener.batch_execute(&format!("LISTEN \"{}\"", channel_of(&epoch)))?;
-        let sender = target.connect(NoTls).context("the relay's sender")?;
+        let sender = target.connect().context("the relay's sender")?;
         let (outbox, inbox) = mpsc::channel(OUTBOX);
         // Bumped by the listener each time it loses the database: the sender's connection is
         // then as old as the outage, and is replaced before it sends.
@@ -251,7 +248,7 @@ impl Relay {
 /// The sender thread: sends what is queued, a batch per round trip, in order.
 fn send_loop(
     mut client: Client,
-    target: &postgres::Config,
+    target: &Target,
     mut inbox: mpsc::Receiver<(String, Vec<String>)>,
     links: &Weak<Links>,
     outages: &AtomicU64,
@@ -271,7 +268,7 @@ fn send_loop(
             || client.is_closed()
             || (last_sent.elapsed() > IDLE_PROBE && client.is_valid(PROBE_TIMEOUT).is_err())
         {
-            match target.connect(NoTls) {
+            match target.connect() {
                 Ok(fresh) => {
                     client = fresh;
                     notify = None;
@@ -307,7 +304,7 @@ fn send_loop(
             if let Some(links) = links.upgrade() {
                 links.end_all();
             }
-            match target.connect(NoTls) {
+            match target.connect() {
                 Ok(fresh) => {
                     client = fresh;
                     notify = None;
@@ -325,7 +322,7 @@ fn send_loop(
 /// and listens again.
 fn listen(
     mut client: Client,
-    target: &postgres::Config,
+    target: &Target,
     epoch: &str,
     links: &Weak<Links>,
     stopped: &AtomicBool,
@@ -368,7 +365,7 @@ fn listen(
             if stopped.load(Ordering::SeqCst) {
                 return;
             }
-            match target.connect(NoTls).and_then(|mut fresh| {
+            match target.connect().and_then(|mut fresh| {
                 fresh.batch_execute(&format!("LISTEN \"{}\"", channel_of(epoch)))?;
                 Ok(fresh)
             }) {

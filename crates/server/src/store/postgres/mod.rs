@@ -16,6 +16,9 @@
 //! resumes by itself once the database is back.
 
 mod batch;
+mod target;
+
+pub use target::Target;
 
 use super::{
     queries::{parse_state, EventRow, Queries},
@@ -24,7 +27,7 @@ use super::{
     CommitSink, FailureSink, PendingTurn, SessionRecord, StoreResult, StoredEvent,
 };
 use anyhow::{anyhow, Context};
-use postgres::{types::ToSql, Client, GenericClient, NoTls, Row, Statement};
+use postgres::{types::ToSql, Client, GenericClient, Row, Statement};
 use sessionwire_core::{routing::StoredMessage, SessionState};
 use std::{
     collections::HashMap,
@@ -113,32 +116,15 @@ const MAX_READERS: usize = 8;
 /// A read waits at most this long for a free connection before it fails.
 const READER_WAIT: Duration = Duration::from_secs(10);
 
-/// Connecting gives up after this long (a database that is down is answered `unavailable`
-/// rather than waited for).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// The PostgreSQL store.
 pub type PostgresStore = SqlStore<PostgresReaders>;
 
-/// How to reach the database: the parsed URL, printed without its password.
-#[derive(Clone)]
-struct Target {
-    config: postgres::Config,
-    shown: String,
-}
-
-impl fmt::Debug for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.shown)
-    }
-}
-
 impl Target {
-    fn connect(&self) -> StoreResult<Connection> {
+    /// A new connection with no statement prepared yet.
+    fn open(&self) -> StoreResult<Connection> {
         let client = self
-            .config
-            .connect(NoTls)
-            .with_context(|| format!("connecting to {}", self.shown))?;
+            .connect()
+            .with_context(|| format!("connecting to {}", self.shown()))?;
         Ok(Connection {
             client,
             statements: HashMap::new(),
@@ -157,19 +143,14 @@ impl SqlStore<PostgresReaders> {
     /// migrations and starts the writer, which hands every committed batch of events to `sink`.
     /// Blocking: call it off the async workers.
     pub fn open(
-        config: &postgres::Config,
-        shown: &str,
+        target: &Target,
         epoch: Arc<str>,
         sink: CommitSink,
         failures: FailureSink,
     ) -> StoreResult<Self> {
-        let config = config.clone();
-        let target = Target {
-            config,
-            shown: shown.to_owned(),
-        };
-        let mut writer = target.connect()?;
-        migrate(&mut writer.client).with_context(|| format!("migrating {shown}"))?;
+        let target = target.clone();
+        let mut writer = target.open()?;
+        migrate(&mut writer.client).with_context(|| format!("migrating {}", target.shown()))?;
         let readers = PostgresReaders {
             target: target.clone(),
             pool: Mutex::new(Pool::default()),
@@ -219,20 +200,6 @@ struct PostgresWriter {
     connection: Option<Connection>,
 }
 
-/// Parses `--db`'s URL, with the connect timeout and application name this server uses.
-pub fn config_of(url: &str, shown: &str) -> StoreResult<postgres::Config> {
-    let mut config: postgres::Config = url
-        .parse()
-        .with_context(|| format!("--db {shown} is not a PostgreSQL URL"))?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    if config.get_application_name().is_none() {
-        config.application_name("sessionwire-server");
-    }
-    Ok(config)
-}
-
 impl Backend for PostgresWriter {
     fn transaction(
         &mut self,
@@ -248,10 +215,10 @@ impl Backend for PostgresWriter {
                 .is_none_or(|connection| connection.client.is_closed())
             {
                 self.connection = None;
-                self.connection = Some(self.target.connect()?);
+                self.connection = Some(self.target.open()?);
             }
             let Some(connection) = self.connection.as_mut() else {
-                return Err(anyhow!("no connection to {}", self.target.shown));
+                return Err(anyhow!("no connection to {}", self.target.shown()));
             };
             // BEGIN and COMMIT by hand (not `Client::transaction`), so that a failed BEGIN
             // leaves the connection free to be replaced.
@@ -331,7 +298,7 @@ impl PostgresReaders {
                 pool.open += 1;
                 drop(pool);
                 // Connecting happens without the pool's lock: other reads go on meanwhile.
-                return self.target.connect().inspect_err(|_| self.release(None));
+                return self.target.open().inspect_err(|_| self.release(None));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
