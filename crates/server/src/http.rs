@@ -158,8 +158,9 @@ fn static_path_allowed(www: &Path, path: &str) -> bool {
         .is_ok_and(|resolved| resolved.starts_with(&root))
 }
 
-/// `%XX` decoding of one path segment; `None` for a malformed escape or non-UTF-8 result.
-fn percent_decode(segment: &str) -> Option<String> {
+/// `%XX` decoding of one path segment (or URL parameter); `None` for a malformed escape or a
+/// non-UTF-8 result.
+pub(crate) fn percent_decode(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

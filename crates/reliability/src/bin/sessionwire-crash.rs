@@ -47,24 +47,6 @@ struct Args {
     seed: Option<u64>,
 }
 
-/// splitmix64: a small, well-mixed generator; a seeded run replays the same choices.
-struct Choices(u64);
-
-impl Choices {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// Connects and resyncs, again while the server answers by closing (a process that relayed
 /// to one that was just killed, or one that is taking the user over, tells its clients to
 /// reconnect, as the package does).
@@ -106,7 +88,8 @@ async fn main() -> Result<()> {
             .map_or(1, |since| since.as_nanos() as u64)
     });
     println!("crash test: seed {seed} (--seed {seed} replays its choices)");
-    let mut choices = Choices(seed);
+    // Seeded: a run replays the same choices.
+    let mut choices = fastrand::Rng::with_seed(seed);
 
     ensure!(
         args.processes >= 1 && (args.processes == 1 || args.db.is_some()),
@@ -143,14 +126,14 @@ async fn main() -> Result<()> {
                 .await?;
         }
         // Let the turns stream for a while, reading as they go, then kill mid-stream.
-        let streaming = 100 + choices.below(400) as u64;
+        let streaming = 100 + choices.u64(0..400);
         let deadline = Instant::now() + Duration::from_millis(streaming);
         while Instant::now() < deadline {
             for client in &mut clients {
                 let _ = tokio::time::timeout(Duration::from_millis(10), client.next_frame()).await;
             }
         }
-        let victim = choices.below(servers.len());
+        let victim = choices.usize(..servers.len());
         let killed = servers.remove(victim);
         killed.kill().await?;
         kills += 1;
@@ -163,7 +146,7 @@ async fn main() -> Result<()> {
             ServerProcess::start(&binary, &db, &addresses[victim], &[]).await?,
         );
         for (client, session) in clients.iter_mut().zip(&sessions) {
-            let address = &addresses[choices.below(addresses.len())];
+            let address = &addresses[choices.usize(..addresses.len())];
             let reconnected = reconnect(client, address).await?;
             let row = &reconnected["sessions"][0];
             ensure!(

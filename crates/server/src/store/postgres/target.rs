@@ -123,7 +123,11 @@ impl TlsParams {
                         )),
                     }
                 }
-                "sslrootcert" => root_cert = Some(percent_decode(value)?),
+                "sslrootcert" => {
+                    let path = crate::http::percent_decode(value)
+                        .ok_or_else(|| anyhow!("sslrootcert={value}: a bad %-escape"))?;
+                    root_cert = Some(path);
+                }
                 _ => kept.push(pair),
             }
         }
@@ -143,27 +147,6 @@ impl TlsParams {
             root_cert,
         })
     }
-}
-
-/// `%XX` escapes decoded (a path in a URL).
-fn percent_decode(value: &str) -> StoreResult<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = value
-                .get(i + 1..i + 3)
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-                .ok_or_else(|| anyhow!("a bad %-escape in {value:?}"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| anyhow!("{value:?} is not UTF-8 once decoded"))
 }
 
 /// rustls's client side: TLS 1.2 and 1.3 with ring, the roots of `root_cert` (a PEM file) or
