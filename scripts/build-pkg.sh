@@ -72,6 +72,17 @@ cargo "${toolchain[@]}" build -q --release --target wasm32-unknown-unknown -p se
 rm -rf "$glue"
 wasm-bindgen --target web --out-dir "$glue" --out-name sessionwire "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/sessionwire.wasm"
 wasm-opt "${wasm_opt[@]}" "$glue/sessionwire_bg.wasm" -o "$glue/sessionwire_bg.wasm"
+# The names of the .wasm's imports, exports and import module, minified to "a", "b", …:
+# wasm-bindgen's carry a 16-digit hash each (`__wbg_build_904e54d1a8d7e5d0`), which gzip cannot
+# shrink, in the .wasm and again in the glue (~1 KB gzip of both). The pass prints the renaming
+# as JSON, and scripts/pack.mjs renames them in the glue to match. The features are named, not
+# detected (the target-features section is stripped above): Rust's wasm32 defaults, which every
+# current browser and Node 20 run. Not --all-features: with it binaryen writes the import
+# section in the "compact imports" proposal's encoding, which no engine reads yet.
+wasm-opt --enable-bulk-memory --enable-bulk-memory-opt --enable-reference-types --enable-multivalue \
+  --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
+  --minify-imports-and-exports-and-modules "$glue/sessionwire_bg.wasm" \
+  -o "$glue/sessionwire_bg.wasm" >"$glue/names.json"
 node scripts/pack.mjs "$glue"
 # Which build this is, for scripts/pkg-size.sh (not a published file: package.json lists them).
 echo "$kind" >pkg/.build-kind

@@ -30,11 +30,47 @@ const resolver = {
   name: "sessionwire",
   setup(b) {
     b.onResolve({ filter: /^#glue$/ }, () => ({ path: join(glue, "sessionwire.js") }));
+    b.onLoad({ filter: /wasm-glue[\\/]sessionwire\.js$/ }, (args) => ({
+      contents: renameGlue(readFileSync(args.path, "utf8")),
+      loader: "js",
+      resolveDir: glue,
+    }));
     b.onResolve({ filter: /\/snippets\/[^/]+\/src\// }, (args) => ({
       path: join(root, "src", args.path.replace(/^.*\/snippets\/[^/]+\/src\//, "")),
     }));
   },
 };
+// The .wasm's import, export and module names were minified (scripts/build-pkg.sh writes the
+// renaming to names.json): the glue is renamed to match as it is loaded. Every name is matched
+// whole; an export only as `wasm.<name>`, the glue's one way of reaching them.
+const names = JSON.parse(readFileSync(join(glue, "names.json"), "utf8"));
+function renameGlue(text) {
+  const word = (name) => name.replace(/[$]/g, "\\$&");
+  const modules = new Set();
+  for (const [module, from, to] of names.imports) {
+    modules.add(module);
+    const pattern = new RegExp(`\\b${word(from)}\\b`, "g");
+    if (!pattern.test(text)) throw new Error(`pack: import ${from} not found in the glue`);
+    text = text.replace(pattern, to);
+  }
+  for (const [from, to] of names.exports) {
+    text = text.replace(new RegExp(`\\bwasm\\.${word(from)}\\b`, "g"), `wasm.${to}`);
+  }
+  if (modules.size !== 1) throw new Error(`pack: expected one import module, found ${[...modules]}`);
+  const [module] = modules;
+  // The module's new name, as the .wasm itself says (the pass's JSON does not).
+  const wasmModules = new Set(
+    WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(join(glue, "sessionwire_bg.wasm")))).map((i) => i.module),
+  );
+  if (wasmModules.size !== 1) throw new Error(`pack: the .wasm imports from ${[...wasmModules]}`);
+  const [minified] = wasmModules;
+  const quoted = `"${module}": import0`;
+  if (!text.includes(quoted)) throw new Error(`pack: ${quoted} not found in the glue`);
+  text = text.replace(quoted, `"${minified}": import0`);
+  if (/\bwasm\.(?:__wbg_|__wbindgen_|clientstore_)/.test(text)) throw new Error("pack: an export of the glue was not renamed");
+  return text;
+}
+
 const common = {
   bundle: true,
   minify: true,
