@@ -362,6 +362,26 @@ mod tests {
         (out, side)
     }
 
+    /// `transfer.js` builds the streamed delta's action as a literal when its layout is the
+    /// one it names (`DELTA_LAYOUT`): that must be the layout here, or every delta would take
+    /// the slower general loop.
+    #[test]
+    fn transfer_js_knows_the_block_delta_layout() {
+        let js = include_str!("transfer.js");
+        let line = js
+            .lines()
+            .find(|line| line.starts_with("const DELTA_LAYOUT = "))
+            .unwrap();
+        let named = line
+            .trim_start_matches("const DELTA_LAYOUT = ")
+            .trim_end_matches(';')
+            .replace("STR", "0")
+            .replace("NUM", "1");
+        let named: Value = serde_json::from_str(&named).unwrap();
+        let layouts: Value = serde_json::from_str(LAYOUTS).unwrap();
+        assert_eq!(layouts[BLOCK_DELTA_LAYOUT as usize], named);
+    }
+
     #[test]
     fn every_layout_rebuilds_the_serde_form() {
         // One frame whose string values cover some of the actions' strings, so both the frame
