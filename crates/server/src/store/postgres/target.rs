@@ -84,11 +84,6 @@ impl Target {
     pub fn shown(&self) -> &str {
         &self.shown
     }
-
-    /// Whether connections use TLS (`sslmode` other than `disable`).
-    pub fn uses_tls(&self) -> bool {
-        self.tls.is_some()
-    }
 }
 
 /// The TLS parameters of a URL, taken out of it (the driver knows only `disable`, `prefer` and
