@@ -8,6 +8,9 @@ use wasm_bindgen::prelude::*;
 /// A package-level code: an action passed to `dispatch` that is not a valid `Action`.
 pub(crate) const INVALID_ACTION: &str = "invalid_action";
 
+/// The §6 code for a frame that cannot be read.
+pub(crate) const BAD_FRAME: &str = "bad_frame";
+
 #[wasm_bindgen(module = "/src/js/error.js")]
 extern "C" {
     type SessionwireError;

@@ -1,6 +1,6 @@
 //! Free functions of the package.
 
-use crate::error::{js_error, store_error};
+use crate::error::{js_error, store_error, BAD_FRAME};
 use sessionwire_core::protocol;
 use sessionwire_core::store::StoreError;
 use wasm_bindgen::prelude::*;
@@ -18,5 +18,5 @@ pub fn parse_server_frame(frame: &str) -> Result<JsValue, JsValue> {
     protocol::parse_server_frame(frame)
         .map_err(|error| store_error(&StoreError::Protocol(error)))?;
     // A frame the core accepted is JSON, so the engine's parse does not fail.
-    js_sys::JSON::parse(frame).map_err(|_| js_error("bad_frame", "frame is not JSON", None))
+    js_sys::JSON::parse(frame).map_err(|_| js_error(BAD_FRAME, "frame is not JSON", None))
 }

@@ -13,7 +13,7 @@
 //! as JSON in it. The layouts below must match the actions' serde form exactly: the unit test
 //! here and every golden vector in the Wasm suites check it.
 
-use crate::error::{js_error, store_error};
+use crate::error::{js_error, store_error, BAD_FRAME};
 use sessionwire_core::protocol::{write::ToJson, BlockDeltaRef, TextSpan};
 use sessionwire_core::store::{Action, Received, Store};
 use wasm_bindgen::prelude::*;
@@ -58,9 +58,6 @@ extern "C" {
     #[wasm_bindgen(method)]
     pub(crate) fn notify(this: &StateMirror, actions: &JsValue);
 }
-
-/// The §6 code for a frame that cannot be read.
-const BAD_FRAME: &str = "bad_frame";
 
 /// The layouts `transfer.js` builds actions from, by number: `[type, [key, kind, ...]]`, where
 /// kind 0 is a string (two numbers: a range of the frame or of the side text) and 1 a number.
