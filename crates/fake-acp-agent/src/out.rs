@@ -8,6 +8,20 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{json, Value};
 
+/// The answer to request `id`: its `result`.
+pub fn result_message(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+/// A `session/update` notification.
+pub fn update_message(session_id: &str, update: Value) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "method": "session/update",
+        "params": {"sessionId": session_id, "update": update},
+    })
+}
+
 /// What a running turn can be told by the reader thread.
 #[derive(Debug)]
 pub enum Event {
@@ -28,9 +42,17 @@ pub struct Out {
 impl Out {
     /// Writes one line and flushes it; nothing else is written while it does.
     pub fn line(&self, text: &str) {
+        self.write(&format!("{text}\n"));
+    }
+
+    /// Writes whole lines in one write and flushes them, under the lock.
+    fn write(&self, lines: &str) {
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let mut stdout = io::stdout().lock();
-        if let Err(err) = writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        if let Err(err) = stdout
+            .write_all(lines.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
             eprintln!("fake-acp-agent: writing stdout failed: {err}");
         }
     }
@@ -48,19 +70,12 @@ impl Out {
             text.push_str(&message.to_string());
             text.push('\n');
         }
-        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut stdout = io::stdout().lock();
-        if let Err(err) = stdout
-            .write_all(text.as_bytes())
-            .and_then(|()| stdout.flush())
-        {
-            eprintln!("fake-acp-agent: writing stdout failed: {err}");
-        }
+        self.write(&text);
     }
 
     /// Answers request `id` with `result`.
     pub fn result(&self, id: &Value, result: Value) {
-        self.send(&json!({"jsonrpc": "2.0", "id": id, "result": result}));
+        self.send(&result_message(id, result));
     }
 
     /// Answers request `id` with a JSON-RPC error.
@@ -72,11 +87,7 @@ impl Out {
 
     /// Sends a `session/update` notification.
     pub fn update(&self, session_id: &str, update: Value) {
-        self.send(&json!({
-            "jsonrpc": "2.0",
-            "method": "session/update",
-            "params": {"sessionId": session_id, "update": update},
-        }));
+        self.send(&update_message(session_id, update));
     }
 
     /// Sends a request to the client (ids 1, 2, 3, … per process); its answer goes to `reply_to`.

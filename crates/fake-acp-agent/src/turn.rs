@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::dispatch::Agent;
-use crate::out::Event;
+use crate::out::{result_message, update_message, Event};
 use crate::store::Exchange;
 
 /// How a turn answers its `session/prompt`.
@@ -71,10 +71,7 @@ impl Turn {
         if !self.answered {
             self.reply.push_str(text);
         }
-        self.update(json!({
-            "sessionUpdate": "agent_message_chunk",
-            "content": {"type": "text", "text": text},
-        }));
+        self.update(message_chunk(text));
     }
 
     /// Sends an `agent_thought_chunk`.
@@ -139,17 +136,9 @@ impl Turn {
     /// answer (a misbehaving agent, for `/late`); they are not the turn's.
     pub fn cancelled_then(&mut self, late: &[&str]) {
         self.close();
-        let mut messages =
-            vec![json!({"jsonrpc": "2.0", "id": self.id, "result": {"stopReason": "cancelled"}})];
+        let mut messages = vec![result_message(&self.id, json!({"stopReason": "cancelled"}))];
         for text in late {
-            messages.push(json!({
-                "jsonrpc": "2.0",
-                "method": "session/update",
-                "params": {"sessionId": self.session_id, "update": {
-                    "sessionUpdate": "agent_message_chunk",
-                    "content": {"type": "text", "text": text},
-                }},
-            }));
+            messages.push(update_message(&self.session_id, message_chunk(text)));
         }
         self.agent.out.send_together(&messages);
     }
@@ -169,4 +158,12 @@ impl Turn {
     pub fn raw_line(&self, text: &str) {
         self.agent.out.line(text);
     }
+}
+
+/// An `agent_message_chunk` update of `text`.
+fn message_chunk(text: &str) -> Value {
+    json!({
+        "sessionUpdate": "agent_message_chunk",
+        "content": {"type": "text", "text": text},
+    })
 }
