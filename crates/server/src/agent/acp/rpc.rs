@@ -132,7 +132,7 @@ impl Process {
             tokio::spawn(async move {
                 let mut reader = BufReader::new(stdout);
                 let mut line = String::new();
-                // Answers read but not handed over yet: see `deliver` below.
+                // Answers read but not handed over yet (see below).
                 let mut answers = Vec::new();
                 loop {
                     line.clear();
@@ -150,9 +150,7 @@ impl Process {
                             // handled: updates an agent wrote after answering a cancelled
                             // prompt are dropped before the next prompt can claim them.
                             if !reader.buffer().contains(&b'\n') {
-                                for (waiter, answer) in answers.drain(..) {
-                                    let _ = waiter.send(answer);
-                                }
+                                hand_over(&mut answers);
                             }
                         }
                         Err(error) => {
@@ -161,9 +159,7 @@ impl Process {
                         }
                     }
                 }
-                for (waiter, answer) in answers.drain(..) {
-                    let _ = waiter.send(answer);
-                }
+                hand_over(&mut answers);
                 // Its exit status, when it exits right after, says more than "closed its output".
                 let mut status = exited_tx.subscribe();
                 let _ =
@@ -289,6 +285,13 @@ impl Process {
 
 /// One line of the agent's stdout. An update for the prompt in progress is returned with its
 /// channel, for the reader to send without holding the lock.
+/// Gives each waiting request its answer.
+fn hand_over(answers: &mut Vec<(oneshot::Sender<Answer>, Answer)>) {
+    for (waiter, answer) in answers.drain(..) {
+        let _ = waiter.send(answer);
+    }
+}
+
 fn handle_line(
     shared: &Mutex<Shared>,
     writer: &mpsc::UnboundedSender<String>,
