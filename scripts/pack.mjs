@@ -44,6 +44,12 @@ const resolver = {
 // renaming to names.json): the glue is renamed to match as it is loaded. Every name is matched
 // whole; an export only as `wasm.<name>`, the glue's one way of reaching them.
 const names = JSON.parse(readFileSync(join(glue, "names.json"), "utf8"));
+// The module's new name, as the .wasm itself says (the pass's JSON does not).
+const wasmModules = new Set(
+  WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(join(glue, "sessionwire_bg.wasm")))).map((i) => i.module),
+);
+if (wasmModules.size !== 1) throw new Error(`pack: the .wasm imports from ${[...wasmModules]}`);
+const [minifiedModule] = wasmModules;
 function renameGlue(text) {
   const word = (name) => name.replace(/[$]/g, "\\$&");
   const modules = new Set();
@@ -58,15 +64,9 @@ function renameGlue(text) {
   }
   if (modules.size !== 1) throw new Error(`pack: expected one import module, found ${[...modules]}`);
   const [module] = modules;
-  // The module's new name, as the .wasm itself says (the pass's JSON does not).
-  const wasmModules = new Set(
-    WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(join(glue, "sessionwire_bg.wasm")))).map((i) => i.module),
-  );
-  if (wasmModules.size !== 1) throw new Error(`pack: the .wasm imports from ${[...wasmModules]}`);
-  const [minified] = wasmModules;
   const quoted = `"${module}": import0`;
   if (!text.includes(quoted)) throw new Error(`pack: ${quoted} not found in the glue`);
-  text = text.replace(quoted, `"${minified}": import0`);
+  text = text.replace(quoted, `"${minifiedModule}": import0`);
   if (/\bwasm\.(?:__wbg_|__wbindgen_|clientstore_)/.test(text)) throw new Error("pack: an export of the glue was not renamed");
   return text;
 }
