@@ -153,18 +153,10 @@ impl PermissionAsker {
     }
 }
 
-/// What became of an answer (`respond_permission`), as the core decided it.
-#[derive(Debug)]
-pub enum Answered {
-    /// It won: its `permission_resolved` was submitted; `stored` answers with its seq.
-    Won(Durable),
-    /// Not carried out, for this reason.
-    Refused(PermissionDecision),
-}
-
 /// An answer: the first one for a pending request wins and is submitted as
-/// `permission_resolved{selected}` with its `clientMsgId` (so a retry is a duplicate). A request
-/// the book does not hold is `Unknown` here; the caller then asks the store.
+/// `permission_resolved{selected}` with its `clientMsgId` (so a retry is a duplicate); the
+/// write's answer is returned. Otherwise, the core's reason it was refused: a request the book
+/// does not hold is `UnknownRequest` here, and the caller then asks the store.
 pub fn answer(
     hub: &Hub,
     entry: &SessionEntry,
@@ -172,12 +164,9 @@ pub fn answer(
     frame: &RespondPermissionFrame,
     stored: Option<StoredMessage>,
     in_log: bool,
-) -> Answered {
+) -> Result<Durable, PermissionDecision> {
     let mut book = entry.permissions.lock();
-    let pending = match book.answer(&frame.request_id, &frame.option_id, stored, || in_log) {
-        Ok(pending) => pending,
-        Err(decision) => return Answered::Refused(decision),
-    };
+    let pending = book.answer(&frame.request_id, &frame.option_id, stored, || in_log)?;
     let (done, stored) = Durable::channel();
     let extras = Extras {
         client_msg: Some(ClientMsgKey {
@@ -197,7 +186,7 @@ pub fn answer(
         option_id: frame.option_id.clone(),
         stored: stored.clone(),
     });
-    Answered::Won(stored)
+    Ok(stored)
 }
 
 /// Resolves every waiting request of the session with `outcome` (cancelled or expired): each

@@ -26,6 +26,7 @@ pub mod listing;
 pub mod permissions;
 pub mod rate;
 pub mod reservations;
+pub mod route;
 pub mod session;
 pub mod turns;
 
