@@ -1,0 +1,303 @@
+//! The simulator server's effects for the engine's routes (`engine::route`): the one user owns
+//! every session, the store answers at once and never fails, and agents never ask for
+//! permission (so an answer names an unknown request, as on a server whose agents never ask).
+
+use super::server::{DurableSession, Server};
+use sessionwire_core::engine::route::{Refusal, RouteDriver, TurnHandoff};
+use sessionwire_core::engine::session::{self, ClosePlan};
+use sessionwire_core::lifecycle::reason;
+use sessionwire_core::protocol::{
+    RespondPermissionFrame, SessionStateChange, SessionSummary, UserMessage,
+};
+use sessionwire_core::routing::{Lookup, PermissionDecision, RuntimeView, StoredMessage};
+use sessionwire_core::{EventKind, SessionState};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// A write's answer: its seq, set when the store took it (at once, here).
+type Answer = Rc<Cell<Option<u64>>>;
+
+impl RouteDriver for Server {
+    type Session = String;
+    type RouteLock = ();
+    type Reservation = ();
+    type Runtime = (String, u64);
+    type Write = Answer;
+    type WriteDone = Answer;
+    type Handover = ();
+
+    fn session_id(&self, session: &String) -> Arc<str> {
+        Arc::from(session.as_str())
+    }
+
+    fn state(&self, session: &String) -> SessionState {
+        self.durable.sessions[session].state
+    }
+
+    fn title(&self, _: &String) -> String {
+        String::new()
+    }
+
+    async fn reserve(&mut self, _: &str) {}
+
+    async fn stored_client_msg(&mut self, id: &str) -> Result<Option<StoredMessage>, Refusal> {
+        Ok(self.durable.stored.get(id).cloned())
+    }
+
+    async fn owned_session(&mut self, id: &str) -> Result<Option<String>, Refusal> {
+        Ok(self
+            .durable
+            .sessions
+            .contains_key(id)
+            .then(|| id.to_owned()))
+    }
+
+    async fn any_session(&mut self, id: &str) -> Result<Option<String>, Refusal> {
+        self.owned_session(id).await
+    }
+
+    async fn lock_route(&mut self, _: &String) {}
+
+    fn lookup(&self, session: Option<&String>) -> Lookup {
+        match session {
+            Some(id) => Server::lookup(self, id),
+            None => Lookup {
+                session: None,
+                runtime: None,
+            },
+        }
+    }
+
+    fn is_fenced(&self, _: &String) -> bool {
+        false
+    }
+
+    fn running(&self, session: &String) -> bool {
+        Server::running(self, session)
+    }
+
+    async fn last_seq(&mut self, session: &String) -> Result<u64, Refusal> {
+        Ok(self.durable.sessions[session].log.len() as u64)
+    }
+
+    async fn sessions_page(
+        &mut self,
+        before: Option<(u64, String)>,
+        limit: usize,
+    ) -> Result<Vec<SessionSummary>, Refusal> {
+        // Every timestamp is 0, so the order is by id, highest first.
+        let page = self
+            .durable
+            .sessions
+            .iter()
+            .rev()
+            .filter(|(id, _)| {
+                before
+                    .as_ref()
+                    .is_none_or(|(_, after)| id.as_str() < after.as_str())
+            })
+            .take(limit)
+            .map(|(id, session)| SessionSummary {
+                session_id: id.clone(),
+                title: String::new(),
+                state: session.state,
+                running: false,
+                last_seq: session.log.len() as u64,
+                updated_at: 0,
+            });
+        Ok(Vec::from_iter(page))
+    }
+
+    fn state_now(&self, _: &str, stored: SessionState) -> SessionState {
+        stored
+    }
+
+    fn runtime_view(&self, session_id: &str) -> Option<RuntimeView> {
+        Server::runtime_view(self, session_id)
+    }
+
+    fn max_frame_bytes(&self) -> usize {
+        sessionwire_core::MAX_FRAME_BYTES
+    }
+
+    async fn permission_requested(&mut self, _: &String, _: &str) -> Result<bool, Refusal> {
+        Ok(false)
+    }
+
+    fn watch(&mut self, session: &String) {
+        self.watchers.insert(session.clone());
+    }
+
+    fn unwatch(&mut self, session_id: &str) {
+        if self.watchers.remove(session_id) {
+            self.watcher_left(session_id);
+        }
+    }
+
+    fn reattach(&mut self, session: &String, to: Option<SessionState>) {
+        if let Some(to) = to {
+            self.go(session, &[to], reason::WATCHER_JOINED);
+        }
+    }
+
+    fn transition(&mut self, session: &String, to: SessionState, why: &'static str) {
+        self.go(session, &[to], why);
+    }
+
+    fn close(&mut self, session: &String, why: &'static str) -> Option<(String, u64)> {
+        let runtime = self.runtime(session).map(|r| r.generation);
+        match (
+            session::close_plan(self.state(session), runtime.is_some()),
+            runtime,
+        ) {
+            (ClosePlan::CloseRuntime, Some(_)) => {
+                self.go(session, &[SessionState::Closing], why);
+                let runtime = self.runtime_mut(session).expect("live");
+                runtime.closing = true;
+                let dropped = runtime.turns.close();
+                self.abandoned.extend(dropped);
+                None
+            }
+            (ClosePlan::ClosingThenEnded, _) => {
+                self.go(session, &[SessionState::Closing], why);
+                self.go(session, &[SessionState::Ended], reason::CLOSED);
+                None
+            }
+            (ClosePlan::AbortRuntime, Some(generation)) => {
+                self.abort(generation, reason::CLOSED);
+                Some((session.clone(), generation))
+            }
+            (ClosePlan::EndNow, _) => {
+                self.go(session, &[SessionState::Ended], reason::CLOSED);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    async fn create_session(&mut self, _title: String) -> Result<String, Refusal> {
+        self.durable.next_session += 1;
+        let id = format!("s{}", self.durable.next_session);
+        let session = DurableSession {
+            state: SessionState::Created,
+            log: Vec::new(),
+        };
+        self.durable.sessions.insert(id.clone(), session);
+        Ok(id)
+    }
+
+    fn announce_created(&mut self, session: &String) {
+        let created = EventKind::SessionState(SessionStateChange {
+            state: SessionState::Created,
+            previous: None,
+            reason: reason::CREATED.into(),
+        });
+        self.emit(session, created);
+    }
+
+    fn runtime(&self, session: &String) -> Option<(String, u64)> {
+        Server::runtime(self, session).map(|r| (session.clone(), r.generation))
+    }
+
+    fn start_runtime(&mut self, session: &String) -> Option<(String, u64)> {
+        let generation = Server::start_runtime(self, session);
+        Some((session.clone(), generation))
+    }
+
+    /// Here an abort is carried out at once: the runtime is gone when this returns.
+    fn abort(&mut self, (_, generation): &(String, u64), why: &'static str) {
+        Server::abort(self, *generation, why);
+    }
+
+    async fn exited(&mut self, _: (String, u64)) {}
+
+    fn deliver(&mut self, (session, _): &(String, u64), turn: TurnHandoff<'_, Answer>) -> bool {
+        let Some(runtime) = self.runtime_mut(session) else {
+            return false;
+        };
+        match runtime.turns.deliver(turn.message_id.to_owned()) {
+            None => true,
+            Some(refused) => {
+                // A closing runtime takes nothing new.
+                self.abandoned.push(refused);
+                true
+            }
+        }
+    }
+
+    fn interrupt(
+        &mut self,
+        (session, _): &(String, u64),
+        next: Option<TurnHandoff<'_, Answer>>,
+    ) -> Option<()> {
+        let runtime = self.runtime_mut(session)?;
+        let (cancel, refused) = runtime
+            .turns
+            .interrupt(next.map(|turn| turn.message_id.to_owned()));
+        self.abandoned.extend(refused);
+        self.cut_turn(session, cancel);
+        Some(())
+    }
+
+    async fn handed_over(&mut self, _: ()) -> bool {
+        true
+    }
+
+    fn write(&mut self) -> (Answer, Answer) {
+        let answer = Answer::default();
+        (answer.clone(), answer)
+    }
+
+    fn submit_user_message(
+        &mut self,
+        session: &String,
+        client_msg_id: &str,
+        text: &str,
+        _front: bool,
+        done: Answer,
+    ) {
+        let message = EventKind::UserMessage(UserMessage {
+            message_id: client_msg_id.into(),
+            text: text.into(),
+        });
+        let seq = self.emit(session, message);
+        let stored = StoredMessage {
+            session_id: session.clone(),
+            seq,
+        };
+        self.durable.stored.insert(client_msg_id.into(), stored);
+        done.set(Some(seq));
+        // The runtime was handed the turn before its message was stored; now it may start it.
+        self.start_next(session);
+    }
+
+    fn submit_client_msg(&mut self, session: &String, client_msg_id: &str) -> Answer {
+        let seq = self.durable.sessions[session].log.len() as u64;
+        let stored = StoredMessage {
+            session_id: session.clone(),
+            seq,
+        };
+        self.durable.stored.insert(client_msg_id.into(), stored);
+        Rc::new(Cell::new(Some(seq)))
+    }
+
+    fn answer_permission(
+        &mut self,
+        _: &String,
+        _: &RespondPermissionFrame,
+        stored: Option<StoredMessage>,
+        _: bool,
+    ) -> Result<Answer, PermissionDecision> {
+        Err(match stored {
+            Some(original) => PermissionDecision::Duplicate { original },
+            None => PermissionDecision::UnknownRequest,
+        })
+    }
+
+    fn reservation_submitted(&mut self, _: &mut (), _: &Answer) {}
+
+    async fn stored_seq(&mut self, _: &String, write: &Answer, _: ()) -> Result<u64, Refusal> {
+        Ok(write.get().expect("the simulator's store answers at once"))
+    }
+}
