@@ -6,8 +6,11 @@
 //! finish and drops the queue, `abort` cancels everything now. When the task ends, its session
 //! becomes ENDED and its registry entry (of its own generation only) is removed.
 //!
-//! The runtime writes `turn_start` and `turn_end` itself, so every turn is bracketed even when
-//! the agent fails, panics or is cancelled.
+//! What the task does on each command, on its agent's turn ending and on the store's answer, and
+//! in which order, is the engine's loop (`sessionwire_core::engine::runtime::run`); this file is
+//! its driver: the command channel, the agent's tasks (started, cancelled, awaited with
+//! `tokio::select!`), and the session's writes. The runtime writes `turn_start` and `turn_end`
+//! itself, so every turn is bracketed even when the agent fails, panics or is cancelled.
 //!
 //! A turn is handed over as soon as its `user_message` is *submitted* (under the session's route
 //! lock, so the runtime gets turns in the order of their seqs), with the store's answer for it:
@@ -18,13 +21,15 @@ use crate::{
     agent::{AgentMemory, EventSink, Turn, TurnFailure, TurnOutcome},
     clock::new_id,
     hub::{Durable, Extras, Hub, SessionEntry},
-    permission::{self, Outcome, PermissionAsker},
+    permission::{self, PermissionAsker},
     store::QueueOp,
 };
 use sessionwire_core::{
-    engine::{AbortCause, Next, Stored, TurnScheduler},
-    lifecycle::reason,
-    protocol::{TurnEnd, TurnEndReason, TurnStart},
+    engine::{
+        runtime::{self, RuntimeCommand, RuntimeDriver, TurnEndNote, TurnFinish, Wake},
+        PermissionOutcome, Stored,
+    },
+    protocol::{TurnEnd, TurnStart},
     routing::RuntimeView,
     EventKind,
 };
@@ -47,18 +52,9 @@ pub struct TurnRequest {
     pub stored: Durable,
 }
 
-#[derive(Debug)]
-enum Command {
-    Deliver(TurnRequest),
-    Interrupt {
-        next: Option<TurnRequest>,
-        done: oneshot::Sender<()>,
-    },
-    Close,
-    Abort {
-        reason: &'static str,
-    },
-}
+/// What routing sends a runtime (the engine's commands, over this server's turns and
+/// hand-overs).
+type Command = RuntimeCommand<TurnRequest, oneshot::Sender<()>>;
 
 /// The registry's handle to a runtime.
 #[derive(Debug, Clone)]
@@ -84,7 +80,7 @@ impl RuntimeHandle {
     /// Queues a turn after the current one. False if the runtime is gone.
     pub fn deliver(&self, turn: TurnRequest) -> bool {
         self.turns.fetch_add(1, Ordering::SeqCst);
-        if self.commands.send(Command::Deliver(turn)).is_err() {
+        if self.commands.send(RuntimeCommand::Deliver(turn)).is_err() {
             self.turns.fetch_sub(1, Ordering::SeqCst);
             return false;
         }
@@ -101,7 +97,7 @@ impl RuntimeHandle {
         let (done, acknowledged) = oneshot::channel();
         if self
             .commands
-            .send(Command::Interrupt { next, done })
+            .send(RuntimeCommand::Interrupt { next, done })
             .is_err()
         {
             if with_turn {
@@ -114,12 +110,12 @@ impl RuntimeHandle {
 
     /// Lets the current turn finish, drops the queue, then exits (the session becomes ENDED).
     pub fn close(&self) {
-        let _ = self.commands.send(Command::Close);
+        let _ = self.commands.send(RuntimeCommand::Close);
     }
 
     /// Cancels everything and exits; the session becomes ENDED with `reason`.
     pub fn abort(&self, reason: &'static str) {
-        let _ = self.commands.send(Command::Abort { reason });
+        let _ = self.commands.send(RuntimeCommand::Abort { reason });
     }
 
     /// Waits until the runtime's task has finished its clean-up.
@@ -142,13 +138,13 @@ pub fn spawn(hub: Arc<Hub>, entry: Arc<SessionEntry>, generation: u64) -> Runtim
         exited,
     };
     tokio::spawn(async move {
-        let exit_reason = Runtime {
+        let mut driver = ServerRuntime {
             hub: &hub,
             entry: &entry,
             turns: &turns,
-        }
-        .run(receiver)
-        .await;
+            commands: receiver,
+        };
+        let exit_reason = runtime::run(&mut driver).await;
         turns.store(0, Ordering::SeqCst);
         hub.agent().runtime_ended(&entry.id);
         hub.runtime_exited(&entry, generation, exit_reason);
@@ -159,16 +155,10 @@ pub fn spawn(hub: Arc<Hub>, entry: Arc<SessionEntry>, generation: u64) -> Runtim
 
 type TurnResult = Result<TurnOutcome, TurnFailure>;
 
+/// A started turn: its id and its agent's task.
 struct Current {
     turn_id: String,
     task: JoinHandle<TurnResult>,
-}
-
-enum Wake {
-    Command(Option<Command>),
-    TurnDone(Result<TurnResult, JoinError>),
-    /// The store answered for the message at the head of the queue.
-    HeadAnswered,
 }
 
 async fn answered(head: Option<Durable>) {
@@ -180,140 +170,67 @@ async fn answered(head: Option<Durable>) {
     }
 }
 
-struct Runtime<'a> {
-    hub: &'a Arc<Hub>,
-    entry: &'a Arc<SessionEntry>,
-    turns: &'a AtomicUsize,
-}
-
-async fn turn_finished(current: &mut Option<Current>) -> Result<TurnResult, JoinError> {
+async fn turn_finished(current: Option<&mut Current>) -> Result<TurnResult, JoinError> {
     match current {
         Some(current) => (&mut current.task).await,
         None => std::future::pending().await,
     }
 }
 
-impl Runtime<'_> {
-    async fn run(&self, mut commands: mpsc::UnboundedReceiver<Command>) -> &'static str {
-        // Which turn runs and what becomes of the queue is the engine's; this loop carries it
-        // out (starts and cancels agent tasks, writes turn_start/turn_end, records dropped turns).
-        let mut turns: TurnScheduler<TurnRequest> = TurnScheduler::default();
-        let mut current: Option<Current> = None;
-        loop {
-            loop {
-                match turns.next(|request| match request.stored.peek() {
-                    Some(Ok(_)) => Stored::Stored,
-                    Some(Err(_)) => Stored::Failed,
-                    None => Stored::Pending,
-                }) {
-                    Next::Start(turn) => {
-                        current = Some(self.start_turn(turn));
-                        break;
-                    }
-                    // Its message was never stored: it is not run.
-                    Next::Discard(_) => {
-                        self.turns.fetch_sub(1, Ordering::SeqCst);
-                    }
-                    Next::Wait => break,
-                    Next::Exit => return reason::CLOSED,
-                }
-            }
-            let head = turns.head().map(|turn| turn.stored.clone());
-            let wake = tokio::select! {
-                command = commands.recv() => Wake::Command(command),
-                result = turn_finished(&mut current) => Wake::TurnDone(result),
-                () = answered(head) => Wake::HeadAnswered,
-            };
-            match wake {
-                Wake::HeadAnswered => {}
-                Wake::TurnDone(result) => {
-                    if let Some(done) = current.take() {
-                        let mut lost = false;
-                        let (reason, error, stop_reason) = match result {
-                            Ok(Ok(outcome)) if outcome.interrupted => {
-                                (TurnEndReason::Interrupted, None, outcome.stop_reason)
-                            }
-                            Ok(Ok(outcome)) => {
-                                (TurnEndReason::Completed, None, outcome.stop_reason)
-                            }
-                            Ok(Err(failure)) => {
-                                lost = failure.runtime_lost;
-                                (TurnEndReason::Error, Some(failure.message), None)
-                            }
-                            Err(join) => (
-                                TurnEndReason::Error,
-                                Some(format!("the agent crashed: {join}")),
-                                None,
-                            ),
-                        };
-                        // A turn that ended by itself leaves no question open.
-                        permission::resolve_all(self.hub, self.entry, Outcome::Cancelled);
-                        self.end_turn(done.turn_id, reason, error, stop_reason);
-                        if let Some(kept) = turns.turn_ended(lost) {
-                            // The agent's process is gone: so is this runtime (the session
-                            // becomes ENDED); queued turns stay stored and run on the next start.
-                            self.drop_queue(kept, false);
-                            return reason::RUNTIME_EXITED;
-                        }
-                    }
-                }
-                Wake::Command(None) => {
-                    turns.abort(AbortCause::Suspend);
-                    self.cancel(current.take(), Outcome::Expired).await;
-                    return reason::RUNTIME_EXITED;
-                }
-                Wake::Command(Some(Command::Deliver(turn))) => {
-                    if let Some(refused) = turns.deliver(turn) {
-                        // A closing session runs no new prompt; the message stays in history.
-                        self.drop_queue(vec![refused], true);
-                    }
-                }
-                Wake::Command(Some(Command::Interrupt { next, done })) => {
-                    let (_, refused) = turns.interrupt(next);
-                    // Recorded before the cancel writes its `turn_end`: whoever sees that event
-                    // sees a store where the dropped turn is gone too.
-                    if let Some(refused) = refused {
-                        self.drop_queue(vec![refused], true);
-                    }
-                    self.cancel(current.take(), Outcome::Cancelled).await;
-                    let _ = done.send(());
-                }
-                Wake::Command(Some(Command::Close)) => {
-                    let dropped = turns.close();
-                    // The last turn finishes, without waiting for answers nobody will give.
-                    permission::resolve_all(self.hub, self.entry, Outcome::Cancelled);
-                    self.drop_queue(dropped, true);
-                }
-                Wake::Command(Some(Command::Abort { reason })) => {
-                    // A stop cancels what waits for an answer; a shutdown or a storage failure
-                    // keeps the queue stored, and its requests expire.
-                    let aborted = turns.abort(AbortCause::for_reason(reason));
-                    let outcome = if aborted.keeps_queue {
-                        Outcome::Expired
-                    } else {
-                        Outcome::Cancelled
-                    };
-                    // The dropped turns are recorded before the cancel writes its `turn_end`
-                    // (the store applies writes in order): a crash right after a stopped turn's
-                    // end never runs what the stop dropped.
-                    self.drop_queue(aborted.queue, !aborted.keeps_queue);
-                    self.cancel(current.take(), outcome).await;
-                    return reason;
-                }
-            }
+/// How the agent's task ended, as the engine's loop reads it.
+fn finish_of(result: Result<TurnResult, JoinError>) -> TurnFinish {
+    match result {
+        Ok(Ok(outcome)) => TurnFinish::Answered {
+            interrupted: outcome.interrupted,
+            stop_reason: outcome.stop_reason,
+        },
+        Ok(Err(failure)) => TurnFinish::Failed {
+            message: failure.message,
+            agent_lost: failure.runtime_lost,
+        },
+        Err(join) => TurnFinish::Failed {
+            message: format!("the agent crashed: {join}"),
+            agent_lost: false,
+        },
+    }
+}
+
+/// One runtime task's effects for the engine's loop (`engine::runtime::run`): its commands,
+/// its agent's tasks, and its session's writes.
+struct ServerRuntime<'a> {
+    hub: &'a Arc<Hub>,
+    entry: &'a Arc<SessionEntry>,
+    turns: &'a AtomicUsize,
+    commands: mpsc::UnboundedReceiver<Command>,
+}
+
+impl RuntimeDriver for ServerRuntime<'_> {
+    type Turn = TurnRequest;
+    type Running = Current;
+    type Handover = oneshot::Sender<()>;
+
+    fn stored(&self, turn: &TurnRequest) -> Stored {
+        match turn.stored.peek() {
+            Some(Ok(_)) => Stored::Stored,
+            Some(Err(_)) => Stored::Failed,
+            None => Stored::Pending,
         }
     }
 
-    /// Forgets turns taken off the queue; `dropped`: they will never run (recorded durably).
-    fn drop_queue(&self, queue: Vec<TurnRequest>, dropped: bool) {
-        self.turns.fetch_sub(queue.len(), Ordering::SeqCst);
-        if dropped && !queue.is_empty() {
-            let ids = Vec::from_iter(queue.into_iter().map(|turn| turn.message_id));
-            self.hub.dequeue(self.entry, ids);
+    async fn wake(
+        &mut self,
+        head: Option<&TurnRequest>,
+        running: Option<&mut Current>,
+    ) -> Wake<TurnRequest, oneshot::Sender<()>> {
+        let head = head.map(|turn| turn.stored.clone());
+        tokio::select! {
+            command = self.commands.recv() => Wake::Command(command),
+            result = turn_finished(running) => Wake::TurnDone(finish_of(result)),
+            () = answered(head) => Wake::HeadAnswered,
         }
     }
 
-    fn start_turn(&self, request: TurnRequest) -> Current {
+    fn start_turn(&mut self, request: TurnRequest) -> Current {
         let turn_id = new_id();
         // The turn that runs a queued message takes it off the stored queue, atomically.
         self.hub.append_with(
@@ -348,34 +265,38 @@ impl Runtime<'_> {
         }
     }
 
-    /// Cancels a running turn: once its task is gone it can emit nothing more, and only then are
-    /// its waiting permission requests resolved (`outcome`) and its `turn_end` written.
-    async fn cancel(&self, current: Option<Current>, outcome: Outcome) {
-        if let Some(mut current) = current {
-            current.task.abort();
-            let _ = (&mut current.task).await;
-            permission::resolve_all(self.hub, self.entry, outcome);
-            self.end_turn(current.turn_id, TurnEndReason::Interrupted, None, None);
-        }
+    async fn cancel(&mut self, running: &mut Current) {
+        running.task.abort();
+        let _ = (&mut running.task).await;
     }
 
-    fn end_turn(
-        &self,
-        turn_id: String,
-        reason: TurnEndReason,
-        error: Option<String>,
-        stop_reason: Option<String>,
-    ) {
+    fn resolve_permissions(&mut self, outcome: PermissionOutcome) {
+        permission::resolve_all(self.hub, self.entry, outcome);
+    }
+
+    fn end_turn(&mut self, running: Current, end: TurnEndNote) {
         self.hub.append(
             self.entry,
             EventKind::TurnEnd(TurnEnd {
-                turn_id,
-                reason,
-                error,
+                turn_id: running.turn_id,
+                reason: end.reason,
+                error: end.error,
                 usage: None,
-                stop_reason,
+                stop_reason: end.stop_reason,
             }),
         );
         self.turns.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn forget(&mut self, queue: Vec<TurnRequest>, dropped: bool) {
+        self.turns.fetch_sub(queue.len(), Ordering::SeqCst);
+        if dropped && !queue.is_empty() {
+            let ids = Vec::from_iter(queue.into_iter().map(|turn| turn.message_id));
+            self.hub.dequeue(self.entry, ids);
+        }
+    }
+
+    fn handed_over(&mut self, done: oneshot::Sender<()>) {
+        let _ = done.send(());
     }
 }

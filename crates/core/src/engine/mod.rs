@@ -27,6 +27,7 @@ pub mod permissions;
 pub mod rate;
 pub mod reservations;
 pub mod route;
+pub mod runtime;
 pub mod session;
 pub mod turns;
 
