@@ -1,5 +1,6 @@
 //! A deterministic simulator, in the spirit of quinn's in-memory `Pair`: the client store and a
-//! model server built on the core's routing and lifecycle, joined by a seeded network that drops,
+//! server running the engine the real server runs (its connection half, every frame's route and
+//! each runtime's loop, over an in-memory store and scripted agents), joined by a seeded network that drops,
 //! duplicates, delays and reorders frames, cuts the connection and restarts the server (losing
 //! memory, keeping the durable log). Thousands of seeds run per test; a failure prints its seed,
 //! and `SIM_SEED=<n> cargo test -p sessionwire-core --test simulator` replays exactly that one.
@@ -11,8 +12,8 @@
 //! one session; the client never holds a seq the server has not stored. Checked once the network
 //! heals: the client's view of every session it holds equals the server's log, its `running`
 //! equals the server's, every acked message is stored exactly once, and, once the agents are
-//! done, has run exactly once (unless its runtime died with it still queued, which the contract
-//! says must not run).
+//! done, has run exactly once: also across restarts, which keep the durable turn queue and run it
+//! (unless a stop or a zombie's abort dropped it, which the contract says must not run).
 
 // The simulator's helpers panic on broken invariants (that is how a seed fails) and print a
 // trace on request.

@@ -2,6 +2,7 @@
 //! every session, the store answers at once and never fails, and agents never ask for
 //! permission (so an answer names an unknown request, as on a server whose agents never ask).
 
+use super::runtime::{Command, Runtime};
 use super::server::{DurableSession, Server};
 use sessionwire_core::engine::route::{Refusal, RouteDriver, TurnHandoff};
 use sessionwire_core::engine::session::{self, ClosePlan};
@@ -17,6 +18,13 @@ use std::sync::Arc;
 
 /// A write's answer: its seq, set when the store took it (at once, here).
 type Answer = Rc<Cell<Option<u64>>>;
+
+impl Server {
+    /// The runtime of this generation, if it still lives.
+    fn live_runtime(&self, (session, generation): &(String, u64)) -> Option<&Runtime> {
+        Server::runtime(self, session).filter(|live| live.generation == *generation)
+    }
+}
 
 impl RouteDriver for Server {
     type Session = String;
@@ -146,17 +154,16 @@ impl RouteDriver for Server {
     }
 
     fn close(&mut self, session: &String, why: &'static str) -> Option<(String, u64)> {
-        let runtime = self.runtime(session).map(|r| r.generation);
+        let runtime = RouteDriver::runtime(self, session);
         match (
             session::close_plan(self.state(session), runtime.is_some()),
             runtime,
         ) {
             (ClosePlan::CloseRuntime, Some(_)) => {
                 self.go(session, &[SessionState::Closing], why);
-                let runtime = self.runtime_mut(session).expect("live");
-                runtime.closing = true;
-                let dropped = runtime.turns.close();
-                self.abandoned.extend(dropped);
+                Server::runtime(self, session)
+                    .expect("live")
+                    .send(Command::Close);
                 None
             }
             (ClosePlan::ClosingThenEnded, _) => {
@@ -164,9 +171,9 @@ impl RouteDriver for Server {
                 self.go(session, &[SessionState::Ended], reason::CLOSED);
                 None
             }
-            (ClosePlan::AbortRuntime, Some(generation)) => {
-                self.abort(generation, reason::CLOSED);
-                Some((session.clone(), generation))
+            (ClosePlan::AbortRuntime, Some(runtime)) => {
+                RouteDriver::abort(self, &runtime, reason::CLOSED);
+                Some(runtime)
             }
             (ClosePlan::EndNow, _) => {
                 self.go(session, &[SessionState::Ended], reason::CLOSED);
@@ -205,38 +212,37 @@ impl RouteDriver for Server {
         Some((session.clone(), generation))
     }
 
-    /// Here an abort is carried out at once: the runtime is gone when this returns.
-    fn abort(&mut self, (_, generation): &(String, u64), why: &'static str) {
-        Server::abort(self, *generation, why);
+    fn abort(&mut self, runtime: &(String, u64), why: &'static str) {
+        if let Some(live) = self.live_runtime(runtime) {
+            live.send(Command::Abort { reason: why });
+        }
     }
 
-    async fn exited(&mut self, _: (String, u64)) {}
+    /// Runs the runtimes until this one's loop returned (its clean-up is done then).
+    async fn exited(&mut self, runtime: (String, u64)) {
+        self.poll_runtimes();
+        assert!(
+            self.live_runtime(&runtime).is_none(),
+            "runtime {runtime:?} waited for but still live"
+        );
+    }
 
-    fn deliver(&mut self, (session, _): &(String, u64), turn: TurnHandoff<'_, Answer>) -> bool {
-        let Some(runtime) = self.runtime_mut(session) else {
+    fn deliver(&mut self, runtime: &(String, u64), turn: TurnHandoff<'_, Answer>) -> bool {
+        let Some(live) = self.live_runtime(runtime) else {
             return false;
         };
-        match runtime.turns.deliver(turn.message_id.to_owned()) {
-            None => true,
-            Some(refused) => {
-                // A closing runtime takes nothing new.
-                self.abandoned.push(refused);
-                true
-            }
-        }
+        live.send(Command::Deliver(turn.message_id.to_owned()));
+        true
     }
 
     fn interrupt(
         &mut self,
-        (session, _): &(String, u64),
+        runtime: &(String, u64),
         next: Option<TurnHandoff<'_, Answer>>,
     ) -> Option<()> {
-        let runtime = self.runtime_mut(session)?;
-        let (cancel, refused) = runtime
-            .turns
-            .interrupt(next.map(|turn| turn.message_id.to_owned()));
-        self.abandoned.extend(refused);
-        self.cut_turn(session, cancel);
+        let live = self.live_runtime(runtime)?;
+        let next = next.map(|turn| turn.message_id.to_owned());
+        live.send(Command::Interrupt { next, done: () });
         Some(())
     }
 
@@ -254,7 +260,7 @@ impl RouteDriver for Server {
         session: &String,
         client_msg_id: &str,
         text: &str,
-        _front: bool,
+        front: bool,
         done: Answer,
     ) {
         let message = EventKind::UserMessage(UserMessage {
@@ -267,9 +273,22 @@ impl RouteDriver for Server {
             seq,
         };
         self.durable.stored.insert(client_msg_id.into(), stored);
+        // Stored with its place in the durable turn queue.
+        let queue = self.durable.pending.entry(session.clone()).or_default();
+        if front {
+            queue.push_front(client_msg_id.into());
+        } else {
+            queue.push_back(client_msg_id.into());
+        }
         done.set(Some(seq));
         // The runtime was handed the turn before its message was stored; now it may start it.
-        self.start_next(session);
+        if let Some(runtime) = Server::runtime(self, session) {
+            runtime
+                .link
+                .borrow_mut()
+                .stored
+                .insert(client_msg_id.into());
+        }
     }
 
     fn submit_client_msg(&mut self, session: &String, client_msg_id: &str) -> Answer {

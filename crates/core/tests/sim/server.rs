@@ -10,10 +10,10 @@
 //! its live queue after the route's replies went out (so a reply comes before the events it
 //! announces, and an `ack` right after its `user_message`).
 
+use super::runtime::{Command, Effect, Runtime};
 use sessionwire_core::engine::route::{self, Out};
 use sessionwire_core::engine::{
-    session, AbortCause, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent, Next, RateLimit,
-    Stored, TurnScheduler,
+    session, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent, RateLimit,
 };
 use sessionwire_core::lifecycle::{self, reason, triggers};
 use sessionwire_core::protocol::{
@@ -57,6 +57,8 @@ fn ready<F: Future>(future: F) -> F::Output {
 pub struct Durable {
     pub sessions: BTreeMap<String, DurableSession>,
     pub stored: HashMap<String, StoredMessage>,
+    /// Each session's durable turn queue: acked messages whose turn has not started.
+    pub(super) pending: BTreeMap<String, VecDeque<String>>,
     pub(super) next_session: u64,
 }
 
@@ -66,33 +68,23 @@ pub struct DurableSession {
     pub log: Vec<Event>,
 }
 
-/// One queued or running turn.
+/// The running turn of a session's agent: how far its script got.
 #[derive(Debug, Clone)]
-pub(super) struct Turn {
-    pub(super) message_id: String,
+struct Script {
+    message_id: String,
     /// How many of the turn's scripted events have been emitted.
     step: usize,
 }
 
-#[derive(Debug)]
-pub struct Runtime {
-    pub session_id: String,
-    pub generation: u64,
-    /// Which turn runs and what waits: the engine's scheduler, as the server's runtimes use it.
-    pub(super) turns: TurnScheduler<String>,
-    /// The running turn's progress through its script.
-    pub(super) current: Option<Turn>,
-    /// Closed: it exits once its running turn ended.
-    pub(super) closing: bool,
-}
-
-/// The scripted events of one turn, after `turn_start`.
-const TURN_SCRIPT_LEN: usize = 8;
+/// The scripted events of one turn, after `turn_start`; then its agent is done.
+const TURN_SCRIPT_LEN: usize = 7;
 
 #[derive(Debug)]
 pub struct Server {
     pub durable: Durable,
     pub runtimes: Vec<Runtime>,
+    /// The running turn of each session's agent.
+    scripts: HashMap<String, Script>,
     pub(super) next_generation: u64,
     epoch: u64,
     /// The one client connection: whether it is open, and its protocol half (whether it said
@@ -118,6 +110,7 @@ impl Server {
         Self {
             durable: Durable::default(),
             runtimes: Vec::new(),
+            scripts: HashMap::new(),
             next_generation: 1,
             epoch: 1,
             connected: false,
@@ -145,16 +138,10 @@ impl Server {
         self.runtimes.iter().find(|r| r.session_id == session_id)
     }
 
-    pub(super) fn runtime_mut(&mut self, session_id: &str) -> Option<&mut Runtime> {
-        self.runtimes
-            .iter_mut()
-            .find(|r| r.session_id == session_id)
-    }
-
     pub(super) fn runtime_view(&self, session_id: &str) -> Option<RuntimeView> {
         self.runtime(session_id).map(|r| RuntimeView {
             generation: r.generation,
-            turn_active: r.turns.is_running() || r.turns.queued() > 0,
+            turn_active: r.link.borrow().turns > 0,
         })
     }
 
@@ -277,13 +264,15 @@ impl Server {
             self.runtime(session_id).is_none(),
             "a second live runtime for {session_id}"
         );
-        self.runtimes.push(Runtime {
-            session_id: session_id.to_owned(),
-            generation,
-            turns: TurnScheduler::default(),
-            current: None,
-            closing: false,
-        });
+        let runtime = Runtime::start(session_id, generation);
+        runtime.link.borrow_mut().stored = BTreeSet::from_iter(
+            self.durable
+                .stored
+                .iter()
+                .filter(|(_, stored)| stored.session_id == session_id)
+                .map(|(id, _)| id.clone()),
+        );
+        self.runtimes.push(runtime);
         // The server's steps, with the server's reasons.
         let state = self.durable.sessions[session_id].state;
         for (step, why) in session::start_steps(state) {
@@ -292,31 +281,79 @@ impl Server {
         generation
     }
 
-    /// Cuts the running turn of the session's runtime, if one runs: its `turn_end`.
-    pub(super) fn cut_turn(&mut self, session_id: &str, cancel: bool) {
-        let runtime = self.runtime_mut(session_id).expect("live");
-        if let Some(turn) = runtime.current.take().filter(|_| cancel) {
-            self.emit(session_id, interrupted(&turn.message_id));
+    /// Runs every runtime's loop until none can go on, carrying out what each did in order;
+    /// a runtime whose loop returned is gone, and its session's state says why.
+    pub(super) fn poll_runtimes(&mut self) {
+        let mut progress = true;
+        while progress {
+            progress = false;
+            let mut n = 0;
+            while n < self.runtimes.len() {
+                let exited = self.runtimes[n].poll();
+                let effects = std::mem::take(&mut self.runtimes[n].link.borrow_mut().effects);
+                let session_id = self.runtimes[n].session_id.clone();
+                progress |= !effects.is_empty();
+                for effect in effects {
+                    self.carry_out(&session_id, effect);
+                }
+                match exited {
+                    Some(why) => {
+                        self.runtimes.remove(n);
+                        self.scripts.remove(&session_id);
+                        self.runtime_exited(&session_id, why);
+                        progress = true;
+                    }
+                    None => n += 1,
+                }
+            }
         }
-        self.start_next(session_id);
     }
 
-    /// Aborts the runtime of `generation` (never another one) and ends its session.
-    pub(super) fn abort(&mut self, generation: u64, why: &str) {
-        let Some(position) = self
-            .runtimes
-            .iter()
-            .position(|r| r.generation == generation)
-        else {
-            return;
-        };
-        let mut runtime = self.runtimes.remove(position);
-        let aborted = runtime.turns.abort(AbortCause::for_reason(why));
-        if let Some(turn) = runtime.current.filter(|_| aborted.cancel) {
-            self.emit(&runtime.session_id, interrupted(&turn.message_id));
+    fn carry_out(&mut self, session_id: &str, effect: Effect) {
+        match effect {
+            Effect::Start(message_id) => {
+                if let Some(queue) = self.durable.pending.get_mut(session_id) {
+                    queue.retain(|queued| *queued != message_id);
+                }
+                *self.runs.entry(message_id.clone()).or_default() += 1;
+                self.turn_counter += 1;
+                self.emit(
+                    session_id,
+                    EventKind::TurnStart(TurnStart {
+                        turn_id: format!("turn-of-{message_id}"),
+                    }),
+                );
+                let script = Script {
+                    message_id,
+                    step: 0,
+                };
+                self.scripts.insert(session_id.to_owned(), script);
+            }
+            Effect::Cancel => {
+                self.scripts.remove(session_id);
+            }
+            Effect::End(message_id, end) => {
+                self.scripts.remove(session_id);
+                self.emit(
+                    session_id,
+                    EventKind::TurnEnd(TurnEnd {
+                        turn_id: format!("turn-of-{message_id}"),
+                        reason: end.reason,
+                        error: end.error,
+                        usage: None,
+                        stop_reason: end.stop_reason,
+                    }),
+                );
+            }
+            Effect::Forget(message_ids, dropped) => {
+                if dropped {
+                    if let Some(queue) = self.durable.pending.get_mut(session_id) {
+                        queue.retain(|queued| !message_ids.contains(queued));
+                    }
+                    self.abandoned.extend(message_ids);
+                }
+            }
         }
-        self.abandoned.extend(aborted.queue);
-        self.runtime_exited(&runtime.session_id, why);
     }
 
     fn runtime_exited(&mut self, session_id: &str, why: &str) {
@@ -324,6 +361,29 @@ impl Server {
         if let Some(to) = triggers::runtime_exited(state) {
             self.go(session_id, &[to], why);
         }
+    }
+
+    /// A runtime for each session whose durable turn queue is not empty, handed those turns in
+    /// order (the server's `resume_pending`); a session nobody watches is left DETACHED.
+    fn resume_pending(&mut self) {
+        let sessions = Vec::from_iter(
+            self.durable
+                .pending
+                .iter()
+                .filter(|(_, queue)| !queue.is_empty())
+                .map(|(id, queue)| (id.clone(), queue.clone())),
+        );
+        for (session_id, queue) in sessions {
+            self.start_runtime(&session_id);
+            let runtime = self.runtime(&session_id).expect("just started");
+            for message_id in queue {
+                runtime.send(Command::Deliver(message_id));
+            }
+            if !self.watchers.contains(&session_id) {
+                self.watcher_left(&session_id);
+            }
+        }
+        self.poll_runtimes();
     }
 
     /// The connection opened (after a cut or a restart).
@@ -350,10 +410,9 @@ impl Server {
         self.conn = Some(new_connection());
         self.watchers.clear();
         self.live.clear();
-        for mut runtime in std::mem::take(&mut self.runtimes) {
-            let aborted = runtime.turns.abort(AbortCause::Suspend);
-            self.abandoned.extend(aborted.queue);
-        }
+        // The runtimes die with the process; their queues stay stored.
+        self.runtimes.clear();
+        self.scripts.clear();
         self.epoch += 1;
         let ids: Vec<String> = self.durable.sessions.keys().cloned().collect();
         for session_id in ids {
@@ -393,6 +452,8 @@ impl Server {
                 }),
             );
         }
+        // Acked messages the previous process never ran run now, in order.
+        self.resume_pending();
     }
 
     /// Handles one frame from the client: the engine's connection half, then its route.
@@ -434,82 +495,31 @@ impl Server {
             }
         }
         self.flush();
+        // What the route woke: commands, stored messages.
+        self.poll_runtimes();
         self.deliver_live();
     }
 
-    /// One agent step: every runtime with work emits its next event.
+    /// One agent step: every running turn emits its next scripted event, or its agent is done.
     pub fn tick(&mut self) {
-        let sessions: Vec<String> = self.runtimes.iter().map(|r| r.session_id.clone()).collect();
+        let sessions = Vec::from_iter(self.scripts.keys().cloned());
         for session_id in sessions {
-            self.step_runtime(&session_id);
+            self.step_script(&session_id);
         }
+        self.poll_runtimes();
         self.deliver_live();
     }
 
     pub fn busy(&self) -> bool {
-        self.runtimes
-            .iter()
-            .any(|r| r.turns.is_running() || r.turns.queued() > 0 || r.closing)
+        self.runtimes.iter().any(Runtime::busy)
     }
 
-    /// What the runtime does between turns, at once (as the real runtime does, without waiting
-    /// for its agent): start the head of its queue once its message is stored, or exit if it
-    /// was closed and its last turn ended.
-    pub(super) fn start_next(&mut self, session_id: &str) {
-        let stored = &self.durable.stored;
-        let Some(runtime) = self
-            .runtimes
-            .iter_mut()
-            .find(|r| r.session_id == session_id)
-            .filter(|r| r.current.is_none())
-        else {
+    fn step_script(&mut self, session_id: &str) {
+        let Some(script) = self.scripts.get_mut(session_id) else {
             return;
         };
-        let standing = |id: &String| {
-            if stored.contains_key(id) {
-                Stored::Stored
-            } else {
-                Stored::Pending
-            }
-        };
-        let message_id = match runtime.turns.next(standing) {
-            Next::Start(message_id) => message_id,
-            Next::Exit => {
-                self.runtimes.retain(|r| r.session_id != session_id);
-                return self.runtime_exited(session_id, reason::CLOSED);
-            }
-            // (The simulator's store never fails a write, so nothing is discarded.)
-            Next::Discard(_) | Next::Wait => return,
-        };
-        runtime.current = Some(Turn {
-            message_id: message_id.clone(),
-            step: 0,
-        });
-        *self.runs.entry(message_id.clone()).or_default() += 1;
-        self.turn_counter += 1;
-        self.emit(
-            session_id,
-            EventKind::TurnStart(TurnStart {
-                turn_id: format!("turn-of-{message_id}"),
-            }),
-        );
-    }
-
-    /// One step of the session's agent: the running turn's next scripted event.
-    fn step_runtime(&mut self, session_id: &str) {
-        let Some(runtime) = self
-            .runtimes
-            .iter_mut()
-            .find(|r| r.session_id == session_id)
-        else {
-            return;
-        };
-        if runtime.current.is_none() {
-            return self.start_next(session_id);
-        }
-        let turn = runtime.current.as_mut().expect("checked");
-        turn.step += 1;
-        let (step, message_id) = (turn.step, turn.message_id.clone());
+        script.step += 1;
+        let (step, message_id) = (script.step, script.message_id.clone());
         let assistant = format!("reply-to-{message_id}");
         let kind = match step {
             1 => EventKind::MessageStart(MessageRef {
@@ -535,30 +545,13 @@ impl Server {
                 message_id: assistant,
             }),
             _ => {
-                runtime.current = None;
-                runtime.turns.turn_ended(false);
-                EventKind::TurnEnd(TurnEnd {
-                    turn_id: format!("turn-of-{message_id}"),
-                    reason: TurnEndReason::Completed,
-                    error: None,
-                    usage: None,
-                    stop_reason: None,
-                })
+                // The agent answered: its runtime writes the turn's end.
+                let runtime = self.runtime(session_id).expect("a script has a runtime");
+                runtime.link.borrow_mut().finished = true;
+                return;
             }
         };
         debug_assert!(step <= TURN_SCRIPT_LEN);
         self.emit(session_id, kind);
-        self.start_next(session_id);
     }
-}
-
-/// The `turn_end` of a turn cut short.
-fn interrupted(message_id: &str) -> EventKind {
-    EventKind::TurnEnd(TurnEnd {
-        turn_id: format!("turn-of-{message_id}"),
-        reason: TurnEndReason::Interrupted,
-        error: None,
-        usage: None,
-        stop_reason: None,
-    })
 }
