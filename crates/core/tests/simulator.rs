@@ -12,8 +12,9 @@
 //! one session; the client never holds a seq the server has not stored. Checked once the network
 //! heals: the client's view of every session it holds equals the server's log, its `running`
 //! equals the server's, every acked message is stored exactly once, and, once the agents are
-//! done, has run exactly once: also across restarts, which keep the durable turn queue and run it
-//! (unless a stop or a zombie's abort dropped it, which the contract says must not run).
+//! done, has run exactly once: also across restarts and lost agents, which keep the durable turn
+//! queue for the session's next runtime (unless a stop or a zombie's abort dropped it, which the
+//! contract says must not run).
 
 // The simulator's helpers panic on broken invariants (that is how a seed fails) and print a
 // trace on request.
@@ -206,7 +207,11 @@ impl World {
         match self.rng.below(100) {
             0..=29 => self.deliver_to_client(),
             30..=49 => self.deliver_to_server(),
-            50..=69 => self.server.tick(),
+            50..=68 => self.server.tick(),
+            69 => {
+                let pick = self.rng.next_u64() as usize;
+                self.server.lose_agent(pick);
+            }
             70..=84 => self.user_acts(),
             85..=89 => self.cut(),
             90..=97 => self.connect(),
@@ -328,6 +333,11 @@ impl World {
     fn check_all_ran(&self) {
         for id in &self.acked {
             if !self.server.durable.stored.contains_key(id) || self.server.abandoned.contains(id) {
+                continue;
+            }
+            // Queued behind a turn whose agent was lost: stored, it runs when its session's
+            // runtime next starts (nothing here sends to that session again).
+            if self.server.waits_for_next_start(id) {
                 continue;
             }
             let is_user_message = self

@@ -27,7 +27,7 @@ use crate::{
     auth::User,
     clock::{new_id, now_ms},
     registry::{lock, ConnHandle, ConnId, ConnectionRegistry, RuntimeRegistry},
-    runtime::{self, RuntimeHandle, TurnRequest},
+    runtime::{self, RuntimeHandle},
     store::{
         Append, ClientMsgKey, Done, QueueOp, SessionRecord, Store, StoreResult, StoredEvent, Write,
     },
@@ -990,9 +990,10 @@ impl Hub {
         }
     }
 
-    /// Starts a runtime for a session whose stored turn queue is not empty and hands it those
-    /// turns, in order: acked messages a crash, shutdown or storage failure left unrun
-    /// (PROTOCOL.md §3). A session nobody watches is left DETACHED.
+    /// Starts a runtime for a session whose stored turn queue is not empty: acked messages a
+    /// crash, shutdown or storage failure left unrun (PROTOCOL.md §3), which a runtime runs first
+    /// (`engine::runtime::run` reads the queue as it starts). A session nobody watches is left
+    /// DETACHED. Returns how many turns were queued.
     pub async fn resume_pending(self: &Arc<Self>, session_id: &str) -> StoreResult<usize> {
         let id = session_id.to_owned();
         let pending = self
@@ -1005,21 +1006,11 @@ impl Hub {
             return Ok(0);
         };
         let _route = entry.lock_route().await;
-        let runtime = match self.runtimes.get(&entry.id) {
-            Some(runtime) => runtime,
-            None => match self.start_runtime(&entry) {
-                Some(runtime) => runtime,
-                None => return Ok(0),
-            },
-        };
-        let count = pending.len();
-        for turn in pending {
-            runtime.deliver(TurnRequest {
-                message_id: turn.message_id,
-                prompt: turn.text,
-                stored: Durable::stored(0),
-            });
+        // A live runtime read the queue as it started, or was handed what was queued since.
+        if self.runtimes.get(&entry.id).is_none() && self.start_runtime(&entry).is_none() {
+            return Ok(0);
         }
+        let count = pending.len();
         if self.connections.watcher_count(&entry.id) == 0 {
             if let Some(to) = triggers::last_watcher_left(entry.state()) {
                 self.transition(&entry, to, reason::WATCHERS_LEFT);

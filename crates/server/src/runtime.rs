@@ -209,6 +209,39 @@ impl RuntimeDriver for ServerRuntime<'_> {
     type Running = Current;
     type Handover = oneshot::Sender<()>;
 
+    fn message_id<'t>(&self, turn: &'t TurnRequest) -> &'t str {
+        &turn.message_id
+    }
+
+    async fn load_queue(&mut self) -> Vec<TurnRequest> {
+        // After the barrier, the queue read holds every `turn_start` and `user_message` written
+        // before this runtime started (an earlier runtime's last ones included).
+        let id = self.entry.id.to_string();
+        let pending = match self.hub.durable().await {
+            Ok(()) => {
+                self.hub
+                    .read(move |store| store.pending_turns(Some(&id)))
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        match pending {
+            Ok(pending) => {
+                self.turns.fetch_add(pending.len(), Ordering::SeqCst);
+                Vec::from_iter(pending.into_iter().map(|turn| TurnRequest {
+                    message_id: turn.message_id,
+                    prompt: turn.text,
+                    stored: Durable::stored(0),
+                }))
+            }
+            Err(error) => {
+                // (Storage fails: the session is repaired, and its next runtime reads it then.)
+                tracing::warn!(session = %self.entry.id, %error, "the turn queue could not be read");
+                Vec::new()
+            }
+        }
+    }
+
     fn stored(&self, turn: &TurnRequest) -> Stored {
         match turn.stored.peek() {
             Some(Ok(_)) => Stored::Stored,

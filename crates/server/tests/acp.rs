@@ -236,6 +236,34 @@ async fn an_agent_that_crashes_mid_turn_ends_it_with_error_and_the_next_send_res
 }
 
 #[tokio::test]
+async fn messages_queued_behind_a_turn_whose_agent_died_run_on_the_next_start_in_order() {
+    let server = acp_server("").await;
+    let mut client = server.client().await;
+    let (a, _) = client.create_session("c1", "first").await;
+    // A turn that waits, and behind it one that kills the agent, then one acked message.
+    client.send_message(Some(&a), "c2", "/wait").await;
+    client.recv_until(|f| ty(f) == "turn_start").await;
+    client.send_message(Some(&a), "c3", "/crash").await;
+    client.send_message(Some(&a), "c4", "queued").await;
+    client
+        .recv_until(|f| ty(f) == "ack" && f["clientMsgId"] == "c4")
+        .await;
+    client
+        .send(json!({"type": "interrupt", "sessionId": a, "clientMsgId": "i1"}))
+        .await;
+    client
+        .recv_until(|f| ty(f) == "session_state" && f["state"] == "ENDED")
+        .await;
+    // The next message starts a runtime, which runs the acked `queued` first, then it.
+    client.send_message(Some(&a), "c5", "back").await;
+    let first = client.recv_until(is_turn_end).await;
+    assert_eq!(assistant_text(&first), "echo: queued", "{first:#?}");
+    let second = client.recv_until(is_turn_end).await;
+    assert_eq!(assistant_text(&second), "echo: back", "{second:#?}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn after_a_restart_the_agent_session_is_resumed_or_loaded_not_made_anew() {
     for flags in ["", "--no-resume"] {
         let dir = Arc::new(tempfile::tempdir().unwrap());

@@ -15,11 +15,14 @@
 //!   the cancellation, then resolves its waiting permission requests, then writes its `turn_end`;
 //! - turns dropped by an interrupt, a close or an abort are recorded before a cancelled turn's
 //!   `turn_end` (the store applies writes in order: whoever sees that end sees them gone);
-//! - an interrupt's hand-over is answered only once the running turn is cut.
+//! - an interrupt's hand-over is answered only once the running turn is cut;
+//! - a runtime first runs the session's durable turn queue (acked messages an earlier runtime
+//!   left unrun), in order, before what is handed to it, and each message once.
 
 use super::{AbortCause, Next, PermissionOutcome, Stored, TurnScheduler};
 use crate::lifecycle::reason;
 use crate::protocol::TurnEndReason;
+use std::collections::BTreeSet;
 
 /// What routing asks of a runtime.
 #[derive(Debug)]
@@ -118,8 +121,14 @@ pub trait RuntimeDriver {
     type Running;
     type Handover;
 
+    /// The `clientMsgId` of a turn's message.
+    fn message_id<'t>(&self, turn: &'t Self::Turn) -> &'t str;
     /// Where a queued turn's `user_message` stands in the store.
     fn stored(&self, turn: &Self::Turn) -> Stored;
+    /// The session's durable turn queue, in order, once everything submitted before the
+    /// runtime started is durable: acked messages an earlier runtime left unrun (it lost its
+    /// agent, the process died, storage failed), and perhaps ones routing is handing over now.
+    async fn load_queue(&mut self) -> Vec<Self::Turn>;
     /// Waits for the next wake: a command, `running` finishing (if a turn runs), or the store's
     /// answer for `head` (if a turn waits for it).
     async fn wake(
@@ -147,6 +156,14 @@ pub trait RuntimeDriver {
 pub async fn run<D: RuntimeDriver>(driver: &mut D) -> &'static str {
     let mut turns: TurnScheduler<D::Turn> = TurnScheduler::default();
     let mut current: Option<D::Running> = None;
+    // What the store holds runs first, in its order. A turn routing hands over that is among
+    // them (its message was stored before the queue was read) is queued already: its second
+    // copy is forgotten, so it runs once.
+    let mut loaded = BTreeSet::new();
+    for turn in driver.load_queue().await {
+        loaded.insert(driver.message_id(&turn).to_owned());
+        turns.deliver(turn);
+    }
     loop {
         loop {
             match turns.next(|turn| driver.stored(turn)) {
@@ -184,12 +201,23 @@ pub async fn run<D: RuntimeDriver>(driver: &mut D) -> &'static str {
                 return reason::RUNTIME_EXITED;
             }
             Wake::Command(Some(RuntimeCommand::Deliver(turn))) => {
-                if let Some(refused) = turns.deliver(turn) {
+                if loaded.remove(driver.message_id(&turn)) {
+                    driver.forget(vec![turn], false);
+                } else if let Some(refused) = turns.deliver(turn) {
                     // A closing session runs no new prompt; the message stays in history.
                     driver.forget(vec![refused], true);
                 }
             }
             Wake::Command(Some(RuntimeCommand::Interrupt { next, done })) => {
+                // An interrupt's message is stored at the front of the queue: if it was loaded,
+                // it is at the front already.
+                let next = match next {
+                    Some(turn) if loaded.remove(driver.message_id(&turn)) => {
+                        driver.forget(vec![turn], false);
+                        None
+                    }
+                    next => next,
+                };
                 let (_, refused) = turns.interrupt(next);
                 // Recorded before the cancel writes its `turn_end`: whoever sees that event sees
                 // a store where the dropped turn is gone too.

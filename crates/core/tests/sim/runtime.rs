@@ -39,11 +39,15 @@ pub struct RuntimeLink {
     pub commands: VecDeque<Command>,
     /// This session's messages that are stored.
     pub stored: BTreeSet<String>,
+    /// The session's durable turn queue as the runtime starts (its loop reads it first).
+    pub queue_at_start: Vec<String>,
     /// Turns in progress or queued (what `running` reads), counted by the sender on delivery as
     /// the server's handle counts them.
     pub turns: usize,
     /// The running turn's script is done: its agent finished.
     pub finished: bool,
+    /// The running turn's agent died.
+    pub agent_lost: bool,
     pub effects: Vec<Effect>,
 }
 
@@ -118,6 +122,17 @@ impl RuntimeDriver for LinkDriver {
     type Running = String;
     type Handover = ();
 
+    fn message_id<'t>(&self, turn: &'t String) -> &'t str {
+        turn
+    }
+
+    async fn load_queue(&mut self) -> Vec<String> {
+        let mut link = self.link.borrow_mut();
+        let loaded = std::mem::take(&mut link.queue_at_start);
+        link.turns += loaded.len();
+        loaded
+    }
+
     fn stored(&self, turn: &String) -> Stored {
         if self.link.borrow().stored.contains(turn) {
             Stored::Stored
@@ -136,6 +151,12 @@ impl RuntimeDriver for LinkDriver {
             let mut link = self.link.borrow_mut();
             if let Some(command) = link.commands.pop_front() {
                 return Poll::Ready(Wake::Command(Some(command)));
+            }
+            if running && std::mem::take(&mut link.agent_lost) {
+                return Poll::Ready(Wake::TurnDone(TurnFinish::Failed {
+                    message: "the agent exited".into(),
+                    agent_lost: true,
+                }));
             }
             if running && std::mem::take(&mut link.finished) {
                 return Poll::Ready(Wake::TurnDone(TurnFinish::Answered {

@@ -10,7 +10,7 @@
 //! its live queue after the route's replies went out (so a reply comes before the events it
 //! announces, and an `ack` right after its `user_message`).
 
-use super::runtime::{Command, Effect, Runtime};
+use super::runtime::{Effect, Runtime};
 use sessionwire_core::engine::route::{self, Out};
 use sessionwire_core::engine::{
     session, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent, RateLimit,
@@ -265,6 +265,8 @@ impl Server {
             "a second live runtime for {session_id}"
         );
         let runtime = Runtime::start(session_id, generation);
+        let queue = self.durable.pending.get(session_id).cloned();
+        runtime.link.borrow_mut().queue_at_start = Vec::from_iter(queue.into_iter().flatten());
         runtime.link.borrow_mut().stored = BTreeSet::from_iter(
             self.durable
                 .stored
@@ -363,22 +365,19 @@ impl Server {
         }
     }
 
-    /// A runtime for each session whose durable turn queue is not empty, handed those turns in
-    /// order (the server's `resume_pending`); a session nobody watches is left DETACHED.
+    /// A runtime for each session whose durable turn queue is not empty, which runs it first
+    /// (the server's `resume_pending`); a session nobody watches is left DETACHED.
     fn resume_pending(&mut self) {
         let sessions = Vec::from_iter(
             self.durable
                 .pending
                 .iter()
                 .filter(|(_, queue)| !queue.is_empty())
-                .map(|(id, queue)| (id.clone(), queue.clone())),
+                .map(|(id, _)| id.clone()),
         );
-        for (session_id, queue) in sessions {
+        for session_id in sessions {
+            // Its loop reads the queue as it starts.
             self.start_runtime(&session_id);
-            let runtime = self.runtime(&session_id).expect("just started");
-            for message_id in queue {
-                runtime.send(Command::Deliver(message_id));
-            }
             if !self.watchers.contains(&session_id) {
                 self.watcher_left(&session_id);
             }
@@ -508,6 +507,27 @@ impl Server {
         }
         self.poll_runtimes();
         self.deliver_live();
+    }
+
+    /// The agent of one running turn (picked by `pick`) dies: its runtime ends the turn with
+    /// an error and exits, and what was queued behind it stays stored.
+    pub fn lose_agent(&mut self, pick: usize) {
+        let mut running = Vec::from_iter(self.scripts.keys().cloned());
+        if running.is_empty() {
+            return;
+        }
+        let session_id = running.swap_remove(pick % running.len());
+        let runtime = self.runtime(&session_id).expect("a script has a runtime");
+        runtime.link.borrow_mut().agent_lost = true;
+        self.poll_runtimes();
+        self.deliver_live();
+    }
+
+    /// An acked message in the durable turn queue of a session with no live runtime.
+    pub fn waits_for_next_start(&self, message_id: &str) -> bool {
+        self.durable.pending.iter().any(|(session_id, queue)| {
+            self.runtime(session_id).is_none() && queue.iter().any(|queued| queued == message_id)
+        })
     }
 
     pub fn busy(&self) -> bool {

@@ -23,6 +23,8 @@ type Command = RuntimeCommand<&'static str, &'static str>;
 struct Scripted {
     wakes: VecDeque<Wake<&'static str, &'static str>>,
     stored: BTreeSet<&'static str>,
+    /// The durable turn queue the runtime finds at its start.
+    loaded: Vec<&'static str>,
     log: Vec<String>,
 }
 
@@ -40,6 +42,14 @@ impl RuntimeDriver for Scripted {
     type Running = &'static str;
     type Handover = &'static str;
 
+    fn message_id<'t>(&self, turn: &'t &'static str) -> &'t str {
+        turn
+    }
+    async fn load_queue(&mut self) -> Vec<&'static str> {
+        let loaded = std::mem::take(&mut self.loaded);
+        self.stored.extend(loaded.iter().copied());
+        loaded
+    }
     fn stored(&self, turn: &&'static str) -> Stored {
         if self.stored.contains(turn) {
             Stored::Stored
@@ -225,6 +235,39 @@ fn a_close_drops_the_queue_lets_the_turn_finish_and_exits() {
             "forget [\"m3\"] dropped=true",
             "resolve cancelled",
             "end m1 Completed None",
+        ]
+    );
+}
+
+#[test]
+fn the_stored_queue_runs_first_and_a_handed_over_copy_of_it_runs_once() {
+    let mut driver = Scripted::new(vec![
+        // m2 was stored before the queue was read, and is handed over as well.
+        deliver("m2"),
+        deliver("m3"),
+        completed(),
+        completed(),
+        Wake::HeadAnswered,
+        completed(),
+        Wake::Command(Some(Command::Abort {
+            reason: reason::STOPPED,
+        })),
+    ]);
+    driver.loaded = vec!["m1", "m2"];
+    ready(run(&mut driver));
+    assert_eq!(
+        driver.log,
+        [
+            "start m1",
+            "forget [\"m2\"] dropped=false",
+            "resolve cancelled",
+            "end m1 Completed None",
+            "start m2",
+            "resolve cancelled",
+            "end m2 Completed None",
+            "start m3",
+            "resolve cancelled",
+            "end m3 Completed None",
         ]
     );
 }
