@@ -13,13 +13,14 @@
 //! - [`rate`]: a connection's token bucket.
 //! - [`reservations`]: the `clientMsgId`s being stored right now, so a retry racing its
 //!   original waits for it (the duplicate check reads reserved ∪ stored).
+//! - [`route`]: every client frame's route: the facts looked up, the core's decision, and the
+//!   order it is carried out in, as async flows over the driver's effects ([`route::RouteDriver`]).
+//! - [`runtime`]: a session runtime's loop: what each wake means and the order of its writes,
+//!   over the driver's effects ([`runtime::RuntimeDriver`]).
 //! - [`session`]: one session's lifecycle as the server carries it out: its state and version,
 //!   the timers its states start, how a runtime is started and how a session is closed.
 //! - [`turns`]: a session runtime's turns: one at a time, in order, once stored; what an
 //!   interrupt, a close, an abort or a lost agent does to the queue.
-//!
-//! Routing a parsed frame to its session (`crate::routing`'s decisions, carried out by the
-//! server) is not here yet.
 
 pub mod connection;
 pub mod listing;
