@@ -36,3 +36,18 @@ pub use connection::{Close, ConnectionLimits, ConnectionProtocol, Inbound, LiveE
 pub use permissions::{PermissionBook, PermissionOutcome, WaitingRequest};
 pub use rate::{RateLimit, TokenBucket};
 pub use turns::{AbortCause, Aborted, Next, Stored, TurnScheduler};
+
+/// Runs one of the engine's flows (a [`route`], a [`runtime`] loop) to its end with a waker
+/// that never wakes: for drivers whose every effect is ready at once (the simulator's, the
+/// tests'). `None` if the flow waited for something all the same.
+pub fn run_ready<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let waker = std::task::Waker::noop();
+    match future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(waker))
+    {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
+}

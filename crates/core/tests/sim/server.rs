@@ -11,6 +11,7 @@
 //! announces, and an `ack` right after its `user_message`).
 
 use super::runtime::{Effect, Runtime};
+use sessionwire_core::engine;
 use sessionwire_core::engine::route::{self, Out};
 use sessionwire_core::engine::{
     session, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent, RateLimit,
@@ -23,8 +24,6 @@ use sessionwire_core::protocol::{
 use sessionwire_core::routing::{self, Lookup, RuntimeView, SessionView, StoredMessage};
 use sessionwire_core::SessionState;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 /// A connection as the engine sees it; the model sends far below any limit, so the limits are
@@ -38,18 +37,6 @@ fn new_connection() -> ConnectionProtocol {
         },
     };
     ConnectionProtocol::new(limits, Duration::ZERO)
-}
-
-/// Runs a route to its end: every effect of this server is ready at once, so one poll does it.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("a route waited, but every effect of the simulator is ready"),
-    }
 }
 
 /// Durable: survives a restart.
@@ -475,7 +462,8 @@ impl Server {
             Inbound::Route(frame) => frame,
         };
         let mut conn = self.conn.take().expect("one route at a time");
-        let outs = ready(route::handle(self, &mut conn, frame));
+        let outs = engine::run_ready(route::handle(self, &mut conn, frame))
+            .expect("every effect of the simulator's server is ready at once");
         self.conn = Some(conn);
         // As the real connection does: the route's replies and replays in order, then the live
         // queue (which lets an ack go right after its `user_message`).

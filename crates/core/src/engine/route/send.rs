@@ -34,6 +34,13 @@ struct Submitted<D: RouteDriver> {
     running: bool,
 }
 
+/// What an interrupt took: a message (submitted, or not for want of a runtime), or only its
+/// `clientMsgId` and the running turn's cut, if any (what its ack waits for).
+enum Taken<D: RouteDriver> {
+    Message(Attempt<D>),
+    Textless(D::Write, Option<D::Handover>),
+}
+
 enum Attempt<D: RouteDriver> {
     Submitted(Submitted<D>),
     /// The runtime was gone before it took the turn; nothing was submitted.
@@ -180,20 +187,11 @@ impl<D: RouteDriver> Route<'_, D> {
                 client_msg_id: &frame.client_msg_id,
                 text,
             });
-            // What an interrupt without text waits for before its ack: its turn cut, if any.
-            let cut = match (decision, message) {
+            let taken = match (decision, message) {
                 (InterruptDecision::InterruptTurn { reattach, .. }, Some(message)) => {
                     self.driver.reattach(session, reattach);
                     let runtime = self.driver.runtime(session);
-                    let attempt = self.submit(session, runtime, message, Delivery::Interrupt)?;
-                    drop(route);
-                    match attempt {
-                        Attempt::Submitted(submitted) => break submitted,
-                        Attempt::RuntimeGone(old) => {
-                            self.driver.exited(old).await;
-                            continue;
-                        }
-                    }
+                    Taken::Message(self.submit(session, runtime, message, Delivery::Interrupt)?)
                 }
                 (InterruptDecision::InterruptTurn { reattach, .. }, None) => {
                     self.driver.reattach(session, reattach);
@@ -201,7 +199,7 @@ impl<D: RouteDriver> Route<'_, D> {
                     let written = self.driver.submit_client_msg(session, &frame.client_msg_id);
                     // After the clientMsgId's write: the interrupt's turn_end comes after its seq.
                     let cut = runtime.and_then(|runtime| self.driver.interrupt(&runtime, None));
-                    Some((written, cut))
+                    Taken::Textless(written, cut)
                 }
                 (InterruptDecision::AbortZombie { .. } | InterruptDecision::Resume, message) => {
                     if let Some(zombie) = self.abort_zombie(session) {
@@ -212,37 +210,36 @@ impl<D: RouteDriver> Route<'_, D> {
                     match message {
                         Some(message) => {
                             let runtime = self.driver.start_runtime(session);
-                            let attempt =
-                                self.submit(session, runtime, message, Delivery::Queue)?;
-                            drop(route);
-                            match attempt {
-                                Attempt::Submitted(submitted) => break submitted,
-                                Attempt::RuntimeGone(old) => {
-                                    self.driver.exited(old).await;
-                                    continue;
-                                }
-                            }
+                            Taken::Message(self.submit(
+                                session,
+                                runtime,
+                                message,
+                                Delivery::Queue,
+                            )?)
                         }
-                        None => {
-                            let written =
-                                self.driver.submit_client_msg(session, &frame.client_msg_id);
-                            Some((written, None))
-                        }
+                        None => Taken::Textless(
+                            self.driver.submit_client_msg(session, &frame.client_msg_id),
+                            None,
+                        ),
                     }
                 }
-                (_, _) => {
-                    let written = self.driver.submit_client_msg(session, &frame.client_msg_id);
-                    Some((written, None))
-                }
+                (_, _) => Taken::Textless(
+                    self.driver.submit_client_msg(session, &frame.client_msg_id),
+                    None,
+                ),
             };
             drop(route);
-            if let Some((written, cut)) = cut {
-                self.driver
-                    .reservation_submitted(&mut reservation, &written);
-                let session = session.clone();
-                return self
-                    .ack_without_text(&session, &frame.client_msg_id, written, cut, reservation)
-                    .await;
+            match taken {
+                Taken::Message(Attempt::Submitted(submitted)) => break submitted,
+                Taken::Message(Attempt::RuntimeGone(old)) => self.driver.exited(old).await,
+                Taken::Textless(written, cut) => {
+                    self.driver
+                        .reservation_submitted(&mut reservation, &written);
+                    let session = session.clone();
+                    return self
+                        .ack_without_text(&session, &frame.client_msg_id, written, cut, reservation)
+                        .await;
+                }
             }
         };
         let session = session.ok_or_else(|| Refusal::internal("session vanished"))?;

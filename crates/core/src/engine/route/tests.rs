@@ -8,19 +8,11 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 /// Polls a route once: with this driver every effect is ready, so the route finishes.
 fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("a route waited for an effect that is always ready"),
-    }
+    crate::engine::run_ready(future).expect("a route waited for an effect that is always ready")
 }
 
 #[derive(Debug)]

@@ -4,17 +4,9 @@
 use super::*;
 use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
-use std::task::{Context, Poll, Waker};
 
 fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("the scripted driver is always ready"),
-    }
+    crate::engine::run_ready(future).expect("the scripted driver is always ready")
 }
 
 type Command = RuntimeCommand<&'static str, &'static str>;
