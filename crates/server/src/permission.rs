@@ -204,8 +204,3 @@ pub fn resolve_all(hub: &Hub, entry: &SessionEntry, outcome: Outcome) -> usize {
     }
     count
 }
-
-/// The `permission_resolved{expired}` of a request found pending in the log after a restart.
-pub fn expired(request_id: String) -> EventKind {
-    resolved_event(request_id, Outcome::Expired, None, None)
-}

@@ -1,18 +1,13 @@
-//! Start-up recovery: the runtimes of the previous process are gone, so every session that is
-//! not ENDED becomes ENDED with reason `server_restart` (the one transition outside the table).
-//!
-//! Then every session with acked messages that never ran gets a runtime that runs them.
-//!
-//! Before that, a session whose log has a `turn_start` without its `turn_end` (the process died
-//! mid-turn) gets `turn_end{reason:"error", error:"server_restart"}`, so no client spinner stays
-//! on forever, and each permission request left unanswered gets `permission_resolved{expired}`.
+//! Start-up recovery, and the recovery of a user taken over from another process
+//! (crate::cluster): the engine's (`sessionwire_core::engine::recovery`: what is written for each
+//! unfinished session, in which order, and when the durable turn queues run), over this
+//! process's store and hub.
 
-use crate::{hub::Hub, permission};
+use crate::hub::{Hub, SessionEntry};
 use anyhow::Result;
 use sessionwire_core::{
-    lifecycle::{self, reason},
-    protocol::{TurnEnd, TurnEndReason},
-    EventKind,
+    engine::recovery::{self, RecoveryDriver},
+    EventKind, SessionState,
 };
 use std::sync::Arc;
 
@@ -21,75 +16,104 @@ pub async fn recover(hub: &Arc<Hub>) -> Result<usize> {
     recover_where(hub, None).await
 }
 
-/// Recovers the unfinished sessions of one user, taken over from a process that died or left
-/// (crate::cluster): exactly what a restart does, for that user only.
+/// Recovers the unfinished sessions of one user, taken over from a process that died or left:
+/// exactly what a restart does, for that user only.
 pub async fn recover_owner(hub: &Arc<Hub>, owner: &str) -> Result<usize> {
     recover_where(hub, Some(owner)).await
 }
 
 async fn recover_where(hub: &Arc<Hub>, owner: Option<&str>) -> Result<usize> {
-    let only = owner.map(str::to_owned);
-    let sessions = hub
-        .read(move |store| store.not_ended(only.as_deref()))
-        .await?;
-    for record in &sessions {
-        let Some(entry) = hub.entry(&record.id).await? else {
-            continue;
-        };
-        // Permission requests of the dead process expire (PROTOCOL.md §5.1), before their turn ends.
-        let id = record.id.clone();
-        for request_id in hub
-            .read(move |store| store.pending_permissions(&id))
-            .await?
-        {
-            hub.append(&entry, permission::expired(request_id));
-        }
-        let id = record.id.clone();
-        if let Some(turn_id) = hub.read(move |store| store.open_turn(&id)).await? {
-            let turn_end = TurnEnd {
-                turn_id,
-                reason: TurnEndReason::Error,
-                error: Some(reason::SERVER_RESTART.to_owned()),
-                usage: None,
-                stop_reason: None,
-            };
-            hub.append(&entry, EventKind::TurnEnd(turn_end));
-        }
-        if let Some(to) = lifecycle::recover_on_start(entry.state()) {
-            hub.force_state(&entry, to, reason::SERVER_RESTART);
-        }
-    }
-    // On a full disk the server still starts and serves what is stored: the sessions whose
-    // recovery could not be written are fenced and repaired once storage works.
-    if let Err(error) = hub.durable().await {
-        tracing::error!(%error, "recovery could not be stored; serving what is stored");
-        return Ok(sessions.len());
-    }
-    if !sessions.is_empty() {
+    let recovered = recovery::recover(&mut ServerRecovery { hub, owner }).await?;
+    if recovered > 0 {
         tracing::info!(
-            sessions = sessions.len(),
+            sessions = recovered,
             "recovered unfinished sessions as ENDED (server_restart)"
         );
     }
-    // Acked messages the previous process never ran run now, in order (PROTOCOL.md §3).
-    let pending = hub.read(|store| store.pending_turns(None)).await?;
-    let mut resumed: Vec<&str> = pending
-        .iter()
-        .map(|turn| turn.session_id.as_str())
-        .collect();
-    resumed.dedup();
-    for session in resumed {
-        if hub.is_fenced(session) {
-            continue;
-        }
-        if let Some(owner) = owner {
-            let id = session.to_owned();
-            let record = hub.read(move |store| store.session(&id)).await?;
-            if record.is_none_or(|record| record.owner != owner) {
-                continue;
+    Ok(recovered)
+}
+
+/// The recovery's effects: the store's reads, the hub's writes; `owner` limits it to one user.
+struct ServerRecovery<'a> {
+    hub: &'a Arc<Hub>,
+    owner: Option<&'a str>,
+}
+
+impl RecoveryDriver for ServerRecovery<'_> {
+    type Session = Arc<SessionEntry>;
+    type Error = anyhow::Error;
+
+    async fn unfinished(&mut self) -> Result<Vec<Arc<SessionEntry>>> {
+        let only = self.owner.map(str::to_owned);
+        let records = self
+            .hub
+            .read(move |store| store.not_ended(only.as_deref()))
+            .await?;
+        let mut sessions = Vec::with_capacity(records.len());
+        for record in records {
+            if let Some(entry) = self.hub.entry(&record.id).await? {
+                sessions.push(entry);
             }
         }
-        hub.resume_pending(session).await?;
+        Ok(sessions)
     }
-    Ok(sessions.len())
+
+    async fn pending_permissions(&mut self, session: &Arc<SessionEntry>) -> Result<Vec<String>> {
+        let id = session.id.to_string();
+        self.hub
+            .read(move |store| store.pending_permissions(&id))
+            .await
+    }
+
+    async fn open_turn(&mut self, session: &Arc<SessionEntry>) -> Result<Option<String>> {
+        let id = session.id.to_string();
+        self.hub.read(move |store| store.open_turn(&id)).await
+    }
+
+    fn append(&mut self, session: &Arc<SessionEntry>, event: EventKind) {
+        self.hub.append(session, event);
+    }
+
+    fn state(&self, session: &Arc<SessionEntry>) -> SessionState {
+        session.state()
+    }
+
+    fn force_state(&mut self, session: &Arc<SessionEntry>, to: SessionState, why: &'static str) {
+        self.hub.force_state(session, to, why);
+    }
+
+    async fn durable(&mut self) -> Result<()> {
+        self.hub.durable().await
+    }
+
+    fn not_durable(&mut self, error: anyhow::Error) {
+        // On a full disk the server still starts and serves what is stored: the sessions whose
+        // recovery could not be written are fenced and repaired once storage works.
+        tracing::error!(%error, "recovery could not be stored; serving what is stored");
+    }
+
+    async fn queued_sessions(&mut self) -> Result<Vec<String>> {
+        let pending = self.hub.read(|store| store.pending_turns(None)).await?;
+        let mut sessions = Vec::from_iter(pending.into_iter().map(|turn| turn.session_id));
+        sessions.dedup();
+        let mut ours = Vec::with_capacity(sessions.len());
+        for session in sessions {
+            if self.hub.is_fenced(&session) {
+                continue;
+            }
+            if let Some(owner) = self.owner {
+                let id = session.clone();
+                let record = self.hub.read(move |store| store.session(&id)).await?;
+                if record.is_none_or(|record| record.owner != owner) {
+                    continue;
+                }
+            }
+            ours.push(session);
+        }
+        Ok(ours)
+    }
+
+    async fn resume(&mut self, session_id: &str) -> Result<()> {
+        self.hub.resume_pending(session_id).await.map(drop)
+    }
 }

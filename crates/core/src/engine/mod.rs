@@ -11,6 +11,8 @@
 //! - [`permissions`]: a session's permission requests waiting for an answer; the first answer
 //!   takes its request out.
 //! - [`rate`]: a connection's token bucket.
+//! - [`recovery`]: start-up recovery: what is written for each unfinished session, in which
+//!   order, and when the durable turn queues run.
 //! - [`reservations`]: the `clientMsgId`s being stored right now, so a retry racing its
 //!   original waits for it (the duplicate check reads reserved ∪ stored).
 //! - [`route`]: every client frame's route: the facts looked up, the core's decision, and the
@@ -26,6 +28,7 @@ pub mod connection;
 pub mod listing;
 pub mod permissions;
 pub mod rate;
+pub mod recovery;
 pub mod reservations;
 pub mod route;
 pub mod runtime;

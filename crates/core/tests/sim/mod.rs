@@ -1,7 +1,9 @@
 //! The simulator's parts: a seeded random source, and a server that runs the engine over an
 //! in-memory store and scripted agents (`server.rs`; `route.rs`: its effects for the engine's
-//! routes; `runtime.rs`: its runtimes, the engine's loop).
+//! routes; `runtime.rs`: its runtimes, the engine's loop; `recovery.rs`: its effects for the
+//! engine's start-up recovery).
 
+mod recovery;
 pub mod rng;
 mod route;
 pub mod runtime;

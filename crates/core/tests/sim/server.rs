@@ -11,15 +11,15 @@
 //! announces, and an `ack` right after its `user_message`).
 
 use super::runtime::{Effect, Runtime};
-use sessionwire_core::engine;
 use sessionwire_core::engine::route::{self, Out};
+use sessionwire_core::engine::{self, recovery};
 use sessionwire_core::engine::{
     session, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent, RateLimit,
 };
 use sessionwire_core::lifecycle::{self, reason, triggers};
 use sessionwire_core::protocol::{
     encode, BlockDelta, BlockStart, BlockType, Event, EventKind, MessageRef, ServerInfo,
-    SessionStateChange, TurnEnd, TurnEndReason, TurnStart, Welcome,
+    SessionStateChange, TurnEnd, TurnStart, Welcome,
 };
 use sessionwire_core::routing::{self, Lookup, RuntimeView, SessionView, StoredMessage};
 use sessionwire_core::SessionState;
@@ -352,26 +352,6 @@ impl Server {
         }
     }
 
-    /// A runtime for each session whose durable turn queue is not empty, which runs it first
-    /// (the server's `resume_pending`); a session nobody watches is left DETACHED.
-    fn resume_pending(&mut self) {
-        let sessions = Vec::from_iter(
-            self.durable
-                .pending
-                .iter()
-                .filter(|(_, queue)| !queue.is_empty())
-                .map(|(id, _)| id.clone()),
-        );
-        for session_id in sessions {
-            // Its loop reads the queue as it starts.
-            self.start_runtime(&session_id);
-            if !self.watchers.contains(&session_id) {
-                self.watcher_left(&session_id);
-            }
-        }
-        self.poll_runtimes();
-    }
-
     /// The connection opened (after a cut or a restart).
     pub fn connect(&mut self) {
         self.connected = true;
@@ -400,46 +380,11 @@ impl Server {
         self.runtimes.clear();
         self.scripts.clear();
         self.epoch += 1;
-        let ids: Vec<String> = self.durable.sessions.keys().cloned().collect();
-        for session_id in ids {
-            let session = &self.durable.sessions[&session_id];
-            let Some(to) = lifecycle::recover_on_start(session.state) else {
-                continue;
-            };
-            let open_turn = session.log.iter().rev().find_map(|e| match &e.kind {
-                EventKind::TurnStart(t) => Some(Some(t.turn_id.clone())),
-                EventKind::TurnEnd(_) => Some(None),
-                _ => None,
-            });
-            if let Some(Some(turn_id)) = open_turn {
-                self.emit(
-                    &session_id,
-                    EventKind::TurnEnd(TurnEnd {
-                        turn_id,
-                        reason: TurnEndReason::Error,
-                        error: Some("server_restart".into()),
-                        usage: None,
-                        stop_reason: None,
-                    }),
-                );
-            }
-            let previous = self.durable.sessions[&session_id].state;
-            self.durable
-                .sessions
-                .get_mut(&session_id)
-                .expect("exists")
-                .state = to;
-            self.emit(
-                &session_id,
-                EventKind::SessionState(SessionStateChange {
-                    state: to,
-                    previous: Some(previous),
-                    reason: reason::SERVER_RESTART.into(),
-                }),
-            );
-        }
-        // Acked messages the previous process never ran run now, in order.
-        self.resume_pending();
+        // The engine's recovery: cut turns end, sessions go ENDED, queued acked messages run.
+        let recovered = engine::run_ready(recovery::recover(self))
+            .expect("every effect of the simulator's server is ready at once");
+        let Ok(_) = recovered;
+        self.poll_runtimes();
     }
 
     /// Handles one frame from the client: the engine's connection half, then its route.
