@@ -50,36 +50,75 @@ pub trait RecoveryDriver {
     async fn resume(&mut self, session_id: &str) -> Result<(), Self::Error>;
 }
 
-/// The `permission_resolved{expired}` of a request a restart left pending.
-pub fn expired(request_id: String) -> EventKind {
-    EventKind::PermissionResolved(crate::protocol::PermissionResolved {
-        request_id,
-        outcome: super::PermissionOutcome::Expired.as_str().to_owned(),
-        option_id: None,
-        client_msg_id: None,
-    })
+/// How a session's runtime was lost without a trace of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostRuntime {
+    /// The process before died or stopped.
+    Restart,
+    /// Its session's writes failed (a full disk); written by the repair once storage works.
+    Storage,
+}
+
+impl LostRuntime {
+    /// `turn_end.error` of the turn it cut.
+    pub fn turn_error(self) -> &'static str {
+        match self {
+            Self::Restart => reason::SERVER_RESTART,
+            Self::Storage => "storage",
+        }
+    }
+
+    /// `session_state.reason` of the session's change to ENDED.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Restart => reason::SERVER_RESTART,
+            Self::Storage => reason::STORAGE_FAILED,
+        }
+    }
+}
+
+/// What closes what a lost runtime left open, in order: each unanswered permission request
+/// expires (an answer can no longer win), then the cut turn (`open_turn`) ends with the cause's
+/// error. The session's state change comes after these ([`lifecycle::recover_on_start`]).
+/// Recovery and the store's repair both write exactly this.
+pub fn closing_events(
+    cause: LostRuntime,
+    pending_permissions: Vec<String>,
+    open_turn: Option<String>,
+) -> Vec<EventKind> {
+    let expired = pending_permissions.into_iter().map(|request_id| {
+        EventKind::PermissionResolved(crate::protocol::PermissionResolved {
+            request_id,
+            outcome: super::PermissionOutcome::Expired.as_str().to_owned(),
+            option_id: None,
+            client_msg_id: None,
+        })
+    });
+    let turn_end = open_turn.map(|turn_id| {
+        EventKind::TurnEnd(TurnEnd {
+            turn_id,
+            reason: TurnEndReason::Error,
+            error: Some(cause.turn_error().to_owned()),
+            usage: None,
+            stop_reason: None,
+        })
+    });
+    Vec::from_iter(expired.chain(turn_end))
 }
 
 /// Recovers every unfinished session, then runs the durable turn queues; returns how many
 /// sessions were unfinished.
 pub async fn recover<D: RecoveryDriver>(driver: &mut D) -> Result<usize, D::Error> {
     let sessions = driver.unfinished().await?;
+    let cause = LostRuntime::Restart;
     for session in &sessions {
-        for request_id in driver.pending_permissions(session).await? {
-            driver.append(session, expired(request_id));
-        }
-        if let Some(turn_id) = driver.open_turn(session).await? {
-            let turn_end = TurnEnd {
-                turn_id,
-                reason: TurnEndReason::Error,
-                error: Some(reason::SERVER_RESTART.to_owned()),
-                usage: None,
-                stop_reason: None,
-            };
-            driver.append(session, EventKind::TurnEnd(turn_end));
+        let pending = driver.pending_permissions(session).await?;
+        let open_turn = driver.open_turn(session).await?;
+        for event in closing_events(cause, pending, open_turn) {
+            driver.append(session, event);
         }
         if let Some(to) = lifecycle::recover_on_start(driver.state(session)) {
-            driver.force_state(session, to, reason::SERVER_RESTART);
+            driver.force_state(session, to, cause.reason());
         }
     }
     if let Err(error) = driver.durable().await {

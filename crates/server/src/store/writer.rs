@@ -16,8 +16,9 @@ use super::{
 };
 use anyhow::anyhow;
 use sessionwire_core::{
-    lifecycle::reason,
-    protocol::{encode, PermissionResolved, SessionStateChange, TurnEnd, TurnEndReason},
+    engine::recovery::{self, LostRuntime},
+    lifecycle,
+    protocol::{encode, SessionStateChange},
     Event, EventKind, SessionState,
 };
 use std::{
@@ -31,9 +32,6 @@ use std::{
 
 /// At most this many writes go into one transaction.
 const MAX_BATCH: usize = 4096;
-
-/// `turn_end.error` of a turn cut short by a storage failure (PROTOCOL.md §2).
-pub const STORAGE_ERROR: &str = "storage";
 
 /// A database connection that can run a write transaction.
 pub trait Backend: Send + 'static {
@@ -386,43 +384,20 @@ fn repair(
         };
         insert_append(queries, append, seq, outcome)
     };
-    // Questions nobody can answer any more: their turn is over.
-    for request_id in queries::pending_permissions(queries, session)? {
-        let expired = PermissionResolved {
-            request_id,
-            outcome: "expired".to_owned(),
-            option_id: None,
-            client_msg_id: None,
-        };
-        append(
-            queries,
-            EventKind::PermissionResolved(expired),
-            None,
-            outcome,
-        )?;
+    // What the lost runtime left open closes as after a restart, with the storage's error.
+    let cause = LostRuntime::Storage;
+    let pending = queries::pending_permissions(queries, session)?;
+    let open_turn = queries::open_turn(queries, session)?;
+    for event in recovery::closing_events(cause, pending, open_turn) {
+        append(queries, event, None, outcome)?;
     }
-    if let Some(turn_id) = queries::open_turn(queries, session)? {
-        let turn_end = TurnEnd {
-            turn_id,
-            reason: TurnEndReason::Error,
-            error: Some(STORAGE_ERROR.to_owned()),
-            usage: None,
-            stop_reason: None,
-        };
-        append(queries, EventKind::TurnEnd(turn_end), None, outcome)?;
-    }
-    if record.state != SessionState::Ended {
+    if let Some(to) = lifecycle::recover_on_start(record.state) {
         let change = SessionStateChange {
-            state: SessionState::Ended,
+            state: to,
             previous: Some(record.state),
-            reason: reason::STORAGE_FAILED.to_owned(),
+            reason: cause.reason().to_owned(),
         };
-        append(
-            queries,
-            EventKind::SessionState(change),
-            Some(SessionState::Ended),
-            outcome,
-        )?;
+        append(queries, EventKind::SessionState(change), Some(to), outcome)?;
     }
     Ok(Repaired {
         exists: true,
