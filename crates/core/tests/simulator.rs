@@ -2,7 +2,8 @@
 //! server running the engine the real server runs (its connection half, every frame's route and
 //! each runtime's loop, over an in-memory store and scripted agents), joined by a seeded network that drops,
 //! duplicates, delays and reorders frames, cuts the connection and restarts the server (losing
-//! memory, keeping the durable log). Thousands of seeds run per test; a failure prints its seed,
+//! memory, keeping the durable log), while agents die mid-turn and writes fail (the session is
+//! fenced and answers `unavailable` until its repair). Thousands of seeds run per test; a failure prints its seed,
 //! and `SIM_SEED=<n> cargo test -p sessionwire-core --test simulator` replays exactly that one.
 //!
 //! Besides random runs, bursts: one user creating 100 sessions at once and sending to all of them
@@ -212,7 +213,9 @@ impl World {
                 let pick = self.rng.next_u64() as usize;
                 self.server.lose_agent(pick);
             }
-            70..=84 => self.user_acts(),
+            70..=82 => self.user_acts(),
+            83 => self.server.fail_next_write = true,
+            84 => self.server.repair(),
             85..=89 => self.cut(),
             90..=97 => self.connect(),
             _ => self.restart(),
@@ -249,6 +252,8 @@ impl World {
     /// Delivers everything reliably, on a fresh connection, until nothing is in flight.
     fn heal(&mut self, run_agents: bool) {
         self.lossy = false;
+        self.server.fail_next_write = false;
+        self.server.repair();
         self.cut();
         self.connect();
         for _ in 0..100_000 {

@@ -1,6 +1,7 @@
 //! The simulator server's effects for the engine's routes (`engine::route`): the one user owns
-//! every session, the store answers at once and never fails, and agents never ask for
-//! permission (so an answer names an unknown request, as on a server whose agents never ask).
+//! every session, the store answers at once (a `user_message` write fails when the world says
+//! so: the session is then fenced until its repair), and agents never ask for permission (so an
+//! answer names an unknown request, as on a server whose agents never ask).
 
 use super::runtime::{Command, Runtime};
 use super::server::{DurableSession, Server};
@@ -16,8 +17,9 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// A write's answer: its seq, set when the store took it (at once, here).
-type Answer = Rc<Cell<Option<u64>>>;
+/// A write's answer, set when the store took it (at once, here): its seq, or `Err` when the
+/// storage failed.
+type Answer = Rc<Cell<Option<Result<u64, ()>>>>;
 
 impl Server {
     /// The runtime of this generation, if it still lives.
@@ -77,8 +79,8 @@ impl RouteDriver for Server {
         }
     }
 
-    fn is_fenced(&self, _: &String) -> bool {
-        false
+    fn is_fenced(&self, session: &String) -> bool {
+        self.fenced.contains(session)
     }
 
     fn running(&self, session: &String) -> bool {
@@ -263,6 +265,18 @@ impl RouteDriver for Server {
         front: bool,
         done: Answer,
     ) {
+        if std::mem::take(&mut self.fail_next_write) {
+            // Nothing is stored; the session waits for its repair, and its runtime for nothing.
+            done.set(Some(Err(())));
+            if let Some(runtime) = Server::runtime(self, session) {
+                runtime
+                    .link
+                    .borrow_mut()
+                    .failed
+                    .insert(client_msg_id.into());
+            }
+            return self.storage_failed(session);
+        }
         let message = EventKind::UserMessage(UserMessage {
             message_id: client_msg_id.into(),
             text: text.into(),
@@ -280,7 +294,7 @@ impl RouteDriver for Server {
         } else {
             queue.push_back(client_msg_id.into());
         }
-        done.set(Some(seq));
+        done.set(Some(Ok(seq)));
         // The runtime was handed the turn before its message was stored; now it may start it.
         if let Some(runtime) = Server::runtime(self, session) {
             runtime
@@ -298,7 +312,7 @@ impl RouteDriver for Server {
             seq,
         };
         self.durable.stored.insert(client_msg_id.into(), stored);
-        Rc::new(Cell::new(Some(seq)))
+        Rc::new(Cell::new(Some(Ok(seq))))
     }
 
     fn answer_permission(
@@ -316,7 +330,15 @@ impl RouteDriver for Server {
 
     fn reservation_submitted(&mut self, _: &mut (), _: &Answer) {}
 
-    async fn stored_seq(&mut self, _: &String, write: &Answer, _: ()) -> Result<u64, Refusal> {
-        Ok(write.get().expect("the simulator's store answers at once"))
+    async fn stored_seq(
+        &mut self,
+        session: &String,
+        write: &Answer,
+        _: (),
+    ) -> Result<u64, Refusal> {
+        match write.get().expect("the simulator's store answers at once") {
+            Ok(seq) => Ok(seq),
+            Err(()) => Err(Refusal::unavailable(session)),
+        }
     }
 }

@@ -37,8 +37,9 @@ pub enum Effect {
 #[derive(Debug, Default)]
 pub struct RuntimeLink {
     pub commands: VecDeque<Command>,
-    /// This session's messages that are stored.
+    /// This session's messages that are stored, and those whose write failed.
     pub stored: BTreeSet<String>,
+    pub failed: BTreeSet<String>,
     /// The session's durable turn queue as the runtime starts (its loop reads it first).
     pub queue_at_start: Vec<String>,
     /// Turns in progress or queued (what `running` reads), counted by the sender on delivery as
@@ -134,8 +135,11 @@ impl RuntimeDriver for LinkDriver {
     }
 
     fn stored(&self, turn: &String) -> Stored {
-        if self.link.borrow().stored.contains(turn) {
+        let link = self.link.borrow();
+        if link.stored.contains(turn) {
             Stored::Stored
+        } else if link.failed.contains(turn) {
+            Stored::Failed
         } else {
             Stored::Pending
         }
@@ -164,7 +168,7 @@ impl RuntimeDriver for LinkDriver {
                     stop_reason: None,
                 }));
             }
-            if head.is_some_and(|head| link.stored.contains(head)) {
+            if head.is_some_and(|head| link.stored.contains(head) || link.failed.contains(head)) {
                 return Poll::Ready(Wake::HeadAnswered);
             }
             Poll::Pending

@@ -10,7 +10,8 @@
 //! its live queue after the route's replies went out (so a reply comes before the events it
 //! announces, and an `ack` right after its `user_message`).
 
-use super::runtime::{Effect, Runtime};
+use super::runtime::{Command, Effect, Runtime};
+use sessionwire_core::engine::recovery::{LostRuntime, RecoveryDriver};
 use sessionwire_core::engine::route::{self, Out};
 use sessionwire_core::engine::{self, recovery};
 use sessionwire_core::engine::{
@@ -83,6 +84,10 @@ pub struct Server {
     pub(super) watchers: BTreeSet<String>,
     /// Committed events on their way to the connection (its live queue).
     live: VecDeque<Event>,
+    /// The next `user_message` write fails (the world's storage failure).
+    pub fail_next_write: bool,
+    /// Sessions whose writes failed: every write of theirs is refused until their repair.
+    pub(super) fenced: BTreeSet<String>,
     /// Frames to the client, in order.
     pub outbox: Vec<String>,
     /// How many times each user message's turn started: must never exceed 1.
@@ -104,6 +109,8 @@ impl Server {
             conn: Some(new_connection()),
             watchers: BTreeSet::new(),
             live: VecDeque::new(),
+            fail_next_write: false,
+            fenced: BTreeSet::new(),
             outbox: Vec::new(),
             runs: HashMap::new(),
             abandoned: Vec::new(),
@@ -180,6 +187,10 @@ impl Server {
 
     /// Persists an event; a watched session's event goes into the connection's live queue.
     pub(super) fn emit(&mut self, session_id: &str, kind: EventKind) -> u64 {
+        if self.fenced.contains(session_id) {
+            // Refused, as the server's writer refuses a fenced session's writes.
+            return self.durable.sessions[session_id].log.len() as u64;
+        }
         let ts = self.ts();
         let session = self
             .durable
@@ -203,6 +214,11 @@ impl Server {
     /// Moves a session through the table, persisting each step; panics on an invalid one (the
     /// model must only ask for valid transitions, which is part of what is tested).
     pub(super) fn go(&mut self, session_id: &str, steps: &[SessionState], why: &str) {
+        if self.fenced.contains(session_id) {
+            // Its state is stored with its event, and the writer refuses both until the repair
+            // (which writes the state the repair decides, from the stored one).
+            return;
+        }
         let from = self.durable.sessions[session_id].state;
         let path = lifecycle::path(from, steps).unwrap_or_else(|e| panic!("model asked for {e}"));
         for (previous, state) in path {
@@ -352,6 +368,46 @@ impl Server {
         }
     }
 
+    /// A write of the session failed (the server's `Hub::storage_failed`): it is fenced, and
+    /// its runtime aborted with the queue kept stored; [`Server::repair`] brings it back.
+    pub(super) fn storage_failed(&mut self, session_id: &str) {
+        self.fenced.insert(session_id.to_owned());
+        if let Some(runtime) = self.runtime(session_id) {
+            runtime.send(Command::Abort {
+                reason: reason::STORAGE_FAILED,
+            });
+        }
+    }
+
+    /// Storage works again: each fenced session gets the repair the server's writer makes
+    /// (what its lost runtime left open closes, the session goes ENDED), and its queue runs.
+    pub fn repair(&mut self) {
+        self.poll_runtimes();
+        for session_id in std::mem::take(&mut self.fenced) {
+            let cause = LostRuntime::Storage;
+            let open_turn = engine::run_ready(RecoveryDriver::open_turn(self, &session_id))
+                .expect("ready")
+                .unwrap_or_else(|never| match never {});
+            for event in recovery::closing_events(cause, Vec::new(), open_turn) {
+                self.emit(&session_id, event);
+            }
+            if let Some(to) = lifecycle::recover_on_start(self.durable.sessions[&session_id].state)
+            {
+                RecoveryDriver::force_state(self, &session_id, to, cause.reason());
+            }
+            let queued = self
+                .durable
+                .pending
+                .get(&session_id)
+                .is_some_and(|queue| !queue.is_empty());
+            if queued {
+                engine::run_ready(RecoveryDriver::resume(self, &session_id));
+            }
+        }
+        self.poll_runtimes();
+        self.deliver_live();
+    }
+
     /// The connection opened (after a cut or a restart).
     pub fn connect(&mut self) {
         self.connected = true;
@@ -376,8 +432,10 @@ impl Server {
         self.conn = Some(new_connection());
         self.watchers.clear();
         self.live.clear();
-        // The runtimes die with the process; their queues stay stored.
+        // The runtimes die with the process; their queues stay stored. (Fences are memory: the
+        // failed writes were rolled back, and recovery closes what they left open.)
         self.runtimes.clear();
+        self.fenced.clear();
         self.scripts.clear();
         self.epoch += 1;
         // The engine's recovery: cut turns end, sessions go ENDED, queued acked messages run.
