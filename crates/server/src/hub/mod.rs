@@ -27,241 +27,35 @@ use crate::{
     auth::User,
     clock::{new_id, now_ms},
     registry::{lock, ConnHandle, ConnId, ConnectionRegistry, RuntimeRegistry},
-    runtime::{self, RuntimeHandle},
-    store::{
-        Append, ClientMsgKey, Done, QueueOp, SessionRecord, Store, StoreResult, StoredEvent, Write,
-    },
+    store::{Append, ClientMsgKey, Done, SessionRecord, Store, StoreResult, StoredEvent, Write},
     Config,
 };
 use anyhow::anyhow;
-use futures_util::future::{BoxFuture, FutureExt, Shared};
 use sessionwire_core::{
-    engine::reservations::{ReservationKey, Reservations},
-    engine::session::{self, ClosePlan, Expiry, SessionLifecycle, StateChange, Timer, TimerKind},
-    lifecycle::{self, reason, triggers},
+    engine::reservations::Reservations,
+    lifecycle::{reason, triggers},
     protocol::SessionStateChange,
     routing::{Lookup, SessionView},
     EventKind, SessionState,
 };
 use std::{
     collections::{HashMap, HashSet},
-    fmt,
     sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
-        Arc, Condvar, Mutex, OnceLock,
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, OnceLock,
     },
 };
 use tokio::sync::{oneshot, watch};
 
-/// How soon a failed session's repair is first retried, and at most how long apart.
-const REPAIR_FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
-const REPAIR_MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+mod durable;
+mod entry;
+mod hooks;
+mod repair;
+mod states;
 
-/// What an appended event may carry besides itself.
-#[derive(Debug, Default)]
-pub struct Extras {
-    /// The session's new durable state.
-    pub new_state: Option<SessionState>,
-    /// The `clientMsgId` that produced the event.
-    pub client_msg: Option<ClientMsgKey>,
-    pub queue: Option<QueueOp>,
-}
-
-impl Extras {
-    fn state(state: SessionState) -> Self {
-        Self {
-            new_state: Some(state),
-            ..Self::default()
-        }
-    }
-}
-
-/// The store's answer to one write, which several parties may await (the handler that answers the
-/// client, the runtime that must not start the turn before its message is stored): the seq it
-/// got, or why it was not stored.
-#[derive(Clone)]
-pub struct Durable(Shared<BoxFuture<'static, Result<u64, Arc<str>>>>);
-
-impl fmt::Debug for Durable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Durable").field(&self.0.peek()).finish()
-    }
-}
-
-impl Durable {
-    /// The `done` to submit with a write, and its answer.
-    pub fn channel() -> (Done<u64>, Self) {
-        let (done, stored) = oneshot::channel::<StoreResult<u64>>();
-        let answer = async move {
-            match stored.await {
-                Ok(Ok(seq)) => Ok(seq),
-                Ok(Err(error)) => Err(Arc::from(error.to_string())),
-                Err(_) => Err(Arc::from("store writer stopped")),
-            }
-        };
-        (done, Self(answer.boxed().shared()))
-    }
-
-    /// A write stored before (a queued turn read back from the store).
-    pub fn stored(seq: u64) -> Self {
-        Self(std::future::ready(Ok(seq)).boxed().shared())
-    }
-
-    /// The answer, if it has come and someone has looked.
-    pub fn peek(&self) -> Option<&Result<u64, Arc<str>>> {
-        self.0.peek()
-    }
-
-    /// Waits for the answer.
-    pub async fn wait(&self) -> StoreResult<u64> {
-        self.0.clone().await.map_err(|error| anyhow!("{error}"))
-    }
-}
-
-/// A `clientMsgId` of one user being stored right now (the engine's `Reservations`, see
-/// [`Hub::reserve`]). Dropping it releases the id: anyone waiting for it then reads the store
-/// again. Drop it once the store answered; if it is dropped while its write is still on the way
-/// (the handler was cancelled), the release waits for that write's answer.
-#[derive(Debug)]
-pub struct Reservation {
-    hub: Arc<Hub>,
-    key: ReservationKey,
-    /// The write that stores the id, once submitted.
-    write: Option<Durable>,
-}
-
-impl Reservation {
-    /// The id's write was submitted: a release before its answer waits for it.
-    pub fn submitted(&mut self, write: &Durable) {
-        self.write = Some(write.clone());
-    }
-
-    /// Releases the id and wakes who waited for it (each tries again).
-    fn release(hub: &Hub, key: &ReservationKey) {
-        let waiters = lock(&hub.reservations).release(key);
-        for waiter in waiters {
-            let _ = waiter.send(());
-        }
-    }
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        match self.write.take() {
-            Some(write) if write.peek().is_none() => {
-                let (hub, key) = (self.hub.clone(), std::mem::take(&mut self.key));
-                self.hub.tasks.spawn(async move {
-                    let _ = write.wait().await;
-                    Self::release(&hub, &key);
-                });
-            }
-            _ => Self::release(&self.hub, &self.key),
-        }
-    }
-}
-
-/// Counters and a gate tests use to see how the store's batches go (cheap enough to keep on).
-#[derive(Debug, Default)]
-pub struct Hooks {
-    /// Committed batches with events.
-    pub batches: AtomicU64,
-    /// Committed batches with at least one `user_message`.
-    pub user_message_batches: AtomicU64,
-    /// `send`s and `interrupt`s whose write was submitted and whose handler awaits its answer.
-    pub awaiting_durability: AtomicUsize,
-    held: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Hooks {
-    /// While held, the store's writer stops after committing a batch, before anyone hears of it
-    /// (tests: everything submitted meanwhile waits in the writer's queue).
-    pub fn hold_commits(&self, hold: bool) {
-        *lock(&self.held) = hold;
-        self.opened.notify_all();
-    }
-
-    fn committed(&self, events: &[StoredEvent]) {
-        self.batches.fetch_add(1, Ordering::Relaxed);
-        if events.iter().any(|event| event.kind == "user_message") {
-            self.user_message_batches.fetch_add(1, Ordering::Relaxed);
-        }
-        let mut held = lock(&self.held);
-        while *held {
-            held = self
-                .opened
-                .wait(held)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-        }
-    }
-}
-
-/// One session's in-memory entry.
-#[derive(Debug)]
-pub struct SessionEntry {
-    pub id: Arc<str>,
-    pub owner: String,
-    /// Serialises routing operations on this session (decide, then carry out).
-    pub route: Arc<tokio::sync::Mutex<()>>,
-    /// Its permission requests waiting for an answer.
-    pub permissions: crate::permission::PermissionBook,
-    inner: Mutex<EntryInner>,
-}
-
-#[derive(Debug)]
-struct EntryInner {
-    /// Its state, and the version every change bumps (so a timer can tell it is stale).
-    lifecycle: SessionLifecycle,
-    /// The last seq stored (moved by [`Hub::dispatch`]).
-    last_seq: u64,
-    title: String,
-}
-
-/// A consistent view of an entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntrySnapshot {
-    pub state: SessionState,
-    pub last_seq: u64,
-    pub title: String,
-    pub version: u64,
-}
-
-impl SessionEntry {
-    fn from_record(record: SessionRecord) -> Self {
-        Self {
-            id: Arc::from(record.id),
-            owner: record.owner,
-            route: Arc::new(tokio::sync::Mutex::new(())),
-            permissions: crate::permission::PermissionBook::default(),
-            inner: Mutex::new(EntryInner {
-                lifecycle: SessionLifecycle::new(record.state),
-                last_seq: record.last_seq,
-                title: record.title,
-            }),
-        }
-    }
-
-    /// The entry's state, last seq and title.
-    pub fn snapshot(&self) -> EntrySnapshot {
-        let inner = lock(&self.inner);
-        EntrySnapshot {
-            state: inner.lifecycle.state(),
-            last_seq: inner.last_seq,
-            title: inner.title.clone(),
-            version: inner.lifecycle.version(),
-        }
-    }
-
-    /// Takes the route lock (owned, so it does not borrow the entry).
-    pub async fn lock_route(&self) -> tokio::sync::OwnedMutexGuard<()> {
-        self.route.clone().lock_owned().await
-    }
-
-    /// The durable state (as last changed by this process).
-    pub fn state(&self) -> SessionState {
-        lock(&self.inner).lifecycle.state()
-    }
-}
+pub use durable::{Durable, Extras, Reservation};
+pub use entry::{EntrySnapshot, SessionEntry};
+pub use hooks::Hooks;
 
 /// The shared state of the server.
 #[derive(Debug)]
@@ -696,183 +490,6 @@ impl Hub {
         }
     }
 
-    /// Moves a session to `to` if the table allows it, persisting and emitting the change.
-    /// A refused transition is logged and changes nothing.
-    pub fn transition(
-        self: &Arc<Self>,
-        entry: &Arc<SessionEntry>,
-        to: SessionState,
-        why: &str,
-    ) -> bool {
-        let mut inner = lock(&entry.inner);
-        match inner.lifecycle.transition(to) {
-            Ok(change) => {
-                self.persist_change(entry, change, why);
-                drop(inner);
-                if let Some(timer) = change.timer {
-                    self.schedule_timer(entry, timer);
-                }
-                true
-            }
-            Err(refused) => {
-                tracing::warn!(session = %entry.id, %refused, reason = why, "transition refused");
-                false
-            }
-        }
-    }
-
-    /// Moves a session along several steps, each with its reason, if the whole path is valid.
-    pub fn walk(
-        self: &Arc<Self>,
-        entry: &Arc<SessionEntry>,
-        steps: &[(SessionState, &str)],
-    ) -> bool {
-        let states: Vec<SessionState> = steps.iter().map(|(state, _)| *state).collect();
-        if let Err(refused) = lifecycle::path(entry.state(), &states) {
-            tracing::warn!(session = %entry.id, %refused, "transition path refused");
-            return false;
-        }
-        steps
-            .iter()
-            .all(|(to, why)| self.transition(entry, *to, why))
-    }
-
-    /// The one transition outside the table: start-up recovery.
-    pub fn force_state(&self, entry: &SessionEntry, to: SessionState, why: &str) {
-        let mut inner = lock(&entry.inner);
-        let change = inner.lifecycle.force(to);
-        self.persist_change(entry, change, why);
-    }
-
-    /// Submits a change's `session_state` event (under the entry's lock, so changes are stored
-    /// in the order they were made).
-    fn persist_change(&self, entry: &SessionEntry, change: StateChange, why: &str) {
-        let kind = EventKind::SessionState(SessionStateChange {
-            state: change.to,
-            previous: Some(change.from),
-            reason: why.to_owned(),
-        });
-        self.submit_append(entry, kind, Extras::state(change.to), None);
-        tracing::debug!(session = %entry.id, from = %change.from, to = %change.to, reason = why, "session state");
-    }
-
-    /// Starts the timer a state change started (the detach TTL, the suspend grace); what it does
-    /// when it goes off, and whether it is stale by then, is the engine's.
-    fn schedule_timer(self: &Arc<Self>, entry: &Arc<SessionEntry>, timer: Timer) {
-        let delay = match timer.kind {
-            TimerKind::DetachTtl => self.config.detach_ttl,
-            TimerKind::SuspendGrace => self.config.suspend_grace,
-        };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let (hub, entry) = (self.clone(), entry.clone());
-        let mut shutdown = self.shutdown_signal();
-        runtime.spawn(async move {
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                _ = shutdown.wait_for(|down| *down) => return,
-            }
-            let route = entry.lock_route().await;
-            let expiry = lock(&entry.inner).lifecycle.expire(timer);
-            match expiry {
-                None => {}
-                Some(Expiry::Close(why)) => {
-                    let aborted = hub.close_locked(&entry, why);
-                    drop(route);
-                    if let Some(runtime) = aborted {
-                        runtime.exited().await;
-                    }
-                }
-                Some(Expiry::Transition(to, why)) => {
-                    hub.transition(&entry, to, why);
-                }
-            }
-        });
-    }
-
-    /// Brings a session without a live runtime to ACTIVE with a new one, along the engine's
-    /// steps (the runtime starts at the ACTIVE step). The caller holds the session's route lock.
-    pub fn start_runtime(self: &Arc<Self>, entry: &Arc<SessionEntry>) -> Option<RuntimeHandle> {
-        let state = entry.state();
-        let steps = session::start_steps(state);
-        let states = Vec::from_iter(steps.iter().map(|(to, _)| *to));
-        if let Err(refused) = lifecycle::path(state, &states) {
-            tracing::error!(session = %entry.id, %refused, "cannot start a runtime");
-            return None;
-        }
-        if states.first() == Some(&SessionState::Ended) {
-            tracing::warn!(session = %entry.id, %state, "session had no runtime; ending it before resuming");
-        }
-        let mut handle = None;
-        for (step, why) in steps {
-            if step == SessionState::Active {
-                let generation = self.runtimes.next_generation();
-                let runtime = runtime::spawn(self.clone(), entry.clone(), generation);
-                self.runtimes.insert(entry.id.clone(), runtime.clone());
-                handle = Some(runtime);
-            }
-            if !self.transition(entry, step, why) {
-                tracing::error!(session = %entry.id, %step, "cannot start a runtime");
-                break;
-            }
-        }
-        handle
-    }
-
-    /// Aborts a runtime by signal and waits for its clean-up (its session is then ENDED).
-    pub async fn abort_runtime(&self, runtime: &RuntimeHandle, why: &'static str) {
-        runtime.abort(why);
-        runtime.exited().await;
-    }
-
-    /// Called by a runtime task as it ends: its session becomes ENDED, then its own registry
-    /// entry (by generation) is removed. In that order, so routing never sees a routable
-    /// session without a runtime because of a runtime that is merely finishing.
-    pub fn runtime_exited(self: &Arc<Self>, entry: &Arc<SessionEntry>, generation: u64, why: &str) {
-        if let Some(to) = triggers::runtime_exited(entry.state()) {
-            self.transition(entry, to, why);
-        }
-        self.runtimes.remove(&entry.id, generation);
-        tracing::debug!(session = %entry.id, generation, reason = why, "runtime exited");
-    }
-
-    /// `close_session` (and the detach TTL): CLOSING, let the current turn finish, then ENDED;
-    /// straight to ENDED from a state without a CLOSING edge. The caller holds the route lock;
-    /// a runtime this aborts is returned, for the caller to await its exit once it let go.
-    #[must_use]
-    pub fn close_locked(
-        self: &Arc<Self>,
-        entry: &Arc<SessionEntry>,
-        why: &'static str,
-    ) -> Option<RuntimeHandle> {
-        let runtime = self.runtimes.get(&entry.id);
-        match (
-            session::close_plan(entry.state(), runtime.is_some()),
-            runtime,
-        ) {
-            (ClosePlan::CloseRuntime, Some(runtime)) => {
-                self.transition(entry, SessionState::Closing, why);
-                runtime.close();
-                None
-            }
-            (ClosePlan::ClosingThenEnded, _) => {
-                self.transition(entry, SessionState::Closing, why);
-                self.transition(entry, SessionState::Ended, reason::CLOSED);
-                None
-            }
-            (ClosePlan::AbortRuntime, Some(runtime)) => {
-                runtime.abort(reason::CLOSED);
-                Some(runtime)
-            }
-            (ClosePlan::EndNow, _) => {
-                self.transition(entry, SessionState::Ended, reason::CLOSED);
-                None
-            }
-            _ => None,
-        }
-    }
-
     /// A connection starts watching a session: it gets every event committed from now on.
     pub fn watch(&self, entry: &SessionEntry, conn: &ConnHandle) {
         self.connections.watch(&entry.id, conn);
@@ -886,13 +503,6 @@ impl Hub {
                     self.transition(&entry, to, reason::WATCHERS_LEFT);
                 }
             }
-        }
-    }
-
-    /// A watcher joined a session with a live runtime: DETACHED or SUSPENDED becomes ACTIVE.
-    pub fn reattach(self: &Arc<Self>, entry: &Arc<SessionEntry>, to: Option<SessionState>) {
-        if let Some(to) = to {
-            self.transition(entry, to, reason::WATCHER_JOINED);
         }
     }
 
@@ -912,112 +522,6 @@ impl Hub {
                 inner.last_seq = inner.last_seq.max(seq);
             }
         }
-    }
-
-    /// Whether a session's writes are refused until its repair (storage failed).
-    pub fn is_fenced(&self, session_id: &str) -> bool {
-        lock(&self.fenced).contains(session_id)
-    }
-
-    /// Called by the store's writer when a batch could not be stored: each of its sessions is
-    /// fenced, its runtime stopped (the turn it was running is cut short), and a repair retried
-    /// until storage works again; the repair ends the cut turn with `error: "storage"`, the
-    /// session becomes ENDED, and its queued messages run again (PROTOCOL.md §2).
-    pub fn storage_failed(self: &Arc<Self>, sessions: Vec<Arc<str>>) {
-        for session in sessions {
-            if !lock(&self.fenced).insert(session.clone()) {
-                continue; // its repair is already under way
-            }
-            tracing::warn!(%session, "storage failed; the session waits for its repair");
-            let hub = self.clone();
-            self.tasks.spawn(async move { hub.repair(session).await });
-        }
-    }
-
-    async fn repair(self: Arc<Self>, session: Arc<str>) {
-        if let Some(runtime) = self.runtimes.get(&session) {
-            self.abort_runtime(&runtime, reason::STORAGE_FAILED).await;
-        }
-        let mut backoff = REPAIR_FIRST_RETRY;
-        let mut shutdown = self.shutdown_signal();
-        loop {
-            let (done, repaired) = oneshot::channel();
-            let write = Write::Repair {
-                session_id: session.clone(),
-                ts: now_ms(),
-                done,
-            };
-            let result = match self.store.submit(write) {
-                Ok(()) => repaired
-                    .await
-                    .map_err(|_| anyhow!("store writer stopped"))
-                    .and_then(|r| r),
-                Err(error) => Err(error),
-            };
-            match result {
-                Ok(repaired) => {
-                    let entry = self.loaded(&session);
-                    match (repaired.exists, entry) {
-                        // Its creation was never stored: the session does not exist.
-                        (false, _) => {
-                            lock(&self.sessions).remove(&*session);
-                        }
-                        (true, Some(entry)) => {
-                            // The state the repair stored (its event is written already).
-                            let mut inner = lock(&entry.inner);
-                            inner
-                                .lifecycle
-                                .force(repaired.state.unwrap_or(SessionState::Ended));
-                        }
-                        (true, None) => {}
-                    }
-                    lock(&self.fenced).remove(&session);
-                    tracing::info!(%session, "storage works again; session repaired");
-                    if let Err(error) = self.resume_pending(&session).await {
-                        tracing::error!(%session, %error, "queued turns not resumed");
-                    }
-                    return;
-                }
-                Err(error) => {
-                    tracing::debug!(%session, %error, "repair failed; retrying");
-                }
-            }
-            tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
-                _ = shutdown.wait_for(|down| *down) => return,
-            }
-            backoff = (backoff * 2).min(REPAIR_MAX_RETRY);
-        }
-    }
-
-    /// Starts a runtime for a session whose stored turn queue is not empty: acked messages a
-    /// crash, shutdown or storage failure left unrun (PROTOCOL.md §3), which a runtime runs first
-    /// (`engine::runtime::run` reads the queue as it starts). A session nobody watches is left
-    /// DETACHED. Returns how many turns were queued.
-    pub async fn resume_pending(self: &Arc<Self>, session_id: &str) -> StoreResult<usize> {
-        let id = session_id.to_owned();
-        let pending = self
-            .read(move |store| store.pending_turns(Some(&id)))
-            .await?;
-        if pending.is_empty() {
-            return Ok(0);
-        }
-        let Some(entry) = self.entry(session_id).await? else {
-            return Ok(0);
-        };
-        let _route = entry.lock_route().await;
-        // A live runtime read the queue as it started, or was handed what was queued since.
-        if self.runtimes.get(&entry.id).is_none() && self.start_runtime(&entry).is_none() {
-            return Ok(0);
-        }
-        let count = pending.len();
-        if self.connections.watcher_count(&entry.id) == 0 {
-            if let Some(to) = triggers::last_watcher_left(entry.state()) {
-                self.transition(&entry, to, reason::WATCHERS_LEFT);
-            }
-        }
-        tracing::info!(session = %entry.id, turns = count, "queued turns resumed");
-        Ok(count)
     }
 
     /// Tells connections and timers that the server is going away.
