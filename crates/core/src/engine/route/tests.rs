@@ -4,7 +4,7 @@
 use super::*;
 use crate::engine::{ConnectionLimits, ConnectionProtocol, RateLimit};
 use crate::protocol::{SendFrame, SessionCreated, SwitchSessionFrame};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::rc::Rc;
@@ -32,7 +32,8 @@ struct Fake {
     next_generation: u64,
     /// `deliver` refuses this many turns (the runtime ended before it took them).
     runtime_gone: u32,
-    log: Vec<String>,
+    /// What the effects did, in order (shared with the route locks, which note their release).
+    log: Log,
 }
 
 impl Fake {
@@ -43,7 +44,7 @@ impl Fake {
             stored: BTreeMap::new(),
             next_generation: 1,
             runtime_gone: 0,
-            log: Vec::new(),
+            log: Log::default(),
         }
     }
 
@@ -65,7 +66,7 @@ impl Fake {
     }
 
     fn note(&mut self, what: impl Into<String>) {
-        self.log.push(what.into());
+        self.log.0.borrow_mut().push(what.into());
     }
 
     fn session_mut(&mut self, id: &str) -> &mut FakeSession {
@@ -73,11 +74,56 @@ impl Fake {
     }
 }
 
+/// The effects' log.
+#[derive(Debug, Default, Clone)]
+struct Log(Rc<RefCell<Vec<String>>>);
+
+impl Log {
+    fn lines(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+}
+
+/// A route lock: its release is logged.
+struct Unlock(Log, String);
+
+impl Drop for Unlock {
+    fn drop(&mut self) {
+        self.0 .0.borrow_mut().push(format!("unlock {}", self.1));
+    }
+}
+
+/// The effects a route awaits (a store read, durability, a runtime's exit): none may come
+/// while it holds a route lock.
+const AWAITED: [&str; 3] = ["read ", "stored", "exited "];
+
+/// Checks the log against the invariant that nothing is awaited under a route lock, and
+/// returns it without the lock lines, for the tests' exact comparisons of the other effects.
+fn effects(log: &Log) -> Vec<String> {
+    let lines = log.lines();
+    let mut held = 0usize;
+    for line in &lines {
+        if line.starts_with("lock ") {
+            held += 1;
+        } else if line.starts_with("unlock ") {
+            held -= 1;
+        } else if held > 0 && AWAITED.iter().any(|awaited| line.starts_with(awaited)) {
+            panic!("`{line}` awaited under a route lock: {lines:#?}");
+        }
+    }
+    assert_eq!(held, 0, "a route lock never released: {lines:#?}");
+    Vec::from_iter(
+        lines
+            .into_iter()
+            .filter(|line| !line.starts_with("unlock ")),
+    )
+}
+
 type Slot = Rc<Cell<Option<u64>>>;
 
 impl RouteDriver for Fake {
     type Session = String;
-    type RouteLock = ();
+    type RouteLock = Unlock;
     type Reservation = ();
     type Runtime = (String, u64);
     type Write = Slot;
@@ -110,8 +156,9 @@ impl RouteDriver for Fake {
     async fn any_session(&mut self, id: &str) -> Result<Option<String>, Refusal> {
         Ok(self.sessions.contains_key(id).then(|| id.to_owned()))
     }
-    async fn lock_route(&mut self, session: &String) {
+    async fn lock_route(&mut self, session: &String) -> Unlock {
         self.note(format!("lock {session}"));
+        Unlock(self.log.clone(), session.clone())
     }
     fn lookup(&self, session: Option<&String>) -> Lookup {
         let session = session.map(|id| &self.sessions[id]);
@@ -154,7 +201,8 @@ impl RouteDriver for Fake {
     fn max_frame_bytes(&self) -> usize {
         crate::MAX_FRAME_BYTES
     }
-    async fn permission_requested(&mut self, _: &String, _: &str) -> Result<bool, Refusal> {
+    async fn permission_requested(&mut self, _: &String, request: &str) -> Result<bool, Refusal> {
+        self.note(format!("read permission {request}"));
         Ok(false)
     }
     fn watch(&mut self, session: &String) {
@@ -318,7 +366,7 @@ fn a_send_without_a_session_creates_one_watched_before_its_first_event() {
         ]
     );
     assert_eq!(
-        fake.log,
+        effects(&fake.log),
         [
             "reserve m1",
             "create s1",
@@ -360,7 +408,9 @@ fn a_retried_send_without_a_session_announces_the_first_one_and_replays_it() {
             Out::Reply(Reply::Ack(ack("s1", "m1", 2, true, false))),
         ]
     );
-    assert!(!fake.log.iter().any(|line| line.starts_with("submit")));
+    assert!(!effects(&fake.log)
+        .iter()
+        .any(|line| line.starts_with("submit")));
     assert_eq!(conn.current(), Some("s1"));
 }
 
@@ -377,7 +427,9 @@ fn another_users_session_is_not_found_and_named_by_the_message_id() {
             Some("m1".into()),
         ))]
     );
-    assert!(!fake.log.iter().any(|line| line.starts_with("submit")));
+    assert!(!effects(&fake.log)
+        .iter()
+        .any(|line| line.starts_with("submit")));
 }
 
 #[test]
@@ -387,7 +439,7 @@ fn a_zombie_is_aborted_and_its_exit_awaited_without_the_lock_before_the_send_res
         .with_runtime("s1");
     let out = ready(handle(&mut fake, &mut conn(), send(Some("s1"), "m1")));
     assert_eq!(
-        fake.log,
+        effects(&fake.log),
         [
             "reserve m1",
             "lock s1",
@@ -420,7 +472,7 @@ fn a_runtime_gone_before_it_took_the_turn_submits_nothing_and_the_send_is_decide
     fake.runtime_gone = 1;
     ready(handle(&mut fake, &mut conn(), send(Some("s1"), "m1")));
     assert_eq!(
-        fake.log,
+        effects(&fake.log),
         [
             "reserve m1",
             "lock s1",
@@ -449,7 +501,7 @@ fn an_interrupt_with_text_cuts_the_turn_and_its_message_goes_first() {
     });
     let out = ready(handle(&mut fake, &mut conn(), frame));
     assert_eq!(
-        fake.log,
+        effects(&fake.log),
         [
             "reserve m2",
             "lock s1",
@@ -477,7 +529,10 @@ fn a_switch_watches_before_it_reads_the_history_and_replies_before_the_replay() 
         last_seq: Some(1),
     });
     let out = ready(handle(&mut fake, &mut conn, frame));
-    assert_eq!(fake.log, ["lock s1", "watch s1", "read last_seq s1"]);
+    assert_eq!(
+        effects(&fake.log),
+        ["lock s1", "watch s1", "read last_seq s1"]
+    );
     assert!(matches!(
         &out[..],
         [
@@ -486,4 +541,114 @@ fn a_switch_watches_before_it_reads_the_history_and_replies_before_the_replay() 
         ] if switched.session_id == "s1" && switched.last_seq == 3
     ));
     assert_eq!(conn.current(), Some("s1"));
+}
+
+#[test]
+fn a_reconnect_to_a_zombie_aborts_it_waits_unlocked_and_then_replays() {
+    let mut fake = Fake::new()
+        .with_session("s1", "me", SessionState::Closing)
+        .with_runtime("s1");
+    let frame = ClientFrame::Reconnect(crate::protocol::ReconnectFrame {
+        sessions: vec![crate::protocol::SessionCursor {
+            session_id: "s1".into(),
+            last_seq: 0,
+        }],
+    });
+    let out = ready(handle(&mut fake, &mut conn(), frame));
+    assert_eq!(
+        effects(&fake.log),
+        [
+            "lock s1",
+            "abort 1",
+            "exited 1",
+            "lock s1",
+            "watch s1",
+            "read last_seq s1"
+        ]
+    );
+    let [Out::Replay {
+        after: 0,
+        through: 3,
+        ..
+    }, Out::Reply(Reply::Reconnected(reconnected))] = &out[..]
+    else {
+        panic!("{out:?}");
+    };
+    assert_eq!(reconnected.sessions.len(), 1);
+    assert_eq!(
+        (
+            reconnected.sessions[0].replayed,
+            reconnected.sessions[0].running
+        ),
+        (3, false)
+    );
+}
+
+#[test]
+fn a_stop_aborts_the_runtime_and_waits_for_its_exit_after_the_lock() {
+    let mut fake = Fake::new()
+        .with_session("s1", "me", SessionState::Active)
+        .with_runtime("s1");
+    let frame = ClientFrame::Stop(crate::protocol::SessionRef {
+        session_id: "s1".into(),
+    });
+    let out = ready(handle(&mut fake, &mut conn(), frame));
+    assert_eq!(out, vec![]);
+    assert_eq!(
+        fake.log.lines(),
+        ["lock s1", "abort 1", "unlock s1", "exited 1"]
+    );
+}
+
+#[test]
+fn an_interrupt_without_text_is_stored_then_cuts_the_turn_and_is_acked_at_its_seq() {
+    let mut fake = Fake::new()
+        .with_session("s1", "me", SessionState::Active)
+        .with_runtime("s1");
+    let frame = ClientFrame::Interrupt(crate::protocol::InterruptFrame {
+        session_id: "s1".into(),
+        client_msg_id: "i1".into(),
+        text: None,
+    });
+    let out = ready(handle(&mut fake, &mut conn(), frame));
+    assert_eq!(
+        effects(&fake.log),
+        [
+            "reserve i1",
+            "lock s1",
+            "watch s1",
+            "submit i1 without text",
+            "interrupt 1 then nothing",
+            "stored"
+        ]
+    );
+    assert_eq!(
+        out,
+        vec![Out::Reply(Reply::Ack(ack("s1", "i1", 3, false, true)))]
+    );
+}
+
+#[test]
+fn an_answer_to_a_request_nobody_asked_is_refused_after_the_store_was_asked() {
+    let mut fake = Fake::new().with_session("s1", "me", SessionState::Active);
+    let frame = ClientFrame::RespondPermission(RespondPermissionFrame {
+        session_id: "s1".into(),
+        client_msg_id: "p1".into(),
+        request_id: "r9".into(),
+        option_id: "allow".into(),
+    });
+    let out = ready(handle(&mut fake, &mut conn(), frame));
+    assert_eq!(
+        out,
+        vec![Out::Reply(error_reply(
+            ErrorCode::InvalidField,
+            "requestId: no permission request `r9` in this session".into(),
+            Some("s1".into()),
+            Some("p1".into()),
+        ))]
+    );
+    assert_eq!(
+        effects(&fake.log),
+        ["reserve p1", "watch s1", "read permission r9"]
+    );
 }
