@@ -13,7 +13,8 @@ export function makeTrace(frameCount = 100_000, sessions = 4) {
   };
   const event = (sessionId, type, fields) => {
     const s = next(sessionId);
-    frames.push(JSON.stringify({ type, sessionId, seq: s, ts: ts0 + s, ...fields }));
+    // Keys in sessionwire-server's order (its events' envelope first, then the tagged kind).
+    frames.push(JSON.stringify({ sessionId, seq: s, ts: ts0 + s, type, ...fields }));
   };
   const words = "the quick brown fox jumps over the lazy dog while the agent keeps streaming tokens".split(" ");
   let turn = 0;

@@ -11,7 +11,8 @@ const SESSION = "0193a2b4-7c1d-7e2f-9a3b-000000000001";
 export function turns(turns, deltas, seq0 = 0, turn0 = 0) {
   const frames = [];
   let seq = seq0;
-  const event = (type, fields) => frames.push(JSON.stringify({ type, sessionId: SESSION, seq: ++seq, ts: 1_760_000_000_000 + seq, ...fields }));
+  // Keys in sessionwire-server's order (its events' envelope first, then the tagged kind).
+  const event = (type, fields) => frames.push(JSON.stringify({ sessionId: SESSION, seq: ++seq, ts: 1_760_000_000_000 + seq, type, ...fields }));
   const words = "the quick brown fox jumps over the lazy dog while the agent keeps streaming tokens".split(" ");
   for (let t = turn0; t < turn0 + turns; t++) {
     event("user_message", { messageId: `c-${t}`, text: `question number ${t}` });
