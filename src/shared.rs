@@ -77,6 +77,33 @@ impl Shared {
         Ok((applied.actions, applied.js))
     }
 
+    /// The receive path of `ClientStore.receive` (src/js/store.js): the frame is written by
+    /// JavaScript already (`written`: what `write` returned) and its actions are built there,
+    /// from the description whose address this returns (0: the buffer grew, write again).
+    #[cfg_attr(sessionwire_size, optimize(speed))]
+    pub(crate) fn receive_written(&self, written: i32) -> Result<u32, JsValue> {
+        let applied = {
+            let mut transfer = self.transfer.borrow_mut();
+            let transfer = transfer.get_or_insert_with(|| Transfer::new(&self.mirror));
+            transfer.receive_written(&mut self.store.borrow_mut(), written)?
+        };
+        let Some((out, described)) = applied else {
+            return Ok(0);
+        };
+        if !described.mirrored {
+            self.flush();
+        }
+        Ok(out)
+    }
+
+    /// The JavaScript half of the frame transfer (made on first use), which
+    /// `ClientStore.receive` writes frames with and builds actions with.
+    pub(crate) fn frame_transfer(&self) -> JsValue {
+        let mut transfer = self.transfer.borrow_mut();
+        let transfer = transfer.get_or_insert_with(|| Transfer::new(&self.mirror));
+        transfer.js.clone().into()
+    }
+
     /// Tells every subscriber about a change (they live in the mirror, with the state).
     pub(crate) fn notify(&self, actions: &JsValue) {
         self.mirror.notify(actions);

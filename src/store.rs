@@ -73,6 +73,21 @@ impl ClientStore {
         self.shared.receive(frame).map(|(_, js)| js)
     }
 
+    /// `receive` for a frame written by `frameTransfer().write(frame)`; returns the address
+    /// of the actions' description, which `frameTransfer().finish(frame, address)` builds (0:
+    /// write again). What `ClientStore.receive` of src/js/store.js calls: not API.
+    #[wasm_bindgen(js_name = receiveWritten, skip_typescript)]
+    pub fn receive_written(&self, written: i32) -> Result<u32, JsValue> {
+        self.shared.receive_written(written)
+    }
+
+    /// The JavaScript half of the frame transfer, for `ClientStore.receive` of
+    /// src/js/store.js: not API.
+    #[wasm_bindgen(js_name = frameTransfer, skip_typescript)]
+    pub fn frame_transfer(&self) -> JsValue {
+        self.shared.frame_transfer()
+    }
+
     /// Applies one action directly (throws `invalid_action` for an object that is not one).
     pub fn dispatch(
         &self,

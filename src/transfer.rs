@@ -21,17 +21,21 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(module = "/src/transfer.js")]
 extern "C" {
     /// The JavaScript half: writes frames into Wasm memory and builds the action objects.
-    #[derive(Debug)]
-    type FrameTransfer;
+    #[derive(Debug, Clone)]
+    pub(crate) type FrameTransfer;
 
     #[wasm_bindgen(constructor)]
     fn new(memory: &JsValue, layouts: &str, mirror: &StateMirror) -> FrameTransfer;
 
-    #[wasm_bindgen(method)]
-    fn write(this: &FrameTransfer, frame: &JsValue, ptr: u32, capacity: u32) -> i32;
+    /// Where frames are written: Wasm memory [ptr, ptr + capacity).
+    #[wasm_bindgen(method, js_name = setInput)]
+    fn set_input(this: &FrameTransfer, ptr: u32, capacity: u32);
 
     #[wasm_bindgen(method)]
-    fn build(this: &FrameTransfer, frame: &JsValue, out: u32, side: u32) -> JsValue;
+    fn write(this: &FrameTransfer, frame: &JsValue) -> i32;
+
+    #[wasm_bindgen(method)]
+    fn build(this: &FrameTransfer, frame: &JsValue, out: u32) -> JsValue;
 
     /// The structurally shared state `getState()` returns, kept by applying patches.
     #[derive(Debug, Clone)]
@@ -192,10 +196,18 @@ pub(crate) struct Applied {
     pub(crate) js: JsValue,
 }
 
+/// What a frame did, before its actions are built: whether anything was applied and whether
+/// its change is already in the mirror.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Described {
+    pub(crate) changed: bool,
+    pub(crate) mirrored: bool,
+}
+
 /// The buffers a store reuses for every frame, and the JavaScript half.
 #[derive(Debug)]
 pub(crate) struct Transfer {
-    js: FrameTransfer,
+    pub(crate) js: FrameTransfer,
     /// The frame's UTF-8, written by JavaScript.
     input: Vec<u8>,
     spans: Vec<TextSpan>,
@@ -205,30 +217,77 @@ pub(crate) struct Transfer {
 
 impl Transfer {
     pub(crate) fn new(mirror: &StateMirror) -> Self {
-        Self {
+        let mut transfer = Self {
             js: FrameTransfer::new(&wasm_bindgen::memory(), LAYOUTS, mirror),
             input: vec![0; 4096],
             spans: Vec::with_capacity(16),
             out: Vec::with_capacity(64),
             side: String::new(),
-        }
+        };
+        transfer.register_input();
+        transfer
+    }
+
+    /// Tells JavaScript where to write frames (again after the buffer moved).
+    fn register_input(&mut self) {
+        self.js
+            .set_input(self.input.as_mut_ptr() as u32, self.input.len() as u32);
     }
 
     /// Parses and applies `frame` (a JavaScript string) in `store`. A bad frame is an `Error`
     /// with its §6 code, and changes nothing.
-    #[cfg_attr(sessionwire_size, optimize(speed))]
     pub(crate) fn receive(
         &mut self,
         store: &mut Store,
         frame: &JsValue,
     ) -> Result<Applied, JsValue> {
-        let (len, ascii) = self.write(frame)?;
-        let Self {
+        let (len, ascii) = loop {
+            if let Some(written) = self.written(self.js.write(frame))? {
+                break written;
+            }
+        };
+        let (actions, described) = self.apply(store, len, ascii)?;
+        let js = self.js.build(frame, self.out.as_ptr() as u32);
+        Ok(Applied {
+            actions,
+            changed: described.changed,
+            mirrored: described.mirrored,
             js,
+        })
+    }
+
+    /// [`Self::receive`] for a frame JavaScript wrote already (`written`: what `write`
+    /// returned), whose actions JavaScript builds itself from the description this returns the
+    /// address of: the path `ClientStore.receive` takes (src/js/store.js), with no call from
+    /// Wasm back into JavaScript for a streamed delta. `None`: the buffer grew, write again.
+    #[cfg_attr(sessionwire_size, optimize(speed))]
+    pub(crate) fn receive_written(
+        &mut self,
+        store: &mut Store,
+        written: i32,
+    ) -> Result<Option<(u32, Described)>, JsValue> {
+        let Some((len, ascii)) = self.written(written)? else {
+            return Ok(None);
+        };
+        let (_, described) = self.apply(store, len, ascii)?;
+        Ok(Some((self.out.as_ptr() as u32, described)))
+    }
+
+    /// Parses and applies the frame in `input[..len]`, and describes its actions in `out`: the
+    /// side text's address, their count, then each one (see [`Encoder`]).
+    #[cfg_attr(sessionwire_size, optimize(speed))]
+    fn apply(
+        &mut self,
+        store: &mut Store,
+        len: usize,
+        ascii: bool,
+    ) -> Result<(Vec<Action>, Described), JsValue> {
+        let Self {
             input,
             spans,
             out,
             side,
+            ..
         } = self;
         let text = std::str::from_utf8(input.get(..len).unwrap_or_default())
             .map_err(|_| js_error(BAD_FRAME, "frame is not UTF-8", None))?;
@@ -237,6 +296,8 @@ impl Transfer {
             .map_err(|error| store_error(&error))?;
         out.clear();
         side.clear();
+        // The side text's address, set below once it is written (it may move as it grows).
+        out.push(0.0);
         let mut encoder = Encoder {
             frame: text,
             spans,
@@ -260,35 +321,33 @@ impl Transfer {
                 (actions, changed)
             }
         };
-        let js = js.build(frame, out.as_ptr() as u32, side.as_ptr() as u32);
-        Ok(Applied {
+        if let Some(first) = out.first_mut() {
+            *first = f64::from(side.as_ptr() as u32);
+        }
+        Ok((
             actions,
-            changed,
-            mirrored: hot.is_some(),
-            js,
-        })
+            Described {
+                changed,
+                mirrored: hot.is_some(),
+            },
+        ))
     }
 
-    /// Has JavaScript write the frame's UTF-8 into `input`; returns its length and whether it
-    /// is all ASCII.
+    /// What JavaScript's `write` returned, read: the frame's byte length and whether it is all
+    /// ASCII; `None` when the buffer was too small (it has grown: write again).
     #[cfg_attr(sessionwire_size, optimize(speed))]
-    fn write(&mut self, frame: &JsValue) -> Result<(usize, bool), JsValue> {
-        loop {
-            let result = self.js.write(
-                frame,
-                self.input.as_mut_ptr() as u32,
-                self.input.len() as u32,
-            );
-            match result {
-                -1 => return Err(js_error(BAD_FRAME, "frame is not a string", None)),
-                needed if needed < -1 => {
-                    let needed = usize::try_from(-2 - i64::from(needed)).unwrap_or(0);
-                    self.input.resize(needed.max(self.input.len() * 2), 0);
-                }
-                written => {
-                    let written = u32::try_from(written).unwrap_or(0);
-                    return Ok(((written / 2) as usize, written % 2 == 1));
-                }
+    fn written(&mut self, result: i32) -> Result<Option<(usize, bool)>, JsValue> {
+        match result {
+            -1 => Err(js_error(BAD_FRAME, "frame is not a string", None)),
+            needed if needed < -1 => {
+                let needed = usize::try_from(-2 - i64::from(needed)).unwrap_or(0);
+                self.input.resize(needed.max(self.input.len() * 2), 0);
+                self.register_input();
+                Ok(None)
+            }
+            written => {
+                let written = u32::try_from(written).unwrap_or(0);
+                Ok(Some(((written / 2) as usize, written % 2 == 1)))
             }
         }
     }

@@ -1,5 +1,5 @@
 // The JavaScript faces of the Wasm exports: `ClientStore` and `parseServerFrame` refuse to run
-// before `init()`, and every store method works unbound.
+// before `init()`, every store method works unbound, and `receive` takes its fast path.
 import { ClientStore as WasmClientStore, parseServerFrame as wasmParseServerFrame } from "#glue";
 import { assertReady } from "./ready.js";
 import { bindMethods } from "./bind.js";
@@ -7,11 +7,27 @@ import { bindMethods } from "./bind.js";
 bindMethods(WasmClientStore);
 
 export class ClientStore extends WasmClientStore {
+  #transfer = null;
+
   constructor(idPrefix) {
     assertReady();
     super(idPrefix);
   }
+
+  // The Wasm `receive`, with its two calls back into JavaScript made from here instead: the
+  // frame is written into Wasm memory before the call, and its actions built after it
+  // (src/transfer.rs says why neither is wasm-bindgen's own). The same steps, errors and
+  // notifications as the Wasm `receive`, which the Wasm suites drive.
+  receive(frame) {
+    const transfer = (this.#transfer ??= this.frameTransfer());
+    let out;
+    do out = this.receiveWritten(transfer.write(frame));
+    while (out === 0);
+    return transfer.finish(frame, out);
+  }
 }
+
+bindMethods(ClientStore);
 
 export function parseServerFrame(frame) {
   assertReady();
