@@ -4,10 +4,10 @@
 // times receive alone; `ui` adds getState() and reading the last message's text per frame.
 import { createRequire } from "node:module";
 import { resolve } from "node:path";
-import { makeTrace } from "./trace.mjs";
+import { ab, MODES } from "./ab-rounds.mjs";
 
 const [pathA, pathB, mode = "receive"] = process.argv.slice(2);
-if (!pathA || !pathB || !["receive", "ui"].includes(mode)) {
+if (!pathA || !pathB || !MODES.includes(mode)) {
   console.error("usage: node bench/ab.mjs A/node.cjs B/node.cjs [receive|ui]");
   process.exit(2);
 }
@@ -16,26 +16,4 @@ const require = createRequire(import.meta.url);
 const builds = { A: require(resolve(pathA)), B: require(resolve(pathB)) };
 await builds.A.default();
 await builds.B.default();
-const frames = makeTrace(100_000);
-
-function round(build) {
-  const store = new build.ClientStore("p");
-  const start = performance.now();
-  if (mode === "receive") {
-    for (const frame of frames) store.receive(frame);
-  } else {
-    for (const frame of frames) {
-      store.receive(frame);
-      const messages = store.getState().messages;
-      if (messages.length > 0) messages[messages.length - 1].text.length;
-    }
-  }
-  return performance.now() - start;
-}
-
-const best = { A: Infinity, B: Infinity };
-for (let r = 0; r < 30; r++) {
-  // Alternate which goes first, so neither always runs on a freshly collected heap.
-  for (const name of r % 2 ? ["A", "B"] : ["B", "A"]) best[name] = Math.min(best[name], round(builds[name]));
-}
-console.log(`${mode}: A ${best.A.toFixed(1)} ms, B ${best.B.toFixed(1)} ms, B/A ${(best.B / best.A).toFixed(3)}`);
+console.log(ab(builds, mode));

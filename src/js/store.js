@@ -25,6 +25,12 @@ export class ClientStore extends WasmClientStore {
     while (out === 0);
     return transfer.finish(frame, out);
   }
+
+  // The Wasm `getState` is the mirror's `state()`: called here without crossing into Wasm,
+  // since a UI calls it after every frame.
+  getState() {
+    return (this.#transfer ??= this.frameTransfer()).mirror.state();
+  }
 }
 
 bindMethods(ClientStore);
