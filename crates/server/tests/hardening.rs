@@ -519,12 +519,26 @@ async fn idle_session_entries_are_evicted_and_reloaded_on_use() {
     client.sync().await;
     drop(client);
     let deadline = Instant::now() + GUARD;
-    while hub.connections.watcher_count(&sessions[0]) > 0 || !hub.runtimes.all().is_empty() {
+    while sessions
+        .iter()
+        .any(|session| hub.connections.watcher_count(session) > 0)
+        || !hub.runtimes.all().is_empty()
+    {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(hub.loaded_count(), 20);
-    assert_eq!(hub.evict_idle().await, 20);
+    // A stopped runtime's task or the closed connection's may still hold an entry for a moment
+    // after it deregistered (CI once saw 19 of 20 on the first pass): evict until all 20 are.
+    let mut evicted = 0;
+    while evicted < 20 {
+        assert!(Instant::now() < deadline, "evicted {evicted} of 20");
+        evicted += hub.evict_idle().await;
+        if evicted < 20 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(evicted, 20);
     assert_eq!(hub.loaded_count(), 0);
     // Reloaded from the store on use, with its history and state.
     let mut client = server.client().await;
