@@ -6,12 +6,12 @@
 
 mod common;
 
-use common::{is_turn_end, ty, Client, TestServer, GUARD};
+use common::{is_turn_end, ty, until, Client, TestServer, GUARD};
 use serde_json::{json, Value};
 use sessionwire_server::hub::Hub;
 use std::{
     sync::{atomic::Ordering, Arc},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 /// The stored events of a session, by type (read off the async workers, as the server reads).
@@ -26,15 +26,6 @@ async fn stored_kinds(hub: &Hub, session: &str) -> Vec<String> {
 
 fn count(kinds: &[String], kind: &str) -> usize {
     kinds.iter().filter(|k| *k == kind).count()
-}
-
-/// Waits (bounded by [`GUARD`]) until `done` holds.
-async fn until(what: &str, done: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < GUARD, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
 }
 
 /// Reads until the ack of `client_msg_id`.

@@ -239,14 +239,10 @@ async fn upgrades_beyond_max_connections_get_503() {
     assert_eq!(upgrade_status(&server, &[]).await, 503);
     drop(first);
     // The slot is free once the server has seen the socket close.
-    let deadline = Instant::now() + GUARD;
-    while server.hub().sockets.get() > 1 {
-        assert!(
-            Instant::now() < deadline,
-            "the closed socket was never released"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("the closed socket is released", || {
+        server.hub().sockets.get() <= 1
+    })
+    .await;
     assert_eq!(upgrade_status(&server, &[]).await, 101);
     server.stop().await;
 }
@@ -518,18 +514,17 @@ async fn idle_session_entries_are_evicted_and_reloaded_on_use() {
     }
     client.sync().await;
     drop(client);
-    let deadline = Instant::now() + GUARD;
-    while sessions
-        .iter()
-        .any(|session| hub.connections.watcher_count(session) > 0)
-        || !hub.runtimes.all().is_empty()
-    {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("no session is watched and no runtime runs", || {
+        sessions
+            .iter()
+            .all(|session| hub.connections.watcher_count(session) == 0)
+            && hub.runtimes.all().is_empty()
+    })
+    .await;
     assert_eq!(hub.loaded_count(), 20);
     // A stopped runtime's task or the closed connection's may still hold an entry for a moment
     // after it deregistered (CI once saw 19 of 20 on the first pass): evict until all 20 are.
+    let deadline = Instant::now() + GUARD;
     let mut evicted = 0;
     while evicted < 20 {
         assert!(Instant::now() < deadline, "evicted {evicted} of 20");

@@ -16,6 +16,15 @@ use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
 /// How long any single expected frame may take before the test fails.
 pub const GUARD: Duration = Duration::from_secs(15);
 
+/// Waits (bounded by [`GUARD`]) until `done` holds.
+pub async fn until(what: &str, done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < GUARD, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub dir: Arc<tempfile::TempDir>,
