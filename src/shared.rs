@@ -8,7 +8,7 @@ use crate::convert::to_js;
 use crate::transfer::{StateMirror, Transfer};
 use js_sys::Array;
 use sessionwire_core::store::{Action, OutboxEntry, OutboxKind, Store};
-use std::cell::{Ref, RefCell};
+use std::cell::{Ref, RefCell, RefMut};
 use wasm_bindgen::prelude::*;
 
 /// The store, the state mirror (with the subscribers), and the patch buffer.
@@ -63,15 +63,13 @@ impl Shared {
     /// form those the client acts on (see [`crate::transfer::Applied`]), in JS form all of them.
     #[cfg_attr(sessionwire_size, optimize(speed))]
     pub(crate) fn receive(&self, frame: &JsValue) -> Result<(Vec<Action>, JsValue), JsValue> {
-        let applied = {
-            let mut transfer = self.transfer.borrow_mut();
-            let transfer = transfer.get_or_insert_with(|| Transfer::new(&self.mirror));
-            transfer.receive(&mut self.store.borrow_mut(), frame)?
-        };
-        if !applied.mirrored {
+        let applied = self
+            .transfer()
+            .receive(&mut self.store.borrow_mut(), frame)?;
+        if !applied.described.mirrored {
             self.flush();
         }
-        if applied.changed {
+        if applied.described.changed {
             self.notify(&applied.js);
         }
         Ok((applied.actions, applied.js))
@@ -82,11 +80,9 @@ impl Shared {
     /// from the description whose address this returns (0: the buffer grew, write again).
     #[cfg_attr(sessionwire_size, optimize(speed))]
     pub(crate) fn receive_written(&self, written: i32) -> Result<u32, JsValue> {
-        let applied = {
-            let mut transfer = self.transfer.borrow_mut();
-            let transfer = transfer.get_or_insert_with(|| Transfer::new(&self.mirror));
-            transfer.receive_written(&mut self.store.borrow_mut(), written)?
-        };
+        let applied = self
+            .transfer()
+            .receive_written(&mut self.store.borrow_mut(), written)?;
         let Some((out, described)) = applied else {
             return Ok(0);
         };
@@ -99,9 +95,14 @@ impl Shared {
     /// The JavaScript half of the frame transfer (made on first use), which
     /// `ClientStore.receive` writes frames with and builds actions with.
     pub(crate) fn frame_transfer(&self) -> JsValue {
-        let mut transfer = self.transfer.borrow_mut();
-        let transfer = transfer.get_or_insert_with(|| Transfer::new(&self.mirror));
-        transfer.js.clone().into()
+        self.transfer().js.clone().into()
+    }
+
+    /// The frame transfer, made on first use (borrowed for one call, never across a listener).
+    fn transfer(&self) -> RefMut<'_, Transfer> {
+        RefMut::map(self.transfer.borrow_mut(), |transfer| {
+            transfer.get_or_insert_with(|| Transfer::new(&self.mirror))
+        })
     }
 
     /// Tells every subscriber about a change (they live in the mirror, with the state).

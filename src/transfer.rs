@@ -188,19 +188,18 @@ pub(crate) struct Applied {
     /// The actions applied, in Rust form, except a streamed `BLOCK_DELTA` (applied in place:
     /// nothing for the client to act on).
     pub(crate) actions: Vec<Action>,
-    /// Whether anything was applied (subscribers hear of it).
-    pub(crate) changed: bool,
-    /// Whether the state's change is already in the mirror (a hot delta): no patch to take.
-    pub(crate) mirrored: bool,
+    /// Whether anything was applied, and whether its change is in the mirror already.
+    pub(crate) described: Described,
     /// All the actions applied, as the array of plain objects `receive` returns.
     pub(crate) js: JsValue,
 }
 
-/// What a frame did, before its actions are built: whether anything was applied and whether
-/// its change is already in the mirror.
+/// What a frame did, before its actions are built.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Described {
+    /// Whether anything was applied (subscribers hear of it).
     pub(crate) changed: bool,
+    /// Whether the state's change is already in the mirror (a hot delta): no patch to take.
     pub(crate) mirrored: bool,
 }
 
@@ -250,8 +249,7 @@ impl Transfer {
         let js = self.js.build(frame, self.out.as_ptr() as u32);
         Ok(Applied {
             actions,
-            changed: described.changed,
-            mirrored: described.mirrored,
+            described,
             js,
         })
     }
