@@ -10,8 +10,8 @@
 use crate::{
     auth::User,
     clock::new_id,
-    hub::{Extras, Hub, SessionEntry},
-    store::{ClientMsgKey, Durable},
+    hub::{Durable, Extras, Hub, SessionEntry},
+    store::ClientMsgKey,
 };
 use serde_json::{json, Value};
 use sessionwire_core::{

@@ -5,8 +5,7 @@
 use super::{Extras, Hub, SessionEntry};
 use crate::{
     registry::lock,
-    runtime::{self},
-    runtime_handle::RuntimeHandle,
+    runtime::{self, RuntimeHandle},
 };
 use sessionwire_core::{
     engine::session::{self, ClosePlan, Expiry, StateChange, Timer, TimerKind},
