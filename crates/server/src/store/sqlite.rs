@@ -493,7 +493,7 @@ mod tests {
     }
 
     /// The write amplification migration 4 removed: a batch with one event of each of 30 busy
-    /// sessions (each with a history of 60 events) writes a few pages of log and index, not a
+    /// sessions (each with a history of 66 events) writes a few pages of log and index, not a
     /// page of each session and the splits of its leaf. The schema before wrote 66 pages for
     /// this batch; this one writes 12.
     #[test]
@@ -544,7 +544,7 @@ mod tests {
     }
 
     /// A database left by a server before migration 4 (events keyed by session id and seq)
-    /// opens with every session and event where it was, and takes new events after them.
+    /// opens with every session and event where it was, at the schema's newest version.
     #[test]
     fn migration_4_keeps_the_sessions_and_events_of_an_older_database() {
         let dir = tempfile::tempdir().unwrap();
