@@ -61,6 +61,24 @@ async fn log_of(server: &TestServer, session: &str) -> Vec<Value> {
     frames
 }
 
+/// Reads until the turn's end and the reply (ack or error) to this connection's answer
+/// `client_msg_id`, in whichever order they come: nothing orders a losing answer's error
+/// before the turn the winner let run.
+async fn until_turn_end_and_reply(client: &mut Client, client_msg_id: &str) -> Vec<Value> {
+    let is_reply = |f: &Value| {
+        (ty(f) == "ack" && f["clientMsgId"] == client_msg_id)
+            || (ty(f) == "error" && f["ref"] == client_msg_id)
+    };
+    let mut frames = client.recv_until(|f| is_turn_end(f) || is_reply(f)).await;
+    let rest = if is_turn_end(frames.last().unwrap()) {
+        client.recv_until(is_reply).await
+    } else {
+        client.recv_until(is_turn_end).await
+    };
+    frames.extend(rest);
+    frames
+}
+
 fn of_type<'a>(frames: &'a [Value], kind: &str) -> Vec<&'a Value> {
     frames.iter().filter(|f| ty(f) == kind).collect()
 }
@@ -79,8 +97,8 @@ async fn the_first_answer_wins_across_connections_and_a_retry_is_a_duplicate() {
     // Both answer at once: exactly one wins.
     a.send(answer(&session, "a-1", &request, "allow")).await;
     b.send(answer(&session, "b-1", &request, "reject")).await;
-    let from_a = a.recv_until(is_turn_end).await;
-    let from_b = b.recv_until(is_turn_end).await;
+    let from_a = until_turn_end_and_reply(&mut a, "a-1").await;
+    let from_b = until_turn_end_and_reply(&mut b, "b-1").await;
     let acks: Vec<&Value> = [&from_a, &from_b]
         .iter()
         .flat_map(|frames| of_type(frames, "ack"))
