@@ -125,7 +125,7 @@ async fn static_guard(State(hub): State<Arc<Hub>>, request: Request, next: Next)
 fn static_path_allowed(www: &Path, path: &str) -> bool {
     let mut relative = PathBuf::new();
     for segment in path.split('/').filter(|segment| !segment.is_empty()) {
-        let decoded = percent_decode(segment);
+        let decoded = crate::percent::decode(segment);
         let Some(decoded) = decoded else {
             return false;
         };
@@ -156,25 +156,6 @@ fn static_path_allowed(www: &Path, path: &str) -> bool {
     candidate
         .canonicalize()
         .is_ok_and(|resolved| resolved.starts_with(&root))
-}
-
-/// `%XX` decoding of one path segment (or URL parameter); `None` for a malformed escape or a
-/// non-UTF-8 result.
-pub(crate) fn percent_decode(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = segment.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 async fn upgrade(

@@ -14,14 +14,15 @@
 //! - [`routing`]: carries out the core's routing decisions for each client frame.
 //! - [`hub`]: the shared state: session entries, seq assignment, lifecycle transitions, timers.
 //! - [`registry`]: who watches which session; which runtime (by generation) serves it.
-//! - [`runtime`]: one task per live session running its turns one at a time.
+//! - [`runtime`]: one task per live session running its turns one at a time; [`runtime_handle`]:
+//!   how the others command it.
 //! - [`agent`]: what answers a turn: the built-in `echo` agent or an external `command`.
 //! - [`store`]: the durable store trait, its group-commit writer, and its SQLite and PostgreSQL
 //!   statements.
 //! - [`recovery`]: start-up recovery of the sessions a previous process left behind.
 //! - [`cluster`]: several processes on one PostgreSQL database: which serves each user, and the
 //!   relay of a client connected to another.
-//! - [`auth`], [`rate_limit`], [`clock`], [`config`]: small supporting pieces.
+//! - [`auth`], [`rate_limit`], [`clock`], [`config`], [`percent`]: small supporting pieces.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -40,12 +41,14 @@ pub mod config;
 pub mod connection;
 pub mod http;
 pub mod hub;
+pub mod percent;
 pub mod permission;
 pub mod rate_limit;
 pub mod recovery;
 pub mod registry;
 pub mod routing;
 pub mod runtime;
+pub mod runtime_handle;
 pub mod store;
 
 pub use config::{AgentConfig, Config, Database, RateLimit};

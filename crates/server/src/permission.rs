@@ -10,8 +10,8 @@
 use crate::{
     auth::User,
     clock::new_id,
-    hub::{Durable, Extras, Hub, SessionEntry},
-    store::ClientMsgKey,
+    hub::{Extras, Hub, SessionEntry},
+    store::{ClientMsgKey, Durable},
 };
 use serde_json::{json, Value};
 use sessionwire_core::{

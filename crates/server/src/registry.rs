@@ -6,7 +6,7 @@
 //! - [`RuntimeRegistry`]: the live runtime of each session, keyed by a generation unique to each
 //!   runtime, so an old runtime's clean-up can never remove the entry of its replacement.
 
-use crate::{runtime::RuntimeHandle, store::StoredEvent};
+use crate::{runtime_handle::RuntimeHandle, store::StoredEvent};
 use sessionwire_core::routing::RuntimeView;
 use std::{
     collections::HashMap,

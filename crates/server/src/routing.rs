@@ -7,11 +7,11 @@
 
 use crate::{
     auth::User,
-    hub::{Durable, Extras, Hub, Reservation, SessionEntry},
+    hub::{Extras, Hub, Reservation, SessionEntry},
     permission,
     registry::{ConnHandle, ConnId},
-    runtime::{RuntimeHandle, TurnRequest},
-    store::{ClientMsgKey, Done, QueueOp, ReadFailed},
+    runtime_handle::{RuntimeHandle, TurnRequest},
+    store::{ClientMsgKey, Done, Durable, QueueOp, ReadFailed},
 };
 use sessionwire_core::{
     engine::{

@@ -1,6 +1,7 @@
 //! A session's runtime: one task per live session that runs queued turns one at a time.
 //!
-//! A runtime outlives its turns. Routing talks to it through a [`RuntimeHandle`]:
+//! A runtime outlives its turns. Routing talks to it through a [`RuntimeHandle`]
+//! ([`crate::runtime_handle`]):
 //! `deliver` queues a turn, `interrupt` cancels the current turn (its `turn_end` says
 //! `interrupted`) and puts the interrupt's text ahead of the queue, `close` lets the current turn
 //! finish and drops the queue, `abort` cancels everything now. When the task ends, its session
@@ -20,17 +21,17 @@
 use crate::{
     agent::{AgentMemory, EventSink, Turn, TurnFailure, TurnOutcome},
     clock::new_id,
-    hub::{Durable, Extras, Hub, SessionEntry},
+    hub::{Extras, Hub, SessionEntry},
     permission::{self, PermissionAsker},
-    store::QueueOp,
+    runtime_handle::{Command, RuntimeHandle, RuntimeTask, TurnRequest},
+    store::{Durable, QueueOp},
 };
 use sessionwire_core::{
     engine::{
-        runtime::{self, RuntimeCommand, RuntimeDriver, TurnEndNote, TurnFinish, Wake},
+        runtime::{self, RuntimeDriver, TurnEndNote, TurnFinish, Wake},
         PermissionOutcome, Stored,
     },
     protocol::{TurnEnd, TurnStart},
-    routing::RuntimeView,
     EventKind,
 };
 use std::sync::{
@@ -38,105 +39,18 @@ use std::sync::{
     Arc,
 };
 use tokio::{
-    sync::{mpsc, oneshot, watch},
+    sync::{mpsc, oneshot},
     task::{JoinError, JoinHandle},
 };
 
-/// A user message for the agent: `message_id` is the `clientMsgId` of its `user_message`.
-#[derive(Debug, Clone)]
-pub struct TurnRequest {
-    pub message_id: String,
-    pub prompt: String,
-    /// The store's answer for its `user_message`: the turn starts once it is stored, and is
-    /// dropped if it could not be.
-    pub stored: Durable,
-}
-
-/// What routing sends a runtime (the engine's commands, over this server's turns and
-/// hand-overs).
-type Command = RuntimeCommand<TurnRequest, oneshot::Sender<()>>;
-
-/// The registry's handle to a runtime.
-#[derive(Debug, Clone)]
-pub struct RuntimeHandle {
-    /// Unique per runtime within this process.
-    pub generation: u64,
-    commands: mpsc::UnboundedSender<Command>,
-    /// Turns in progress or queued. Counted by the sender on delivery, so that `running` is true
-    /// in the very ack of a message, before the runtime has even looked at it.
-    turns: Arc<AtomicUsize>,
-    exited: watch::Receiver<bool>,
-}
-
-impl RuntimeHandle {
-    /// What routing sees of this runtime.
-    pub fn view(&self) -> RuntimeView {
-        RuntimeView {
-            generation: self.generation,
-            turn_active: self.turns.load(Ordering::SeqCst) > 0,
-        }
-    }
-
-    /// Queues a turn after the current one. False if the runtime is gone.
-    pub fn deliver(&self, turn: TurnRequest) -> bool {
-        self.turns.fetch_add(1, Ordering::SeqCst);
-        if self.commands.send(RuntimeCommand::Deliver(turn)).is_err() {
-            self.turns.fetch_sub(1, Ordering::SeqCst);
-            return false;
-        }
-        true
-    }
-
-    /// Cancels the current turn and queues `next` first. The receiver hears once the runtime
-    /// has done so (an error: it exited first). None if the runtime is gone.
-    pub fn interrupt(&self, next: Option<TurnRequest>) -> Option<oneshot::Receiver<()>> {
-        let with_turn = next.is_some();
-        if with_turn {
-            self.turns.fetch_add(1, Ordering::SeqCst);
-        }
-        let (done, acknowledged) = oneshot::channel();
-        if self
-            .commands
-            .send(RuntimeCommand::Interrupt { next, done })
-            .is_err()
-        {
-            if with_turn {
-                self.turns.fetch_sub(1, Ordering::SeqCst);
-            }
-            return None;
-        }
-        Some(acknowledged)
-    }
-
-    /// Lets the current turn finish, drops the queue, then exits (the session becomes ENDED).
-    pub fn close(&self) {
-        let _ = self.commands.send(RuntimeCommand::Close);
-    }
-
-    /// Cancels everything and exits; the session becomes ENDED with `reason`.
-    pub fn abort(&self, reason: &'static str) {
-        let _ = self.commands.send(RuntimeCommand::Abort { reason });
-    }
-
-    /// Waits until the runtime's task has finished its clean-up.
-    pub async fn exited(&self) {
-        let mut exited = self.exited.clone();
-        // An error means the task is gone (dropped with its runtime): exited as well.
-        let _ = exited.wait_for(|done| *done).await;
-    }
-}
-
 /// Starts a runtime task for a session.
 pub fn spawn(hub: Arc<Hub>, entry: Arc<SessionEntry>, generation: u64) -> RuntimeHandle {
-    let (commands, receiver) = mpsc::unbounded_channel();
-    let turns = Arc::new(AtomicUsize::new(0));
-    let (exited_tx, exited) = watch::channel(false);
-    let handle = RuntimeHandle {
-        generation,
-        commands,
-        turns: turns.clone(),
-        exited,
-    };
+    let (handle, task) = RuntimeHandle::new(generation);
+    let RuntimeTask {
+        commands: receiver,
+        turns,
+        exited: exited_tx,
+    } = task;
     tokio::spawn(async move {
         let mut driver = ServerRuntime {
             hub: &hub,

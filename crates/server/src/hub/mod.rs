@@ -27,7 +27,9 @@ use crate::{
     auth::User,
     clock::{new_id, now_ms},
     registry::{lock, ConnHandle, ConnId, ConnectionRegistry, RuntimeRegistry},
-    store::{Append, ClientMsgKey, Done, SessionRecord, Store, StoreResult, StoredEvent, Write},
+    store::{
+        Append, ClientMsgKey, Done, Durable, SessionRecord, Store, StoreResult, StoredEvent, Write,
+    },
     Config,
 };
 use anyhow::anyhow;
@@ -53,7 +55,7 @@ mod hooks;
 mod repair;
 mod states;
 
-pub use durable::{Durable, Extras, Reservation};
+pub use durable::{Extras, Reservation};
 pub use entry::{EntrySnapshot, SessionEntry};
 pub use hooks::Hooks;
 

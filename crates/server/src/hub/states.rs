@@ -5,7 +5,8 @@
 use super::{Extras, Hub, SessionEntry};
 use crate::{
     registry::lock,
-    runtime::{self, RuntimeHandle},
+    runtime::{self},
+    runtime_handle::RuntimeHandle,
 };
 use sessionwire_core::{
     engine::session::{self, ClosePlan, Expiry, StateChange, Timer, TimerKind},

@@ -15,12 +15,14 @@
 //! so seqs stay dense whatever storage does. A failed session's writes are refused until it is
 //! repaired ([`Write::Repair`]), so no later event of a cut-short turn is shown out of context.
 
+mod durable;
 pub mod postgres;
 pub mod queries;
 pub mod sql;
 pub mod sqlite;
 pub mod writer;
 
+pub use durable::Durable;
 use sessionwire_core::{routing::StoredMessage, EventKind, SessionState};
 use std::{fmt, sync::Arc};
 use tokio::sync::oneshot;

@@ -119,7 +119,7 @@ impl TlsParams {
                     }
                 }
                 "sslrootcert" => {
-                    let path = crate::http::percent_decode(value)
+                    let path = crate::percent::decode(value)
                         .ok_or_else(|| anyhow!("sslrootcert={value}: a bad %-escape"))?;
                     root_cert = Some(path);
                 }
