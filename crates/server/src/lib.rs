@@ -93,7 +93,13 @@ impl Server {
         let epoch = clock::new_id();
         let opened = open_store(&config, &epoch, sink, failures).await?;
         let agent = agent::from_config(&config);
-        let hub = Arc::new(Hub::with_epoch(epoch, config, opened.store, agent));
+        let hub = Arc::new(Hub::with_epoch(
+            epoch,
+            config,
+            opened.store,
+            agent,
+            runtime::spawn,
+        ));
         let _ = hub_slot.set(Arc::downgrade(&hub));
         match opened.cluster {
             // Several processes may share the database: each user's sessions are recovered by

@@ -8,65 +8,24 @@
 //! channel of its own.
 
 use crate::{
+    agent::{Ask, AskPermission, PermissionFuture},
     auth::User,
     clock::new_id,
-    hub::{Extras, Hub, SessionEntry},
+    hub::{Extras, Hub, PermissionAnswer as Answer, SessionEntry},
     store::{ClientMsgKey, Durable},
 };
 use serde_json::{json, Value};
 use sessionwire_core::{
-    engine::{self, permissions::MAX_PENDING, WaitingRequest},
+    engine::{permissions::MAX_PENDING, WaitingRequest},
     protocol::{PermissionRequest, PermissionResolved, RawJson, RespondPermissionFrame},
     routing::{PermissionDecision, StoredMessage},
     EventKind,
 };
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// `permission_resolved.outcome` (the engine's).
 pub use sessionwire_core::engine::PermissionOutcome as Outcome;
-
-/// One option of a request, as the agent offers it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Choice {
-    pub option_id: String,
-    pub name: String,
-    /// allow_once, allow_always, reject_once or reject_always.
-    pub kind: String,
-}
-
-/// What an agent asks the user.
-#[derive(Debug, Clone)]
-pub struct Ask {
-    /// The `blockId` of the tool call it is about.
-    pub tool_id: Option<String>,
-    pub title: String,
-    pub options: Vec<Choice>,
-    /// What would change (as in `tool_update.content`).
-    pub content: Option<Value>,
-}
-
-/// What the agent hears back.
-#[derive(Debug)]
-enum Answer {
-    /// The user chose `option_id`; `stored` answers once its `permission_resolved` is durable.
-    Selected { option_id: String, stored: Durable },
-    /// Cancelled or expired.
-    Cancelled,
-}
-
-/// A session's permission requests waiting for an answer (held by its [`SessionEntry`]); each
-/// waiter is the channel its agent waits on.
-#[derive(Debug, Default)]
-pub struct PermissionBook(Mutex<engine::PermissionBook<oneshot::Sender<Answer>>>);
-
-impl PermissionBook {
-    fn lock(&self) -> MutexGuard<'_, engine::PermissionBook<oneshot::Sender<Answer>>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
 
 fn resolved_event(
     request_id: String,
@@ -102,10 +61,8 @@ impl PermissionAsker {
         Self { hub, entry }
     }
 
-    /// Asks and waits: the option chosen once its `permission_resolved` is stored, or `None`
-    /// (cancelled, expired, or the answer could not be stored). Cancel-safe: dropping the
-    /// future leaves the request in the book, to be resolved when its turn ends.
-    pub async fn ask(&self, ask: Ask) -> Option<String> {
+    /// Asks and waits: see [`AskPermission::ask`].
+    async fn ask_and_wait(&self, ask: Ask) -> Option<String> {
         let answer = self.submit(ask);
         match answer.await {
             Ok(Answer::Selected { option_id, stored }) => match stored.wait().await {
@@ -150,6 +107,13 @@ impl PermissionAsker {
         self.hub
             .append(&self.entry, EventKind::PermissionRequest(request));
         rx
+    }
+}
+
+impl AskPermission for PermissionAsker {
+    fn ask(&self, ask: Ask) -> PermissionFuture {
+        let asker = self.clone();
+        Box::pin(async move { asker.ask_and_wait(ask).await })
     }
 }
 

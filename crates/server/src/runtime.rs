@@ -204,7 +204,7 @@ impl RuntimeDriver for ServerRuntime<'_> {
             prompt: request.prompt,
             events,
             memory: AgentMemory::new(self.hub.store.clone(), self.entry.id.clone()),
-            permissions: PermissionAsker::new(self.hub.clone(), self.entry.clone()),
+            permissions: Arc::new(PermissionAsker::new(self.hub.clone(), self.entry.clone())),
         };
         Current {
             turn_id,

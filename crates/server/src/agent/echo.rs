@@ -16,7 +16,7 @@
 //! - `/fail` → the turn ends with reason `error`.
 
 use super::{Agent, EventSink, Turn, TurnFuture, TurnOutcome};
-use crate::permission::{Ask, Choice, PermissionAsker};
+use super::{Ask, AskPermission, Choice};
 use serde_json::json;
 use sessionwire_core::protocol::{BlockType, Plan, ToolResult, ToolUpdate};
 use sessionwire_core::EventKind;
@@ -158,7 +158,7 @@ impl Agent for EchoAgent {
                     Ok(TurnOutcome::default())
                 }
                 Command::Perm(text) => {
-                    Ok(edit_with_permission(&events, &turn.permissions, text).await)
+                    Ok(edit_with_permission(&events, &*turn.permissions, text).await)
                 }
                 Command::Slow(n, text) => {
                     stream(&events, &format!("echo: {text}"), n, this.slow_interval).await;
@@ -176,7 +176,7 @@ impl Agent for EchoAgent {
 /// `/perm T`: the edit of `notes.txt` that waits for the user's permission.
 async fn edit_with_permission(
     events: &EventSink,
-    permissions: &PermissionAsker,
+    permissions: &dyn AskPermission,
     text: &str,
 ) -> TurnOutcome {
     const PATH: &str = "notes.txt";

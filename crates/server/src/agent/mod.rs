@@ -61,7 +61,38 @@ pub struct Turn {
     /// What the agent keeps about the session across runtimes and restarts.
     pub memory: AgentMemory,
     /// How the turn asks the session's users to allow a tool call (PROTOCOL.md §5.1).
-    pub permissions: crate::permission::PermissionAsker,
+    pub permissions: Arc<dyn AskPermission>,
+}
+
+/// How a turn asks its session's users (the server's is [`crate::permission::PermissionAsker`]).
+pub trait AskPermission: Send + Sync + fmt::Debug {
+    /// Asks and waits: the option chosen once its `permission_resolved` is stored, or `None`
+    /// (cancelled, expired, or the answer could not be stored). Cancel-safe: dropping the
+    /// future leaves the request in the book, to be resolved when its turn ends.
+    fn ask(&self, ask: Ask) -> PermissionFuture;
+}
+
+/// The answer [`AskPermission::ask`] waits for.
+pub type PermissionFuture = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
+
+/// One option of a request, as the agent offers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub option_id: String,
+    pub name: String,
+    /// allow_once, allow_always, reject_once or reject_always.
+    pub kind: String,
+}
+
+/// What an agent asks the user.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    /// The `blockId` of the tool call it is about.
+    pub tool_id: Option<String>,
+    pub title: String,
+    pub options: Vec<Choice>,
+    /// What would change (as in `tool_update.content`).
+    pub content: Option<Value>,
 }
 
 /// Something that answers turns.

@@ -1,9 +1,16 @@
 //! One session's in-memory entry: its lifecycle, last stored seq, title, route lock and
 //! permission requests.
 
-use crate::{registry::lock, store::SessionRecord};
-use sessionwire_core::{engine::session::SessionLifecycle, SessionState};
-use std::sync::{Arc, Mutex};
+use crate::{
+    registry::lock,
+    store::{Durable, SessionRecord},
+};
+use sessionwire_core::{
+    engine::{self, session::SessionLifecycle},
+    SessionState,
+};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::oneshot;
 
 /// One session's in-memory entry.
 #[derive(Debug)]
@@ -13,7 +20,7 @@ pub struct SessionEntry {
     /// Serialises routing operations on this session (decide, then carry out).
     pub route: Arc<tokio::sync::Mutex<()>>,
     /// Its permission requests waiting for an answer.
-    pub permissions: crate::permission::PermissionBook,
+    pub permissions: PermissionBook,
     pub(super) inner: Mutex<EntryInner>,
 }
 
@@ -41,7 +48,7 @@ impl SessionEntry {
             id: Arc::from(record.id),
             owner: record.owner,
             route: Arc::new(tokio::sync::Mutex::new(())),
-            permissions: crate::permission::PermissionBook::default(),
+            permissions: PermissionBook::default(),
             inner: Mutex::new(EntryInner {
                 lifecycle: SessionLifecycle::new(record.state),
                 last_seq: record.last_seq,
@@ -69,5 +76,29 @@ impl SessionEntry {
     /// The durable state (as last changed by this process).
     pub fn state(&self) -> SessionState {
         lock(&self.inner).lifecycle.state()
+    }
+}
+
+/// What an agent waiting on a permission request hears back ([`crate::permission`]).
+#[derive(Debug)]
+pub enum PermissionAnswer {
+    /// The user chose `option_id`; `stored` answers once its `permission_resolved` is durable.
+    Selected { option_id: String, stored: Durable },
+    /// Cancelled or expired.
+    Cancelled,
+}
+
+/// A session's permission requests waiting for an answer (held by its entry; what is done with
+/// them is [`crate::permission`]'s); each waiter is the channel its agent waits on.
+#[derive(Debug, Default)]
+pub struct PermissionBook(Mutex<engine::PermissionBook<oneshot::Sender<PermissionAnswer>>>);
+
+impl PermissionBook {
+    pub fn lock(
+        &self,
+    ) -> MutexGuard<'_, engine::PermissionBook<oneshot::Sender<PermissionAnswer>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

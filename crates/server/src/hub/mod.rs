@@ -27,6 +27,7 @@ use crate::{
     auth::User,
     clock::{new_id, now_ms},
     registry::{lock, ConnHandle, ConnId, ConnectionRegistry, RuntimeRegistry},
+    runtime_handle::RuntimeHandle,
     store::{
         Append, ClientMsgKey, Done, Durable, SessionRecord, Store, StoreResult, StoredEvent, Write,
     },
@@ -56,7 +57,7 @@ mod repair;
 mod states;
 
 pub use durable::{Extras, Reservation};
-pub use entry::{EntrySnapshot, SessionEntry};
+pub use entry::{EntrySnapshot, PermissionAnswer, PermissionBook, SessionEntry};
 pub use hooks::Hooks;
 
 /// The shared state of the server.
@@ -94,7 +95,13 @@ pub struct Hub {
     /// Users being placed here: the first connection of a user taken over recovers its
     /// sessions, and the others wait for that (once per user and process).
     placing: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<()>>>>,
+    /// Starts a session's runtime task (given, so the hub does not depend on the runtime's
+    /// driver, which depends on the hub).
+    start_runtime: StartRuntime,
 }
+
+/// How the hub starts a session's runtime of a given generation ([`crate::runtime::spawn`]).
+pub type StartRuntime = fn(Arc<Hub>, Arc<SessionEntry>, u64) -> RuntimeHandle;
 
 /// Why a user is not served here.
 enum NotHere {
@@ -103,9 +110,15 @@ enum NotHere {
 }
 
 impl Hub {
-    /// A hub over an open store. Call it inside the Tokio runtime that will serve.
-    pub fn new(config: Config, store: Arc<dyn Store>, agent: Arc<dyn Agent>) -> Self {
-        Self::with_epoch(new_id(), config, store, agent)
+    /// A hub over an open store; `start_runtime` starts a session's runtime task (the server
+    /// passes [`crate::runtime::spawn`]). Call it inside the Tokio runtime that will serve.
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        agent: Arc<dyn Agent>,
+        start_runtime: StartRuntime,
+    ) -> Self {
+        Self::with_epoch(new_id(), config, store, agent, start_runtime)
     }
 
     /// A hub with its process epoch given (the store's writer checks its leases under it).
@@ -114,11 +127,13 @@ impl Hub {
         config: Config,
         store: Arc<dyn Store>,
         agent: Arc<dyn Agent>,
+        start_runtime: StartRuntime,
     ) -> Self {
         Self {
             epoch,
             store,
             agent,
+            start_runtime,
             connections: ConnectionRegistry::default(),
             runtimes: RuntimeRegistry::default(),
             sessions: Mutex::new(HashMap::new()),

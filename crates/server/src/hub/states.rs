@@ -3,11 +3,7 @@
 //! starting, closing and ending runtimes.
 
 use super::{Extras, Hub, SessionEntry};
-use crate::{
-    registry::lock,
-    runtime::{self},
-    runtime_handle::RuntimeHandle,
-};
+use crate::{registry::lock, runtime_handle::RuntimeHandle};
 use sessionwire_core::{
     engine::session::{self, ClosePlan, Expiry, StateChange, Timer, TimerKind},
     lifecycle::{self, reason, triggers},
@@ -129,7 +125,7 @@ impl Hub {
         for (step, why) in steps {
             if step == SessionState::Active {
                 let generation = self.runtimes.next_generation();
-                let runtime = runtime::spawn(self.clone(), entry.clone(), generation);
+                let runtime = (self.start_runtime)(self.clone(), entry.clone(), generation);
                 self.runtimes.insert(entry.id.clone(), runtime.clone());
                 handle = Some(runtime);
             }

@@ -4,7 +4,7 @@
 //! turn's end), and a message is started once per turn, on its first content.
 
 use super::super::EventSink;
-use crate::permission::{Ask, Choice};
+use crate::agent::{Ask, Choice};
 use serde_json::Value;
 use sessionwire_core::protocol::{
     BlockEnd, BlockStart, BlockType, Plan, RawJson, ToolResult, ToolUpdate,
