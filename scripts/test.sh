@@ -38,7 +38,8 @@ core_tests() {
 }
 
 # The core must stay pure (PROTOCOL.md's "no I/O, clock, randomness"): it builds for wasm32
-# and none of these crates appears among its normal dependencies.
+# and none of these crates appears among its normal dependencies. The same section checks that
+# no crate's modules depend on each other in a cycle (scripts/module-graph.py).
 purity() {
   cargo build -q -p sessionwire-core --target wasm32-unknown-unknown || return 1
   local forbidden='^(tokio|mio|wasm-bindgen|js-sys|web-sys|rusqlite|libsqlite3-sys|getrandom|rand|socket2|chrono) '
@@ -49,6 +50,11 @@ purity() {
     return 1
   fi
   echo "sessionwire-core builds for wasm32 and depends only on: $(awk '{print $1}' <<<"$tree" | tr '\n' ' ')"
+  # Layers, not a tangle: no crate's top-level modules use each other in a cycle.
+  local crate
+  for crate in src crates/core/src crates/server/src; do
+    scripts/module-graph.py "$crate" || return 1
+  done
 }
 
 section() {

@@ -583,7 +583,7 @@ impl Connection {
             self.protocol.refuse_hello();
             return Ok(());
         };
-        let epoch = match self.hub.place_user(&user.0).await {
+        let epoch = match crate::recovery::place_user(&self.hub, &user.0).await {
             Ok(Placement::Here) => self.hub.epoch.clone(),
             Ok(Placement::There(host)) => {
                 let Some(cluster) = self.hub.cluster().cloned() else {

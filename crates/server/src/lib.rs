@@ -104,7 +104,16 @@ impl Server {
         match opened.cluster {
             // Several processes may share the database: each user's sessions are recovered by
             // the process that takes the user over (crate::cluster), not all at start.
-            Some(cluster) => hub.set_cluster(cluster),
+            Some(cluster) => {
+                let serving = Arc::downgrade(&hub);
+                let tasks = tokio::runtime::Handle::current();
+                cluster.host_connections_with(Box::new(move |user, link| {
+                    if let Some(hub) = serving.upgrade() {
+                        tasks.spawn(connection::serve_hosted(hub, auth::User(user), link));
+                    }
+                }));
+                hub.set_cluster(cluster);
+            }
             None => {
                 recovery::recover(&hub).await?;
             }
@@ -237,7 +246,7 @@ async fn watch_cluster(hub: Arc<Hub>) {
             Err(_) => continue,
         };
         for owner in orphans {
-            if let Err(error) = hub.place_user(&owner).await {
+            if let Err(error) = recovery::place_user(&hub, &owner).await {
                 tracing::warn!(%error, "cannot take over a user");
             }
         }

@@ -3,8 +3,12 @@
 //! unfinished session, in which order, and when the durable turn queues run), over this
 //! process's store and hub.
 
-use crate::hub::{Hub, SessionEntry};
-use anyhow::Result;
+use crate::{
+    cluster::Placement,
+    hub::{Hub, SessionEntry},
+    store::StoreResult,
+};
+use anyhow::{anyhow, Result};
 use sessionwire_core::{
     engine::recovery::{self, RecoveryDriver},
     EventKind, SessionState,
@@ -20,6 +24,51 @@ pub async fn recover(hub: &Arc<Hub>) -> Result<usize> {
 /// exactly what a restart does, for that user only.
 pub async fn recover_owner(hub: &Arc<Hub>, owner: &str) -> Result<usize> {
     recover_where(hub, Some(owner)).await
+}
+
+/// Where `owner`'s sessions are served. Without a cluster, always here. The first time a
+/// user is placed here, its sessions are recovered (as a restart recovers them: another
+/// process may have served them until it died) before anyone is served; connections of the
+/// same user arriving meanwhile wait for that. A recovery that failed is tried again by the
+/// next placement: the lease being this process's already does not make it recovered.
+pub async fn place_user(hub: &Arc<Hub>, owner: &str) -> StoreResult<Placement> {
+    let Some(cluster) = hub.cluster().cloned() else {
+        return Ok(Placement::Here);
+    };
+    let cell = cluster.placing(owner);
+    if cell.initialized() {
+        return Ok(Placement::Here);
+    }
+    let placed = cell
+        .get_or_try_init(|| async {
+            let who = owner.to_owned();
+            let placement = tokio::task::spawn_blocking(move || cluster.place(&who))
+                .await
+                .map_err(|error| NotHere::Failed(anyhow!("placing a user: {error}")))?
+                .map_err(NotHere::Failed)?;
+            match placement {
+                Placement::Here => {
+                    let recovered = recover_owner(hub, owner).await.map_err(NotHere::Failed)?;
+                    if recovered > 0 {
+                        tracing::info!(owner, recovered, "serving a user taken over");
+                    }
+                    Ok(())
+                }
+                Placement::There(epoch) => Err(NotHere::There(epoch)),
+            }
+        })
+        .await;
+    match placed {
+        Ok(()) => Ok(Placement::Here),
+        Err(NotHere::There(epoch)) => Ok(Placement::There(epoch)),
+        Err(NotHere::Failed(error)) => Err(error),
+    }
+}
+
+/// Why a user is not served here.
+enum NotHere {
+    There(String),
+    Failed(anyhow::Error),
 }
 
 async fn recover_where(hub: &Arc<Hub>, owner: Option<&str>) -> Result<usize> {

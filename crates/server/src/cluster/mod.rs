@@ -26,7 +26,6 @@ pub mod relay;
 
 use crate::store::postgres::Target;
 use crate::{
-    hub::Hub,
     registry::{lock, Admitted, QueueState},
     store::StoreResult,
 };
@@ -37,7 +36,7 @@ use std::{
     fmt,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc, Mutex, OnceLock, Weak,
+        Arc, Mutex, OnceLock,
     },
     time::Duration,
 };
@@ -63,10 +62,14 @@ pub enum ToClient {
     End(u16, String),
 }
 
+/// Serves a connection relayed from another process for a user (given by the server, so the
+/// cluster does not depend on the connections it carries): the user, and the link's host end.
+pub type HostConnection = Box<dyn Fn(String, HostedLink) + Send + Sync>;
+
 /// The links of this process: the client connections it relays to holders (proxy ends), and
 /// the connections it serves for clients of other processes (host ends).
 pub struct Links {
-    hub: OnceLock<Weak<Hub>>,
+    host: OnceLock<HostConnection>,
     proxies: Mutex<HashMap<u64, ProxyEnd>>,
     hosted: Mutex<HashMap<(String, u64), HostedEnd>>,
     next: AtomicU64,
@@ -148,7 +151,7 @@ pub struct HostedLink {
 impl Links {
     fn new() -> Self {
         Self {
-            hub: OnceLock::new(),
+            host: OnceLock::new(),
             proxies: Mutex::new(HashMap::new()),
             hosted: Mutex::new(HashMap::new()),
             next: AtomicU64::new(0),
@@ -191,7 +194,7 @@ impl Links {
         use relay::Kind;
         match message.kind {
             Kind::Open => {
-                let Some(hub) = self.hub.get().and_then(Weak::upgrade) else {
+                let Some(host) = self.host.get() else {
                     return;
                 };
                 let (to_connection, from_proxy) = mpsc::unbounded_channel();
@@ -209,7 +212,7 @@ impl Links {
                     credit,
                     from_proxy,
                 };
-                hub.spawn_hosted(message.data, link);
+                host(message.data, link);
             }
             Kind::ToHost => {
                 // Unbounded here: its proxy end admits the client's frames at the connection's
@@ -288,6 +291,9 @@ pub struct Cluster {
     pub links: Arc<Links>,
     /// The users this process serves (placed here).
     held: Arc<Mutex<HashSet<String>>>,
+    /// Users being placed here: the first connection of a user taken over recovers its
+    /// sessions, and the others wait for that (once per user and process).
+    placing: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<()>>>>,
     stopped: Arc<AtomicBool>,
 }
 
@@ -331,6 +337,7 @@ impl Cluster {
             relay,
             links,
             held: held.clone(),
+            placing: Mutex::new(HashMap::new()),
             stopped: stopped.clone(),
         });
         let mut beating = target.connect().context("the heartbeat's connection")?;
@@ -350,9 +357,19 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// Where the hub that hosts relayed connections is.
-    pub fn attach(&self, hub: &Arc<Hub>) {
-        let _ = self.links.hub.set(Arc::downgrade(hub));
+    /// How this process serves the connections other processes relay to it (set once, before
+    /// serving).
+    pub fn host_connections_with(&self, host: HostConnection) {
+        let _ = self.links.host.set(host);
+    }
+
+    /// The placement of `owner` here, shared by every connection of the user (initialized
+    /// once its sessions are recovered here: crate::recovery::place_user).
+    pub fn placing(&self, owner: &str) -> Arc<tokio::sync::OnceCell<()>> {
+        lock(&self.placing)
+            .entry(owner.to_owned())
+            .or_default()
+            .clone()
     }
 
     /// Runs `f` on the control connection, connecting again first if it broke (the database

@@ -17,11 +17,7 @@
 //! retry racing its original waits for that answer (holding nothing) and then finds it stored.
 //! No lock, mutex or queue position is held across an await of I/O.
 
-use crate::{
-    accept::SocketCount,
-    cluster::{Cluster, HostedLink, Placement},
-    rate_limit::FailedHellos,
-};
+use crate::{accept::SocketCount, cluster::Cluster, rate_limit::FailedHellos};
 use crate::{
     agent::Agent,
     auth::User,
@@ -92,9 +88,6 @@ pub struct Hub {
     tasks: tokio::runtime::Handle,
     /// The other processes on the same database, if there may be any (PostgreSQL).
     cluster: OnceLock<Arc<Cluster>>,
-    /// Users being placed here: the first connection of a user taken over recovers its
-    /// sessions, and the others wait for that (once per user and process).
-    placing: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<()>>>>,
     /// Starts a session's runtime task (given, so the hub does not depend on the runtime's
     /// driver, which depends on the hub).
     start_runtime: StartRuntime,
@@ -102,12 +95,6 @@ pub struct Hub {
 
 /// How the hub starts a session's runtime of a given generation ([`crate::runtime::spawn`]).
 pub type StartRuntime = fn(Arc<Hub>, Arc<SessionEntry>, u64) -> RuntimeHandle;
-
-/// Why a user is not served here.
-enum NotHere {
-    There(String),
-    Failed(anyhow::Error),
-}
 
 impl Hub {
     /// A hub over an open store; `start_runtime` starts a session's runtime task (the server
@@ -147,72 +134,18 @@ impl Hub {
             fenced: Mutex::new(HashSet::new()),
             tasks: tokio::runtime::Handle::current(),
             cluster: OnceLock::new(),
-            placing: Mutex::new(HashMap::new()),
             config,
         }
     }
 
     /// Joins the hub to its cluster (once, before serving).
-    pub fn set_cluster(self: &Arc<Self>, cluster: Arc<Cluster>) {
-        cluster.attach(self);
+    pub fn set_cluster(&self, cluster: Arc<Cluster>) {
         let _ = self.cluster.set(cluster);
     }
 
     /// The cluster of processes this one is part of (PostgreSQL).
     pub fn cluster(&self) -> Option<&Arc<Cluster>> {
         self.cluster.get()
-    }
-
-    /// Where `owner`'s sessions are served. Without a cluster, always here. The first time a
-    /// user is placed here, its sessions are recovered (as a restart recovers them: another
-    /// process may have served them until it died) before anyone is served; connections of the
-    /// same user arriving meanwhile wait for that. A recovery that failed is tried again by the
-    /// next placement: the lease being this process's already does not make it recovered.
-    pub async fn place_user(self: &Arc<Self>, owner: &str) -> StoreResult<Placement> {
-        let Some(cluster) = self.cluster().cloned() else {
-            return Ok(Placement::Here);
-        };
-        let cell = lock(&self.placing)
-            .entry(owner.to_owned())
-            .or_default()
-            .clone();
-        if cell.initialized() {
-            return Ok(Placement::Here);
-        }
-        let placed = cell
-            .get_or_try_init(|| async {
-                let who = owner.to_owned();
-                let placement = tokio::task::spawn_blocking(move || cluster.place(&who))
-                    .await
-                    .map_err(|error| NotHere::Failed(anyhow!("placing a user: {error}")))?
-                    .map_err(NotHere::Failed)?;
-                match placement {
-                    Placement::Here => {
-                        let recovered = crate::recovery::recover_owner(self, owner)
-                            .await
-                            .map_err(NotHere::Failed)?;
-                        if recovered > 0 {
-                            tracing::info!(owner, recovered, "serving a user taken over");
-                        }
-                        Ok(())
-                    }
-                    Placement::There(epoch) => Err(NotHere::There(epoch)),
-                }
-            })
-            .await;
-        match placed {
-            Ok(()) => Ok(Placement::Here),
-            Err(NotHere::There(epoch)) => Ok(Placement::There(epoch)),
-            Err(NotHere::Failed(error)) => Err(error),
-        }
-    }
-
-    /// Serves a connection relayed from another process for `user` (crate::cluster).
-    pub fn spawn_hosted(self: &Arc<Self>, user: String, link: HostedLink) {
-        let hub = self.clone();
-        self.tasks.spawn(async move {
-            crate::connection::serve_hosted(hub, User(user), link).await;
-        });
     }
 
     /// The agent that answers turns.
