@@ -13,6 +13,8 @@
 //! - [`rate`]: a connection's token bucket.
 //! - [`recovery`]: start-up recovery: what is written for each unfinished session, in which
 //!   order, and when the durable turn queues run.
+//! - [`repair`]: a session whose writes failed: fenced, its runtime stopped, its repair retried
+//!   until stored, then its queue run; and what the repair writes.
 //! - [`reservations`]: the `clientMsgId`s being stored right now, so a retry racing its
 //!   original waits for it (the duplicate check reads reserved ∪ stored).
 //! - [`route`]: every client frame's route: the facts looked up, the core's decision, and the
@@ -29,6 +31,7 @@ pub mod listing;
 pub mod permissions;
 pub mod rate;
 pub mod recovery;
+pub mod repair;
 pub mod reservations;
 pub mod route;
 pub mod runtime;

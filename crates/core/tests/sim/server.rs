@@ -10,10 +10,9 @@
 //! its live queue after the route's replies went out (so a reply comes before the events it
 //! announces, and an `ack` right after its `user_message`).
 
-use super::runtime::{Command, Effect, Runtime};
-use sessionwire_core::engine::recovery::{LostRuntime, RecoveryDriver};
+use super::runtime::{Effect, Runtime};
 use sessionwire_core::engine::route::{self, Out};
-use sessionwire_core::engine::{self, recovery};
+use sessionwire_core::engine::{self, recovery, repair};
 use sessionwire_core::engine::{
     session, ConnectionLimits, ConnectionProtocol, Inbound, LiveEvent, RateLimit,
 };
@@ -185,12 +184,18 @@ impl Server {
         }
     }
 
-    /// Persists an event; a watched session's event goes into the connection's live queue.
+    /// Persists an event unless its session is fenced (as the server's writer refuses a
+    /// fenced session's writes); returns the session's last stored seq.
     pub(super) fn emit(&mut self, session_id: &str, kind: EventKind) -> u64 {
         if self.fenced.contains(session_id) {
-            // Refused, as the server's writer refuses a fenced session's writes.
             return self.durable.sessions[session_id].log.len() as u64;
         }
+        self.append_event(session_id, kind)
+    }
+
+    /// Appends an event to the session's log; a watched session's event goes into the
+    /// connection's live queue.
+    pub(super) fn append_event(&mut self, session_id: &str, kind: EventKind) -> u64 {
         let ts = self.ts();
         let session = self
             .durable
@@ -368,41 +373,20 @@ impl Server {
         }
     }
 
-    /// A write of the session failed (the server's `Hub::storage_failed`): it is fenced, and
-    /// its runtime aborted with the queue kept stored; [`Server::repair`] brings it back.
+    /// A write of the session failed (the server's `Hub::storage_failed`): the engine's
+    /// `repair::storage_failed` fences it and aborts its runtime (its queue stays stored);
+    /// [`Server::repair`] brings it back.
     pub(super) fn storage_failed(&mut self, session_id: &str) {
-        self.fenced.insert(session_id.to_owned());
-        if let Some(runtime) = self.runtime(session_id) {
-            runtime.send(Command::Abort {
-                reason: reason::STORAGE_FAILED,
-            });
-        }
+        engine::run_ready(repair::storage_failed(self, session_id)).expect("ready");
     }
 
-    /// Storage works again: each fenced session gets the repair the server's writer makes
-    /// (what its lost runtime left open closes, the session goes ENDED), and its queue runs.
+    /// Storage works again: each fenced session gets the engine's repair (what its lost
+    /// runtime left open closes, the session goes ENDED, the fence lifts, its queue runs).
     pub fn repair(&mut self) {
         self.poll_runtimes();
-        for session_id in std::mem::take(&mut self.fenced) {
-            let cause = LostRuntime::Storage;
-            let open_turn = engine::run_ready(RecoveryDriver::open_turn(self, &session_id))
-                .expect("ready")
-                .unwrap_or_else(|never| match never {});
-            for event in recovery::closing_events(cause, Vec::new(), open_turn) {
-                self.emit(&session_id, event);
-            }
-            if let Some(to) = lifecycle::recover_on_start(self.durable.sessions[&session_id].state)
-            {
-                RecoveryDriver::force_state(self, &session_id, to, cause.reason());
-            }
-            let queued = self
-                .durable
-                .pending
-                .get(&session_id)
-                .is_some_and(|queue| !queue.is_empty());
-            if queued {
-                engine::run_ready(RecoveryDriver::resume(self, &session_id));
-            }
+        for session_id in self.fenced.clone() {
+            let repaired = engine::run_ready(repair::repair(self, &session_id)).expect("ready");
+            assert_eq!(repaired, Ok(true), "stored at the first try, no shutdown");
         }
         self.poll_runtimes();
         self.deliver_live();

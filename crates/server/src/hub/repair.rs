@@ -9,15 +9,12 @@ use crate::{
 };
 use anyhow::anyhow;
 use sessionwire_core::{
+    engine::repair::{self, Repaired, RepairDriver},
     lifecycle::{reason, triggers},
     SessionState,
 };
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 use tokio::sync::oneshot;
-
-/// How soon a failed session's repair is first retried, and at most how long apart.
-const REPAIR_FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
-const REPAIR_MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Hub {
     /// Whether a session's writes are refused until its repair (storage failed).
@@ -26,73 +23,22 @@ impl Hub {
     }
 
     /// Called by the store's writer when a batch could not be stored: each of its sessions is
-    /// fenced, its runtime stopped (the turn it was running is cut short), and a repair retried
-    /// until storage works again; the repair ends the cut turn with `error: "storage"`, the
-    /// session becomes ENDED, and its queued messages run again (PROTOCOL.md §2).
+    /// fenced, its runtime stopped, and its repair retried until storage works again, as the
+    /// engine's `repair` says (PROTOCOL.md §2).
     pub fn storage_failed(self: &Arc<Self>, sessions: Vec<Arc<str>>) {
         for session in sessions {
-            if !lock(&self.fenced).insert(session.clone()) {
-                continue; // its repair is already under way
-            }
-            tracing::warn!(%session, "storage failed; the session waits for its repair");
             let hub = self.clone();
-            self.tasks.spawn(async move { hub.repair(session).await });
-        }
-    }
-
-    async fn repair(self: Arc<Self>, session: Arc<str>) {
-        if let Some(runtime) = self.runtimes.get(&session) {
-            self.abort_runtime(&runtime, reason::STORAGE_FAILED).await;
-        }
-        let mut backoff = REPAIR_FIRST_RETRY;
-        let mut shutdown = self.shutdown_signal();
-        loop {
-            let (done, repaired) = oneshot::channel();
-            let write = Write::Repair {
-                session_id: session.clone(),
-                ts: now_ms(),
-                done,
-            };
-            let result = match self.store.submit(write) {
-                Ok(()) => repaired
-                    .await
-                    .map_err(|_| anyhow!("store writer stopped"))
-                    .and_then(|r| r),
-                Err(error) => Err(error),
-            };
-            match result {
-                Ok(repaired) => {
-                    let entry = self.loaded(&session);
-                    match (repaired.exists, entry) {
-                        // Its creation was never stored: the session does not exist.
-                        (false, _) => {
-                            lock(&self.sessions).remove(&*session);
-                        }
-                        (true, Some(entry)) => {
-                            // The state the repair stored (its event is written already).
-                            let mut inner = lock(&entry.inner);
-                            inner
-                                .lifecycle
-                                .force(repaired.state.unwrap_or(SessionState::Ended));
-                        }
-                        (true, None) => {}
+            self.tasks.spawn(async move {
+                let mut driver = ServerRepair { hub };
+                if repair::storage_failed(&mut driver, &session).await {
+                    tracing::warn!(%session, "storage failed; the session waits for its repair");
+                    match repair::repair(&mut driver, &session).await {
+                        Ok(true) => tracing::info!(%session, "storage works again; session repaired"),
+                        Ok(false) => {}
+                        Err(error) => tracing::error!(%session, %error, "queued turns not resumed"),
                     }
-                    lock(&self.fenced).remove(&session);
-                    tracing::info!(%session, "storage works again; session repaired");
-                    if let Err(error) = self.resume_pending(&session).await {
-                        tracing::error!(%session, %error, "queued turns not resumed");
-                    }
-                    return;
                 }
-                Err(error) => {
-                    tracing::debug!(%session, %error, "repair failed; retrying");
-                }
-            }
-            tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
-                _ = shutdown.wait_for(|down| *down) => return,
-            }
-            backoff = (backoff * 2).min(REPAIR_MAX_RETRY);
+            });
         }
     }
 
@@ -124,5 +70,66 @@ impl Hub {
         }
         tracing::info!(session = %entry.id, turns = count, "queued turns resumed");
         Ok(count)
+    }
+}
+
+/// The repair's effects on this server: the hub's fence set, its runtimes, its store.
+struct ServerRepair {
+    hub: Arc<Hub>,
+}
+
+impl RepairDriver for ServerRepair {
+    type Error = anyhow::Error;
+
+    fn fence(&mut self, session_id: &str) -> bool {
+        lock(&self.hub.fenced).insert(session_id.into())
+    }
+
+    async fn abort_runtime(&mut self, session_id: &str, why: &'static str) {
+        if let Some(runtime) = self.hub.runtimes.get(session_id) {
+            self.hub.abort_runtime(&runtime, why).await;
+        }
+    }
+
+    async fn store_repair(&mut self, session_id: &str) -> anyhow::Result<Repaired> {
+        let (done, repaired) = oneshot::channel();
+        self.hub.store.submit(Write::Repair {
+            session_id: session_id.into(),
+            ts: now_ms(),
+            done,
+        })?;
+        repaired
+            .await
+            .map_err(|_| anyhow!("store writer stopped"))?
+    }
+
+    fn repair_failed(&mut self, session_id: &str, error: anyhow::Error, retry_in: Duration) {
+        tracing::debug!(session = session_id, %error, ?retry_in, "repair failed; retrying");
+    }
+
+    async fn wait(&mut self, delay: Duration) -> bool {
+        let mut shutdown = self.hub.shutdown_signal();
+        tokio::select! {
+            () = tokio::time::sleep(delay) => true,
+            _ = shutdown.wait_for(|down| *down) => false,
+        }
+    }
+
+    fn forget(&mut self, session_id: &str) {
+        lock(&self.hub.sessions).remove(session_id);
+    }
+
+    fn set_state(&mut self, session_id: &str, state: SessionState) {
+        if let Some(entry) = self.hub.loaded(session_id) {
+            lock(&entry.inner).lifecycle.force(state);
+        }
+    }
+
+    fn unfence(&mut self, session_id: &str) {
+        lock(&self.hub.fenced).remove(session_id);
+    }
+
+    async fn resume(&mut self, session_id: &str) -> anyhow::Result<()> {
+        self.hub.resume_pending(session_id).await.map(drop)
     }
 }

@@ -112,13 +112,7 @@ pub struct Append {
 }
 
 /// What a repair wrote (see [`Write::Repair`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Repaired {
-    /// The session exists in the store.
-    pub exists: bool,
-    /// Its state after the repair (ENDED unless it had no row).
-    pub state: Option<SessionState>,
-}
+pub use sessionwire_core::engine::repair::Repaired;
 
 /// A write, applied in submission order.
 #[derive(Debug)]

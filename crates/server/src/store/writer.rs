@@ -16,9 +16,8 @@ use super::{
 };
 use anyhow::anyhow;
 use sessionwire_core::{
-    engine::recovery::{self, LostRuntime},
-    lifecycle,
-    protocol::{encode, SessionStateChange},
+    engine::repair,
+    protocol::encode,
     Event, EventKind, SessionState,
 };
 use std::{
@@ -385,19 +384,14 @@ fn repair(
         insert_append(queries, append, seq, outcome)
     };
     // What the lost runtime left open closes as after a restart, with the storage's error.
-    let cause = LostRuntime::Storage;
     let pending = queries::pending_permissions(queries, session)?;
     let open_turn = queries::open_turn(queries, session)?;
-    for event in recovery::closing_events(cause, pending, open_turn) {
-        append(queries, event, None, outcome)?;
-    }
-    if let Some(to) = lifecycle::recover_on_start(record.state) {
-        let change = SessionStateChange {
-            state: to,
-            previous: Some(record.state),
-            reason: cause.reason().to_owned(),
+    for event in repair::repair_events(record.state, pending, open_turn) {
+        let new_state = match &event {
+            EventKind::SessionState(change) => Some(change.state),
+            _ => None,
         };
-        append(queries, EventKind::SessionState(change), Some(to), outcome)?;
+        append(queries, event, new_state, outcome)?;
     }
     Ok(Repaired {
         exists: true,
