@@ -159,8 +159,10 @@ mod tests {
             })
         }
         fn repair_failed(&mut self, id: &str, error: String, retry_in: Duration) {
-            self.log
-                .push(format!("{id}: {error}, again in {}ms", retry_in.as_millis()));
+            self.log.push(format!(
+                "{id}: {error}, again in {}ms",
+                retry_in.as_millis()
+            ));
         }
         async fn wait(&mut self, _delay: Duration) -> bool {
             !self.shutting_down
@@ -176,7 +178,10 @@ mod tests {
             self.log.push(format!("unfence {id}"));
         }
         async fn resume(&mut self, id: &str) -> Result<(), String> {
-            assert!(!self.fenced.contains(id), "a queue runs only once the fence is lifted");
+            assert!(
+                !self.fenced.contains(id),
+                "a queue runs only once the fence is lifted"
+            );
             self.log.push(format!("resume {id}"));
             Ok(())
         }

@@ -1,5 +1,5 @@
 //! One session's lifecycle as the server carries it out (PROTOCOL.md §3): its state with a
-//! version, the timers its states start, how a runtime is started and how a session is closed.
+//! version, the timers its states start, and the steps that start, close and end a runtime.
 //! `crate::lifecycle` holds the table and the triggers; this holds what the server does with them.
 //!
 //! Invariants:
@@ -8,7 +8,11 @@
 //! - every change bumps the version, so a timer started in one state does nothing once the
 //!   session has left it (even if it came back to the same state since);
 //! - DETACHED expires after the detach TTL (the session is closed), SUSPENDED after the suspend
-//!   grace (it becomes DETACHED).
+//!   grace (it becomes DETACHED);
+//! - starting, closing and ending a runtime are lists of [`Step`]s in the order the driver
+//!   carries them out: a new runtime is registered before ACTIVE is stored, and an exited one
+//!   forgotten only after its session's ENDED, so a route never finds an ACTIVE session
+//!   without a runtime, nor a routable one whose runtime is merely finishing.
 
 use crate::lifecycle::{self, reason, triggers, InvalidTransition};
 use crate::SessionState;
@@ -43,7 +47,7 @@ pub struct Timer {
 /// What a timer that went off asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
-    /// Close the session (see [`close_plan`]) with this reason.
+    /// Close the session (see [`close_steps`]) with this reason.
     Close(&'static str),
     /// Move it to this state, with this reason.
     Transition(SessionState, &'static str),
@@ -118,17 +122,39 @@ impl SessionLifecycle {
     }
 }
 
+/// One step of starting, closing or ending a session's runtime, which the driver carries out
+/// in the order given: the order is part of what the engine decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Moves the session to the state for the reason ([`SessionLifecycle::transition`]: a
+    /// `session_state` event, and the timer it starts).
+    Go(SessionState, &'static str),
+    /// Starts the session's runtime and registers it. It comes before the ACTIVE step, so a
+    /// route that reads ACTIVE always finds the runtime.
+    StartRuntime,
+    /// Asks the live runtime to let its current turn finish, then exit (its exit ends the
+    /// session).
+    CloseRuntime,
+    /// Aborts the live runtime for the reason; its exit ends the session. The caller awaits the
+    /// exit once it let go of the session's route.
+    AbortRuntime(&'static str),
+    /// Unregisters the runtime that exited. It comes after the session's ENDED, so routing
+    /// never sees a routable session without a runtime because one is merely finishing.
+    ForgetRuntime,
+}
+
 /// The steps that bring a session without a live runtime to ACTIVE with a new one, each with its
-/// reason; the runtime is started at the ACTIVE step. A live state with no runtime (it vanished
-/// without its clean-up) is ended first, so the resume starts from ENDED like any other.
-pub fn start_steps(state: SessionState) -> Vec<(SessionState, &'static str)> {
+/// reason; the runtime is started right before the ACTIVE step. A live state with no runtime
+/// (it vanished without its clean-up) is ended first, so the resume starts from ENDED like any
+/// other.
+pub fn start_steps(state: SessionState) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut from = state;
     if !matches!(
         state,
         SessionState::Created | SessionState::Starting | SessionState::Ended
     ) {
-        steps.push((SessionState::Ended, reason::RUNTIME_EXITED));
+        steps.push(Step::Go(SessionState::Ended, reason::RUNTIME_EXITED));
         from = SessionState::Ended;
     }
     for &step in triggers::start_runtime(Some(from)) {
@@ -137,35 +163,35 @@ pub fn start_steps(state: SessionState) -> Vec<(SessionState, &'static str)> {
             SessionState::Starting => reason::RUNTIME_STARTING,
             _ => reason::RUNTIME_READY,
         };
-        steps.push((step, why));
+        if step == SessionState::Active {
+            steps.push(Step::StartRuntime);
+        }
+        steps.push(Step::Go(step, why));
     }
     steps
 }
 
-/// How a session is closed (`close_session`, the detach TTL).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClosePlan {
-    /// CLOSING, and the runtime lets its current turn finish, then exits (the session ENDED).
-    CloseRuntime,
-    /// CLOSING, then at once ENDED (`closed`): there is no runtime to wait for.
-    ClosingThenEnded,
-    /// No CLOSING edge from here: the runtime is aborted (`closed`) and its exit ends it.
-    AbortRuntime,
-    /// No CLOSING edge and no runtime: ENDED (`closed`) at once.
-    EndNow,
-    /// Closing or ended already.
-    Nothing,
+/// How a session in `state` is closed for `why` (`close_session`, the detach TTL), with or
+/// without a live runtime: CLOSING (for `why`), and the runtime lets its current turn finish (or, with no runtime to wait
+/// for, ENDED at once); from a state with no CLOSING edge, the runtime is aborted and its exit
+/// ends the session (or, with none, ENDED at once). Nothing if it is closing or ended already.
+pub fn close_steps(state: SessionState, has_runtime: bool, why: &'static str) -> Vec<Step> {
+    use SessionState::{Closing, Ended};
+    match (triggers::close(state), has_runtime) {
+        ([Closing], true) => Vec::from([Step::Go(Closing, why), Step::CloseRuntime]),
+        ([Closing], false) => Vec::from([Step::Go(Closing, why), Step::Go(Ended, reason::CLOSED)]),
+        ([Ended], true) => Vec::from([Step::AbortRuntime(reason::CLOSED)]),
+        ([Ended], false) => Vec::from([Step::Go(Ended, reason::CLOSED)]),
+        _ => Vec::new(),
+    }
 }
 
-/// The plan for closing a session in `state`, with or without a live runtime.
-pub fn close_plan(state: SessionState, has_runtime: bool) -> ClosePlan {
-    match (triggers::close(state), has_runtime) {
-        ([SessionState::Closing], true) => ClosePlan::CloseRuntime,
-        ([SessionState::Closing], false) => ClosePlan::ClosingThenEnded,
-        ([SessionState::Ended], true) => ClosePlan::AbortRuntime,
-        ([SessionState::Ended], false) => ClosePlan::EndNow,
-        _ => ClosePlan::Nothing,
-    }
+/// What follows a runtime's exit for `why`, for a session in `state`: ENDED (unless it is
+/// already), then the runtime unregistered.
+pub fn exit_steps(state: SessionState, why: &'static str) -> Vec<Step> {
+    let mut steps = Vec::from_iter(triggers::runtime_exited(state).map(|to| Step::Go(to, why)));
+    steps.push(Step::ForgetRuntime);
+    steps
 }
 
 #[cfg(test)]
@@ -212,34 +238,81 @@ mod tests {
         );
     }
 
+    /// The states a list of steps moves through, for checking it against the table.
+    fn states(steps: &[Step]) -> Vec<SessionState> {
+        Vec::from_iter(steps.iter().filter_map(|step| match step {
+            Step::Go(state, _) => Some(*state),
+            _ => None,
+        }))
+    }
+
     #[test]
-    fn a_runtime_starts_from_ended_and_a_stray_live_state_is_ended_first() {
+    fn a_runtime_starts_right_before_active_from_ended_and_a_stray_live_state_is_ended_first() {
         assert_eq!(
             start_steps(Ended),
-            vec![
-                (Created, reason::RESUMED),
-                (Starting, reason::RUNTIME_STARTING),
-                (Active, reason::RUNTIME_READY),
+            [
+                Step::Go(Created, reason::RESUMED),
+                Step::Go(Starting, reason::RUNTIME_STARTING),
+                Step::StartRuntime,
+                Step::Go(Active, reason::RUNTIME_READY),
             ]
         );
-        assert_eq!(start_steps(Starting), vec![(Active, reason::RUNTIME_READY)]);
+        assert_eq!(
+            start_steps(Starting),
+            [Step::StartRuntime, Step::Go(Active, reason::RUNTIME_READY)]
+        );
         let stray = start_steps(Detached);
-        assert_eq!(stray[0], (Ended, reason::RUNTIME_EXITED));
-        assert_eq!(stray.len(), 4);
-        // Every plan is a valid path.
+        assert_eq!(stray[0], Step::Go(Ended, reason::RUNTIME_EXITED));
+        assert_eq!(stray.len(), 5);
         for state in SessionState::ALL {
-            let steps = Vec::from_iter(start_steps(state).into_iter().map(|(s, _)| s));
-            assert!(lifecycle::path(state, &steps).is_ok(), "{state}");
+            let steps = start_steps(state);
+            assert!(lifecycle::path(state, &states(&steps)).is_ok(), "{state}");
+            let starts = steps
+                .iter()
+                .filter(|step| **step == Step::StartRuntime)
+                .count();
+            assert_eq!(starts, 1, "{state}");
         }
     }
 
     #[test]
     fn closing_lets_a_runtime_finish_where_the_table_has_closing() {
-        assert_eq!(close_plan(Active, true), ClosePlan::CloseRuntime);
-        assert_eq!(close_plan(Detached, false), ClosePlan::ClosingThenEnded);
-        assert_eq!(close_plan(Suspended, true), ClosePlan::AbortRuntime);
-        assert_eq!(close_plan(Created, false), ClosePlan::EndNow);
-        assert_eq!(close_plan(Closing, true), ClosePlan::Nothing);
-        assert_eq!(close_plan(Ended, false), ClosePlan::Nothing);
+        let closing = Step::Go(Closing, reason::CLOSE_REQUESTED);
+        assert_eq!(
+            close_steps(Active, true, reason::CLOSE_REQUESTED),
+            [closing, Step::CloseRuntime]
+        );
+        assert_eq!(
+            close_steps(Detached, false, reason::CLOSE_REQUESTED),
+            [closing, Step::Go(Ended, reason::CLOSED)]
+        );
+        assert_eq!(
+            close_steps(Suspended, true, reason::CLOSE_REQUESTED),
+            [Step::AbortRuntime(reason::CLOSED)]
+        );
+        assert_eq!(
+            close_steps(Created, false, reason::CLOSE_REQUESTED),
+            [Step::Go(Ended, reason::CLOSED)]
+        );
+        assert!(close_steps(Closing, true, reason::CLOSE_REQUESTED).is_empty());
+        assert!(close_steps(Ended, false, reason::CLOSE_REQUESTED).is_empty());
+        for state in SessionState::ALL {
+            for has_runtime in [false, true] {
+                let steps = close_steps(state, has_runtime, reason::DETACH_TTL_EXPIRED);
+                assert!(lifecycle::path(state, &states(&steps)).is_ok(), "{state}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_exited_runtime_is_forgotten_after_its_session_ended() {
+        assert_eq!(
+            exit_steps(Active, reason::RUNTIME_EXITED),
+            [Step::Go(Ended, reason::RUNTIME_EXITED), Step::ForgetRuntime]
+        );
+        assert_eq!(
+            exit_steps(Ended, reason::RUNTIME_EXITED),
+            [Step::ForgetRuntime]
+        );
     }
 }

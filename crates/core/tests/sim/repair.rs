@@ -33,8 +33,8 @@ impl RepairDriver for Server {
         let Some(stored) = self.durable.sessions.get(session_id).map(|s| s.state) else {
             return Ok(Repaired::default());
         };
-        let open_turn = run_ready(RecoveryDriver::open_turn(self, &session_id.to_owned()))
-            .expect("ready")?;
+        let open_turn =
+            run_ready(RecoveryDriver::open_turn(self, &session_id.to_owned())).expect("ready")?;
         for event in repair::repair_events(stored, Vec::new(), open_turn) {
             if let EventKind::SessionState(change) = &event {
                 let session = self.durable.sessions.get_mut(session_id).expect("exists");

@@ -6,7 +6,7 @@
 use super::runtime::{Command, Runtime};
 use super::server::{DurableSession, Server};
 use sessionwire_core::engine::route::{Refusal, RouteDriver, TurnHandoff};
-use sessionwire_core::engine::session::{self, ClosePlan};
+use sessionwire_core::engine::session;
 use sessionwire_core::lifecycle::reason;
 use sessionwire_core::protocol::{
     RespondPermissionFrame, SessionStateChange, SessionSummary, UserMessage,
@@ -157,32 +157,12 @@ impl RouteDriver for Server {
 
     fn close(&mut self, session: &String, why: &'static str) -> Option<(String, u64)> {
         let runtime = RouteDriver::runtime(self, session);
-        match (
-            session::close_plan(self.state(session), runtime.is_some()),
-            runtime,
-        ) {
-            (ClosePlan::CloseRuntime, Some(_)) => {
-                self.go(session, &[SessionState::Closing], why);
-                Server::runtime(self, session)
-                    .expect("live")
-                    .send(Command::Close);
-                None
-            }
-            (ClosePlan::ClosingThenEnded, _) => {
-                self.go(session, &[SessionState::Closing], why);
-                self.go(session, &[SessionState::Ended], reason::CLOSED);
-                None
-            }
-            (ClosePlan::AbortRuntime, Some(runtime)) => {
-                RouteDriver::abort(self, &runtime, reason::CLOSED);
-                Some(runtime)
-            }
-            (ClosePlan::EndNow, _) => {
-                self.go(session, &[SessionState::Ended], reason::CLOSED);
-                None
-            }
-            _ => None,
-        }
+        let steps = session::close_steps(self.state(session), runtime.is_some(), why);
+        let aborts = steps
+            .iter()
+            .any(|step| matches!(step, session::Step::AbortRuntime(_)));
+        self.run_steps(session, steps);
+        runtime.filter(|_| aborts)
     }
 
     async fn create_session(&mut self, _title: String) -> Result<String, Refusal> {

@@ -10,7 +10,7 @@
 //! its live queue after the route's replies went out (so a reply comes before the events it
 //! announces, and an `ack` right after its `user_message`).
 
-use super::runtime::{Effect, Runtime};
+use super::runtime::{Command, Effect, Runtime};
 use sessionwire_core::engine::route::{self, Out};
 use sessionwire_core::engine::{self, recovery, repair};
 use sessionwire_core::engine::{
@@ -265,7 +265,45 @@ impl Server {
         }
     }
 
+    /// Carries out the engine's lifecycle steps in their order, as the server's hub does
+    /// (`Hub::carry_out`), for the session's runtime; returns the generation of the runtime
+    /// `StartRuntime` started, if one did.
+    pub(super) fn run_steps(&mut self, session_id: &str, steps: Vec<session::Step>) -> Option<u64> {
+        let mut started = None;
+        for step in steps {
+            match step {
+                session::Step::Go(to, why) => self.go(session_id, &[to], why),
+                session::Step::StartRuntime => started = Some(self.spawn_runtime(session_id)),
+                session::Step::CloseRuntime => {
+                    if let Some(live) = self.runtime(session_id) {
+                        live.send(Command::Close);
+                    }
+                }
+                session::Step::AbortRuntime(why) => {
+                    if let Some(live) = self.runtime(session_id) {
+                        live.send(Command::Abort { reason: why });
+                    }
+                }
+                session::Step::ForgetRuntime => {
+                    self.runtimes
+                        .retain(|runtime| runtime.session_id != session_id);
+                    self.scripts.remove(session_id);
+                }
+            }
+        }
+        started
+    }
+
+    /// Brings the session to ACTIVE with a new runtime, along the engine's steps; returns the
+    /// runtime's generation.
     pub(super) fn start_runtime(&mut self, session_id: &str) -> u64 {
+        let state = self.durable.sessions[session_id].state;
+        self.run_steps(session_id, session::start_steps(state))
+            .expect("the start steps start a runtime")
+    }
+
+    /// A new runtime for the session, handed the stored turn queue and `clientMsgId`s.
+    fn spawn_runtime(&mut self, session_id: &str) -> u64 {
         let generation = self.next_generation;
         self.next_generation += 1;
         assert!(
@@ -283,11 +321,6 @@ impl Server {
                 .map(|(id, _)| id.clone()),
         );
         self.runtimes.push(runtime);
-        // The server's steps, with the server's reasons.
-        let state = self.durable.sessions[session_id].state;
-        for (step, why) in session::start_steps(state) {
-            self.go(session_id, &[step], why);
-        }
         generation
     }
 
@@ -308,9 +341,9 @@ impl Server {
                 }
                 match exited {
                     Some(why) => {
-                        self.runtimes.remove(n);
-                        self.scripts.remove(&session_id);
-                        self.runtime_exited(&session_id, why);
+                        // The engine's exit steps: ENDED, then the runtime forgotten.
+                        let state = self.durable.sessions[&session_id].state;
+                        self.run_steps(&session_id, session::exit_steps(state, why));
                         progress = true;
                     }
                     None => n += 1,
@@ -363,13 +396,6 @@ impl Server {
                     self.abandoned.extend(message_ids);
                 }
             }
-        }
-    }
-
-    fn runtime_exited(&mut self, session_id: &str, why: &str) {
-        let state = self.durable.sessions[session_id].state;
-        if let Some(to) = triggers::runtime_exited(state) {
-            self.go(session_id, &[to], why);
         }
     }
 

@@ -9,7 +9,7 @@ use crate::{
 };
 use anyhow::anyhow;
 use sessionwire_core::{
-    engine::repair::{self, Repaired, RepairDriver},
+    engine::repair::{self, RepairDriver, Repaired},
     lifecycle::{reason, triggers},
     SessionState,
 };
@@ -33,7 +33,9 @@ impl Hub {
                 if repair::storage_failed(&mut driver, &session).await {
                     tracing::warn!(%session, "storage failed; the session waits for its repair");
                     match repair::repair(&mut driver, &session).await {
-                        Ok(true) => tracing::info!(%session, "storage works again; session repaired"),
+                        Ok(true) => {
+                            tracing::info!(%session, "storage works again; session repaired")
+                        }
                         Ok(false) => {}
                         Err(error) => tracing::error!(%session, %error, "queued turns not resumed"),
                     }

@@ -5,8 +5,8 @@
 use super::{Extras, Hub, SessionEntry};
 use crate::{registry::lock, runtime_handle::RuntimeHandle};
 use sessionwire_core::{
-    engine::session::{self, ClosePlan, Expiry, StateChange, Timer, TimerKind},
-    lifecycle::{self, reason, triggers},
+    engine::session::{self, Expiry, StateChange, Step, Timer, TimerKind},
+    lifecycle::{self, reason},
     protocol::SessionStateChange,
     EventKind, SessionState,
 };
@@ -108,33 +108,52 @@ impl Hub {
         });
     }
 
+    /// Carries out the engine's steps in their order, for the runtime they are about (the live
+    /// one, the one that exited, or none until `StartRuntime` starts one), which it returns. A
+    /// refused state change is logged and stops the steps.
+    fn carry_out(
+        self: &Arc<Self>,
+        entry: &Arc<SessionEntry>,
+        steps: Vec<Step>,
+        mut runtime: Option<RuntimeHandle>,
+    ) -> Option<RuntimeHandle> {
+        for step in steps {
+            match (step, &runtime) {
+                (Step::Go(to, why), _) => {
+                    if !self.transition(entry, to, why) {
+                        break;
+                    }
+                }
+                (Step::StartRuntime, _) => {
+                    let generation = self.runtimes.next_generation();
+                    let started = (self.start_runtime)(self.clone(), entry.clone(), generation);
+                    self.runtimes.insert(entry.id.clone(), started.clone());
+                    runtime = Some(started);
+                }
+                (Step::CloseRuntime, Some(live)) => live.close(),
+                (Step::AbortRuntime(why), Some(live)) => live.abort(why),
+                (Step::ForgetRuntime, Some(exited)) => {
+                    self.runtimes.remove(&entry.id, exited.generation);
+                }
+                (Step::CloseRuntime | Step::AbortRuntime(_) | Step::ForgetRuntime, None) => {}
+            }
+        }
+        runtime
+    }
+
     /// Brings a session without a live runtime to ACTIVE with a new one, along the engine's
-    /// steps (the runtime starts at the ACTIVE step). The caller holds the session's route lock.
+    /// steps. The caller holds the session's route lock.
     pub fn start_runtime(self: &Arc<Self>, entry: &Arc<SessionEntry>) -> Option<RuntimeHandle> {
         let state = entry.state();
         let steps = session::start_steps(state);
-        let states = Vec::from_iter(steps.iter().map(|(to, _)| *to));
-        if let Err(refused) = lifecycle::path(state, &states) {
-            tracing::error!(session = %entry.id, %refused, "cannot start a runtime");
-            return None;
-        }
-        if states.first() == Some(&SessionState::Ended) {
+        if matches!(steps.first(), Some(Step::Go(SessionState::Ended, _))) {
             tracing::warn!(session = %entry.id, %state, "session had no runtime; ending it before resuming");
         }
-        let mut handle = None;
-        for (step, why) in steps {
-            if step == SessionState::Active {
-                let generation = self.runtimes.next_generation();
-                let runtime = (self.start_runtime)(self.clone(), entry.clone(), generation);
-                self.runtimes.insert(entry.id.clone(), runtime.clone());
-                handle = Some(runtime);
-            }
-            if !self.transition(entry, step, why) {
-                tracing::error!(session = %entry.id, %step, "cannot start a runtime");
-                break;
-            }
+        let runtime = self.carry_out(entry, steps, None);
+        if runtime.is_none() || entry.state() != SessionState::Active {
+            tracing::error!(session = %entry.id, state = %entry.state(), "cannot start a runtime");
         }
-        handle
+        runtime
     }
 
     /// Aborts a runtime by signal and waits for its clean-up (its session is then ENDED).
@@ -143,20 +162,25 @@ impl Hub {
         runtime.exited().await;
     }
 
-    /// Called by a runtime task as it ends: its session becomes ENDED, then its own registry
-    /// entry (by generation) is removed. In that order, so routing never sees a routable
-    /// session without a runtime because of a runtime that is merely finishing.
-    pub fn runtime_exited(self: &Arc<Self>, entry: &Arc<SessionEntry>, generation: u64, why: &str) {
-        if let Some(to) = triggers::runtime_exited(entry.state()) {
-            self.transition(entry, to, why);
-        }
-        self.runtimes.remove(&entry.id, generation);
+    /// Called by a runtime task as it ends: the engine's exit steps (its session ENDED, then
+    /// its registry entry removed, if it is still this generation's).
+    pub fn runtime_exited(
+        self: &Arc<Self>,
+        entry: &Arc<SessionEntry>,
+        generation: u64,
+        why: &'static str,
+    ) {
+        let exited = self
+            .runtimes
+            .get(&entry.id)
+            .filter(|runtime| runtime.generation == generation);
+        self.carry_out(entry, session::exit_steps(entry.state(), why), exited);
         tracing::debug!(session = %entry.id, generation, reason = why, "runtime exited");
     }
 
-    /// `close_session` (and the detach TTL): CLOSING, let the current turn finish, then ENDED;
-    /// straight to ENDED from a state without a CLOSING edge. The caller holds the route lock;
-    /// a runtime this aborts is returned, for the caller to await its exit once it let go.
+    /// `close_session` (and the detach TTL), along the engine's close steps. The caller holds
+    /// the route lock; a runtime this aborts is returned, for the caller to await its exit once
+    /// it let go.
     #[must_use]
     pub fn close_locked(
         self: &Arc<Self>,
@@ -164,30 +188,12 @@ impl Hub {
         why: &'static str,
     ) -> Option<RuntimeHandle> {
         let runtime = self.runtimes.get(&entry.id);
-        match (
-            session::close_plan(entry.state(), runtime.is_some()),
-            runtime,
-        ) {
-            (ClosePlan::CloseRuntime, Some(runtime)) => {
-                self.transition(entry, SessionState::Closing, why);
-                runtime.close();
-                None
-            }
-            (ClosePlan::ClosingThenEnded, _) => {
-                self.transition(entry, SessionState::Closing, why);
-                self.transition(entry, SessionState::Ended, reason::CLOSED);
-                None
-            }
-            (ClosePlan::AbortRuntime, Some(runtime)) => {
-                runtime.abort(reason::CLOSED);
-                Some(runtime)
-            }
-            (ClosePlan::EndNow, _) => {
-                self.transition(entry, SessionState::Ended, reason::CLOSED);
-                None
-            }
-            _ => None,
-        }
+        let steps = session::close_steps(entry.state(), runtime.is_some(), why);
+        let aborts = steps
+            .iter()
+            .any(|step| matches!(step, Step::AbortRuntime(_)));
+        let runtime = self.carry_out(entry, steps, runtime);
+        runtime.filter(|_| aborts)
     }
 
     /// A watcher joined a session with a live runtime: DETACHED or SUSPENDED becomes ACTIVE.

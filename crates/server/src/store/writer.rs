@@ -15,11 +15,7 @@ use super::{
     Append, CommitSink, Done, FailureSink, QueueOp, Repaired, StoreResult, StoredEvent, Write,
 };
 use anyhow::anyhow;
-use sessionwire_core::{
-    engine::repair,
-    protocol::encode,
-    Event, EventKind, SessionState,
-};
+use sessionwire_core::{engine::repair, protocol::encode, Event, EventKind, SessionState};
 use std::{
     collections::{HashMap, HashSet},
     sync::{
