@@ -41,13 +41,23 @@ impl Shared {
         }
     }
 
+    /// Tells the store of the deltas JavaScript took as predicted: first thing in every call
+    /// that reads or changes the store.
+    fn take_predicted(&self) {
+        if let Some(transfer) = self.transfer.borrow_mut().as_mut() {
+            transfer.take_predicted(&mut self.store.borrow_mut());
+        }
+    }
+
     /// The store, borrowed (never across a listener call).
     pub(crate) fn store(&self) -> Ref<'_, Store> {
+        self.take_predicted();
         self.store.borrow()
     }
 
     /// Runs a core call that changes the store.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        self.take_predicted();
         let result = f(&mut self.store.borrow_mut());
         self.flush();
         result
@@ -63,6 +73,7 @@ impl Shared {
     /// form those the client acts on (see [`crate::transfer::Applied`]), in JS form all of them.
     #[cfg_attr(sessionwire_size, optimize(speed))]
     pub(crate) fn receive(&self, frame: &JsValue) -> Result<(Vec<Action>, JsValue), JsValue> {
+        self.take_predicted();
         let applied = self
             .transfer()
             .receive(&mut self.store.borrow_mut(), frame)?;
@@ -80,6 +91,7 @@ impl Shared {
     /// from the description whose address this returns (0: the buffer grew, write again).
     #[cfg_attr(sessionwire_size, optimize(speed))]
     pub(crate) fn receive_written(&self, written: i32) -> Result<u32, JsValue> {
+        self.take_predicted();
         let applied = self
             .transfer()
             .receive_written(&mut self.store.borrow_mut(), written)?;

@@ -19,6 +19,10 @@ const NUM = 1; // the number
 
 const NONE = [];
 
+// What a predicted delta's text must not hold: a quote or a backslash (an escape), a control
+// character, a surrogate (the fast path reads no escape, and UTF-8 has no lone surrogate).
+const NOT_PLAIN = /["\\\x00-\x1f\ud800-\udfff]/;
+
 // The layouts of transfer.rs (`LAYOUTS`): 0 is an action as JSON text, 1 `BLOCK_DELTA`'s, built
 // by `FrameTransfer.action`. A unit test of transfer.rs checks that its layout is this one, and
 // `FrameTransfer` refuses any other table.
@@ -281,6 +285,53 @@ export class FrameTransfer {
     this.inputPtr = 0;
     this.inputCapacity = 0;
     this.p = 0;
+    // The next delta the store predicted (see `predict`), how many were taken, their texts.
+    this.expect = null;
+    this.taken = 0;
+    this.held = "";
+  }
+
+  // The block's next delta, taken without Wasm when the store predicted it (transfer.rs,
+  // `Store::predicts_next`): a frame in the form of the delta the store just applied, with the
+  // next seq, any ts, and a text with nothing to unescape. Its action goes to the snapshot; the
+  // store hears of it (`stopPredicting`, `takeHeld`) first thing in its next call. Null for
+  // any other frame, which then goes to Wasm.
+  predict(frame) {
+    const e = this.expect;
+    if (e === null || typeof frame !== "string" || !frame.startsWith(e.head)) return null;
+    const seq = e.seq;
+    const digits = "" + seq;
+    let i = e.head.length;
+    if (!frame.startsWith(digits, i) || !frame.startsWith(e.ts, (i += digits.length))) return null;
+    const t = (i += e.ts.length);
+    for (let c = frame.charCodeAt(i); c >= 48 && c <= 57; c = frame.charCodeAt(++i));
+    // The ts: a JSON integer of 1 to 19 digits, no leading zero (the fast path's own rule).
+    if (i === t || i - t > 19 || (i - t > 1 && frame.charCodeAt(t) === 48) || !frame.startsWith(e.mid, i)) return null;
+    const end = frame.length - e.tail.length;
+    const start = i + e.mid.length;
+    if (end < start || !frame.endsWith(e.tail)) return null;
+    const delta = frame.slice(start, end);
+    if (NOT_PLAIN.test(delta)) return null;
+    const a = e.action;
+    const action = { type: "BLOCK_DELTA", sessionId: a.sessionId, seq, messageId: a.messageId, blockId: a.blockId, delta };
+    e.seq = seq + 1;
+    this.taken++;
+    this.held += delta;
+    this.mirror.delta(action, e.m, e.b);
+    return action;
+  }
+
+  stopPredicting() {
+    this.expect = null;
+    const taken = this.taken;
+    this.taken = 0;
+    return taken;
+  }
+
+  takeHeld() {
+    const held = this.held;
+    this.held = "";
+    return held;
   }
 
   // Where frames are written: Wasm memory [ptr, ptr + capacity) (set again when it grew).
@@ -372,8 +423,21 @@ export class FrameTransfer {
       delta: this.string(frame, side, numbers[p + 8], numbers[p + 9]),
     };
     p += 10;
-    // It ends with the hot patch's message and block positions (-1: none).
-    if (numbers[p] >= 0) this.mirror.delta(action, numbers[p], numbers[p + 1]);
+    // It ends with the hot patch's message and block positions (-1: none), and after one the
+    // places of the frame's seq and ts digits if the store predicts the next delta (-1: no).
+    const m = numbers[p];
+    if (m >= 0) {
+      const b = numbers[p + 1];
+      this.mirror.delta(action, m, b);
+      const s = numbers[p + 2];
+      if (s >= 0) {
+        const t = numbers[p + 4];
+        // The frame's form around them: up to the seq, between seq and ts, from the ts to the
+        // text, after the text.
+        this.expect = { head: frame.slice(0, s), ts: frame.slice(numbers[p + 3], t), mid: frame.slice(numbers[p + 5], numbers[p - 2]), tail: frame.slice(numbers[p - 1]), seq: action.seq + 1, action, m, b };
+      }
+      p += 4;
+    }
     this.p = p + 2;
     return action;
   }

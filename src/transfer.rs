@@ -37,6 +37,14 @@ extern "C" {
     #[wasm_bindgen(method)]
     fn build(this: &FrameTransfer, frame: &JsValue, out: u32) -> JsValue;
 
+    /// Stops taking predicted deltas; returns how many it took since it was last asked.
+    #[wasm_bindgen(method, js_name = stopPredicting)]
+    fn stop_predicting(this: &FrameTransfer) -> u32;
+
+    /// The texts of the predicted deltas it took, joined (and forgets them).
+    #[wasm_bindgen(method, js_name = takeHeld)]
+    fn take_held(this: &FrameTransfer) -> String;
+
     /// The structurally shared state `getState()` returns, kept by applying patches.
     #[derive(Debug, Clone)]
     pub(crate) type StateMirror;
@@ -113,8 +121,10 @@ impl Encoder<'_> {
                     message_id,
                     block_id,
                     delta,
+                    numbers_at: [(0, 0); 2],
                 },
                 None,
+                false,
             ),
             other => {
                 self.out.push(JSON_LAYOUT);
@@ -125,9 +135,11 @@ impl Encoder<'_> {
 
     /// The fields of a `block_delta`, in the order of its layout in [`LAYOUTS`] (the unit test
     /// checks it against serde's form of the action), then the hot patch's message and block
-    /// positions (`-1` when the delta is in the state's next patch instead).
+    /// positions (`-1` when the delta is in the state's next patch instead); after a hot
+    /// patch, the places of the frame's seq and ts digits when the store predicts the block's
+    /// next delta (`predicted`; else `-1`), which `transfer.js` then takes without Wasm.
     #[cfg_attr(sessionwire_size, optimize(speed))]
-    fn block_delta(&mut self, delta: &BlockDeltaRef<'_>, hot: Option<(u32, u32)>) {
+    fn block_delta(&mut self, delta: &BlockDeltaRef<'_>, hot: Option<(u32, u32)>, predicted: bool) {
         self.out.push(BLOCK_DELTA_LAYOUT);
         self.string(delta.session_id);
         // Exactly what JSON.parse makes of the integer: the nearest double.
@@ -136,7 +148,20 @@ impl Encoder<'_> {
         self.string(delta.block_id);
         self.string(delta.delta);
         match hot {
-            Some((message, block)) => self.pair(f64::from(message), f64::from(block)),
+            Some((message, block)) => {
+                self.pair(f64::from(message), f64::from(block));
+                let [seq, ts] = delta.numbers_at.map(|(a, b)| (a as f64, b as f64));
+                match predicted {
+                    true => {
+                        self.pair(seq.0, seq.1);
+                        self.pair(ts.0, ts.1);
+                    }
+                    false => {
+                        self.pair(-1.0, 0.0);
+                        self.pair(0.0, 0.0);
+                    }
+                }
+            }
             None => self.pair(-1.0, 0.0),
         }
     }
@@ -207,6 +232,9 @@ pub(crate) struct Described {
 #[derive(Debug)]
 pub(crate) struct Transfer {
     pub(crate) js: FrameTransfer,
+    /// Whether the store predicted the next delta of a block (`Store::predict_next`), which
+    /// JavaScript may then take without Wasm.
+    predicted: bool,
     /// The frame's UTF-8, written by JavaScript.
     input: Vec<u8>,
     spans: Vec<TextSpan>,
@@ -222,9 +250,26 @@ impl Transfer {
             spans: Vec::with_capacity(16),
             out: Vec::with_capacity(64),
             side: String::new(),
+            predicted: false,
         };
         transfer.register_input();
         transfer
+    }
+
+    /// Tells the store of the predicted deltas JavaScript took since the last call (it
+    /// appended them to its snapshot already), and ends the prediction: every call into the
+    /// store starts with this, so the store has every frame in order before anything else.
+    pub(crate) fn take_predicted(&mut self, store: &mut Store) {
+        if !std::mem::take(&mut self.predicted) {
+            return;
+        }
+        let count = self.js.stop_predicting();
+        let held = if count > 0 {
+            self.js.take_held()
+        } else {
+            String::new()
+        };
+        store.apply_predicted(u64::from(count), &held);
     }
 
     /// Tells JavaScript where to write frames (again after the buffer moved).
@@ -285,6 +330,7 @@ impl Transfer {
             spans,
             out,
             side,
+            predicted: next,
             ..
         } = self;
         let text = std::str::from_utf8(input.get(..len).unwrap_or_default())
@@ -306,8 +352,12 @@ impl Transfer {
         let hot = store.take_hot();
         let (actions, changed) = match received {
             Received::Delta(delta) => {
+                // The next delta of the block, in this frame's form (byte offsets are string
+                // offsets then), is JavaScript's to take, if the store predicts it.
+                let predicted = ascii && hot.is_some_and(|hot| store.predict_next(&delta, hot));
+                *next = predicted;
                 encoder.out.push(1.0);
-                encoder.block_delta(&delta, hot);
+                encoder.block_delta(&delta, hot, predicted);
                 (Vec::new(), true)
             }
             Received::Actions(actions) => {
@@ -504,7 +554,7 @@ mod tests {
             out: &mut out,
             side: &mut side,
         };
-        encoder.block_delta(&delta, None);
+        encoder.block_delta(&delta, None, false);
         let owned = Received::Delta(delta).into_actions();
         assert_eq!(
             rebuild(frame, &out, &side),

@@ -17,9 +17,17 @@ export class ClientStore extends WasmClientStore {
   // The Wasm `receive`, with its two calls back into JavaScript made from here instead: the
   // frame is written into Wasm memory before the call, and its actions built after it
   // (src/transfer.rs says why neither is wasm-bindgen's own). The same steps, errors and
-  // notifications as the Wasm `receive`, which the Wasm suites drive.
+  // notifications as the Wasm `receive`, which the Wasm suites drive. A delta the store
+  // predicted does not cross into Wasm (`FrameTransfer.predict`).
   receive(frame) {
     const transfer = (this.#transfer ??= this.frameTransfer());
+    // The block's next delta, when the store predicted it: no Wasm at all.
+    const action = transfer.predict(frame);
+    if (action !== null) {
+      const actions = [action];
+      transfer.mirror.notify(actions);
+      return actions;
+    }
     let out;
     do out = this.receiveWritten(transfer.write(frame));
     while (out === 0);

@@ -6,8 +6,10 @@
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use sessionwire_core::protocol::{encode, parse_client_frame, parse_server_frame};
-use sessionwire_core::store::Store;
+use sessionwire_core::protocol::{
+    encode, parse_client_frame, parse_server_frame, parse_server_frame_spans, ParsedFrame,
+};
+use sessionwire_core::store::{Received, Store};
 
 fn id() -> impl Strategy<Value = String> {
     "[A-Za-z0-9._:-]{1,12}"
@@ -389,4 +391,162 @@ proptest! {
             prop_assert_eq!(snapshot(&store), before);
         }
     }
+}
+
+/// The Wasm package's predicted deltas, in Rust (src/transfer.rs, src/transfer.js): after a
+/// streamed delta the store applied as a hot patch, if [`Store::predicts_next`] says yes, the
+/// next frames that are the same block's next deltas are only held (the package appends them
+/// to its snapshot itself), and told to the store in one [`Store::apply_predicted`] before
+/// anything else reaches it. Like the package, it takes every patch after each frame.
+struct Predicting {
+    store: Store,
+    /// The block and the seq predicted next.
+    expected: Option<(String, String, String, u64)>,
+    /// The texts of the deltas held.
+    held: Vec<String>,
+    /// How many deltas were held (the test's check that it predicted at all).
+    predicted: usize,
+}
+
+impl Predicting {
+    fn new() -> Self {
+        let mut store = Store::new("c");
+        store.switch_session(Some("s0"));
+        Self {
+            store,
+            expected: None,
+            held: Vec::new(),
+            predicted: 0,
+        }
+    }
+
+    /// The store, once it was told of what was held.
+    fn store(&mut self) -> &mut Store {
+        if self.expected.take().is_some() {
+            let joined = self.held.concat();
+            let count = self.held.len() as u64;
+            assert_eq!(self.store.apply_predicted(count, &joined), count > 0);
+            self.held.clear();
+        }
+        &mut self.store
+    }
+
+    /// Receives a frame in the server's form; whether it was a gap.
+    fn receive(&mut self, frame: &str) -> bool {
+        let mut spans = Vec::new();
+        if let (Some((sid, mid, bid, seq)), Ok(ParsedFrame::Delta(delta))) = (
+            &mut self.expected,
+            parse_server_frame_spans(frame, &mut spans),
+        ) {
+            if (
+                delta.session_id,
+                delta.message_id,
+                delta.block_id,
+                delta.seq,
+            ) == (sid.as_str(), mid.as_str(), bid.as_str(), *seq)
+            {
+                self.held.push(delta.delta.to_owned());
+                self.predicted += 1;
+                *seq += 1;
+                return false;
+            }
+        }
+        let store = self.store();
+        let received = store.receive_spans(frame, &mut spans).unwrap();
+        let hot = store.take_hot();
+        let mut expected = None;
+        let gap = match received {
+            Received::Delta(delta) => {
+                if hot.is_some_and(|hot| store.predict_next(&delta, hot)) {
+                    let ids = (delta.session_id, delta.message_id, delta.block_id);
+                    expected = Some((ids.0.into(), ids.1.into(), ids.2.into(), delta.seq + 1));
+                }
+                false
+            }
+            Received::Actions(actions) => actions.iter().any(|a| a.type_name() == "GAP_DETECTED"),
+        };
+        if hot.is_none() {
+            store.take_patch(&mut String::new());
+        }
+        self.expected = expected;
+        gap
+    }
+}
+
+/// The server's form of a trace frame (envelope first), which the fast path reads.
+fn server_form(frame: &Value) -> String {
+    encode(&parse_server_frame(&frame.to_string()).unwrap())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Deltas the package held and told the store of at once leave the store exactly as
+    /// receiving each one does, under duplication, redelivery and gaps repaired by replay.
+    #[test]
+    fn predicted_deltas_leave_the_store_as_receiving_each_does(trace in clean_trace(), fates in prop::collection::vec(fate(), 200)) {
+        let mut each = Store::new("c");
+        each.switch_session(Some("s0"));
+        let mut predicting = Predicting::new();
+        let trace = Vec::from_iter(trace.iter().map(server_form));
+        for (index, frame) in trace.iter().enumerate() {
+            let deliveries = match fates[index % fates.len()] {
+                Fate::Deliver => vec![frame],
+                Fate::Drop => vec![],
+                Fate::Duplicate => vec![frame, frame],
+                Fate::Redeliver(back) => vec![frame, &trace[index.saturating_sub(back)]],
+            };
+            for delivered in deliveries {
+                each.receive_spans(delivered, &mut Vec::new()).unwrap();
+                if predicting.receive(delivered) {
+                    let sid = serde_json::from_str::<Value>(delivered).unwrap()["sessionId"].as_str().unwrap().to_owned();
+                    for frame in trace.iter().filter(|f| f.contains(&format!(r#""sessionId":"{sid}""#))) {
+                        each.receive(frame).unwrap();
+                        predicting.receive(frame);
+                    }
+                }
+            }
+        }
+        let store = predicting.store();
+        prop_assert_eq!(snapshot(store), snapshot(&each));
+    }
+}
+
+#[test]
+fn a_stream_of_plain_deltas_is_predicted_after_its_first() {
+    let mut predicting = Predicting::new();
+    let mut seq = 0;
+    let mut frame = |kind: &str, fields: Value| {
+        seq += 1;
+        server_form(&merge(
+            json!({"type": kind, "sessionId": "s0", "seq": seq, "ts": 1}),
+            fields,
+        ))
+    };
+    let mut frames = vec![
+        frame("turn_start", json!({"turnId": "t"})),
+        frame("message_start", json!({"messageId": "m"})),
+        frame(
+            "block_start",
+            json!({"messageId": "m", "blockId": "b", "blockType": "text"}),
+        ),
+    ];
+    for word in ["one ", "two ", "three ", "fou\"r ", "five "] {
+        frames.push(frame(
+            "block_delta",
+            json!({"messageId": "m", "blockId": "b", "delta": word}),
+        ));
+    }
+    frames.push(frame(
+        "block_end",
+        json!({"messageId": "m", "blockId": "b"}),
+    ));
+    for frame in &frames {
+        assert!(!predicting.receive(frame));
+    }
+    // The first is the store's, then two held; the escaped one is the store's (the fast path
+    // does not read it), and so is the one after it, which predicts again.
+    assert_eq!(predicting.predicted, 2);
+    let text = &predicting.store().state().views["s0"].messages[0].text;
+    assert_eq!(text, "one two three fou\"r five ");
 }

@@ -25,6 +25,10 @@ pub struct BlockDeltaRef<'a> {
     pub message_id: &'a str,
     pub block_id: &'a str,
     pub delta: &'a str,
+    /// Where the digits of `seq` and of `ts` are in the frame's text (byte ranges; `(0, 0)`
+    /// for a delta not read from a frame): with the string values' places, the frame's form,
+    /// which the Wasm package matches the next delta of the same block against.
+    pub numbers_at: [(usize, usize); 2],
 }
 
 impl BlockDeltaRef<'_> {
@@ -81,7 +85,8 @@ const ORDERS: [[usize; 7]; 2] = [[1, 2, 3, 0, 4, 5, 6], [0, 1, 2, 3, 4, 5, 6]];
 enum Scalar<'a> {
     /// A string without escapes, and where its contents start in the text.
     Str(&'a str, usize),
-    Int(u64),
+    /// An integer, and where its digits are in the text.
+    Int(u64, (usize, usize)),
 }
 
 /// The `block_delta` `text` is, when the fast path is sure of it; also records the spans of its
@@ -92,7 +97,7 @@ pub(super) fn block_delta<'a>(
     spans: Option<&mut Vec<TextSpan>>,
 ) -> Option<BlockDeltaRef<'a>> {
     let members = read_canonical(text)?;
-    let [Some(Scalar::Str("block_delta", _)), Some(Scalar::Str(session_id, _)), Some(Scalar::Int(seq)), Some(Scalar::Int(ts)), Some(Scalar::Str(message_id, _)), Some(Scalar::Str(block_id, _)), Some(Scalar::Str(delta, _))] =
+    let [Some(Scalar::Str("block_delta", _)), Some(Scalar::Str(session_id, _)), Some(Scalar::Int(seq, seq_at)), Some(Scalar::Int(ts, ts_at)), Some(Scalar::Str(message_id, _)), Some(Scalar::Str(block_id, _)), Some(Scalar::Str(delta, _))] =
         members
     else {
         return None;
@@ -111,6 +116,7 @@ pub(super) fn block_delta<'a>(
         message_id,
         block_id,
         delta,
+        numbers_at: [seq_at, ts_at],
     })
 }
 
@@ -213,7 +219,7 @@ fn integer(bytes: &[u8], start: usize) -> Option<(Scalar<'static>, usize)> {
     match bytes.get(pos) {
         _ if leading_zero => None,
         Some(b'.' | b'e' | b'E') => None,
-        _ => Some((Scalar::Int(value), pos)),
+        _ => Some((Scalar::Int(value, (start, pos)), pos)),
     }
 }
 
@@ -264,6 +270,7 @@ mod tests {
                 message_id: "m-1",
                 block_id: "b0",
                 delta,
+                numbers_at: [(0, 0); 2],
             }
             .to_frame();
             let text = crate::protocol::encode(&frame);

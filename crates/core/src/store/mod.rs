@@ -106,6 +106,8 @@ impl Received<'_> {
 #[derive(Debug, Clone)]
 pub struct Store {
     state: ClientState,
+    /// The block whose next delta was predicted ([`Store::predict_next`]).
+    predicted: Option<reduce::Prediction>,
     id_prefix: String,
     next_id: u64,
 }
@@ -126,6 +128,7 @@ impl Store {
         }
         Self {
             state: ClientState::default(),
+            predicted: None,
             id_prefix: prefix,
             next_id: 1,
         }
@@ -162,6 +165,39 @@ impl Store {
             ParsedFrame::Delta(delta) => Received::Actions(self.apply_frame(delta.to_frame())?),
             ParsedFrame::Frame(frame) => Received::Actions(self.apply_frame(frame)?),
         })
+    }
+
+    /// Predicts the next `block_delta` of the block `delta` went to, just applied as the hot
+    /// patch `hot`: with the next seq, it will be a hot patch as well, so the Wasm package may
+    /// append it to its snapshot itself and tell the store later ([`Store::apply_predicted`]).
+    /// False (no prediction) while the session's view has a gap (a delta may close it), or for
+    /// a seq near 2^53, where a JavaScript number is no longer exact. A prediction holds until
+    /// the store's next call.
+    pub fn predict_next(&mut self, delta: &BlockDeltaRef<'_>, hot: (u32, u32)) -> bool {
+        let predictable = delta.seq < 1 << 52
+            && self
+                .state
+                .views
+                .get(delta.session_id)
+                .is_some_and(|view| view.gap.is_none() && view.last_seq == delta.seq);
+        self.predicted = predictable.then(|| reduce::Prediction {
+            session_id: delta.session_id.to_owned(),
+            seq: delta.seq + 1,
+            message: hot.0 as usize,
+            block: hot.1 as usize,
+        });
+        predictable
+    }
+
+    /// Applies the `count` deltas [`Store::predict_next`] predicted, `text` their texts
+    /// joined, exactly as applying them one by one does (each a hot patch, which the package
+    /// applied to its snapshot already), and ends the prediction. False if there was none or
+    /// the store changed since (nothing is applied then).
+    pub fn apply_predicted(&mut self, count: u64, text: &str) -> bool {
+        match self.predicted.take() {
+            Some(prediction) => reduce::apply_predicted(&mut self.state, &prediction, count, text),
+            None => false,
+        }
     }
 
     /// Applies a parsed frame's actions in order; returns the ones applied.

@@ -432,18 +432,13 @@ pub(crate) fn apply_block_delta(state: &mut ClientState, delta: &BlockDeltaRef<'
             match at {
                 Some((m, b)) => {
                     let message = &mut view.messages[m];
-                    append_to_block(message, b, delta.delta);
                     if clean {
-                        // Nothing else changed in the view: the hot patch says it all, and the
-                        // snapshot appends the delta to the block (and the message's text).
-                        let grown = delta.delta.len();
-                        message.blocks[b].mirrored.0 += grown;
-                        if message.blocks[b].block_type == BlockType::Text {
-                            message.mirrored.0 += grown;
-                        }
+                        // Nothing else changed in the view: the hot patch says it all.
+                        append_hot(message, b, delta.delta);
                         view.marks.entry = false;
                         hot = Some((m as u32, b as u32));
                     } else {
+                        append_to_block(message, b, delta.delta);
                         view.marks.touch(delta.message_id);
                     }
                 }
@@ -459,6 +454,54 @@ pub(crate) fn apply_block_delta(state: &mut ClientState, delta: &BlockDeltaRef<'
     };
     state.marks.hot = hot;
     applied
+}
+
+/// Appends streamed text to block `b` of `message` as a hot patch: the snapshot appends it to
+/// the block (and the message's text) itself, so what it holds grows by the text too.
+fn append_hot(message: &mut Message, b: usize, delta: &str) {
+    append_to_block(message, b, delta);
+    let grown = delta.len();
+    message.blocks[b].mirrored.0 += grown;
+    if message.blocks[b].block_type == BlockType::Text {
+        message.mirrored.0 += grown;
+    }
+}
+
+/// The block whose next `block_delta` the store predicted (see `Store::predict_next`): the
+/// seq that delta has, and where the block is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Prediction {
+    pub(crate) session_id: String,
+    pub(crate) seq: u64,
+    pub(crate) message: usize,
+    pub(crate) block: usize,
+}
+
+/// Applies `count` predicted deltas, `text` their texts joined: each would have been a hot
+/// patch, so this is what applying them one by one does. False if the state is not the one
+/// the prediction was made in (nothing is applied then).
+pub(crate) fn apply_predicted(
+    state: &mut ClientState,
+    p: &Prediction,
+    count: u64,
+    text: &str,
+) -> bool {
+    let Some(view) = state.views.get_mut(&p.session_id) else {
+        return false;
+    };
+    let clean = !view.marks.entry && !view.marks.reshaped && view.marks.touched.is_empty();
+    if count == 0 || view.last_seq + 1 != p.seq || view.gap.is_some() || !clean {
+        return false;
+    }
+    let Some(message) = view.messages.get_mut(p.message) else {
+        return false;
+    };
+    if p.block >= message.blocks.len() {
+        return false;
+    }
+    append_hot(message, p.block, text);
+    view.last_seq = p.seq + count - 1;
+    true
 }
 
 /// Applies an in-order event to its session's view.
