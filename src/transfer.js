@@ -1,9 +1,8 @@
 // The JavaScript half of how a frame crosses into Wasm and its actions come back out (the Rust
-// half, and the reasons, are in transfer.rs). Per frame: one `encodeInto` writes the frame's
-// UTF-8 straight into Wasm memory (no allocation, no copy loop), and the applied actions are
-// built as plain objects from a description the Wasm side writes as numbers, with their strings
-// sliced from the frame string itself. No JSON text is made or parsed for a streamed delta, the
-// usual event; other actions come as JSON text.
+// half, and the reasons, are in transfer.rs). Per frame: one `encodeInto` (or a copy loop) writes
+// the frame's UTF-8 straight into Wasm memory, and a streamed delta's action is built as a plain
+// object from a description the Wasm side writes as numbers, its strings sliced from the frame
+// string itself: no JSON text is made or parsed for it. Other actions come as one JSON text.
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -13,21 +12,14 @@ const decoder = new TextDecoder();
 // it made it 27% slower (Node's own `encodeInto` is cheap).
 const copyAscii = typeof process === "undefined" || typeof process.versions?.node !== "string";
 
-// Field kinds: the numbers of `FieldKind` in transfer.rs. Every field takes two numbers.
-const STR = 0; // a, b: the frame's [a, b) when a >= 0, else the side text's [-1 - a, b)
-const NUM = 1; // the number
-
 const NONE = [];
 
 // What a predicted delta's text must not hold: a quote or a backslash (an escape), a control
 // character, a surrogate (the fast path reads no escape, and UTF-8 has no lone surrogate).
 const NOT_PLAIN = /["\\\x00-\x1f\ud800-\udfff]/;
 
-// The layouts of transfer.rs (`LAYOUTS`): 0 is an action as JSON text, 1 `BLOCK_DELTA`'s, built
-// by `FrameTransfer.action`. A unit test of transfer.rs checks that its layout is this one, and
-// `FrameTransfer` refuses any other table.
-const JSON_LAYOUT = 0;
-const DELTA_LAYOUT = ["BLOCK_DELTA", ["sessionId", STR, "seq", NUM, "messageId", STR, "blockId", STR, "delta", STR]];
+// The first number of a description (transfer.rs): the actions as one JSON text, or a delta.
+const JSON_ACTIONS = 0;
 
 // Deep equality of plain JSON values.
 function equal(a, b) {
@@ -86,13 +78,20 @@ function keepEntry(old, next) {
 // a change's path are made anew; every other message, block and `sessions` entry is the same
 // object as before, and the state is the same object until something changes.
 export class StateMirror {
+  #top;
+  #sessions;
+  #views;
+  #pending;
+  #listeners;
+  #current;
+
   constructor() {
-    this.top = { connection: "closed", epoch: null, connectionId: null, currentSessionId: null, outbox: NONE, errors: NONE };
-    this.sessions = {};
-    this.views = new Map(); // sessionId ("" for the draft) -> messages
-    this.pending = []; // hot deltas not applied yet: action, message position, block position
-    this.listeners = []; // one array per subscription, so the same function may subscribe twice
-    this.compose();
+    this.#top = { connection: "closed", epoch: null, connectionId: null, currentSessionId: null, outbox: NONE, errors: NONE };
+    this.#sessions = {};
+    this.#views = new Map(); // sessionId ("" for the draft) -> messages
+    this.#pending = []; // hot deltas not applied yet: action, message position, block position
+    this.#listeners = []; // one array per subscription, so the same function may subscribe twice
+    this.#compose();
   }
 
   // The store's subscribers live here, next to the state they are handed: a Rust closure for
@@ -100,20 +99,20 @@ export class StateMirror {
   subscribe(listener) {
     const entry = [listener];
     // Copied on write, so a notification runs over the subscribers of its start.
-    this.listeners = [...this.listeners, entry];
+    this.#listeners = [...this.#listeners, entry];
     return () => {
-      this.listeners = this.listeners.filter((other) => other !== entry);
+      this.#listeners = this.#listeners.filter((other) => other !== entry);
     };
   }
 
   listening() {
-    return this.listeners.length > 0;
+    return this.#listeners.length > 0;
   }
 
   // Calls every subscriber with the state and `actions`; a subscriber that throws is reported
   // on the console and does not stop the others (nor the store).
   notify(actions) {
-    const listeners = this.listeners;
+    const listeners = this.#listeners;
     if (listeners.length === 0) return;
     const state = this.state();
     for (const [listener] of listeners) {
@@ -126,20 +125,20 @@ export class StateMirror {
   }
 
   state() {
-    if (this.pending.length > 0) this.settle();
-    return this.current;
+    if (this.#pending.length > 0) this.#settle();
+    return this.#current;
   }
 
   // Hot deltas wait until the state is read, so a burst of them read once costs one copy along
   // the path per block instead of one per delta.
   delta(action, m, b) {
     // Bounded: a store nobody reads settles every 1,000 deltas.
-    if (this.pending.push(action, m, b) >= 3000) this.settle();
+    if (this.#pending.push(action, m, b) >= 3000) this.#settle();
   }
 
-  settle() {
-    const pending = this.pending;
-    this.pending = [];
+  #settle() {
+    const pending = this.#pending;
+    this.#pending = [];
     for (let i = 0; i < pending.length; ) {
       const action = pending[i];
       const m = pending[i + 1];
@@ -150,51 +149,51 @@ export class StateMirror {
         text += pending[i].delta;
         seq = pending[i].seq;
       }
-      this.append(action.sessionId, seq, m, b, text);
+      this.#append(action.sessionId, seq, m, b, text);
     }
-    this.compose();
+    this.#compose();
   }
 
   patch(text) {
-    if (this.pending.length > 0) this.settle();
+    if (this.#pending.length > 0) this.#settle();
     const p = JSON.parse(text);
     let changed = false;
-    const top = this.top;
+    const top = this.#top;
     if (p.top) {
       const next = p.top;
       // What the store rewrote but did not change keeps its identity.
       if (equal(next.outbox, top.outbox)) next.outbox = top.outbox;
       if (equal(next.errors, top.errors)) next.errors = top.errors;
       if (!equal(next, top)) {
-        this.top = next;
+        this.#top = next;
         changed = true;
       }
     }
     const entries = p.sessions;
-    let sessions = this.sessions;
+    let sessions = this.#sessions;
     if (p.all) {
       for (const id in entries) entries[id] = equal(entries[id], sessions[id]) ? sessions[id] : keepEntry(sessions[id], entries[id]);
-      for (const id of this.views.keys()) if (id !== "" && !(id in entries)) this.views.delete(id);
+      for (const id of this.#views.keys()) if (id !== "" && !(id in entries)) this.#views.delete(id);
       if (!equal(entries, sessions)) sessions = entries;
     } else {
       let added = false;
       for (const id in entries) {
         if (equal(entries[id], sessions[id])) continue;
-        if (sessions === this.sessions) sessions = Object.assign({}, sessions);
+        if (sessions === this.#sessions) sessions = Object.assign({}, sessions);
         added ||= !(id in sessions);
         sessions[id] = keepEntry(sessions[id], entries[id]);
       }
       // Keys in the core's order (by id), as in the store's own snapshot: a new one is not last.
       if (added) sessions = Object.fromEntries(Object.entries(sessions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     }
-    changed ||= sessions !== this.sessions;
-    this.sessions = sessions;
+    changed ||= sessions !== this.#sessions;
+    this.#sessions = sessions;
     // A message typed with no session moves from the draft to the session created for it.
-    const draft = this.views.get("") ?? NONE;
+    const draft = this.#views.get("") ?? NONE;
     // O(what changed): the messages array is copied once, and only when a message in it changed
     // (or its order did: `ids`, the one case that is O(messages), as is the copy itself).
     for (const [id, ids, messages] of p.views) {
-      const old = this.views.get(id) ?? NONE;
+      const old = this.#views.get(id) ?? NONE;
       let next = null;
       if (ids !== null) {
         const byId = new Map();
@@ -211,18 +210,18 @@ export class StateMirror {
         next[at] = shared;
       }
       if (next !== null && (ids === null || next.length !== old.length || next.some((m, i) => m !== old[i]))) {
-        this.views.set(id, next);
+        this.#views.set(id, next);
         changed = true;
       }
     }
-    if (changed) this.compose();
+    if (changed) this.#compose();
   }
 
   // Streamed text appended to block `b` of message `m` (the core's append_delta: the message's
   // text grows when the block is its last text block, else it is the text blocks' texts in order).
   // (Copies are made with Object.assign: V8 runs it ~3x faster than object spread here.)
-  append(id, seq, m, b, delta) {
-    const messages = this.views.get(id).slice();
+  #append(id, seq, m, b, delta) {
+    const messages = this.#views.get(id).slice();
     const message = messages[m];
     const blocks = message.blocks.slice();
     const block = blocks[b];
@@ -239,19 +238,19 @@ export class StateMirror {
     next.text = text;
     next.blocks = blocks;
     messages[m] = next;
-    this.views.set(id, messages);
-    const sessions = Object.assign({}, this.sessions);
+    this.#views.set(id, messages);
+    const sessions = Object.assign({}, this.#sessions);
     const entry = Object.assign({}, sessions[id]);
     entry.lastSeq = seq;
     sessions[id] = entry;
-    this.sessions = sessions;
+    this.#sessions = sessions;
   }
 
-  compose() {
-    const top = this.top;
+  #compose() {
+    const top = this.#top;
     const id = top.currentSessionId;
-    const entry = id === null ? undefined : this.sessions[id];
-    this.current = {
+    const entry = id === null ? undefined : this.#sessions[id];
+    this.#current = {
       connection: top.connection,
       epoch: top.epoch,
       connectionId: top.connectionId,
@@ -259,10 +258,10 @@ export class StateMirror {
       running: entry ? entry.running : false,
       sessionState: entry ? entry.state : null,
       lastSeq: entry ? entry.lastSeq : 0,
-      messages: this.views.get(entry ? id : "") ?? NONE,
+      messages: this.#views.get(entry ? id : "") ?? NONE,
       plan: entry ? entry.plan : null,
       pendingPermissions: entry ? entry.pendingPermissions : NONE,
-      sessions: this.sessions,
+      sessions: this.#sessions,
       outbox: top.outbox,
       errors: top.errors,
     };
@@ -270,25 +269,30 @@ export class StateMirror {
 }
 
 export class FrameTransfer {
-  // `memory` is the module's WebAssembly.Memory; `layouts` (JSON text) lists, by layout number,
-  // `[type, [key, kind, key, kind, ...]]`, or null for "the whole action is JSON in the side text";
-  // `mirror` is the store's StateMirror, which a hot delta is applied to as it is built.
-  constructor(memory, layouts, mirror) {
+  #memory;
+  #bytes;
+  #numbers;
+  #input;
+  #inputPtr;
+  #inputCapacity;
+  #expect;
+  #taken;
+  #held;
+
+  // `memory` is the module's WebAssembly.Memory; `mirror` is the store's StateMirror, which a
+  // hot delta is applied to as it is built.
+  constructor(memory, mirror) {
     this.mirror = mirror;
-    this.memory = memory;
-    // Layout 0 is "JSON text", layout 1 the streamed delta's, which `action` builds as one
-    // literal. Any other table is a build of transfer.rs this file does not know.
-    if (!equal(JSON.parse(layouts), [null, DELTA_LAYOUT])) throw new Error(`transfer.js does not know these layouts: ${layouts}`);
-    this.bytes = null;
-    this.numbers = null;
-    this.input = null;
-    this.inputPtr = 0;
-    this.inputCapacity = 0;
-    this.p = 0;
+    this.#memory = memory;
+    this.#bytes = null;
+    this.#numbers = null;
+    this.#input = null;
+    this.#inputPtr = 0;
+    this.#inputCapacity = 0;
     // The next delta the store predicted (see `predict`), how many were taken, their texts.
-    this.expect = null;
-    this.taken = 0;
-    this.held = "";
+    this.#expect = null;
+    this.#taken = 0;
+    this.#held = "";
   }
 
   // The block's next delta, taken without Wasm when the store predicted it (transfer.rs,
@@ -297,7 +301,7 @@ export class FrameTransfer {
   // store hears of it (`stopPredicting`, `takeHeld`) first thing in its next call. Null for
   // any other frame, which then goes to Wasm.
   predict(frame) {
-    const e = this.expect;
+    const e = this.#expect;
     if (e === null || typeof frame !== "string" || !frame.startsWith(e.head)) return null;
     const seq = e.seq;
     const digits = "" + seq;
@@ -315,40 +319,40 @@ export class FrameTransfer {
     const a = e.action;
     const action = { type: "BLOCK_DELTA", sessionId: a.sessionId, seq, messageId: a.messageId, blockId: a.blockId, delta };
     e.seq = seq + 1;
-    this.taken++;
-    this.held += delta;
+    this.#taken++;
+    this.#held += delta;
     this.mirror.delta(action, e.m, e.b);
     return action;
   }
 
   stopPredicting() {
-    this.expect = null;
-    const taken = this.taken;
-    this.taken = 0;
+    this.#expect = null;
+    const taken = this.#taken;
+    this.#taken = 0;
     return taken;
   }
 
   takeHeld() {
-    const held = this.held;
-    this.held = "";
+    const held = this.#held;
+    this.#held = "";
     return held;
   }
 
   // Where frames are written: Wasm memory [ptr, ptr + capacity) (set again when it grew).
   setInput(ptr, capacity) {
-    this.inputPtr = ptr;
-    this.inputCapacity = capacity;
-    this.input = null;
+    this.#inputPtr = ptr;
+    this.#inputCapacity = capacity;
+    this.#input = null;
   }
 
   // Views over Wasm memory, made again only when it grew: growing detaches the old buffer,
   // whose views then have length 0 (cheaper to test than reading `memory.buffer` every time).
-  refresh() {
-    if (this.bytes === null || this.bytes.length === 0) {
-      const buffer = this.memory.buffer;
-      this.bytes = new Uint8Array(buffer);
-      this.numbers = new Float64Array(buffer);
-      this.input = null;
+  #refresh() {
+    if (this.#bytes === null || this.#bytes.length === 0) {
+      const buffer = this.#memory.buffer;
+      this.#bytes = new Uint8Array(buffer);
+      this.#numbers = new Float64Array(buffer);
+      this.#input = null;
     }
   }
 
@@ -357,9 +361,9 @@ export class FrameTransfer {
   // string; -2 - n when the buffer is too small and needs n bytes.
   write(frame) {
     if (typeof frame !== "string") return -1;
-    this.refresh();
-    if (this.input === null) this.input = this.bytes.subarray(this.inputPtr, this.inputPtr + this.inputCapacity);
-    const input = this.input;
+    this.#refresh();
+    if (this.#input === null) this.#input = this.#bytes.subarray(this.#inputPtr, this.#inputPtr + this.#inputCapacity);
+    const input = this.#input;
     const n = frame.length;
     // An ASCII frame (nearly all) is copied by this loop where that is faster (`copyAscii`).
     // No test per character: the codes are or-ed and tested once (a non-ASCII frame is then
@@ -386,45 +390,25 @@ export class FrameTransfer {
     return actions;
   }
 
-  // The actions described at `out`: the address of the side text (strings that are not slices
-  // of the frame, and JSON values), a count, then per action its layout number and two numbers
-  // per field.
+  // The actions described at `out` (transfer.rs, `Encoder`): as one JSON text in Wasm memory,
+  // or a streamed delta read in place, built as one literal (V8 gives it its final shape at
+  // once, where adding its fields one by one went through a shape per field).
   build(frame, out) {
-    this.refresh();
-    const numbers = this.numbers;
-    const side = numbers[out / 8];
-    const count = numbers[out / 8 + 1];
-    this.p = out / 8 + 2;
-    // One action per frame is the usual case (every event): no loop, a packed array.
-    if (count === 1) return [this.action(frame, side)];
-    const actions = [];
-    for (let i = 0; i < count; i++) actions.push(this.action(frame, side));
-    return actions;
-  }
-
-  // The action described at `this.p`, which moves past it.
-  action(frame, side) {
-    const numbers = this.numbers;
-    let p = this.p;
-    if (numbers[p++] === JSON_LAYOUT) {
-      this.p = p + 2;
-      return JSON.parse(this.text(side, numbers[p], numbers[p + 1]));
-    }
-    // A streamed delta (`DELTA_LAYOUT`), built as one literal: V8 gives it its final shape at
-    // once, where adding the layout's fields one by one went through a shape per field, and a
-    // copied template of that shape was no better (`receive` 4–7% slower in Node, 15% in
-    // Chromium).
+    this.#refresh();
+    const numbers = this.#numbers;
+    let p = out / 8;
+    if (numbers[p] === JSON_ACTIONS) return numbers[p + 2] === 0 ? [] : JSON.parse(this.#text(numbers[p + 1], numbers[p + 1] + numbers[p + 2]));
     const action = {
       type: "BLOCK_DELTA",
-      sessionId: this.string(frame, side, numbers[p], numbers[p + 1]),
-      seq: numbers[p + 2],
-      messageId: this.string(frame, side, numbers[p + 4], numbers[p + 5]),
-      blockId: this.string(frame, side, numbers[p + 6], numbers[p + 7]),
-      delta: this.string(frame, side, numbers[p + 8], numbers[p + 9]),
+      sessionId: frame.slice(numbers[p + 1], numbers[p + 2]),
+      seq: numbers[p + 3],
+      messageId: frame.slice(numbers[p + 4], numbers[p + 5]),
+      blockId: frame.slice(numbers[p + 6], numbers[p + 7]),
+      delta: frame.slice(numbers[p + 8], numbers[p + 9]),
     };
+    // Then the hot patch's message and block positions (-1: none), and the places of the
+    // frame's seq and ts digits if the store predicts the next delta (-1: no).
     p += 10;
-    // It ends with the hot patch's message and block positions (-1: none), and after one the
-    // places of the frame's seq and ts digits if the store predicts the next delta (-1: no).
     const m = numbers[p];
     if (m >= 0) {
       const b = numbers[p + 1];
@@ -434,21 +418,14 @@ export class FrameTransfer {
         const t = numbers[p + 4];
         // The frame's form around them: up to the seq, between seq and ts, from the ts to the
         // text, after the text.
-        this.expect = { head: frame.slice(0, s), ts: frame.slice(numbers[p + 3], t), mid: frame.slice(numbers[p + 5], numbers[p - 2]), tail: frame.slice(numbers[p - 1]), seq: action.seq + 1, action, m, b };
+        this.#expect = { head: frame.slice(0, s), ts: frame.slice(numbers[p + 3], t), mid: frame.slice(numbers[p + 5], numbers[p - 2]), tail: frame.slice(numbers[p - 1]), seq: action.seq + 1, action, m, b };
       }
-      p += 4;
     }
-    this.p = p + 2;
-    return action;
+    return [action];
   }
 
-  // A string field: the frame's [a, b) when a >= 0, else the side text's [-1 - a, b).
-  string(frame, side, a, b) {
-    return a >= 0 ? frame.slice(a, b) : this.text(side, -1 - a, b);
-  }
-
-  // The side text's bytes [start, end), decoded.
-  text(side, start, end) {
-    return decoder.decode(this.bytes.subarray(side + start, side + end));
+  // Wasm memory's bytes [start, end), decoded.
+  #text(start, end) {
+    return decoder.decode(this.#bytes.subarray(start, end));
   }
 }

@@ -5,16 +5,15 @@
 //! passing the string costs a malloc, a per-character copy loop and a free (~0.5 µs), and turning
 //! the actions into objects through JSON text costs a decode and a `JSON.parse` (~0.6 µs); that
 //! was more than a hand-written JavaScript reducer spends on the whole frame. Here the frame is
-//! written into a buffer Wasm keeps (one `TextEncoder.encodeInto`), and a streamed delta's action
-//! is described as numbers: its layout, and for each string the range of the frame string it is
-//! a slice of (the parser records where the frame's string values sit), so JavaScript builds the
-//! object with `frame.slice` instead of decoding bytes. Strings that are not slices of the frame
-//! (escaped ones, ids the store made) go through a side text; actions without a layout go whole
-//! as JSON in it. The layouts below must match the actions' serde form exactly: the unit test
-//! here and every golden vector in the Wasm suites check it.
+//! written into a buffer Wasm keeps (one `TextEncoder.encodeInto` or a copy loop), and a
+//! streamed delta read in place (whose strings are all slices of the frame) is described as
+//! numbers: where in the frame string each of its strings is, so JavaScript builds its action
+//! with `frame.slice`, plus where its message and block are (a hot patch) and, when the store
+//! predicts the block's next delta, where its seq and ts digits are. Every other frame's
+//! actions come as one JSON array in a side text: they are a few frames in a hundred.
 
 use crate::error::{js_error, store_error, BAD_FRAME};
-use sessionwire_core::protocol::{write::ToJson, BlockDeltaRef, TextSpan};
+use sessionwire_core::protocol::{write::ToJson, BlockDeltaRef};
 use sessionwire_core::store::{Action, Received, Store};
 use wasm_bindgen::prelude::*;
 
@@ -25,7 +24,7 @@ extern "C" {
     pub(crate) type FrameTransfer;
 
     #[wasm_bindgen(constructor)]
-    fn new(memory: &JsValue, layouts: &str, mirror: &StateMirror) -> FrameTransfer;
+    fn new(memory: &JsValue, mirror: &StateMirror) -> FrameTransfer;
 
     /// Where frames are written: Wasm memory [ptr, ptr + capacity).
     #[wasm_bindgen(method, js_name = setInput)]
@@ -71,30 +70,30 @@ extern "C" {
     pub(crate) fn notify(this: &StateMirror, actions: &JsValue);
 }
 
-/// The layouts `transfer.js` builds actions from, by number: `[type, [key, kind, ...]]`, where
-/// kind 0 is a string (two numbers: a range of the frame or of the side text) and 1 a number.
-/// Layout 0 (`null`) is "the whole action as JSON in the side text".
-///
-/// Only `BLOCK_DELTA` has one, described by [`Encoder::block_delta`] in this key order (serde's,
-/// which the unit test checks): it is nearly every frame of a stream. Every event type once had
-/// a layout; measured on bench/store.mjs, the others made no difference to frames/s (they are
-/// one frame in a hundred), and their code was 0.7 KB of the gzipped package.
-const LAYOUTS: &str =
-    r#"[null,["BLOCK_DELTA",["sessionId",0,"seq",1,"messageId",0,"blockId",0,"delta",0]]]"#;
+/// The first number of a description: the frame's actions as one JSON array in the side text
+/// (then where it is; [`Encoder::json`]), or a streamed delta read in place (then its fields;
+/// [`Encoder::delta`]).
+const JSON_ACTIONS: f64 = 0.0;
+const IN_PLACE_DELTA: f64 = 1.0;
 
-/// Layout numbers (positions in [`LAYOUTS`]).
-const JSON_LAYOUT: f64 = 0.0;
-const BLOCK_DELTA_LAYOUT: f64 = 1.0;
+/// How many UTF-16 units the UTF-8 `bytes` (whole characters) are: one per character, two for
+/// one of four bytes (outside the BMP). A byte loop: `str::encode_utf16().count()` was 0.7 KB
+/// of the package.
+fn utf16_units(bytes: &[u8]) -> usize {
+    let mut units = 0;
+    for &byte in bytes {
+        units += usize::from(byte & 0xC0 != 0x80) + usize::from(byte >= 0xF0);
+    }
+    units
+}
 
-/// Writes the description of a list of actions.
+/// Writes the description of a frame's actions, in numbers JavaScript reads from Wasm memory.
 struct Encoder<'a> {
-    /// The frame's text and where its string values sit in it.
+    /// The frame's text.
     frame: &'a str,
-    spans: &'a [TextSpan],
     /// Whether the frame is all ASCII (byte offsets are then JavaScript string offsets).
     ascii: bool,
     out: &'a mut Vec<f64>,
-    side: &'a mut String,
 }
 
 impl Encoder<'_> {
@@ -104,106 +103,67 @@ impl Encoder<'_> {
         self.out.push(b);
     }
 
-    /// Describes one action: a `BLOCK_DELTA` by its layout, anything else as JSON.
-    fn action(&mut self, action: &Action) {
-        match action {
-            Action::BlockDelta {
-                session_id,
-                seq,
-                message_id,
-                block_id,
-                delta,
-            } => self.block_delta(
-                &BlockDeltaRef {
-                    session_id,
-                    seq: *seq,
-                    ts: 0,
-                    message_id,
-                    block_id,
-                    delta,
-                    numbers_at: [(0, 0); 2],
-                },
-                None,
-                false,
-            ),
-            other => {
-                self.out.push(JSON_LAYOUT);
-                self.json(other);
-            }
+    /// Where the frame's bytes [start, end) are in the frame string (JavaScript counts UTF-16
+    /// units).
+    #[cfg_attr(sessionwire_size, optimize(speed))]
+    fn place(&mut self, start: usize, end: usize) {
+        if self.ascii {
+            return self.pair(start as f64, end as f64);
         }
+        let bytes = self.frame.as_bytes();
+        let a = utf16_units(bytes.get(..start).unwrap_or_default());
+        let b = a + utf16_units(bytes.get(start..end).unwrap_or_default());
+        self.pair(a as f64, b as f64);
     }
 
-    /// The fields of a `block_delta`, in the order of its layout in [`LAYOUTS`] (the unit test
-    /// checks it against serde's form of the action), then the hot patch's message and block
-    /// positions (`-1` when the delta is in the state's next patch instead); after a hot
-    /// patch, the places of the frame's seq and ts digits when the store predicts the block's
-    /// next delta (`predicted`; else `-1`), which `transfer.js` then takes without Wasm.
+    /// Where `text`, a slice of the frame, is in the frame string.
     #[cfg_attr(sessionwire_size, optimize(speed))]
-    fn block_delta(&mut self, delta: &BlockDeltaRef<'_>, hot: Option<(u32, u32)>, predicted: bool) {
-        self.out.push(BLOCK_DELTA_LAYOUT);
-        self.string(delta.session_id);
+    fn slice(&mut self, text: &str) {
+        // A `&str` borrowed from the frame lies inside it: its offset is the pointer difference.
+        let start = (text.as_ptr() as usize).wrapping_sub(self.frame.as_ptr() as usize);
+        self.place(start, start + text.len());
+    }
+
+    /// A streamed delta read in place: `IN_PLACE_DELTA`, where its session id is, its seq,
+    /// where its message id, block id and text are, then the hot patch's message and block
+    /// positions (`-1` when the delta is in the state's next patch instead), then, when the
+    /// store predicts the block's next delta (`predicted`), where the frame's seq and ts digits
+    /// are (else `-1`), which `transfer.js` takes that delta's form from. Fifteen numbers.
+    #[cfg_attr(sessionwire_size, optimize(speed))]
+    fn delta(&mut self, delta: &BlockDeltaRef<'_>, hot: Option<(u32, u32)>, predicted: bool) {
+        self.out.push(IN_PLACE_DELTA);
+        self.slice(delta.session_id);
         // Exactly what JSON.parse makes of the integer: the nearest double.
-        self.pair(delta.seq as f64, 0.0);
-        self.string(delta.message_id);
-        self.string(delta.block_id);
-        self.string(delta.delta);
+        self.out.push(delta.seq as f64);
+        self.slice(delta.message_id);
+        self.slice(delta.block_id);
+        self.slice(delta.delta);
         match hot {
-            Some((message, block)) => {
-                self.pair(f64::from(message), f64::from(block));
-                let [seq, ts] = delta.numbers_at.map(|(a, b)| (a as f64, b as f64));
-                match predicted {
-                    true => {
-                        self.pair(seq.0, seq.1);
-                        self.pair(ts.0, ts.1);
-                    }
-                    false => {
-                        self.pair(-1.0, 0.0);
-                        self.pair(0.0, 0.0);
-                    }
-                }
-            }
+            Some((message, block)) => self.pair(f64::from(message), f64::from(block)),
             None => self.pair(-1.0, 0.0),
         }
-    }
-
-    /// A string: a slice of the frame when it is one (borrowed from it), or when one of the
-    /// frame's string values is exactly this text; else a copy in the side text.
-    #[cfg_attr(sessionwire_size, optimize(speed))]
-    fn string(&mut self, text: &str) {
-        let frame = self.frame;
-        // A `&str` borrowed from the frame lies inside it: its offset is the pointer difference.
-        let offset = (text.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
-        let span = if offset <= frame.len() && text.len() <= frame.len() - offset {
-            Some(offset..offset + text.len())
-        } else {
-            self.spans
-                .iter()
-                .find(|span| span.len() == text.len() && frame.get((*span).clone()) == Some(text))
-                .cloned()
-        };
-        match span {
-            Some(span) if self.ascii => self.pair(span.start as f64, span.end as f64),
-            Some(span) => {
-                // JavaScript strings count UTF-16 units.
-                let start = frame
-                    .get(..span.start)
-                    .map_or(0, |s| s.encode_utf16().count());
-                let len = text.encode_utf16().count();
-                self.pair(start as f64, (start + len) as f64);
+        match predicted {
+            true => {
+                let [seq, ts] = delta.numbers_at;
+                self.place(seq.0, seq.1);
+                self.place(ts.0, ts.1);
             }
-            None => {
-                let start = self.side.len();
-                self.side.push_str(text);
-                self.pair(-1.0 - start as f64, self.side.len() as f64);
+            false => {
+                self.pair(-1.0, 0.0);
+                self.pair(0.0, 0.0);
             }
         }
     }
 
-    /// A JSON value, written into the side text.
-    fn json(&mut self, value: &dyn ToJson) {
-        let start = self.side.len();
-        value.write_json(self.side);
-        self.pair(start as f64, self.side.len() as f64);
+    /// Other actions: `JSON_ACTIONS`, then the address and length of their JSON array,
+    /// written in `side` (empty for none).
+    fn json(&mut self, actions: &[Action], side: &mut String) {
+        side.clear();
+        if !actions.is_empty() {
+            actions.write_json(side);
+        }
+        self.out.push(JSON_ACTIONS);
+        self.pair(f64::from(side.as_ptr() as u32), side.len() as f64);
     }
 }
 
@@ -237,7 +197,7 @@ pub(crate) struct Transfer {
     predicted: bool,
     /// The frame's UTF-8, written by JavaScript.
     input: Vec<u8>,
-    spans: Vec<TextSpan>,
+    /// The description of its actions, and their JSON when they are not a delta in place.
     out: Vec<f64>,
     side: String,
 }
@@ -245,10 +205,9 @@ pub(crate) struct Transfer {
 impl Transfer {
     pub(crate) fn new(mirror: &StateMirror) -> Self {
         let mut transfer = Self {
-            js: FrameTransfer::new(&wasm_bindgen::memory(), LAYOUTS, mirror),
+            js: FrameTransfer::new(&wasm_bindgen::memory(), mirror),
             input: vec![0; 4096],
-            spans: Vec::with_capacity(16),
-            out: Vec::with_capacity(64),
+            out: Vec::with_capacity(16),
             side: String::new(),
             predicted: false,
         };
@@ -316,8 +275,8 @@ impl Transfer {
         Ok(Some((self.out.as_ptr() as u32, described)))
     }
 
-    /// Parses and applies the frame in `input[..len]`, and describes its actions in `out`: the
-    /// side text's address, their count, then each one (see [`Encoder`]).
+    /// Parses and applies the frame in `input[..len]`, and describes its actions in `out` (see
+    /// [`Encoder`]).
     #[cfg_attr(sessionwire_size, optimize(speed))]
     fn apply(
         &mut self,
@@ -327,7 +286,6 @@ impl Transfer {
     ) -> Result<(Vec<Action>, Described), JsValue> {
         let Self {
             input,
-            spans,
             out,
             side,
             predicted: next,
@@ -336,42 +294,30 @@ impl Transfer {
         let text = std::str::from_utf8(input.get(..len).unwrap_or_default())
             .map_err(|_| js_error(BAD_FRAME, "frame is not UTF-8", None))?;
         let received = store
-            .receive_spans(text, spans)
+            .receive_in_place(text)
             .map_err(|error| store_error(&error))?;
         out.clear();
-        side.clear();
-        // The side text's address, set below once it is written (it may move as it grows).
-        out.push(0.0);
         let mut encoder = Encoder {
             frame: text,
-            spans,
             ascii,
             out,
-            side,
         };
         let hot = store.take_hot();
         let (actions, changed) = match received {
             Received::Delta(delta) => {
-                // The next delta of the block, in this frame's form (byte offsets are string
-                // offsets then), is JavaScript's to take, if the store predicts it.
-                let predicted = ascii && hot.is_some_and(|hot| store.predict_next(&delta, hot));
+                // The next delta of the block, in this frame's form, is JavaScript's to take,
+                // if the store predicts it.
+                let predicted = hot.is_some_and(|hot| store.predict_next(&delta, hot));
                 *next = predicted;
-                encoder.out.push(1.0);
-                encoder.block_delta(&delta, hot, predicted);
+                encoder.delta(&delta, hot, predicted);
                 (Vec::new(), true)
             }
             Received::Actions(actions) => {
-                encoder.out.push(actions.len() as f64);
-                for action in &actions {
-                    encoder.action(action);
-                }
+                encoder.json(&actions, side);
                 let changed = !actions.is_empty();
                 (actions, changed)
             }
         };
-        if let Some(first) = out.first_mut() {
-            *first = f64::from(side.as_ptr() as u32);
-        }
         Ok((
             actions,
             Described {
@@ -404,163 +350,92 @@ impl Transfer {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    //! The layouts against serde: every action with a layout, described and rebuilt the way
-    //! `transfer.js` builds it, equals its serde JSON form, key order included.
+    //! The description of a delta read in place, rebuilt the way `transfer.js` builds it,
+    //! equals the serde form of its action, key order included.
     use super::*;
-    use serde_json::{json, Value};
-    use sessionwire_core::protocol::{parse_server_frame_spans, ParsedFrame};
+    use sessionwire_core::protocol::{parse_server_frame_in_place, ParsedFrame};
 
-    /// The JSON text of what `transfer.js` builds from a description (for an ASCII frame), keys
-    /// in the order it sets them.
-    fn rebuild(frame: &str, out: &[f64], side: &str) -> Vec<String> {
-        let layouts: Value = serde_json::from_str(LAYOUTS).unwrap();
-        let text = |a: f64, b: f64| -> Value {
-            Value::String(if a >= 0.0 {
-                frame[a as usize..b as usize].to_owned()
-            } else {
-                side[(-1.0 - a) as usize..b as usize].to_owned()
-            })
+    /// The JSON text of the action `transfer.js` builds from a delta's description, keys in the
+    /// order it sets them; and the rest of the description.
+    fn rebuild(frame: &str, out: &[f64]) -> (String, Vec<f64>) {
+        // JavaScript's `frame.slice(a, b)`, in UTF-16 units.
+        let units: Vec<u16> = frame.encode_utf16().collect();
+        let slice = |i: usize| {
+            let text = String::from_utf16(&units[out[i] as usize..out[i + 1] as usize]).unwrap();
+            serde_json::to_string(&text).unwrap()
         };
-        let mut p = 1;
-        let mut actions = Vec::new();
-        for _ in 0..out[0] as usize {
-            let layout = &layouts[out[p] as usize];
-            p += 1;
-            if layout.is_null() {
-                actions.push(side[out[p] as usize..out[p + 1] as usize].to_owned());
-                p += 2;
-                continue;
-            }
-            let mut members = vec![format!("\"type\":{}", layout[0])];
-            for field in layout[1].as_array().unwrap().chunks(2) {
-                let (a, b) = (out[p], out[p + 1]);
-                p += 2;
-                let value = match field[1].as_u64().unwrap() {
-                    0 => text(a, b),
-                    1 => json!(a as u64),
-                    kind => panic!("unknown kind {kind}"),
-                };
-                members.push(format!("{}:{value}", field[0]));
-            }
-            actions.push(format!("{{{}}}", members.join(",")));
-            // The hot patch's positions (none in these tests).
-            assert_eq!(out[p], -1.0);
-            p += 2;
-        }
-        actions
+        assert_eq!(out[0], IN_PLACE_DELTA);
+        let action = [
+            r#"{"type":"BLOCK_DELTA","sessionId":"#.to_owned(),
+            slice(1),
+            r#","seq":"#.to_owned(),
+            (out[3] as u64).to_string(),
+            r#","messageId":"#.to_owned(),
+            slice(4),
+            r#","blockId":"#.to_owned(),
+            slice(6),
+            r#","delta":"#.to_owned(),
+            slice(8),
+            "}".to_owned(),
+        ]
+        .concat();
+        (action, out[10..].to_vec())
     }
 
-    /// The description `receive` writes for `actions` (an ASCII frame): the numbers and the side text.
-    fn describe(frame: &str, spans: &[TextSpan], actions: &[Action]) -> (Vec<f64>, String) {
-        let (mut out, mut side) = (vec![actions.len() as f64], String::new());
+    fn describe(frame: &str, hot: Option<(u32, u32)>, predicted: bool) -> Vec<f64> {
+        let ParsedFrame::Delta(delta) = parse_server_frame_in_place(frame).unwrap() else {
+            panic!("not read in place: {frame}");
+        };
+        let mut out = Vec::new();
         let mut encoder = Encoder {
             frame,
-            spans,
-            ascii: true,
+            ascii: frame.is_ascii(),
             out: &mut out,
-            side: &mut side,
         };
-        for action in actions {
-            encoder.action(action);
-        }
-        (out, side)
-    }
-
-    /// `transfer.js` builds the streamed delta's action as a literal when its layout is the
-    /// one it names (`DELTA_LAYOUT`): that must be the layout here, or every delta would take
-    /// the slower general loop.
-    #[test]
-    fn transfer_js_knows_the_block_delta_layout() {
-        let js = include_str!("transfer.js");
-        let line = js
-            .lines()
-            .find(|line| line.starts_with("const DELTA_LAYOUT = "))
-            .unwrap();
-        let named = line
-            .trim_start_matches("const DELTA_LAYOUT = ")
-            .trim_end_matches(';')
-            .replace("STR", "0")
-            .replace("NUM", "1");
-        let named: Value = serde_json::from_str(&named).unwrap();
-        let layouts: Value = serde_json::from_str(LAYOUTS).unwrap();
-        assert_eq!(layouts[BLOCK_DELTA_LAYOUT as usize], named);
-    }
-
-    #[test]
-    fn every_layout_rebuilds_the_serde_form() {
-        // One frame whose string values cover some of the actions' strings, so both the frame
-        // slices and the side text are used.
-        let frame = r#"{"sessionId":"s1","messageId":"m1","text":"hi","blockId":"b1"}"#;
-        let spans: Vec<TextSpan> = ["s1", "m1", "hi", "b1"]
-            .iter()
-            .map(|value| {
-                let start = frame.find(&format!("\"{value}\"")).unwrap() + 1;
-                start..start + value.len()
-            })
-            .collect();
-        let actions: Vec<Action> = serde_json::from_value(json!([
-            {"type": "USER_MESSAGE_RECEIVED", "sessionId": "s1", "seq": 1, "messageId": "m1", "text": "hi"},
-            {"type": "TURN_START", "sessionId": "s1", "seq": 2, "turnId": "t1"},
-            {"type": "MESSAGE_START", "sessionId": "s1", "seq": 3, "messageId": "m2"},
-            {"type": "BLOCK_START", "sessionId": "s1", "seq": 4, "messageId": "m2", "blockId": "b1", "blockType": "tool_use", "toolName": "grep"},
-            {"type": "BLOCK_START", "sessionId": "s1", "seq": 4, "messageId": "m2", "blockId": "b1", "blockType": "text"},
-            {"type": "BLOCK_DELTA", "sessionId": "s1", "seq": 5, "messageId": "m2", "blockId": "b1", "delta": "é\"\\"},
-            {"type": "BLOCK_END", "sessionId": "s1", "seq": 6, "messageId": "m2", "blockId": "b1", "input": {"q": [1, 2.5, null]}},
-            {"type": "BLOCK_END", "sessionId": "s1", "seq": 6, "messageId": "m2", "blockId": "b1"},
-            {"type": "TOOL_RESULT", "sessionId": "s1", "seq": 7, "messageId": "m2", "toolId": "b1", "result": "ok", "isError": false},
-            {"type": "MESSAGE_END", "sessionId": "s1", "seq": 8, "messageId": "m2"},
-            {"type": "TURN_END", "sessionId": "s1", "seq": 9, "turnId": "t1", "reason": "error", "error": "boom"},
-            {"type": "TURN_END", "sessionId": "s1", "seq": 9, "turnId": "t1", "reason": "completed"},
-            {"type": "SESSION_STATE_CHANGED", "sessionId": "s1", "seq": 10, "state": "ACTIVE", "previous": null, "reason": ""},
-            {"type": "SESSION_STATE_CHANGED", "sessionId": "s1", "seq": 11, "state": "ENDED", "previous": "ACTIVE", "reason": "closed"},
-            {"type": "SESSION_SWITCHED", "sessionId": "s1", "state": "DETACHED", "lastSeq": 11, "title": "T"},
-            {"type": "SET_RUNNING", "sessionId": "s1", "running": true},
-            {"type": "ACK", "sessionId": "s1", "clientMsgId": "c-1", "seq": 12, "duplicate": true, "running": false},
-            {"type": "GAP_DETECTED", "sessionId": "s1", "expectedSeq": 3, "receivedSeq": 4_503_599_627_370_497u64},
-            {"type": "WELCOME", "protocol": 1, "connectionId": "c", "epoch": "e"},
-            {"type": "CONNECTION_LOST"}
-        ]))
-        .unwrap();
-        let (out, side) = describe(frame, &spans, &actions);
-        // serde writes the keys in declaration order, and so must the layouts.
-        let expected: Vec<String> = actions
-            .iter()
-            .map(|a| serde_json::to_string(a).unwrap())
-            .collect();
-        assert_eq!(rebuild(frame, &out, &side), expected);
-        // A laid-out action's ids and texts found in the frame are sliced from it, not copied.
-        let delta = &actions[5];
-        assert!(matches!(delta, Action::BlockDelta { .. }));
-        let (out, side) = describe(frame, &spans, std::slice::from_ref(delta));
-        assert_eq!(side, "m2é\"\\");
-        assert_eq!(
-            rebuild(frame, &out, &side),
-            [serde_json::to_string(delta).unwrap()]
-        );
-    }
-
-    #[test]
-    fn a_borrowed_block_delta_is_described_like_the_owned_action() {
-        let frame = r#"{"type":"block_delta","sessionId":"s1","seq":5,"ts":1,"messageId":"m2","blockId":"b1","delta":"d"}"#;
-        let mut spans = Vec::new();
-        let ParsedFrame::Delta(delta) = parse_server_frame_spans(frame, &mut spans).unwrap() else {
-            panic!("not read in place");
-        };
-        let (mut out, mut side) = (vec![1.0], String::new());
-        let mut encoder = Encoder {
-            frame,
-            spans: &[],
-            ascii: true,
-            out: &mut out,
-            side: &mut side,
-        };
-        encoder.block_delta(&delta, None, false);
+        encoder.delta(&delta, hot, predicted);
         let owned = Received::Delta(delta).into_actions();
+        let (rebuilt, rest) = rebuild(frame, &out);
         assert_eq!(
-            rebuild(frame, &out, &side),
-            vec![serde_json::to_string(&owned[0]).unwrap()]
+            rebuilt,
+            serde_json::to_string(&owned[0]).unwrap(),
+            "{frame}"
         );
-        // Every string is a slice of the frame, found by its address (no spans were given).
-        assert_eq!(side, "");
+        rest
+    }
+
+    #[test]
+    fn a_delta_read_in_place_is_rebuilt_as_its_action() {
+        let frame = r#"{"sessionId":"s1","seq":5,"ts":17,"type":"block_delta","messageId":"m2","blockId":"b1","delta":"d"}"#;
+        assert_eq!(
+            describe(frame, None, false),
+            [-1.0, 0.0, -1.0, 0.0, 0.0, 0.0]
+        );
+        // Hot, and predicted: where the seq digits ("5") and the ts digits ("17") are.
+        let seq = frame.find("5,").unwrap() as f64;
+        let ts = frame.find("17").unwrap() as f64;
+        assert_eq!(
+            describe(frame, Some((3, 1)), true),
+            [3.0, 1.0, seq, seq + 1.0, ts, ts + 2.0]
+        );
+    }
+
+    #[test]
+    fn places_in_a_frame_that_is_not_ascii_count_utf16_units() {
+        // "é" is two bytes and one unit, "😀" four bytes and two units; both come before the
+        // seq, so every place after them differs from its byte offset.
+        let frame = r#"{"sessionId":"sé😀","seq":5,"ts":17,"type":"block_delta","messageId":"漢字","blockId":"b1","delta":"☃ 😀 snow"}"#;
+        let units: Vec<u16> = frame.encode_utf16().collect();
+        let find = |needle: &str| {
+            let needle: Vec<u16> = needle.encode_utf16().collect();
+            units
+                .windows(needle.len())
+                .position(|w| w == needle)
+                .unwrap() as f64
+        };
+        let (seq, ts) = (find("5,"), find("17"));
+        assert_eq!(
+            describe(frame, Some((0, 0)), true),
+            [0.0, 0.0, seq, seq + 1.0, ts, ts + 2.0]
+        );
     }
 }

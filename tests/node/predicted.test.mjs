@@ -78,6 +78,9 @@ test("near misses go to Wasm, with the same results", () => {
     ["a non-BMP character", [delta(4, "a"), delta(5, "🙂")], 0],
     ["another block", [delta(4, "a"), event(5, "block_delta", { messageId: "m", blockId: "b1", delta: "b" })], 0],
     ["trailing text", [delta(4, "a"), delta(5, "b") + " "], 0],
+    // Not near misses: a frame that is not ASCII is predicted from too (its places are counted
+    // in UTF-16 units), after a first delta with a character outside the BMP.
+    ["not ASCII", [delta(4, "🙂 é"), delta(5, "漢字"), delta(6, "ü ")], 2],
     ["plain, then near misses, then plain", [delta(4, "a"), delta(5, "b"), delta(6, "c\td"), delta(7, "e"), delta(8, "f")], 2],
   ];
   for (const [what, frames, predicted] of cases) {

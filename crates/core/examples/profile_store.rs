@@ -35,15 +35,14 @@ fn main() {
         let mut store = Store::new("p");
         store.switch_session(Some(session));
         store.receive(&format!(r#"{{"type":"message_start","sessionId":"{session}","seq":0,"ts":1,"messageId":"a1"}}"#)).ok();
-        let mut spans = Vec::new();
         let start = Instant::now();
         for frame in &frames {
-            std::hint::black_box(store.receive_spans(frame, &mut spans).expect("valid"));
+            std::hint::black_box(store.receive_in_place(frame).expect("valid"));
         }
         let in_place = start.elapsed();
         let per = |d: std::time::Duration| d.as_nanos() as f64 / frames.len() as f64;
         println!(
-            "round {round}: parse {:.0} ns/frame, receive {:.0} ns/frame, receive_spans (in place) {:.0} ns/frame",
+            "round {round}: parse {:.0} ns/frame, receive {:.0} ns/frame, receive_in_place (in place) {:.0} ns/frame",
             per(parse),
             per(total),
             per(in_place)

@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use sessionwire_core::protocol::{
-    encode, parse_client_frame, parse_server_frame, parse_server_frame_spans, ParsedFrame,
+    encode, parse_client_frame, parse_server_frame, parse_server_frame_in_place, ParsedFrame,
 };
 use sessionwire_core::store::{Received, Store};
 
@@ -342,7 +342,7 @@ proptest! {
             for delivered in deliveries {
                 // The bindings' path, which applies a streamed delta in place.
                 let actions = noisy
-                    .receive_spans(&delivered.to_string(), &mut Vec::new())
+                    .receive_in_place(&delivered.to_string())
                     .unwrap()
                     .into_actions();
                 // A gap is repaired the way a client does: reconnect, and the server replays.
@@ -433,11 +433,9 @@ impl Predicting {
 
     /// Receives a frame in the server's form; whether it was a gap.
     fn receive(&mut self, frame: &str) -> bool {
-        let mut spans = Vec::new();
-        if let (Some((sid, mid, bid, seq)), Ok(ParsedFrame::Delta(delta))) = (
-            &mut self.expected,
-            parse_server_frame_spans(frame, &mut spans),
-        ) {
+        if let (Some((sid, mid, bid, seq)), Ok(ParsedFrame::Delta(delta))) =
+            (&mut self.expected, parse_server_frame_in_place(frame))
+        {
             if (
                 delta.session_id,
                 delta.message_id,
@@ -452,7 +450,7 @@ impl Predicting {
             }
         }
         let store = self.store();
-        let received = store.receive_spans(frame, &mut spans).unwrap();
+        let received = store.receive_in_place(frame).unwrap();
         let hot = store.take_hot();
         let mut expected = None;
         let gap = match received {
@@ -497,7 +495,7 @@ proptest! {
                 Fate::Redeliver(back) => vec![frame, &trace[index.saturating_sub(back)]],
             };
             for delivered in deliveries {
-                each.receive_spans(delivered, &mut Vec::new()).unwrap();
+                each.receive_in_place(delivered).unwrap();
                 if predicting.receive(delivered) {
                     let sid = serde_json::from_str::<Value>(delivered).unwrap()["sessionId"].as_str().unwrap().to_owned();
                     for frame in trace.iter().filter(|f| f.contains(&format!(r#""sessionId":"{sid}""#))) {

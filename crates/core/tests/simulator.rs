@@ -130,7 +130,7 @@ impl World {
             self.client.receive(&frame)
         } else {
             self.client
-                .receive_spans(&frame, &mut Vec::new())
+                .receive_in_place(&frame)
                 .map(Received::into_actions)
         }
         .unwrap_or_else(|e| panic!("server sent a bad frame {frame}: {e}"));

@@ -1,6 +1,6 @@
 //! The client store fed an arbitrary sequence of frames (one per line) and client calls: never
 //! a panic, a refused frame changes nothing, and no view ever holds a gap it did not report.
-//! A second store takes every frame through the bindings' path (`receive_spans`, which applies
+//! A second store takes every frame through the bindings' path (`receive_in_place`, which applies
 //! a streamed delta in place) and must report the same actions and reach the same state.
 #![no_main]
 
@@ -23,7 +23,6 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let mut store = Store::new("f");
     let mut in_place = Store::new("f");
-    let mut spans = Vec::new();
     for line in text.lines() {
         // A line starting with `!` is a client call, so calls interleave with frames.
         match line.strip_prefix('!') {
@@ -45,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
             }
             None => {
                 let other = in_place
-                    .receive_spans(line, &mut spans)
+                    .receive_in_place(line)
                     .map(Received::into_actions);
                 // `receive` is parse + apply, and only parsing can refuse a frame: so the state
                 // is copied (the expensive part) only for the lines the parser refuses.

@@ -12,11 +12,10 @@
 //! targets compare both with serde).
 
 use super::server::{BlockDelta, Event, EventKind, ServerFrame};
-use super::TextSpan;
 
 /// A `block_delta` frame read in place, its strings borrowed from the frame's text: the frame a
 /// streaming session is mostly made of, applied without copying anything (see
-/// `Store::receive_spans`).
+/// `Store::receive_in_place`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockDeltaRef<'a> {
     pub session_id: &'a str,
@@ -83,32 +82,21 @@ const ORDERS: [[usize; 7]; 2] = [[1, 2, 3, 0, 4, 5, 6], [0, 1, 2, 3, 4, 5, 6]];
 /// A member's value, as the fast path accepts them.
 #[derive(Debug, Clone, Copy)]
 enum Scalar<'a> {
-    /// A string without escapes, and where its contents start in the text.
-    Str(&'a str, usize),
+    /// A string without escapes (a slice of the text).
+    Str(&'a str),
     /// An integer, and where its digits are in the text.
     Int(u64, (usize, usize)),
 }
 
-/// The `block_delta` `text` is, when the fast path is sure of it; also records the spans of its
-/// string values, as `parse_server_frame_spans` does.
+/// The `block_delta` `text` is, when the fast path is sure of it.
 #[cfg_attr(sessionwire_size, optimize(speed))]
-pub(super) fn block_delta<'a>(
-    text: &'a str,
-    spans: Option<&mut Vec<TextSpan>>,
-) -> Option<BlockDeltaRef<'a>> {
+pub(super) fn block_delta(text: &str) -> Option<BlockDeltaRef<'_>> {
     let members = read_canonical(text)?;
-    let [Some(Scalar::Str("block_delta", _)), Some(Scalar::Str(session_id, _)), Some(Scalar::Int(seq, seq_at)), Some(Scalar::Int(ts, ts_at)), Some(Scalar::Str(message_id, _)), Some(Scalar::Str(block_id, _)), Some(Scalar::Str(delta, _))] =
+    let [Some(Scalar::Str("block_delta")), Some(Scalar::Str(session_id)), Some(Scalar::Int(seq, seq_at)), Some(Scalar::Int(ts, ts_at)), Some(Scalar::Str(message_id)), Some(Scalar::Str(block_id)), Some(Scalar::Str(delta))] =
         members
     else {
         return None;
     };
-    if let Some(spans) = spans {
-        spans.clear();
-        spans.extend(members.iter().filter_map(|member| match member {
-            Some(Scalar::Str(text, start)) => Some(*start..start + text.len()),
-            _ => None,
-        }));
-    }
     Some(BlockDeltaRef {
         session_id,
         seq,
@@ -151,7 +139,7 @@ fn read_canonical(text: &str) -> Option<[Option<Scalar<'_>>; 7]> {
         let (value, end) = match *bytes.get(pos)? {
             b'"' => {
                 let (value, end) = plain_string(text, pos + 1)?;
-                (Scalar::Str(value, pos + 1), end)
+                (Scalar::Str(value), end)
             }
             b'0'..=b'9' => integer(bytes, pos)?,
             _ => return None,
@@ -226,12 +214,12 @@ fn integer(bytes: &[u8], start: usize) -> Option<(Scalar<'static>, usize)> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::super::{parse_server_frame_general, parse_server_frame_spans_general};
+    use super::super::parse_server_frame_general;
     use super::*;
 
     const DELTA: &str = r#"{"type":"block_delta","sessionId":"s1","seq":7,"ts":1700000000000,"messageId":"m1","blockId":"b0","delta":"héllo "}"#;
 
-    /// Frames the fast path takes: the result is the general parser's, and so are the spans.
+    /// Frames the fast path takes: the result is the general parser's.
     #[test]
     fn takes_plain_block_deltas_and_agrees_with_the_general_parser() {
         let frames = [
@@ -241,19 +229,13 @@ mod tests {
             r#"{"sessionId":"s1","seq":7,"ts":1,"type":"block_delta","messageId":"m1","blockId":"b0","delta":"x"}"#,
         ];
         for frame in frames {
-            let fast = block_delta(frame, None);
+            let fast = block_delta(frame);
             assert!(fast.is_some(), "not taken: {frame}");
             assert_eq!(
                 fast.unwrap().to_frame(),
                 parse_server_frame_general(frame).unwrap(),
                 "{frame}"
             );
-            let (mut fast_spans, mut general_spans) = (Vec::new(), Vec::new());
-            block_delta(frame, Some(&mut fast_spans)).unwrap();
-            parse_server_frame_spans_general(frame, &mut general_spans).unwrap();
-            // The same spans (in key order here, in text order there).
-            fast_spans.sort_by_key(|span| span.start);
-            assert_eq!(fast_spans, general_spans, "{frame}");
         }
     }
 
@@ -276,9 +258,9 @@ mod tests {
             let text = crate::protocol::encode(&frame);
             let plain = !delta.contains(['"', '\\', '\u{1}', '\n']);
             // Strings with escapes are the general parser's, by design.
-            assert_eq!(block_delta(&text, None).is_some(), plain, "{text}");
+            assert_eq!(block_delta(&text).is_some(), plain, "{text}");
             if plain {
-                assert_eq!(block_delta(&text, None).unwrap().to_frame(), frame);
+                assert_eq!(block_delta(&text).unwrap().to_frame(), frame);
             }
         }
     }
@@ -326,7 +308,7 @@ mod tests {
             r#"{"type":"block_delta","seq":7,"sessionId":"s1","ts":1,"messageId":"m1","blockId":"b0","delta":"x"}"#,
         ];
         for frame in frames {
-            assert!(block_delta(frame, None).is_none(), "taken: {frame}");
+            assert!(block_delta(frame).is_none(), "taken: {frame}");
         }
     }
 

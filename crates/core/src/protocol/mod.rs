@@ -59,7 +59,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, ProtocolError> {
 
 /// Parses one text frame sent by the server (the client's side of the wire).
 pub fn parse_server_frame(text: &str) -> Result<ServerFrame, ProtocolError> {
-    if let Some(delta) = fast::block_delta(text, None) {
+    if let Some(delta) = fast::block_delta(text) {
         return Ok(delta.to_frame());
     }
     parse_server_frame_general(text)
@@ -71,44 +71,15 @@ fn parse_server_frame_general(text: &str) -> Result<ServerFrame, ProtocolError> 
     decode_server_frame(&json, kind)
 }
 
-/// Where one string value sits in a frame's text: the byte range of its contents.
-pub type TextSpan = std::ops::Range<usize>;
-
 /// Parses a server frame like [`parse_server_frame`], leaving a `block_delta` borrowed from
-/// `text` when it can, and records in `spans` (cleared first) where the frame's top-level string
-/// values sit in `text`, for every value that is exactly its slice of the text (no escapes).
-/// The Wasm bindings use them to hand strings back to JavaScript as slices of the frame string
-/// it already holds, instead of copying each one out of Wasm memory and decoding it again.
+/// `text` when it can (the fast path's [`BlockDeltaRef`]): the Wasm bindings hand its strings
+/// back to JavaScript as slices of the frame string it already holds.
 #[cfg_attr(sessionwire_size, optimize(speed))]
-pub fn parse_server_frame_spans<'a>(
-    text: &'a str,
-    spans: &mut Vec<TextSpan>,
-) -> Result<ParsedFrame<'a>, ProtocolError> {
-    if let Some(delta) = fast::block_delta(text, Some(spans)) {
+pub fn parse_server_frame_in_place(text: &str) -> Result<ParsedFrame<'_>, ProtocolError> {
+    if let Some(delta) = fast::block_delta(text) {
         return Ok(ParsedFrame::Delta(delta));
     }
-    parse_server_frame_spans_general(text, spans).map(ParsedFrame::Frame)
-}
-
-/// [`parse_server_frame_spans`] by the general parser.
-fn parse_server_frame_spans_general(
-    text: &str,
-    spans: &mut Vec<TextSpan>,
-) -> Result<ServerFrame, ProtocolError> {
-    spans.clear();
-    let (json, kind) = read_frame(text, ServerFrame::TYPES)?;
-    if let Json::Object(members) = &json {
-        // A borrowed string is a subslice of `text`, so its offset is the pointer difference.
-        let start = text.as_ptr() as usize;
-        spans.extend(members.iter().filter_map(|(_, value)| match value {
-            Json::String(std::borrow::Cow::Borrowed(s)) => {
-                let offset = (s.as_ptr() as usize).wrapping_sub(start);
-                Some(offset..offset + s.len())
-            }
-            _ => None,
-        }));
-    }
-    decode_server_frame(&json, kind)
+    parse_server_frame_general(text).map(ParsedFrame::Frame)
 }
 
 /// The frame a parsed tree of a known `kind` stands for.

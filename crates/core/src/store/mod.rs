@@ -28,10 +28,10 @@ pub use state::{
 
 use crate::protocol::write::{concat, u64_text};
 use crate::protocol::{
-    parse_server_frame, parse_server_frame_spans, to_json, BlockDeltaRef, ClientFrame, ErrorCode,
-    HelloFrame, InterruptFrame, ListSessionsFrame, ParsedFrame, PingFrame, ProtocolError,
-    ReconnectFrame, Reply, RespondPermissionFrame, SendFrame, ServerFrame, SessionCursor,
-    SessionRef, SwitchSessionFrame, TextSpan,
+    parse_server_frame, parse_server_frame_in_place, to_json, BlockDeltaRef, ClientFrame,
+    ErrorCode, HelloFrame, InterruptFrame, ListSessionsFrame, ParsedFrame, PingFrame,
+    ProtocolError, ReconnectFrame, Reply, RespondPermissionFrame, SendFrame, ServerFrame,
+    SessionCursor, SessionRef, SwitchSessionFrame,
 };
 use crate::PROTOCOL_VERSION;
 use std::fmt;
@@ -82,7 +82,7 @@ impl From<ProtocolError> for StoreError {
     }
 }
 
-/// What a frame did to the store ([`Store::receive_spans`]).
+/// What a frame did to the store ([`Store::receive_in_place`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Received<'f> {
     /// A streamed `block_delta`, applied in sequence: the one action `BLOCK_DELTA`, borrowed
@@ -147,17 +147,12 @@ impl Store {
         self.apply_frame(frame)
     }
 
-    /// [`Store::receive`] for the bindings: also records where the frame's top-level string
-    /// values sit in its text (see [`crate::protocol::parse_server_frame_spans`]), and applies
-    /// a streamed `block_delta` without copying it (the usual frame), so the bindings hand the
-    /// actions' strings to JavaScript as slices of the frame.
+    /// [`Store::receive`] for the bindings: a streamed `block_delta` (the usual frame) is
+    /// applied without copying it, and comes back borrowed from the frame, so the bindings
+    /// hand its strings to JavaScript as slices of the frame string.
     #[cfg_attr(sessionwire_size, optimize(speed))]
-    pub fn receive_spans<'f>(
-        &mut self,
-        frame: &'f str,
-        spans: &mut Vec<TextSpan>,
-    ) -> Result<Received<'f>, StoreError> {
-        Ok(match parse_server_frame_spans(frame, spans)? {
+    pub fn receive_in_place<'f>(&mut self, frame: &'f str) -> Result<Received<'f>, StoreError> {
+        Ok(match parse_server_frame_in_place(frame)? {
             ParsedFrame::Delta(delta) if reduce::apply_block_delta(&mut self.state, &delta) => {
                 Received::Delta(delta)
             }
