@@ -65,13 +65,17 @@ opt_levels=(--config 'profile.release.package.sessionwire-core.opt-level="z"'
 # wasm32 layout puts the stack below the data at 1 MB, growing down, so the low 1 KB is only
 # reached by a stack overflow.
 wasm_opt=(--low-memory-unused -Os -ocimfs=20 --converge --strip-producers --strip-target-features)
+# SESSIONWIRE_PROFILE=1: a build with names for CPU profiles (`--cpu-prof`, Chromium's profiler):
+# the .wasm keeps its function names, the JavaScript its identifiers. Larger; never shipped.
+names=()
+if [ "${SESSIONWIRE_PROFILE:-}" = 1 ]; then names=(-g); fi
 
 glue="${CARGO_TARGET_DIR%/pkg}/wasm-glue"
 echo "build-pkg: cargo ${toolchain[*]} build --release --target wasm32-unknown-unknown -p sessionwire ($kind)"
 cargo "${toolchain[@]}" build -q --release --target wasm32-unknown-unknown -p sessionwire --lib "${build_std[@]}" "${opt_levels[@]}"
 rm -rf "$glue"
 wasm-bindgen --target web --out-dir "$glue" --out-name sessionwire "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/sessionwire.wasm"
-wasm-opt "${wasm_opt[@]}" "$glue/sessionwire_bg.wasm" -o "$glue/sessionwire_bg.wasm"
+wasm-opt "${names[@]}" "${wasm_opt[@]}" "$glue/sessionwire_bg.wasm" -o "$glue/sessionwire_bg.wasm"
 # The names of the .wasm's imports, exports and import module, minified to "a", "b", …:
 # wasm-bindgen's carry a 16-digit hash each (`__wbg_build_904e54d1a8d7e5d0`), which gzip cannot
 # shrink, in the .wasm and again in the glue (~1 KB gzip of both). The pass prints the renaming
@@ -79,11 +83,11 @@ wasm-opt "${wasm_opt[@]}" "$glue/sessionwire_bg.wasm" -o "$glue/sessionwire_bg.w
 # detected (the target-features section is stripped above): Rust's wasm32 defaults, which every
 # current browser and Node 20 run. Not --all-features: with it binaryen writes the import
 # section in the "compact imports" proposal's encoding, which no engine reads yet.
-wasm-opt --enable-bulk-memory --enable-bulk-memory-opt --enable-reference-types --enable-multivalue \
+wasm-opt "${names[@]}" --enable-bulk-memory --enable-bulk-memory-opt --enable-reference-types --enable-multivalue \
   --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
   --minify-imports-and-exports-and-modules "$glue/sessionwire_bg.wasm" \
   -o "$glue/sessionwire_bg.wasm" >"$glue/names.json"
-node scripts/pack.mjs "$glue"
+SESSIONWIRE_PROFILE="${SESSIONWIRE_PROFILE:-}" node scripts/pack.mjs "$glue"
 # Which build this is, for scripts/pkg-size.sh (not a published file: package.json lists them).
 echo "$kind" >pkg/.build-kind
 rm -rf pkg-node # the nodejs build of earlier versions: Node now uses pkg/ itself

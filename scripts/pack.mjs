@@ -71,9 +71,11 @@ function renameGlue(text) {
   return text;
 }
 
+// A build with names (scripts/build-pkg.sh, SESSIONWIRE_PROFILE=1) keeps every identifier.
+const profile = process.env.SESSIONWIRE_PROFILE === "1";
 const common = {
   bundle: true,
-  minify: true,
+  minify: !profile,
   legalComments: "none",
   target: "es2022",
   plugins: [resolver],
@@ -95,7 +97,7 @@ copyFileSync(join(glue, "sessionwire_bg.wasm"), join(out, "sessionwire_bg.wasm")
 // What a browser loads goes through terser after esbuild: three compress passes over the
 // bundle take another ~230 B gzip off it (esbuild minifies each construct, terser also folds
 // what the bundling made constant). Node's files stay as esbuild writes them.
-for (const file of ["sessionwire.js", "react.js"]) {
+for (const file of profile ? [] : ["sessionwire.js", "react.js"]) {
   const path = join(out, file);
   const squeezed = await minify(readFileSync(path, "utf8"), {
     module: true,
