@@ -7,6 +7,8 @@
 //!   errors for frames that cannot be routed, what it watches, and the order of what goes out
 //!   (a replay and the live stream joined with no gap and no duplicate, an `ack` right after its
 //!   `user_message`).
+//! - [`eviction`]: which idle sessions' in-memory entries a server forgets, and only once their
+//!   writes are committed and they did not change meanwhile.
 //! - [`listing`]: what a session is listed as (its title) and how the list is paged.
 //! - [`permissions`]: a session's permission requests waiting for an answer; the first answer
 //!   takes its request out.
@@ -27,6 +29,7 @@
 //!   interrupt, a close, an abort or a lost agent does to the queue.
 
 pub mod connection;
+pub mod eviction;
 pub mod listing;
 pub mod permissions;
 pub mod rate;

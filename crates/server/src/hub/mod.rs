@@ -31,6 +31,7 @@ use crate::{
 };
 use anyhow::anyhow;
 use sessionwire_core::{
+    engine::eviction::{self, EntryUse, EvictionDriver},
     engine::reservations::Reservations,
     lifecycle::{reason, triggers},
     protocol::SessionStateChange,
@@ -252,45 +253,24 @@ impl Hub {
         Ok(Some(self.keep_loaded(record)))
     }
 
-    /// Forgets the in-memory entries of sessions nobody uses (no runtime, no watcher, no task
-    /// holding them), once everything written for them is committed; they are reloaded from the
-    /// store on their next use. Returns how many were evicted. Bounded memory for a user with
-    /// many old sessions (PROTOCOL.md §1.2).
+    /// Forgets the in-memory entries of sessions nobody uses, as the engine's `eviction::sweep`
+    /// says (idle, committed, unchanged meanwhile); they are reloaded from the store on their
+    /// next use. Returns how many were forgotten (PROTOCOL.md §1.2).
     pub async fn evict_idle(&self) -> usize {
-        let idle = |entry: &Arc<SessionEntry>| {
-            Arc::strong_count(entry) == 2 // the map's and ours
-                && self.runtimes.get(&entry.id).is_none()
-                && self.connections.watcher_count(&entry.id) == 0
-        };
-        let candidates: Vec<(Arc<SessionEntry>, u64, u64)> = lock(&self.sessions)
-            .values()
-            .cloned()
-            .collect::<Vec<_>>()
-            .into_iter()
-            .filter(idle)
-            .map(|entry| {
-                let snapshot = entry.snapshot();
-                (entry, snapshot.last_seq, snapshot.version)
-            })
-            .collect();
-        if candidates.is_empty() {
-            return 0;
+        eviction::sweep(&mut EntrySweep { hub: self }).await
+    }
+
+    /// What the sweep knows of an entry's use. `held` counts the table's reference and the
+    /// sweep's own: any other is a route or task using it.
+    fn entry_use(&self, entry: &Arc<SessionEntry>) -> EntryUse {
+        let snapshot = entry.snapshot();
+        EntryUse {
+            held: Arc::strong_count(entry) > 2,
+            runtime: self.runtimes.get(&entry.id).is_some(),
+            watchers: self.connections.watcher_count(&entry.id),
+            last_seq: snapshot.last_seq,
+            version: snapshot.version,
         }
-        // What was submitted for them must be committed, or a reload would read a stale seq.
-        if self.durable().await.is_err() {
-            return 0;
-        }
-        let mut sessions = lock(&self.sessions);
-        let mut evicted = 0;
-        for (entry, last_seq, version) in candidates {
-            let snapshot = entry.snapshot();
-            // Unchanged while we waited, and still nobody else's (ours, the map's).
-            if snapshot.last_seq == last_seq && snapshot.version == version && idle(&entry) {
-                sessions.remove(&*entry.id);
-                evicted += 1;
-            }
-        }
-        evicted
     }
 
     /// How many session entries are in memory.
@@ -499,5 +479,47 @@ impl Hub {
             // Only once everything is stored: the next holder of these users reads it all.
             let _ = tokio::task::spawn_blocking(move || cluster.leave()).await;
         }
+    }
+}
+
+/// The hub as the driver of the engine's eviction sweep: its table of session entries.
+struct EntrySweep<'a> {
+    hub: &'a Hub,
+}
+
+impl EvictionDriver for EntrySweep<'_> {
+    type Entry = Arc<SessionEntry>;
+
+    fn loaded(&mut self) -> Vec<(Arc<SessionEntry>, EntryUse)> {
+        let entries: Vec<Arc<SessionEntry>> = lock(&self.hub.sessions).values().cloned().collect();
+        entries
+            .into_iter()
+            .map(|entry| {
+                let entry_use = self.hub.entry_use(&entry);
+                (entry, entry_use)
+            })
+            .collect()
+    }
+
+    async fn committed(&mut self) -> bool {
+        self.hub.durable().await.is_ok()
+    }
+
+    fn forget_where(
+        &mut self,
+        found: Vec<(Arc<SessionEntry>, EntryUse)>,
+        forget: fn(&EntryUse, &EntryUse) -> bool,
+    ) -> usize {
+        // Under the table's lock nobody can take an entry out of it: the check and the removal
+        // are one step.
+        let mut sessions = lock(&self.hub.sessions);
+        let mut forgotten = 0;
+        for (entry, found) in found {
+            if forget(&found, &self.hub.entry_use(&entry)) {
+                sessions.remove(&*entry.id);
+                forgotten += 1;
+            }
+        }
+        forgotten
     }
 }
