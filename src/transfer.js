@@ -296,7 +296,7 @@ export class FrameTransfer {
   }
 
   // The block's next delta, taken without Wasm when the store predicted it (transfer.rs,
-  // `Store::predicts_next`): a frame in the form of the delta the store just applied, with the
+  // `Store::predict_next`): a frame in the form of the delta the store just applied, with the
   // next seq, any ts, and a text with nothing to unescape. Its action goes to the snapshot; the
   // store hears of it (`stopPredicting`, `takeHeld`) first thing in its next call. Null for
   // any other frame, which then goes to Wasm.

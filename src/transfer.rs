@@ -128,7 +128,7 @@ impl Encoder<'_> {
     /// where its message id, block id and text are, then the hot patch's message and block
     /// positions (`-1` when the delta is in the state's next patch instead), then, when the
     /// store predicts the block's next delta (`predicted`), where the frame's seq and ts digits
-    /// are (else `-1`), which `transfer.js` takes that delta's form from. Fifteen numbers.
+    /// are (else `-1`), which `transfer.js` takes that delta's form from. Sixteen numbers.
     #[cfg_attr(sessionwire_size, optimize(speed))]
     fn delta(&mut self, delta: &BlockDeltaRef<'_>, hot: Option<(u32, u32)>, predicted: bool) {
         self.out.push(IN_PLACE_DELTA);

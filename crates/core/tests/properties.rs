@@ -394,7 +394,7 @@ proptest! {
 }
 
 /// The Wasm package's predicted deltas, in Rust (src/transfer.rs, src/transfer.js): after a
-/// streamed delta the store applied as a hot patch, if [`Store::predicts_next`] says yes, the
+/// streamed delta the store applied as a hot patch, if [`Store::predict_next`] says yes, the
 /// next frames that are the same block's next deltas are only held (the package appends them
 /// to its snapshot itself), and told to the store in one [`Store::apply_predicted`] before
 /// anything else reaches it. Like the package, it takes every patch after each frame.
