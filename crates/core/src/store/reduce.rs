@@ -406,7 +406,7 @@ fn next_event_view<'s>(
         clean = false;
     }
     let marks = &mut view.marks;
-    clean &= !marks.entry && !marks.reshaped && marks.touched.is_empty();
+    clean &= marks.is_clean();
     marks.entry = true;
     Some((view, clean))
 }
@@ -489,8 +489,7 @@ pub(crate) fn apply_predicted(
     let Some(view) = state.views.get_mut(&p.session_id) else {
         return false;
     };
-    let clean = !view.marks.entry && !view.marks.reshaped && view.marks.touched.is_empty();
-    if count == 0 || view.last_seq + 1 != p.seq || view.gap.is_some() || !clean {
+    if count == 0 || view.last_seq + 1 != p.seq || view.gap.is_some() || !view.marks.is_clean() {
         return false;
     }
     let Some(message) = view.messages.get_mut(p.message) else {

@@ -310,6 +310,11 @@ pub(crate) struct ViewMarks {
 }
 
 impl ViewMarks {
+    /// Nothing is marked since the last patch: a hot delta may then stand for all of it.
+    pub(crate) fn is_clean(&self) -> bool {
+        !self.entry && !self.reshaped && self.touched.is_empty()
+    }
+
     // Not inlined: it is called from a dozen places, and the package is built for size.
     #[inline(never)]
     pub(crate) fn touch(&mut self, id: &str) {
