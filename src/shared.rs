@@ -36,7 +36,8 @@ impl Shared {
     /// Hands what changed in the store since the last patch to the mirror.
     fn flush(&self) {
         let mut patch = self.patch.borrow_mut();
-        if self.store.borrow_mut().take_patch(&mut patch) {
+        patch.clear();
+        if self.store.borrow_mut().append_patch(&mut patch) {
             self.mirror.patch(&patch);
         }
     }

@@ -39,7 +39,29 @@ impl ClientStore {
             shared: Shared::new(prefix),
         }
     }
+
+    /// `receive` (its type is [`RECEIVE_TYPE`]) in Rust: the same steps, errors and
+    /// notifications as JavaScript's, which src/js/store.js implements with `receiveWritten`
+    /// and the frame transfer, and which this shares its parsing, applying and describing
+    /// with. The Wasm suites drive it; it is not exported (the package never called it).
+    pub fn receive(&self, frame: &JsValue) -> Result<JsValue, JsValue> {
+        self.shared.receive(frame).map(|(_, js)| js)
+    }
 }
+
+/// The type of `ClientStore.receive` (src/js/store.js), merged into wasm-bindgen's class.
+#[wasm_bindgen(typescript_custom_section)]
+const RECEIVE_TYPE: &'static str = r#"
+export interface ClientStore {
+  /**
+   * Parses a server frame and applies it (PROTOCOL.md §7). Returns the actions applied: none
+   * for a duplicate event, `GAP_DETECTED` (once) for an event after a gap. A bad frame throws
+   * an `Error` whose `code` is the §6 code (`bad_frame`, `unknown_type`, `invalid_field`
+   * with `field` set) and changes nothing.
+   */
+  receive(frame: string): Action[];
+}
+"#;
 
 impl Default for ClientStore {
     fn default() -> Self {
@@ -59,18 +81,6 @@ impl ClientStore {
             Some(prefix) => Self::with_prefix(&prefix),
             None => Self::with_prefix(&random_prefix()),
         }
-    }
-
-    /// Parses a server frame and applies it (PROTOCOL.md §7). Returns the actions applied: none
-    /// for a duplicate event, `GAP_DETECTED` (once) for an event after a gap. A bad frame throws
-    /// an `Error` whose `code` is the §6 code (`bad_frame`, `unknown_type`, `invalid_field`
-    /// with `field` set) and changes nothing.
-    #[wasm_bindgen(unchecked_return_type = "Action[]")]
-    pub fn receive(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] frame: &JsValue,
-    ) -> Result<JsValue, JsValue> {
-        self.shared.receive(frame).map(|(_, js)| js)
     }
 
     /// `receive` for a frame written by `frameTransfer().write(frame)`; returns the address

@@ -2,7 +2,8 @@
 // half, and the reasons, are in transfer.rs). Per frame: one `encodeInto` (or a copy loop) writes
 // the frame's UTF-8 straight into Wasm memory, and a streamed delta's action is built as a plain
 // object from a description the Wasm side writes as numbers, its strings sliced from the frame
-// string itself: no JSON text is made or parsed for it. Other actions come as one JSON text.
+// string itself: no JSON text is made or parsed for it. Other actions come as one JSON text,
+// with the patch of the state's change.
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -18,7 +19,8 @@ const NONE = [];
 // character, a surrogate (the fast path reads no escape, and UTF-8 has no lone surrogate).
 const NOT_PLAIN = /["\\\x00-\x1f\ud800-\udfff]/;
 
-// The first number of a description (transfer.rs): the actions as one JSON text, or a delta.
+// The first number of a description (transfer.rs): the actions (and the patch) as one JSON
+// text, or a delta.
 const JSON_ACTIONS = 0;
 
 // Deep equality of plain JSON values.
@@ -154,9 +156,14 @@ export class StateMirror {
     this.#compose();
   }
 
+  // A patch as JSON text (from a store call other than `receive`).
   patch(text) {
+    this.apply(JSON.parse(text));
+  }
+
+  // A patch, parsed.
+  apply(p) {
     if (this.#pending.length > 0) this.#settle();
-    const p = JSON.parse(text);
     let changed = false;
     const top = this.#top;
     if (p.top) {
@@ -400,7 +407,13 @@ export class FrameTransfer {
     this.#refresh();
     const numbers = this.#numbers;
     let p = out / 8;
-    if (numbers[p] === JSON_ACTIONS) return numbers[p + 2] === 0 ? [] : JSON.parse(this.#text(numbers[p + 1], numbers[p + 1] + numbers[p + 2]));
+    if (numbers[p] === JSON_ACTIONS) {
+      if (numbers[p + 2] === 0) return [];
+      // `[actions]`, or `[actions, patch]` when the state changed.
+      const both = JSON.parse(this.#text(numbers[p + 1], numbers[p + 1] + numbers[p + 2]));
+      if (both.length > 1) this.mirror.apply(both[1]);
+      return both[0];
+    }
     const action = {
       type: "BLOCK_DELTA",
       sessionId: frame.slice(numbers[p + 1], numbers[p + 2]),

@@ -155,12 +155,23 @@ impl Encoder<'_> {
         }
     }
 
-    /// Other actions: `JSON_ACTIONS`, then the address and length of their JSON array,
-    /// written in `side` (empty for none).
-    fn json(&mut self, actions: &[Action], side: &mut String) {
+    /// Other actions: `JSON_ACTIONS`, then the address and length of one JSON text in `side`:
+    /// `[actions]`, or `[actions, patch]` with the store's patch (`Store::append_patch`) when
+    /// the state changed; empty when neither. One text, so one decode and one `JSON.parse`
+    /// for both (a patch of its own cost a call into JavaScript and a decode more per frame).
+    /// Not inlined into the per-frame `apply`, which is built for speed: it is the rarer path.
+    #[inline(never)]
+    fn json(&mut self, actions: &[Action], store: &mut Store, side: &mut String) {
         side.clear();
-        if !actions.is_empty() {
-            actions.write_json(side);
+        side.push('[');
+        actions.write_json(side);
+        side.push(',');
+        if !store.append_patch(side) {
+            side.pop();
+        }
+        side.push(']');
+        if actions.is_empty() && side.len() == 4 {
+            side.clear();
         }
         self.out.push(JSON_ACTIONS);
         self.pair(f64::from(side.as_ptr() as u32), side.len() as f64);
@@ -184,7 +195,8 @@ pub(crate) struct Applied {
 pub(crate) struct Described {
     /// Whether anything was applied (subscribers hear of it).
     pub(crate) changed: bool,
-    /// Whether the state's change is already in the mirror (a hot delta): no patch to take.
+    /// Whether the state's change is in the mirror already (a hot delta) or in the
+    /// description (other actions bring their patch): no patch to take then.
     pub(crate) mirrored: bool,
 }
 
@@ -303,6 +315,7 @@ impl Transfer {
             out,
         };
         let hot = store.take_hot();
+        let described_delta = matches!(received, Received::Delta(_));
         let (actions, changed) = match received {
             Received::Delta(delta) => {
                 // The next delta of the block, in this frame's form, is JavaScript's to take,
@@ -313,7 +326,7 @@ impl Transfer {
                 (Vec::new(), true)
             }
             Received::Actions(actions) => {
-                encoder.json(&actions, side);
+                encoder.json(&actions, store, side);
                 let changed = !actions.is_empty();
                 (actions, changed)
             }
@@ -322,7 +335,8 @@ impl Transfer {
             actions,
             Described {
                 changed,
-                mirrored: hot.is_some(),
+                // A hot delta is in the mirror already, other actions bring their patch.
+                mirrored: hot.is_some() || !described_delta,
             },
         ))
     }

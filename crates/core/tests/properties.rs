@@ -464,7 +464,7 @@ impl Predicting {
             Received::Actions(actions) => actions.iter().any(|a| a.type_name() == "GAP_DETECTED"),
         };
         if hot.is_none() {
-            store.take_patch(&mut String::new());
+            store.append_patch(&mut String::new());
         }
         self.expected = expected;
         gap

@@ -1,7 +1,7 @@
 //! Patches: what changed in the state since the last one, for the bindings' structurally shared
 //! snapshot (PROTOCOL.md §7, "what the UI reads costs what changed").
 //!
-//! The reducer marks what it changes (`ViewMarks`, `StateMarks`); [`Store::take_patch`] writes
+//! The reducer marks what it changes (`ViewMarks`, `StateMarks`); [`Store::append_patch`] writes
 //! those parts only and clears the marks. JavaScript keeps an immutable snapshot and applies a
 //! patch along its path: the state object, the changed `sessions` entries, a view's messages
 //! array, and the changed messages are new objects; every other message, block and entry is the
@@ -94,10 +94,10 @@ impl Store {
         self.state.marks.hot.take()
     }
 
-    /// Writes the patch of everything changed since the last one into `out` (cleared first)
-    /// and clears the marks; false when nothing changed.
-    pub fn take_patch(&mut self, out: &mut String) -> bool {
-        out.clear();
+    /// Appends the patch of everything changed since the last one to `out` and clears the
+    /// marks; false, and `out` as it was, when nothing changed.
+    pub fn append_patch(&mut self, out: &mut String) -> bool {
+        let start = out.len();
         let state = &mut self.state;
         let StateMarks {
             top, all_sessions, ..
@@ -145,6 +145,10 @@ impl Store {
             out.push(']');
         }
         o.close();
-        top || all_sessions || entries || views
+        let changed = top || all_sessions || entries || views;
+        if !changed {
+            out.truncate(start);
+        }
+        changed
     }
 }
