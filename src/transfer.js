@@ -284,11 +284,14 @@ export class FrameTransfer {
   #inputCapacity;
   #expect;
   #taken;
+  #heldPtr;
+  #heldCapacity;
   #held;
 
   // `memory` is the module's WebAssembly.Memory; `mirror` is the store's StateMirror, which a
-  // hot delta is applied to as it is built.
-  constructor(memory, mirror) {
+  // hot delta is applied to as it is built; [heldPtr, heldPtr + heldCapacity) is where the
+  // texts of predicted deltas go, as UTF-8 (transfer.rs reads them from there).
+  constructor(memory, mirror, heldPtr, heldCapacity) {
     this.mirror = mirror;
     this.#memory = memory;
     this.#bytes = null;
@@ -296,10 +299,13 @@ export class FrameTransfer {
     this.#input = null;
     this.#inputPtr = 0;
     this.#inputCapacity = 0;
-    // The next delta the store predicted (see `predict`), how many were taken, their texts.
+    // The next delta the store predicted (see `predict`), how many were taken, how many bytes
+    // their texts are.
     this.#expect = null;
     this.#taken = 0;
-    this.#held = "";
+    this.#heldPtr = heldPtr;
+    this.#heldCapacity = heldCapacity;
+    this.#held = 0;
   }
 
   // The block's next delta, taken without Wasm when the store predicted it (transfer.rs,
@@ -325,12 +331,11 @@ export class FrameTransfer {
     const end = frame.length - e.tail.length;
     if (end < i || frame.slice(end) !== e.tail) return null;
     const delta = frame.slice(i, end);
-    if (NOT_PLAIN.test(delta)) return null;
+    if (NOT_PLAIN.test(delta) || !this.#hold(delta)) return null;
     const a = e.action;
     const action = { type: "BLOCK_DELTA", sessionId: a.sessionId, seq, messageId: a.messageId, blockId: a.blockId, delta };
     e.seq = seq + 1;
     this.#taken++;
-    this.#held += delta;
     this.mirror.delta(action, e.m, e.b);
     return action;
   }
@@ -344,8 +349,32 @@ export class FrameTransfer {
 
   takeHeld() {
     const held = this.#held;
-    this.#held = "";
+    this.#held = 0;
     return held;
+  }
+
+  // Writes `text` (no lone surrogate: `NOT_PLAIN`) as UTF-8 after the texts held; false, and
+  // nothing written, when it might not fit (the frame then goes to Wasm, which takes them).
+  #hold(text) {
+    let at = this.#held;
+    if (at + text.length * 3 > this.#heldCapacity) return false;
+    this.#refresh();
+    const bytes = this.#bytes;
+    at += this.#heldPtr;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 0x80) bytes[at++] = c;
+      else if (c < 0x800) {
+        bytes[at++] = 0xc0 | (c >> 6);
+        bytes[at++] = 0x80 | (c & 0x3f);
+      } else {
+        bytes[at++] = 0xe0 | (c >> 12);
+        bytes[at++] = 0x80 | ((c >> 6) & 0x3f);
+        bytes[at++] = 0x80 | (c & 0x3f);
+      }
+    }
+    this.#held = at - this.#heldPtr;
+    return true;
   }
 
   // Where frames are written: Wasm memory [ptr, ptr + capacity) (set again when it grew).

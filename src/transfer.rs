@@ -23,8 +23,14 @@ extern "C" {
     #[derive(Debug, Clone)]
     pub(crate) type FrameTransfer;
 
+    /// `held`: where in Wasm memory [ptr, ptr + capacity) the texts of predicted deltas go.
     #[wasm_bindgen(constructor)]
-    fn new(memory: &JsValue, mirror: &StateMirror) -> FrameTransfer;
+    fn new(
+        memory: &JsValue,
+        mirror: &StateMirror,
+        held_ptr: u32,
+        held_capacity: u32,
+    ) -> FrameTransfer;
 
     /// Where frames are written: Wasm memory [ptr, ptr + capacity).
     #[wasm_bindgen(method, js_name = setInput)]
@@ -40,9 +46,10 @@ extern "C" {
     #[wasm_bindgen(method, js_name = stopPredicting)]
     fn stop_predicting(this: &FrameTransfer) -> u32;
 
-    /// The texts of the predicted deltas it took, joined (and forgets them).
+    /// How many bytes of UTF-8 the texts of the predicted deltas it took are, joined, at the
+    /// start of the held buffer (and forgets them).
     #[wasm_bindgen(method, js_name = takeHeld)]
-    fn take_held(this: &FrameTransfer) -> String;
+    fn take_held(this: &FrameTransfer) -> u32;
 
     /// The structurally shared state `getState()` returns, kept by applying patches.
     #[derive(Debug, Clone)]
@@ -209,6 +216,10 @@ pub(crate) struct Transfer {
     predicted: bool,
     /// The frame's UTF-8, written by JavaScript.
     input: Vec<u8>,
+    /// The texts of the predicted deltas JavaScript took, as UTF-8 it writes as it takes them
+    /// (a JavaScript string handed over cost a rope of one piece per delta, then its copy into
+    /// a fresh allocation). Never resized: JavaScript holds its address.
+    held: Vec<u8>,
     /// The description of its actions, and their JSON when they are not a delta in place.
     out: Vec<f64>,
     side: String,
@@ -216,8 +227,15 @@ pub(crate) struct Transfer {
 
 impl Transfer {
     pub(crate) fn new(mirror: &StateMirror) -> Self {
+        let held = vec![0; 4096];
         let mut transfer = Self {
-            js: FrameTransfer::new(&wasm_bindgen::memory(), mirror),
+            js: FrameTransfer::new(
+                &wasm_bindgen::memory(),
+                mirror,
+                held.as_ptr() as u32,
+                held.len() as u32,
+            ),
+            held,
             input: vec![0; 4096],
             out: Vec::with_capacity(16),
             side: String::new(),
@@ -235,12 +253,11 @@ impl Transfer {
             return;
         }
         let count = self.js.stop_predicting();
-        let held = if count > 0 {
-            self.js.take_held()
-        } else {
-            String::new()
-        };
-        store.apply_predicted(u64::from(count), &held);
+        let len = if count > 0 { self.js.take_held() } else { 0 };
+        // Always UTF-8: JavaScript writes whole characters, each of the BMP and no surrogate
+        // (it takes no delta with one), and such a character always encodes to valid UTF-8.
+        let held = std::str::from_utf8(self.held.get(..len as usize).unwrap_or_default());
+        store.apply_predicted(u64::from(count), held.unwrap_or_default());
     }
 
     /// Tells JavaScript where to write frames (again after the buffer moved).

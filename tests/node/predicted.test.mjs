@@ -81,6 +81,9 @@ test("near misses go to Wasm, with the same results", () => {
     // Not near misses: a frame that is not ASCII is predicted from too (its places are counted
     // in UTF-16 units), after a first delta with a character outside the BMP.
     ["not ASCII", [delta(4, "🙂 é"), delta(5, "漢字"), delta(6, "ü ")], 2],
+    // Then a gap, closed by the next frame: the core sends the block's text as it holds it,
+    // predicted part included (JavaScript wrote that part's UTF-8 into Wasm memory).
+    ["not ASCII, then a gap closed", [delta(4, "🙂 é"), delta(5, "漢字"), delta(6, "ü "), delta(8, "x"), delta(7, "y"), delta(8, "x")], 2],
     ["plain, then near misses, then plain", [delta(4, "a"), delta(5, "b"), delta(6, "c\td"), delta(7, "e"), delta(8, "f")], 2],
   ];
   for (const [what, frames, predicted] of cases) {
