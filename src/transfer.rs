@@ -10,7 +10,9 @@
 //! numbers: where in the frame string each of its strings is, so JavaScript builds its action
 //! with `frame.slice`, plus where its message and block are (a hot patch) and, when the store
 //! predicts the block's next delta, where its seq and ts digits are. Every other frame's
-//! actions come as one JSON array in a side text: they are a few frames in a hundred.
+//! actions come as one JSON array in a side text, with the state's patch beside them
+//! (`[actions, patch]`): they are a few frames in a hundred. The texts of the deltas
+//! JavaScript took as predicted come back as UTF-8 it wrote into the `held` buffer.
 
 use crate::error::{js_error, store_error, BAD_FRAME};
 use sessionwire_core::protocol::{write::ToJson, BlockDeltaRef};
