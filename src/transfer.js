@@ -185,10 +185,19 @@ export class StateMirror {
     } else {
       let added = false;
       for (const id in entries) {
-        if (equal(entries[id], sessions[id])) continue;
+        const next = entries[id];
+        // A number: the entry's new `lastSeq`, nothing else of it changed.
+        if (typeof next === "number") {
+          if (sessions === this.#sessions) sessions = Object.assign({}, sessions);
+          const entry = Object.assign({}, sessions[id]);
+          entry.lastSeq = next;
+          sessions[id] = entry;
+          continue;
+        }
+        if (equal(next, sessions[id])) continue;
         if (sessions === this.#sessions) sessions = Object.assign({}, sessions);
         added ||= !(id in sessions);
-        sessions[id] = keepEntry(sessions[id], entries[id]);
+        sessions[id] = keepEntry(sessions[id], next);
       }
       // Keys in the core's order (by id), as in the store's own snapshot: a new one is not last.
       if (added) sessions = Object.fromEntries(Object.entries(sessions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

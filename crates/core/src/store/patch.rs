@@ -9,8 +9,9 @@
 //!
 //! - `top`: `{connection, epoch, connectionId, currentSessionId, outbox, errors}`, when any of
 //!   them may have changed;
-//! - `sessions`: the changed entries of the `sessions` object by id; with `all: true` it is the
-//!   whole object (views were dropped);
+//! - `sessions`: the changed entries of the `sessions` object by id, an entry whose only change
+//!   is its `lastSeq` as that number alone (most events change nothing else of it); with
+//!   `all: true` it is the whole object (views were dropped), every entry whole;
 //! - `views`: `[[sessionId, ids | null, [[position, message], ...]], ...]`, one per view whose
 //!   messages changed (`""` is the draft): `ids` is the new order of the view's message ids when
 //!   messages were added, removed or moved (unchanged ones are found by id), and each listed
@@ -123,14 +124,20 @@ impl Store {
             let out = o.raw_key("sessions");
             out.push('{');
             for (id, view) in state.views.iter_mut() {
-                if std::mem::take(&mut view.marks.entry) || all_sessions {
+                let seq = std::mem::take(&mut view.marks.seq);
+                let whole = std::mem::take(&mut view.marks.entry) || all_sessions;
+                if whole || seq {
                     if entries {
                         out.push(',');
                     }
                     entries = true;
                     write_str(out, id);
                     out.push(':');
-                    write_entry(out, view);
+                    match whole {
+                        true => write_entry(out, view),
+                        // Only its `lastSeq` changed (every event moves it): that number alone.
+                        false => view.last_seq.write_json(out),
+                    }
                 }
             }
             out.push('}');

@@ -389,12 +389,13 @@ fn next_event_view<'s>(
     session_id: &str,
     seq: u64,
 ) -> Option<(&'s mut SessionView, bool)> {
-    let mut clean = true;
+    // A new view, or a gap closed: the whole entry goes in the next patch.
+    let mut entry = false;
     if seq == 1 && !state.views.contains_key(session_id) {
         state
             .views
             .insert(session_id.to_owned(), SessionView::default());
-        clean = false;
+        entry = true;
     }
     let view = state.views.get_mut(session_id)?;
     if seq != view.last_seq + 1 {
@@ -403,11 +404,12 @@ fn next_event_view<'s>(
     view.last_seq = seq;
     if view.gap.is_some_and(|gap| gap.received_seq <= seq) {
         view.gap = None;
-        clean = false;
+        entry = true;
     }
     let marks = &mut view.marks;
-    clean &= marks.is_clean();
-    marks.entry = true;
+    let clean = !entry && marks.is_clean();
+    marks.entry |= entry;
+    marks.seq = true;
     Some((view, clean))
 }
 
@@ -435,7 +437,7 @@ pub(crate) fn apply_block_delta(state: &mut ClientState, delta: &BlockDeltaRef<'
                     if clean {
                         // Nothing else changed in the view: the hot patch says it all.
                         append_hot(message, b, delta.delta);
-                        view.marks.entry = false;
+                        view.marks.seq = false;
                         hot = Some((m as u32, b as u32));
                     } else {
                         append_to_block(message, b, delta.delta);
@@ -505,6 +507,20 @@ pub(crate) fn apply_predicted(
 
 /// Applies an in-order event to its session's view.
 fn apply_event(view: &mut SessionView, action: &Action) {
+    // The events that change the session's `sessions` entry beyond its `lastSeq` (`running`,
+    // `state`, `plan`, `pendingPermissions`): the whole entry goes in the next patch. Every
+    // other event changes only messages.
+    if matches!(
+        action,
+        Action::TurnStart { .. }
+            | Action::TurnEnd { .. }
+            | Action::PlanUpdated { .. }
+            | Action::PermissionRequested { .. }
+            | Action::PermissionResolved { .. }
+            | Action::SessionStateChanged { .. }
+    ) {
+        view.marks.entry = true;
+    }
     match action {
         Action::UserMessageReceived {
             message_id, text, ..

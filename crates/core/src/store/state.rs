@@ -299,12 +299,14 @@ impl SessionView {
     }
 }
 
-/// What changed in a view since the last patch: its `sessions` entry, which messages (by id),
-/// and whether messages were added, removed or moved. Not part of the state: two states that
-/// differ only in their marks are equal.
+/// What changed in a view since the last patch: its `sessions` entry (`entry`: any of it;
+/// `seq`: its `lastSeq`, which every event moves, so the patch sends it alone when nothing else
+/// of the entry changed), which messages (by id), and whether messages were added, removed or
+/// moved. Not part of the state: two states that differ only in their marks are equal.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ViewMarks {
     pub(crate) entry: bool,
+    pub(crate) seq: bool,
     pub(crate) reshaped: bool,
     pub(crate) touched: Vec<String>,
 }
@@ -312,7 +314,7 @@ pub(crate) struct ViewMarks {
 impl ViewMarks {
     /// Nothing is marked since the last patch: a hot delta may then stand for all of it.
     pub(crate) fn is_clean(&self) -> bool {
-        !self.entry && !self.reshaped && self.touched.is_empty()
+        !self.entry && !self.seq && !self.reshaped && self.touched.is_empty()
     }
 
     // Not inlined: it is called from a dozen places, and the package is built for size.
