@@ -83,10 +83,14 @@ wasm-opt "${names[@]}" "${wasm_opt[@]}" "$glue/sessionwire_bg.wasm" -o "$glue/se
 # detected (the target-features section is stripped above): Rust's wasm32 defaults, which every
 # current browser and Node 20 run. Not --all-features: with it binaryen writes the import
 # section in the "compact imports" proposal's encoding, which no engine reads yet.
-wasm-opt "${names[@]}" --enable-bulk-memory --enable-bulk-memory-opt --enable-reference-types --enable-multivalue \
-  --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
-  --minify-imports-and-exports-and-modules "$glue/sessionwire_bg.wasm" \
+features=(--enable-bulk-memory --enable-bulk-memory-opt --enable-reference-types --enable-multivalue
+  --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals)
+wasm-opt "${names[@]}" "${features[@]}" --minify-imports-and-exports-and-modules "$glue/sessionwire_bg.wasm" \
   -o "$glue/sessionwire_bg.wasm" >"$glue/names.json"
+# The optimization passes once more, after the renaming: 126 B gzip less (measured 2026-12-04;
+# a third run gains nothing). Not in the renaming's own run: `--converge` would run the renaming
+# again, and print its JSON twice.
+wasm-opt "${names[@]}" "${features[@]}" "${wasm_opt[@]}" "$glue/sessionwire_bg.wasm" -o "$glue/sessionwire_bg.wasm"
 SESSIONWIRE_PROFILE="${SESSIONWIRE_PROFILE:-}" node scripts/pack.mjs "$glue"
 # Which build this is, for scripts/pkg-size.sh (not a published file: package.json lists them).
 echo "$kind" >pkg/.build-kind
