@@ -75,7 +75,10 @@ echo "build-pkg: cargo ${toolchain[*]} build --release --target wasm32-unknown-u
 cargo "${toolchain[@]}" build -q --release --target wasm32-unknown-unknown -p sessionwire --lib "${build_std[@]}" "${opt_levels[@]}"
 rm -rf "$glue"
 wasm-bindgen --target web --out-dir "$glue" --out-name sessionwire "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/sessionwire.wasm"
-wasm-opt "${names[@]}" "${wasm_opt[@]}" "$glue/sessionwire_bg.wasm" -o "$glue/sessionwire_bg.wasm"
+# The first run also puts the functions in the order of their Rust names, so a module's
+# functions sit side by side and gzip finds their likenesses: 211 B gzip less (2026-12-04; in
+# the second run, with the names gone, it was 620 B more).
+wasm-opt "${names[@]}" "${wasm_opt[@]}" --reorder-functions-by-name "$glue/sessionwire_bg.wasm" -o "$glue/sessionwire_bg.wasm"
 # The names of the .wasm's imports, exports and import module, minified to "a", "b", …:
 # wasm-bindgen's carry a 16-digit hash each (`__wbg_build_904e54d1a8d7e5d0`), which gzip cannot
 # shrink, in the .wasm and again in the glue (~1 KB gzip of both). The pass prints the renaming

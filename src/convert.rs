@@ -17,8 +17,13 @@ use wasm_bindgen::JsValue;
 
 /// Serializes a value to a plain JavaScript value.
 pub(crate) fn to_js(value: &dyn ToJson) -> JsValue {
+    json_to_js(&to_json(value))
+}
+
+/// JSON text the core's writer wrote, as a plain JavaScript value.
+pub(crate) fn json_to_js(json: &str) -> JsValue {
     // The writer always writes valid JSON, so the parse cannot fail.
-    JSON::parse(&to_json(value)).unwrap_or(JsValue::NULL)
+    JSON::parse(json).unwrap_or(JsValue::NULL)
 }
 
 /// A plain JavaScript value as JSON text (`JSON.stringify`); a failure becomes an `Error` with

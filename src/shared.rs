@@ -4,7 +4,7 @@
 //! Every method borrows the store only for the duration of the core call and releases it before
 //! any listener runs, so a listener may call back into the store (say, `getState()`).
 
-use crate::convert::to_js;
+use crate::convert::{json_to_js, to_js};
 use crate::transfer::{StateMirror, Transfer};
 use js_sys::Array;
 use sessionwire_core::store::{Action, OutboxEntry, OutboxKind, Store};
@@ -123,10 +123,12 @@ impl Shared {
         self.mirror.notify(actions);
     }
 
-    /// Notifies subscribers of one action the store applied for a client call.
-    pub(crate) fn notify_action(&self, action: &Action) {
+    /// Notifies subscribers of one action the store applied for a client call. The action
+    /// goes to the core whole even with no subscriber (`Action::into_json_array` says why).
+    pub(crate) fn notify_action(&self, action: Action) {
+        let json = action.into_json_array();
         if self.mirror.listening() {
-            self.notify(&actions_js(std::slice::from_ref(action)));
+            self.notify(&json_to_js(&json));
         }
     }
 
@@ -134,7 +136,7 @@ impl Shared {
     pub(crate) fn notify_outbox_push(&self) {
         let action = self.store.borrow().state().outbox.last().map(outbox_action);
         if let Some(action) = action {
-            self.notify_action(&action);
+            self.notify_action(action);
         }
     }
 

@@ -40,18 +40,30 @@ impl ClientStore {
         }
     }
 
-    /// `receive` (its type is [`RECEIVE_TYPE`]) in Rust: the same steps, errors and
+    /// `receive` (its type is in [`JS_METHODS`]) in Rust: the same steps, errors and
     /// notifications as JavaScript's, which src/js/store.js implements with `receiveWritten`
     /// and the frame transfer, and which this shares its parsing, applying and describing
     /// with. The Wasm suites drive it; it is not exported (the package never called it).
     pub fn receive(&self, frame: &JsValue) -> Result<JsValue, JsValue> {
         self.shared.receive(frame).map(|(_, js)| js)
     }
+
+    /// `getState` in Rust, for the Wasm suites: src/js/store.js reads the mirror itself.
+    pub fn get_state(&self) -> JsValue {
+        self.shared.state_js()
+    }
+
+    /// `subscribe` in Rust, for the Wasm suites: src/js/store.js adds to the mirror itself.
+    pub fn subscribe(&self, listener: Function) -> Function {
+        self.shared.subscribe(&listener).unchecked_into()
+    }
 }
 
-/// The type of `ClientStore.receive` (src/js/store.js), merged into wasm-bindgen's class.
+/// The types of the `ClientStore` methods src/js/store.js implements without a Wasm export of
+/// their own (each was a call into Wasm that only reached the JavaScript mirror), merged into
+/// wasm-bindgen's class.
 #[wasm_bindgen(typescript_custom_section)]
-const RECEIVE_TYPE: &'static str = r#"
+const JS_METHODS: &'static str = r#"
 export interface ClientStore {
   /**
    * Parses a server frame and applies it (PROTOCOL.md §7). Returns the actions applied: none
@@ -60,6 +72,16 @@ export interface ClientStore {
    * with `field` set) and changes nothing.
    */
   receive(frame: string): Action[];
+  /**
+   * The state: a plain object, a snapshot (it does not change afterwards).
+   */
+  getState(): ClientState;
+  /**
+   * Calls `listener(state, actions)` after every change; returns the function that
+   * unsubscribes it. A listener that throws is reported on the console and does not stop
+   * the others.
+   */
+  subscribe(listener: (state: ClientState, actions: Action[]) => void): () => void;
 }
 "#;
 
@@ -113,24 +135,6 @@ impl ClientStore {
         Ok(())
     }
 
-    /// The state: a plain object, a snapshot (it does not change afterwards).
-    #[wasm_bindgen(js_name = getState, unchecked_return_type = "ClientState")]
-    pub fn get_state(&self) -> JsValue {
-        self.shared.state_js()
-    }
-
-    /// Calls `listener(state, actions)` after every change; returns the function that
-    /// unsubscribes it. A listener that throws is reported on the console and does not stop
-    /// the others.
-    #[wasm_bindgen(unchecked_return_type = "() => void")]
-    pub fn subscribe(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "(state: ClientState, actions: Action[]) => void")]
-        listener: Function,
-    ) -> Function {
-        self.shared.subscribe(&listener).unchecked_into()
-    }
-
     /// The `hello` frame to send when the socket opens.
     pub fn hello(&self, token: Option<String>) -> String {
         self.shared.store().hello(token)
@@ -163,7 +167,7 @@ impl ClientStore {
             .shared
             .with(|store| store.switch_session(session_id.as_deref()));
         self.shared
-            .notify_action(&Action::SwitchRequested { session_id });
+            .notify_action(Action::SwitchRequested { session_id });
         frame
     }
 
@@ -199,14 +203,14 @@ impl ClientStore {
     #[wasm_bindgen(js_name = connectionOpened)]
     pub fn connection_opened(&self) {
         self.shared.with(|store| store.connection_opened());
-        self.shared.notify_action(&Action::ConnectionOpened {});
+        self.shared.notify_action(Action::ConnectionOpened {});
     }
 
     /// The transport closed: sends wait in the outbox from now on.
     #[wasm_bindgen(js_name = connectionLost)]
     pub fn connection_lost(&self) {
         self.shared.with(|store| store.connection_lost());
-        self.shared.notify_action(&Action::ConnectionLost {});
+        self.shared.notify_action(Action::ConnectionLost {});
     }
 
     /// The frames to send after `welcome`: a `reconnect` for the sessions held, then every

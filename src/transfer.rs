@@ -16,7 +16,7 @@
 
 use crate::error::{js_error, store_error, BAD_FRAME};
 use sessionwire_core::protocol::{write::ToJson, BlockDeltaRef};
-use sessionwire_core::store::{Action, Received, Store};
+use sessionwire_core::store::{Action, HotChange, Received, Store};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/src/transfer.js")]
@@ -166,11 +166,17 @@ impl Encoder<'_> {
 
     /// Other actions: `JSON_ACTIONS`, then the address and length of one JSON text in `side`:
     /// `[actions]`, or `[actions, patch]` with the store's patch (`Store::append_patch`) when
-    /// the state changed; empty when neither. One text, so one decode and one `JSON.parse`
+    /// the state changed; empty when neither; then the frame's hot change, if any. One text, so one decode and one `JSON.parse`
     /// for both (a patch of its own cost a call into JavaScript and a decode more per frame).
     /// Not inlined into the per-frame `apply`, which is built for speed: it is the rarer path.
     #[inline(never)]
-    fn json(&mut self, actions: &[Action], store: &mut Store, side: &mut String) {
+    fn json(
+        &mut self,
+        actions: &[Action],
+        hot: Option<HotChange>,
+        store: &mut Store,
+        side: &mut String,
+    ) {
         side.clear();
         side.push('[');
         actions.write_json(side);
@@ -184,6 +190,18 @@ impl Encoder<'_> {
         }
         self.out.push(JSON_ACTIONS);
         self.pair(f64::from(side.as_ptr() as u32), side.len() as f64);
+        // The hot change JavaScript makes itself: its kind (`CHANGES` in transfer.js; 0: none)
+        // and its message and block positions (-1: none).
+        let (kind, message, block) = match hot {
+            Some(HotChange::BlockDone(m, b)) => (1.0, f64::from(m), f64::from(b)),
+            Some(HotChange::MessageComplete(m)) => (2.0, f64::from(m), -1.0),
+            Some(HotChange::Running(true)) => (3.0, -1.0, -1.0),
+            Some(HotChange::Running(false)) => (4.0, -1.0, -1.0),
+            // A delta's is described with the delta.
+            Some(HotChange::Appended(..)) | None => (0.0, -1.0, -1.0),
+        };
+        self.out.push(kind);
+        self.pair(message, block);
     }
 }
 
@@ -334,30 +352,25 @@ impl Transfer {
             out,
         };
         let hot = store.take_hot();
-        let described_delta = matches!(received, Received::Delta(_));
-        let (actions, changed) = match received {
+        let (actions, changed, mirrored) = match received {
             Received::Delta(delta) => {
+                let hot = hot.and_then(HotChange::appended);
                 // The next delta of the block, in this frame's form, is JavaScript's to take,
                 // if the store predicts it.
                 let predicted = hot.is_some_and(|hot| store.predict_next(&delta, hot));
                 *next = predicted;
                 encoder.delta(&delta, hot, predicted);
-                (Vec::new(), true)
+                // A hot delta is in the mirror already; any other is in the next patch.
+                (Vec::new(), true, hot.is_some())
             }
             Received::Actions(actions) => {
-                encoder.json(&actions, store, side);
+                // Their patch and hot change come with them.
+                encoder.json(&actions, hot, store, side);
                 let changed = !actions.is_empty();
-                (actions, changed)
+                (actions, changed, true)
             }
         };
-        Ok((
-            actions,
-            Described {
-                changed,
-                // A hot delta is in the mirror already, other actions bring their patch.
-                mirrored: hot.is_some() || !described_delta,
-            },
-        ))
+        Ok((actions, Described { changed, mirrored }))
     }
 
     /// What JavaScript's `write` returned, read: the frame's byte length and whether it is all

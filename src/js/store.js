@@ -34,10 +34,14 @@ export class ClientStore extends WasmClientStore {
     return transfer.finish(frame, out);
   }
 
-  // The Wasm `getState` is the mirror's `state()`: called here without crossing into Wasm,
-  // since a UI calls it after every frame.
+  // The state and its subscribers live in the mirror (src/transfer.js): read and added to here,
+  // with no call into Wasm (a UI reads the state after every frame).
   getState() {
     return (this.#transfer ??= this.frameTransfer()).mirror.state();
+  }
+
+  subscribe(listener) {
+    return (this.#transfer ??= this.frameTransfer()).mirror.subscribe(listener);
   }
 }
 

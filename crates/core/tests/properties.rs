@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use sessionwire_core::protocol::{
     encode, parse_client_frame, parse_server_frame, parse_server_frame_in_place, ParsedFrame,
 };
-use sessionwire_core::store::{Received, Store};
+use sessionwire_core::store::{HotChange, Received, Store};
 
 fn id() -> impl Strategy<Value = String> {
     "[A-Za-z0-9._:-]{1,12}"
@@ -451,7 +451,7 @@ impl Predicting {
         }
         let store = self.store();
         let received = store.receive_in_place(frame).unwrap();
-        let hot = store.take_hot();
+        let hot = store.take_hot().and_then(HotChange::appended);
         let mut expected = None;
         let gap = match received {
             Received::Delta(delta) => {

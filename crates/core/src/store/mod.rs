@@ -21,7 +21,7 @@ pub use parse::actions_for_frame;
 use parse::{action_for_event, actions_for_reply};
 pub use reduce::{apply, reduce, sequence, Sequencing};
 pub use state::{
-    Block, ClientState, Connection, ErrorInfo, Gap, Message, MessageStatus, OutboxEntry,
+    Block, ClientState, Connection, ErrorInfo, Gap, HotChange, Message, MessageStatus, OutboxEntry,
     OutboxKind, PendingPermission, Role, SessionEntry, SessionView, SessionViews, SessionsSnapshot,
     Snapshot, MAX_ERRORS,
 };
@@ -117,11 +117,13 @@ impl Store {
     /// passes a random one so ids are unique per user across tabs and reloads. It is cut to the
     /// characters and length a `clientMsgId` may have.
     pub fn new(id_prefix: &str) -> Self {
+        // Every character a prefix keeps is ASCII: its bytes are filtered, not its chars.
         let mut prefix = String::from_iter(
             id_prefix
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
-                .take(64),
+                .bytes()
+                .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+                .take(64)
+                .map(char::from),
         );
         if prefix.is_empty() {
             prefix.push('c');
@@ -226,7 +228,7 @@ impl Store {
             }
         };
         for action in action.into_iter().chain(behind) {
-            apply(&mut self.state, &action);
+            reduce::apply_received(&mut self.state, &action);
             applied.push(action);
         }
     }

@@ -17,10 +17,12 @@
 //!   messages were added, removed or moved (unchanged ones are found by id), and each listed
 //!   message replaces the one at its position.
 //!
-//! A streamed delta that only appended text is not a patch: `StateMarks::hot` gives its message
-//! and block position, and JavaScript appends the delta itself (see `src/transfer.js`).
+//! A received event whose change is small and the only one in its view since the last patch
+//! is not in a patch: `StateMarks::hot` gives the change and its positions ([`HotChange`]: a
+//! streamed delta's text appended, a block ended, a message completed, `running` set), and
+//! JavaScript makes it itself (see `src/transfer.js`).
 
-use super::state::{SessionView, StateMarks};
+use super::state::{HotChange, SessionView, StateMarks};
 use super::Store;
 use crate::protocol::write::{write_str, Obj, ToJson};
 
@@ -89,9 +91,9 @@ fn write_view(out: &mut String, id: &str, view: &mut SessionView, first: bool) -
 }
 
 impl Store {
-    /// The message and block position of the streamed delta just applied, when it only
-    /// appended text (a hot patch); clears it.
-    pub fn take_hot(&mut self) -> Option<(u32, u32)> {
+    /// The change of the frame just received, when it is one the bindings make to their
+    /// snapshot themselves (a hot patch: no patch is written for it); clears it.
+    pub fn take_hot(&mut self) -> Option<HotChange> {
         self.state.marks.hot.take()
     }
 

@@ -5,7 +5,7 @@
 //! ([`sequence`] tells which, so the store can report a gap).
 
 use super::state::{
-    Block, ClientState, Connection, ErrorInfo, Gap, Message, MessageStatus, OutboxEntry,
+    Block, ClientState, Connection, ErrorInfo, Gap, HotChange, Message, MessageStatus, OutboxEntry,
     OutboxKind, PendingPermission, SessionView, MAX_ERRORS,
 };
 use super::Action;
@@ -48,11 +48,34 @@ pub fn reduce(state: &mut ClientState, action: Action) {
 }
 
 /// Applies one action to the state by reference: the store keeps the action to report it, and
-/// a streamed delta is appended without copying it first.
+/// a streamed delta is appended without copying it first. Every change is marked for the next
+/// patch (no [`HotChange`]: a dispatched action is followed by a patch only).
 pub fn apply(state: &mut ClientState, action: &Action) {
+    apply_marking(state, action, false);
+}
+
+/// [`apply`] for an action a received frame dispatched: a small change to a view that had no
+/// other is a [`HotChange`] (`StateMarks::hot`), which the bindings take with the frame.
+pub(crate) fn apply_received(state: &mut ClientState, action: &Action) {
+    apply_marking(state, action, true);
+}
+
+// Not inlined: [`apply`] and [`apply_received`] share its one copy (the package is built for
+// size).
+#[inline(never)]
+fn apply_marking(state: &mut ClientState, action: &Action, hot_allowed: bool) {
     if let Some((session_id, seq)) = action.event_position() {
-        if let Some((view, _)) = next_event_view(state, session_id, seq) {
-            apply_event(view, action);
+        if let Some((view, clean)) = next_event_view(state, session_id, seq) {
+            let hot = match clean && hot_allowed {
+                true => hot_change(view, action),
+                false => None,
+            };
+            match hot {
+                // The bindings set `lastSeq` with the change.
+                Some(_) => view.marks.seq = false,
+                None => apply_event(view, action),
+            }
+            state.marks.hot = hot;
         }
         return;
     }
@@ -438,7 +461,7 @@ pub(crate) fn apply_block_delta(state: &mut ClientState, delta: &BlockDeltaRef<'
                         // Nothing else changed in the view: the hot patch says it all.
                         append_hot(message, b, delta.delta);
                         view.marks.seq = false;
-                        hot = Some((m as u32, b as u32));
+                        hot = Some(HotChange::Appended(m as u32, b as u32));
                     } else {
                         append_to_block(message, b, delta.delta);
                         view.marks.touch(delta.message_id);
@@ -503,6 +526,57 @@ pub(crate) fn apply_predicted(
     append_hot(message, p.block, text);
     view.last_seq = p.seq + count - 1;
     true
+}
+
+/// Applies `action`, an in-order event, to a view nothing else changed in since its last patch,
+/// when its change is one the bindings can make themselves (see [`HotChange`]); `None`, and the
+/// view as it was, when it is not (then [`apply_event`] applies it).
+fn hot_change(view: &mut SessionView, action: &Action) -> Option<HotChange> {
+    match action {
+        Action::TurnStart { .. } if !view.running => {
+            view.running = true;
+            Some(HotChange::Running(true))
+        }
+        // A turn_end settles the messages still streaming (see `apply_event`): none here.
+        Action::TurnEnd { .. }
+            if view.running
+                && !view.messages[view.messages.len().saturating_sub(TURN_END_SCAN)..]
+                    .iter()
+                    .any(|message| message.status == MessageStatus::Streaming) =>
+        {
+            view.running = false;
+            Some(HotChange::Running(false))
+        }
+        Action::MessageEnd { message_id, .. } => {
+            let m = view.position(message_id)?;
+            let message = &mut view.messages[m];
+            if message.status != MessageStatus::Streaming {
+                return None;
+            }
+            message.status = MessageStatus::Complete;
+            Some(HotChange::MessageComplete(m as u32))
+        }
+        Action::BlockEnd {
+            message_id,
+            block_id,
+            input: None,
+            ..
+        } => {
+            let m = view.position(message_id)?;
+            let message = &mut view.messages[m];
+            let b = message
+                .blocks
+                .iter()
+                .rposition(|block| block.id == *block_id)?;
+            let block = &mut message.blocks[b];
+            if block.done || block.input.is_some() {
+                return None;
+            }
+            block.done = true;
+            Some(HotChange::BlockDone(m as u32, b as u32))
+        }
+        _ => None,
+    }
 }
 
 /// Applies an in-order event to its session's view.

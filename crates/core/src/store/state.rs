@@ -332,16 +332,44 @@ impl PartialEq for ViewMarks {
     }
 }
 
-/// What changed in the state outside the views since the last patch; `hot` is set by a streamed
-/// delta that only appended text (message and block position), which the bindings apply without
-/// a patch. Not part of the state, like [`ViewMarks`].
+/// What changed in the state outside the views since the last patch; `hot` is set by an event
+/// that made one small change to a view nothing else changed in since the last patch, which the
+/// bindings then make themselves, by position, with no patch. Not part of the state, like
+/// [`ViewMarks`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StateMarks {
     /// Connection, epoch, ids, outbox or errors.
     pub(crate) top: bool,
     /// Views were removed, or every entry changed: the whole `sessions` object is written.
     pub(crate) all_sessions: bool,
-    pub(crate) hot: Option<(u32, u32)>,
+    pub(crate) hot: Option<HotChange>,
+}
+
+/// An event's change that the bindings make to their snapshot themselves (a hot patch), by the
+/// positions it gives, with the event's `seq` as the entry's `lastSeq`: the change is all that
+/// happened to the view since the last patch, so no patch is written for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HotChange {
+    /// A streamed delta's text appended to block `.1` of message `.0` (and to the message's
+    /// text when the block is its last text block).
+    Appended(u32, u32),
+    /// Block `.1` of message `.0` ended: `done`, no `input` (`block_end`).
+    BlockDone(u32, u32),
+    /// Message `.0` went from `streaming` to `complete` (`message_end`).
+    MessageComplete(u32),
+    /// The session's `running` became this (`turn_start`, or a `turn_end` that ended no
+    /// message still streaming).
+    Running(bool),
+}
+
+impl HotChange {
+    /// The message and block positions of a streamed delta's text appended.
+    pub fn appended(self) -> Option<(u32, u32)> {
+        match self {
+            Self::Appended(message, block) => Some((message, block)),
+            _ => None,
+        }
+    }
 }
 
 impl PartialEq for StateMarks {
