@@ -240,9 +240,15 @@ export class StateMirror {
   // A frame's hot change (the core's `HotChange`): `field` set to `value` in block `b` of
   // message `m` of the view of the session `action` is an event of, in that message (`b` -1),
   // or in its `sessions` entry (`m` -1).
+  // The texts of the message, and of the block, are flattened (`flat`), as a patch's are: a
+  // block that ends (or a message) keeps them for good, and kept as ropes of one piece per
+  // delta they made every later GC slower (Node 20: a streamed delta 0.86 -> 1.37 µs).
   change(action, [field, value], m, b) {
     if (this.#pending.length > 0) this.#settle();
-    this.#copy(action.sessionId, action.seq, m, b)[field] = value;
+    const target = this.#copy(action.sessionId, action.seq, m, b);
+    target[field] = value;
+    if (m >= 0) flat(this.#views.get(action.sessionId)[m].text);
+    if (b >= 0) flat(target.text);
     this.#compose();
   }
 
