@@ -388,6 +388,8 @@ export class FrameTransfer {
 
   // Writes `text` (no lone surrogate: `NOT_PLAIN`) as UTF-8 after the texts held; false, and
   // nothing written, when it might not fit (the frame then goes to Wasm, which takes them).
+  // A loop, not `encodeInto`: a delta is a few characters, and Blink's `encodeInto` has a large
+  // fixed cost per call (see `copyAscii`).
   #hold(text) {
     let at = this.#held;
     if (at + text.length * 3 > this.#heldCapacity) return false;

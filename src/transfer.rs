@@ -166,8 +166,9 @@ impl Encoder<'_> {
 
     /// Other actions: `JSON_ACTIONS`, then the address and length of one JSON text in `side`:
     /// `[actions]`, or `[actions, patch]` with the store's patch (`Store::append_patch`) when
-    /// the state changed; empty when neither; then the frame's hot change, if any. One text, so one decode and one `JSON.parse`
-    /// for both (a patch of its own cost a call into JavaScript and a decode more per frame).
+    /// the state changed; empty when neither; then the frame's hot change, if any. One text,
+    /// so one decode and one `JSON.parse` for both (a patch of its own cost a call into
+    /// JavaScript and a decode more per frame).
     /// Not inlined into the per-frame `apply`, which is built for speed: it is the rarer path.
     #[inline(never)]
     fn json(
@@ -181,11 +182,12 @@ impl Encoder<'_> {
         side.push('[');
         actions.write_json(side);
         side.push(',');
-        if !store.append_patch(side) {
+        let patched = store.append_patch(side);
+        if !patched {
             side.pop();
         }
         side.push(']');
-        if actions.is_empty() && side.len() == 4 {
+        if actions.is_empty() && !patched {
             side.clear();
         }
         self.out.push(JSON_ACTIONS);
